@@ -1,0 +1,32 @@
+# Every target sets itself up: a fresh clone needs nothing but python3 (>= 3.11).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.eqvl-installed
+TORCH   = torch==2.14.1 torchvision==0.29.1
+
+.PHONY: venv test demo demo-quick bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev,hf,faiss]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/eqvl demo --out demo_out
+
+demo-quick: $(STAMP)
+	$(VENV)/bin/eqvl demo --quick --out demo_out_quick
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

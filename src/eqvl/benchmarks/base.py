@@ -1,0 +1,80 @@
+"""The benchmark protocol and its registry.
+
+A benchmark = a reader (official files -> `ScoreItem`s) + a metric (score matrices ->
+results). Adding a benchmark means adding one file with a `@register_benchmark` class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from eqvl.data.records import ScoreItem
+from eqvl.errors import EqvlError
+
+
+@dataclass
+class BenchmarkData:
+    """What a reader returns: the items plus anything the metric needs (e.g. official order)."""
+
+    items: list[ScoreItem]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Benchmark:
+    """Base class. Subclasses set `name`, `layout` (a human description of the expected
+    files, shown by `eqvl benchmarks` and in layout errors) and `task`, and implement
+    `load` and `evaluate`.
+
+    `evaluate(data, scores)` receives one array per item, shaped
+    [len(item.captions), len(item.images)], and returns
+    {"metrics": {name: fraction}, "subsets": {subset: {metric: value, "n": count}}}.
+    Set `needs_probabilities = True` for metrics that are meaningless for cosine scores.
+    """
+
+    name: str = ""
+    layout: str = ""
+    task: str = "compositionality"
+    needs_probabilities: bool = False
+    #: True for benchmarks that need every image x every caption (retrieval). The engine
+    #: then encodes data.meta["images"] (list[ImageRef]) and data.meta["captions"]
+    #: (list[str]) once each and calls `evaluate_embeddings` instead of `evaluate`.
+    full_matrix: bool = False
+
+    def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
+        raise NotImplementedError
+
+    def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def evaluate_embeddings(self, data: BenchmarkData, image_emb: "torch.Tensor", text_emb: "torch.Tensor") -> dict[str, Any]:
+        """Only for `full_matrix` benchmarks: L2-normalised embeddings in meta order."""
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Benchmark]] = {}
+
+
+def register_benchmark(name: str) -> Callable[[type[Benchmark]], type[Benchmark]]:
+    def decorator(cls: type[Benchmark]) -> type[Benchmark]:
+        if name in _REGISTRY:
+            raise ValueError(f"benchmark {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def get_benchmark(name: str) -> Benchmark:
+    if name not in _REGISTRY:
+        valid = ", ".join(sorted(_REGISTRY))
+        raise EqvlError(f"unknown benchmark {name!r}; valid: {valid}")
+    return _REGISTRY[name]()
+
+
+def list_benchmarks() -> dict[str, type[Benchmark]]:
+    return dict(sorted(_REGISTRY.items()))

@@ -1,0 +1,50 @@
+"""The `eqvl` command line: thin. Each subcommand lives in `eqvl/commands/<name>.py`
+with `add_parser(subparsers)` that registers its flags and sets `func(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from eqvl import __version__
+from eqvl.errors import EqvlError
+
+#: subcommands in the order `eqvl --help` lists them; a module that is absent is skipped
+COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "index", "search"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eqvl", description="Equivariant, compositional image-text similarity.")
+    parser.add_argument("--version", action="version", version=f"eqvl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"eqvl.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"eqvl.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EqvlError as exc:
+        print(f"eqvl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"eqvl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

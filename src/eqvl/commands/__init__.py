@@ -1,0 +1,1 @@
+"""Subcommands of the `eqvl` CLI, one module each."""

@@ -1,0 +1,1 @@
+"""Encoders: one protocol (`eqvl.models.base`), several backends."""

@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from eqvl.errors import DataError, EqvlError
+from eqvl.io import atomic_open, read_json, read_jsonl, write_json_atomic
+
+
+def test_write_json_refuses_overwrite(tmp_path):
+    out = tmp_path / "r.json"
+    write_json_atomic(out, {"a": 1}, overwrite=False)
+    with pytest.raises(EqvlError, match="--overwrite"):
+        write_json_atomic(out, {"a": 2}, overwrite=False)
+    assert json.loads(out.read_text()) == {"a": 1}
+    write_json_atomic(out, {"a": 3}, overwrite=True)
+    assert json.loads(out.read_text()) == {"a": 3}
+
+
+def test_atomic_open_keeps_old_file_on_failure(tmp_path):
+    out = tmp_path / "keep.txt"
+    out.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(out) as handle:
+            handle.write("new")
+            raise RuntimeError("boom")
+    assert out.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_malformed_json_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n "a": 1,\n "b": }\n')
+    with pytest.raises(DataError, match=r"bad.json:3"):
+        read_json(bad)
+
+
+def test_malformed_jsonl_names_line(tmp_path):
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"a": 1}\n\n{"a": \n')
+    with pytest.raises(DataError, match=r"x.jsonl:3"):
+        list(read_jsonl(bad))
