@@ -1,0 +1,145 @@
+"""Helpers shared by the benchmark readers: locating files, validating fields and
+turning per-item correctness flags into the results dict.
+
+Kept here so each reader file holds only what is specific to its benchmark.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from eqvl.data.records import ImageRef, ScoreItem
+from eqvl.errors import DataError, EqvlError
+from eqvl.metrics import mean_of
+
+
+def check_options(bench: str, options: Mapping[str, Any], valid: Iterable[str]) -> None:
+    """An unknown reader option is a user error that names the valid ones."""
+    valid = sorted(valid)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        names = ", ".join(valid) if valid else "(none)"
+        raise EqvlError(f"{bench}: unknown option(s) {', '.join(unknown)}; valid: {names}")
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """Options may come from the CLI as strings ("true", "0")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise EqvlError(f"option {name}: expected true/false, got {value!r}")
+
+
+def find_file(data_dir: str | Path, names: Sequence[str], bench: str, layout: str) -> Path:
+    """`--data` may be the file itself or a folder holding one of `names`."""
+    data_dir = Path(data_dir)
+    if data_dir.is_file():
+        return data_dir
+    if not data_dir.exists():
+        raise DataError("no such file or folder", path=str(data_dir))
+    for name in names:
+        candidate = data_dir / name
+        if candidate.is_file():
+            return candidate
+    raise layout_error(bench, data_dir, layout)
+
+
+def layout_error(bench: str, data_dir: str | Path, layout: str) -> DataError:
+    return DataError(f"not a {bench} folder; expected:\n{layout}", path=str(data_dir))
+
+
+def text_field(obj: Mapping[str, Any], key: str, path: str | Path, line: int | None = None, where: str = "") -> str:
+    """A required, non-empty caption-like string; errors name file, line/record and field."""
+    field = f"{where}{key}" if where else key
+    if key not in obj:
+        raise DataError("missing required field", path=str(path), line=line, field=field)
+    value = obj[key]
+    if not isinstance(value, str):
+        raise DataError(f"expected a string, got {type(value).__name__}", path=str(path), line=line, field=field)
+    if not value.strip():
+        raise DataError("empty string", path=str(path), line=line, field=field)
+    return value
+
+
+def record_id(obj: Mapping[str, Any], path: str | Path, line: int | None, seen: set[str], fallback: str | None = None) -> str:
+    """The record's id (or `fallback`), refusing duplicates."""
+    if "id" in obj:
+        raw = obj["id"]
+        if not isinstance(raw, (str, int)) or isinstance(raw, bool) or str(raw).strip() == "":
+            raise DataError("id must be a non-empty string or integer", path=str(path), line=line, field="id")
+        ident = str(raw)
+    elif fallback is not None:
+        ident = fallback
+    else:
+        raise DataError("missing required field", path=str(path), line=line, field="id")
+    if ident in seen:
+        raise DataError(f"duplicate id {ident!r}", path=str(path), line=line, field="id")
+    seen.add(ident)
+    return ident
+
+
+def resolve(root: str | Path, rel: str) -> str:
+    """Join a relative image path to its root; absolute paths stay as they are."""
+    p = Path(rel)
+    return str(p if p.is_absolute() else Path(root) / p)
+
+
+def image_ref(root: str | Path, rel: str, bbox: tuple[float, float, float, float] | None = None) -> ImageRef:
+    return ImageRef(resolve(root, rel), bbox=bbox)
+
+
+def stack_scores(scores: Sequence[np.ndarray], n_items: int, shape: tuple[int, int], bench: str) -> np.ndarray:
+    """Stack per-item [captions, images] arrays into [N, c, i], checking count and shape."""
+    if len(scores) != n_items:
+        raise EqvlError(f"{bench}: got {len(scores)} score arrays for {n_items} items")
+    if n_items == 0:
+        return np.zeros((0,) + tuple(shape), dtype=np.float64)
+    out = np.empty((n_items,) + tuple(shape), dtype=np.float64)
+    for k, s in enumerate(scores):
+        a = np.asarray(s, dtype=np.float64)
+        if a.shape != tuple(shape):
+            raise EqvlError(f"{bench}: item {k} has scores shaped {a.shape}, expected {tuple(shape)}")
+        out[k] = a
+    return out
+
+
+def summarize(
+    subsets: Sequence[str],
+    flags: Mapping[str, np.ndarray],
+    means: Mapping[str, np.ndarray] | None = None,
+    order: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Overall and per-subset means of per-item flags (and per-item real values).
+
+    `subsets[k]` names item k's subset. Subsets appear in first-seen order unless
+    `order` is given. Each subset also records "n", its item count.
+    """
+    values = {**flags, **(means or {})}
+    subsets_arr = np.asarray(list(subsets), dtype=object)
+    names = list(OrderedDict.fromkeys(order if order is not None else subsets))
+    metrics = {key: mean_of(v) for key, v in values.items()}
+    per = {}
+    for name in names:
+        mask = subsets_arr == name
+        if not mask.any():
+            continue
+        per[name] = {key: mean_of(np.asarray(v)[mask]) for key, v in values.items()}
+        per[name]["n"] = int(mask.sum())
+    return {"metrics": metrics, "subsets": per}
+
+
+def group_means(keys: Sequence[str], flags: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Like summarize's subsets, for any grouping key (tags, relations...)."""
+    return summarize(keys, flags)["subsets"]
+
+
+def items_subsets(items: Sequence[ScoreItem]) -> list[str]:
+    return [item.subset for item in items]

@@ -1,0 +1,70 @@
+"""eqvl's own twin benchmark (`twins.jsonl`, written by `eqvl synth`).
+
+Each line is a Winoground-style 2x2 item, so it is scored with Winoground's
+text / image / group metrics plus EqSim's equivariance gaps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eqvl import metrics
+from eqvl.benchmarks._common import check_options, find_file, image_ref, items_subsets, record_id, stack_scores, summarize, text_field
+from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
+from eqvl.data.records import ScoreItem
+from eqvl.errors import DataError
+from eqvl.io import read_jsonl
+
+_KNOWN = {"id", "subset", "image_0", "image_1", "caption_0", "caption_1"}
+
+
+def read_twins(path: Path) -> list[ScoreItem]:
+    """Parse a twins.jsonl file; image paths are relative to its folder."""
+    root = path.parent
+    items: list[ScoreItem] = []
+    seen: set[str] = set()
+    for line, obj in read_jsonl(path):
+        ident = record_id(obj, path, line, seen)
+        subset = obj.get("subset", "all")
+        if not isinstance(subset, str) or not subset.strip():
+            raise DataError("subset must be a non-empty string", path=str(path), line=line, field="subset")
+        images = [image_ref(root, text_field(obj, f"image_{k}", path, line)) for k in (0, 1)]
+        captions = [text_field(obj, f"caption_{k}", path, line) for k in (0, 1)]
+        extra = {k: v for k, v in obj.items() if k not in _KNOWN}
+        items.append(ScoreItem(id=ident, images=images, captions=captions, subset=subset, meta=extra))
+    if not items:
+        raise DataError("no records", path=str(path))
+    return items
+
+
+def twin_results(subsets: list[str], s: np.ndarray, order: list[str] | None = None) -> dict[str, Any]:
+    """Winoground flags + equivariance means for [N, 2, 2] scores, overall and per subset."""
+    flags = metrics.winoground_scores(s)
+    eq = metrics.equivariance_scores(s)
+    return summarize(
+        subsets,
+        flags,
+        {"equivariance_text_mean": eq["text"], "equivariance_image_mean": eq["image"]},
+        order=order,
+    )
+
+
+@register_benchmark("twins")
+class TwinsBenchmark(Benchmark):
+    layout = (
+        "twins.jsonl (or --data pointing at the .jsonl file): one JSON object per line\n"
+        '  {"id", "subset", "image_0", "image_1", "caption_0", "caption_1", ...extra}\n'
+        "  image paths relative to the folder holding the file"
+    )
+
+    def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
+        check_options(self.name, options, [])
+        path = find_file(data_dir, ["twins.jsonl"], self.name, self.layout)
+        return BenchmarkData(items=read_twins(path), meta={"source": str(path)})
+
+    def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
+        s = stack_scores(scores, len(data.items), (2, 2), self.name)
+        return twin_results(items_subsets(data.items), s)
