@@ -1,0 +1,46 @@
+"""The report as plain data, so that HTML and Markdown render exactly the same content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class Figure:
+    """A PNG image (bytes) plus a short name used for the Markdown's image file."""
+
+    name: str
+    png: bytes
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    """One heading with its blocks in order: str (a paragraph), `Table`, `Figure`, or
+    `("code", text)` for a preformatted block (commands to re-run)."""
+
+    title: str
+    blocks: list = field(default_factory=list)
+
+    def add(self, block) -> "Section":
+        self.blocks.append(block)
+        return self
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section] = field(default_factory=list)
+    subtitle: str = ""
+
+    def section(self, title: str) -> Section:
+        sec = Section(title)
+        self.sections.append(sec)
+        return sec

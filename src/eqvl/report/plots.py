@@ -1,0 +1,117 @@
+"""Matplotlib (Agg) figures returned as PNG bytes: no display, no files, easy to embed."""
+
+from __future__ import annotations
+
+import io
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def bar_chart(
+    categories: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    *,
+    errors: Mapping[str, Sequence[float]] | None = None,
+    ylabel: str = "",
+    title: str = "",
+    percent: bool = True,
+) -> bytes:
+    """Grouped bars: one group per category, one bar per series (NaN bars are left out)."""
+    plt = _plt()
+    names = list(series)
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(categories))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(categories) * max(1, len(names)) * 0.45 + 2), 3.6))
+    scale = 100.0 if percent else 1.0
+    for k, name in enumerate(names):
+        vals = np.asarray(series[name], dtype=float) * scale
+        err = None
+        if errors and name in errors:
+            err = np.asarray(errors[name], dtype=float) * scale
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, vals, width, yerr=err, capsize=2, label=name)
+    ax.set_xticks(x, list(categories))
+    ax.set_ylabel(ylabel + (" (%)" if percent and ylabel else ""))
+    if percent:
+        ax.set_ylim(0, 105)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=min(4, len(names)), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    return _png(fig)
+
+
+def kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density (Silverman bandwidth); numpy only, to avoid a scipy dependency."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.zeros_like(grid)
+    std = values.std()
+    bw = 1.06 * std * values.size ** (-1 / 5) if std > 0 else 1e-3
+    bw = max(bw, 1e-6)
+    z = (grid[:, None] - values[None, :]) / bw
+    return np.exp(-0.5 * z**2).sum(axis=1) / (values.size * bw * np.sqrt(2 * np.pi))
+
+
+def distribution_plot(
+    samples: Mapping[str, np.ndarray],
+    *,
+    xlabel: str = "",
+    title: str = "",
+    labels: Mapping[str, str] | None = None,
+) -> bytes:
+    """Density curves, one per run (EqSim figure 6 style: tighter near 0 = more equivariant)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    finite = [np.asarray(v, dtype=float)[np.isfinite(v)] for v in samples.values()]
+    finite = [v for v in finite if v.size]
+    hi = max((float(np.quantile(v, 0.99)) for v in finite), default=1.0) or 1.0
+    grid = np.linspace(0.0, hi * 1.1, 300)
+    for name, vals in samples.items():
+        label = (labels or {}).get(name, name)
+        ax.plot(grid, kde(vals, grid), label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def curves_plot(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str = "step",
+    ylabel: str = "",
+    title: str = "",
+    logy: bool = False,
+) -> bytes:
+    """Line plot of several (x, y) series, e.g. training loss per variant."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    for name, (xs, ys) in curves.items():
+        ax.plot(list(xs), list(ys), label=name, linewidth=1.2)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
