@@ -1,0 +1,101 @@
+"""Loss registry and the `+` combiner.
+
+A loss *term* is an ``nn.Module`` whose ``forward(batch: LossBatch)`` returns a list of
+``(part_name, raw_value, weight)``. Keeping raw value and weight apart lets the trainer log
+every part unweighted while optimising ``sum(weight * raw)``. Adding a loss = one file with
+``@register_loss("name")``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from eqvl.errors import EqvlError
+from eqvl.losses.batch import LossBatch
+
+_REGISTRY: dict[str, type["LossTerm"]] = {}
+
+Part = tuple[str, torch.Tensor, float]
+
+
+class LossTerm(nn.Module):
+    """Base class: one named term of the training objective."""
+
+    #: the batch must carry hard-negative captions for this term
+    needs_negatives: bool = False
+    #: the batch must carry hard-positive captions for this term
+    needs_positives: bool = False
+
+    def forward(self, batch: LossBatch) -> list[Part]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def register_loss(name: str) -> Callable[[type[LossTerm]], type[LossTerm]]:
+    """Class decorator: make a term available as ``--loss name``."""
+
+    def wrap(cls: type[LossTerm]) -> type[LossTerm]:
+        if name in _REGISTRY:
+            raise ValueError(f"loss {name!r} registered twice")
+        _REGISTRY[name] = cls
+        cls.loss_name = name
+        return cls
+
+    return wrap
+
+
+def available_losses() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_loss(name: str) -> type[LossTerm]:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise EqvlError(f"unknown loss {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def parse_loss_spec(spec: str) -> list[str]:
+    """``"itc+eqsim"`` -> ``["itc", "eqsim"]``; unknown or repeated names are errors."""
+    names = [n.strip() for n in spec.split("+") if n.strip()]
+    if not names:
+        raise EqvlError(f"--loss {spec!r} names no loss")
+    if len(set(names)) != len(names):
+        raise EqvlError(f"--loss {spec!r} repeats a term")
+    for n in names:
+        get_loss(n)
+    return names
+
+
+class CombinedLoss(nn.Module):
+    """Sum of several terms; returns the total and each part's raw value for logging."""
+
+    def __init__(self, terms: dict[str, LossTerm]):
+        super().__init__()
+        self.terms = nn.ModuleDict(terms)
+
+    @property
+    def needs_negatives(self) -> bool:
+        return any(t.needs_negatives for t in self.terms.values())
+
+    @property
+    def needs_positives(self) -> bool:
+        return any(t.needs_positives for t in self.terms.values())
+
+    def forward(self, batch: LossBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        total = batch.image.new_zeros(())
+        parts: dict[str, torch.Tensor] = {}
+        for term in self.terms.values():
+            for name, raw, weight in term(batch):
+                parts[name] = raw
+                if weight:
+                    total = total + weight * raw
+        return total, parts
+
+
+def _load_builtin() -> None:
+    # importing the modules runs their @register_loss decorators
+    from eqvl.losses import ce, eqsim, hardpos, itc  # noqa: F401
