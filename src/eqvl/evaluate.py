@@ -1,0 +1,128 @@
+"""Evaluate one encoder on one benchmark: reader -> scoring engine -> metric -> results dict.
+
+The results dict is CLIP_benchmark-compatible (dataset, model, pretrained, task,
+metrics as fractions) plus eqvl's subsets, config, encoding stats and eqvl_version,
+so every number can be traced back to how it was made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eqvl import __version__
+from eqvl.benchmarks import BenchmarkData, get_benchmark
+from eqvl.cache import EmbeddingCache
+from eqvl.errors import EqvlError
+from eqvl.scoring import EngineConfig, embed_all, score_items
+
+#: at most this many skipped records are listed by name in the results JSON
+SKIP_EXAMPLES = 20
+
+
+@dataclass
+class EvalResult:
+    """`results`: the JSON dict; `scores`: one [n_captions, n_images] array per (kept) item."""
+
+    results: dict[str, Any]
+    scores: list[np.ndarray]
+    data: BenchmarkData
+
+
+def evaluate(
+    encoder: Any,
+    benchmark: str,
+    data_dir: str | Path,
+    *,
+    batch_size: int = 64,
+    workers: int = 0,
+    cache_dir: str | Path | None = None,
+    skip_bad: bool = False,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+    config: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Run `encoder` on `benchmark` read from `data_dir`; `config` adds caller facts (seed, device) to results."""
+    if batch_size < 1:
+        raise EqvlError(f"--batch-size must be >= 1, got {batch_size}")
+    if workers < 0:
+        raise EqvlError(f"--workers must be >= 0, got {workers}")
+    bench = get_benchmark(benchmark)
+    options = dict(options or {})
+    data = bench.load(Path(data_dir), **options)
+    cache = EmbeddingCache(cache_dir, encoder.identity()) if cache_dir is not None else None
+    cfg = EngineConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
+    data.meta["score_kind"] = encoder.score_kind
+    skipped: list[dict[str, str]] = []
+    scores: list[np.ndarray] = []
+    if bench.full_matrix:
+        for key in ("images", "captions"):
+            if key not in data.meta:
+                raise EqvlError(f"benchmark {benchmark}: full-matrix reader did not set data.meta[{key!r}]")
+        image_emb, text_emb, stats = embed_all(encoder, data.meta["images"], data.meta["captions"], cfg)
+        out = bench.evaluate_embeddings(data, image_emb, text_emb)
+        n_items = len(data.meta["images"])
+    else:
+        if not data.items:
+            raise EqvlError(f"benchmark {benchmark}: no items in {data_dir}")
+        scored = score_items(encoder, data.items, cfg)
+        skipped, stats, scores = scored.skipped, scored.stats, scored.scores
+        if skipped:
+            if not scored.kept:
+                raise EqvlError(f"every one of the {len(data.items)} records was skipped; first: {_describe(skipped[0])}")
+            data = BenchmarkData(items=[data.items[n] for n in scored.kept], meta=dict(data.meta))
+            data.meta["skipped_ids"] = [s["id"] for s in skipped]
+        _check_finite(scores, data)
+        out = bench.evaluate(data, scores)
+        n_items = len(data.items)
+    results = _results(bench, encoder, out, n_items, stats)
+    results["config"] = {
+        "benchmark": benchmark,
+        "data": str(data_dir),
+        "options": options,
+        "batch_size": batch_size,
+        "workers": workers,
+        "cache": str(cache.dir) if cache else None,
+        "skip_bad": skip_bad,
+        "score_kind": encoder.score_kind,
+        **(config or {}),
+    }
+    if skip_bad:
+        results["skipped"] = {"n": len(skipped), "examples": skipped[:SKIP_EXAMPLES]}
+    return EvalResult(results, scores, data)
+
+
+def _results(bench, encoder, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:
+    if "metrics" not in out:
+        raise EqvlError(f"benchmark {bench.name}: evaluate() returned no 'metrics'")
+    results: dict[str, Any] = {
+        "dataset": bench.name,
+        "model": encoder.name,
+        "pretrained": getattr(encoder, "pretrained", None),
+        "task": bench.task,
+        "metrics": out["metrics"],
+        "subsets": out.get("subsets", {}),
+        "n_items": n_items,
+        "encoding": stats,
+        "eqvl_version": __version__,
+    }
+    for key, value in out.items():
+        results.setdefault(key, value)
+    return results
+
+
+def _check_finite(scores: list[np.ndarray], data: BenchmarkData) -> None:
+    """A NaN score would turn into a silently wrong accuracy (NaN > x is False)."""
+    for item, s in zip(data.items, scores):
+        if not np.all(np.isfinite(s)):
+            raise EqvlError(f"record {item.id!r}: the encoder produced non-finite scores {s.tolist()}")
+
+
+def _describe(skip: dict[str, str]) -> str:
+    return f"record {skip['id']!r}: {skip['error']}"
+
+

@@ -1,0 +1,274 @@
+"""open_clip backend: build any open_clip model (registered name, config JSON, shipped
+tiny config, hf-hub:/local-dir:) and wrap it as an `Encoder`.
+
+open_clip does the heavy lifting (configs, tags, checkpoint loading, transforms); this
+module only resolves eqvl's extra spellings and turns failures into one-line errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+from eqvl.errors import EqvlError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+_SCHEMAS = ("hf-hub:", "local-dir:")
+_NO_WEIGHTS = {"", "none", "random", "scratch"}
+PRECISIONS = ("fp32", "amp", "amp_bf16", "fp16", "bf16", "pure_fp16", "pure_bf16")
+
+
+@dataclass
+class OpenClipBundle:
+    """Everything `create_openclip` builds: the model, its transforms and tokenizer."""
+
+    model: torch.nn.Module
+    preprocess_train: Callable[[Image.Image], torch.Tensor]
+    preprocess_val: Callable[[Image.Image], torch.Tensor]
+    tokenizer: Callable[..., torch.Tensor]
+    model_name: str
+    model_cfg: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = "none"
+
+
+def shipped_configs() -> list[str]:
+    """Names of the model configs shipped with eqvl (usable as `--model NAME`)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def _open_clip():
+    import open_clip
+
+    if str(CONFIG_DIR) not in {str(p) for p in open_clip.factory._MODEL_CONFIG_PATHS}:
+        open_clip.add_model_config(CONFIG_DIR)
+    return open_clip
+
+
+def resolve_model_name(model: str) -> str:
+    """Map eqvl's spellings onto a name open_clip knows; unknown names list the valid ones."""
+    open_clip = _open_clip()
+    if model.startswith(_SCHEMAS):
+        return model
+    path = Path(model)
+    if model.endswith(".json") or path.is_file():
+        return _register_config_file(path)
+    if model in open_clip.list_models():
+        return model
+    cleaned = model.replace("/", "-")
+    if cleaned in open_clip.list_models():
+        return cleaned
+    raise EqvlError(
+        f"unknown model {model!r}; valid: an open_clip model name ({', '.join(open_clip.list_models())}), "
+        f"a shipped config ({', '.join(shipped_configs())}), a path to an open_clip model-config JSON, "
+        "hf-hub:ORG/REPO, local-dir:DIR, or hf:DIR (transformers CLIPModel/SiglipModel)"
+    )
+
+
+def _register_config_file(path: Path) -> str:
+    """Register a model-config JSON with open_clip under its file stem."""
+    from eqvl.io import read_json
+
+    open_clip = _open_clip()
+    cfg = read_json(path)
+    if isinstance(cfg, dict) and "model_cfg" in cfg:
+        raise EqvlError(f"{path}: this is an open_clip_config.json; use --model local-dir:{path.parent}")
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if not isinstance(cfg, dict) or k not in cfg]
+    if missing:
+        raise EqvlError(f"{path}: not an open_clip model config (missing {', '.join(missing)})")
+    name = path.stem
+    known = open_clip.get_model_config(name)
+    if known is not None and known != cfg:
+        raise EqvlError(f"{path}: open_clip already has a different model config named {name!r}; rename the file")
+    if known is None:
+        open_clip.add_model_config(path)
+    return name
+
+
+def create_openclip(
+    model: str,
+    pretrained: str = "none",
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> OpenClipBundle:
+    """Build an open_clip model + transforms + tokenizer.
+
+    `pretrained`: an open_clip tag, a checkpoint file (raw state dict, or a dict with
+    `state_dict`, keys optionally `module.`-prefixed, as open_clip's `epoch_N.pt`), or
+    `none` for random init seeded by `seed` (so two runs build the same model).
+    """
+    open_clip = _open_clip()
+    if precision not in PRECISIONS:
+        raise EqvlError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    name = resolve_model_name(model)
+    pretrained = (pretrained or "none").strip()
+    if name.startswith(_SCHEMAS):
+        weights = None  # open_clip loads the weights that live with the config
+    elif pretrained.lower() in _NO_WEIGHTS:
+        weights = None
+    elif os.path.exists(pretrained):
+        if not os.path.isfile(pretrained):
+            raise EqvlError(f"--pretrained {pretrained}: not a checkpoint file")
+        weights = pretrained
+    else:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if pretrained not in tags:
+            raise EqvlError(
+                f"--pretrained {pretrained!r}: not a file and not a pretrained tag of {name}; "
+                f"valid tags: {', '.join(tags) or '(none)'}, a checkpoint path, or none"
+            )
+        weights = pretrained
+    open_precision = "fp32" if precision.startswith("amp") else precision
+    try:
+        with torch.random.fork_rng(devices=[]), _quiet_open_clip():
+            torch.manual_seed(seed)
+            net, pre_train, pre_val = open_clip.create_model_and_transforms(
+                name, pretrained=weights, precision=open_precision, device=device
+            )
+    except FileNotFoundError as exc:
+        raise EqvlError(f"model {model!r}: {exc}") from None
+    except RuntimeError as exc:
+        if weights and os.path.isfile(weights):
+            raise EqvlError(f"--pretrained {weights}: cannot load into {name}: {_first_line(exc)}") from None
+        raise EqvlError(f"model {model!r} (pretrained {pretrained!r}): {_first_line(exc)}") from None
+    except (KeyError, ValueError, OSError) as exc:
+        raise EqvlError(f"model {model!r} (pretrained {pretrained!r}): {_first_line(exc)}") from None
+    net.eval()
+    tokenizer = open_clip.get_tokenizer(name)
+    cfg = open_clip.get_model_config(name) or {}
+    return OpenClipBundle(net, pre_train, pre_val, tokenizer, name, cfg, pretrained if weights else "none")
+
+
+@contextlib.contextmanager
+def _quiet_open_clip():
+    """open_clip logs a WARNING for every random init; for --pretrained none that is intended."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(max(old, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(old)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """Hash of every parameter and buffer: the cache must never mix two different weights."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        t = tensor.detach().cpu().contiguous()
+        digest.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
+class OpenClipEncoder:
+    """An open_clip dual encoder behind eqvl's `Encoder` protocol (cosine scores)."""
+
+    score_kind = "cosine"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[..., torch.Tensor],
+        *,
+        name: str,
+        pretrained: str = "none",
+        precision: str = "fp32",
+    ):
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.name = name
+        self.pretrained = pretrained
+        self.precision = precision
+
+    @classmethod
+    def from_model(
+        cls,
+        model: torch.nn.Module,
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[..., torch.Tensor],
+        name: str = "in-memory",
+        *,
+        pretrained: str = "in-memory",
+        precision: str = "fp32",
+    ) -> "OpenClipEncoder":
+        """Wrap a live model (trainer's periodic eval, demo) without writing a checkpoint."""
+        return cls(model, preprocess, tokenizer, name=name, pretrained=pretrained, precision=precision)
+
+    @classmethod
+    def create(cls, model: str, pretrained: str = "none", **kwargs: Any) -> "OpenClipEncoder":
+        bundle = create_openclip(model, pretrained, **kwargs)
+        return cls(
+            bundle.model,
+            bundle.preprocess_val,
+            bundle.tokenizer,
+            name=model,
+            pretrained=bundle.pretrained,
+            precision=kwargs.get("precision", "fp32"),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def identity(self) -> str:
+        """Model name + weights hash + preprocessing + tokenizer context: keys the embedding cache."""
+        ctx = getattr(self.tokenizer, "context_length", None)
+        return json.dumps(
+            {
+                "backend": "open_clip",
+                "name": self.name,
+                "weights": weights_hash(self.model),
+                "preprocess": repr(self.preprocess),
+                "tokenizer": f"{type(self.tokenizer).__name__}:{ctx}",
+                "precision": self.precision,
+            },
+            sort_keys=True,
+        )
+
+    def _autocast(self):
+        device = self.device
+        if device.type == "cuda" and self.precision.startswith("amp"):
+            dtype = torch.bfloat16 if self.precision == "amp_bf16" else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return contextlib.nullcontext()
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        with torch.inference_mode(), self._autocast():
+            dtype = next(self.model.parameters()).dtype
+            out = self.model.encode_image(pixels.to(self.device, dtype=dtype, non_blocking=True), normalize=True)
+        return out.float()
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        self.model.eval()
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            out = self.model.encode_text(tokens, normalize=True)
+        return out.float()
+
+    def score(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        return text_emb.float() @ image_emb.float().T
+
+    def score_rows(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Row-wise scores of aligned [P, D] pairs (the engine's vectorised gather)."""
+        return (text_emb.float() * image_emb.float()).sum(-1)
