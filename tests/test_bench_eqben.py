@@ -126,6 +126,11 @@ def test_random_layout_export_round_trip(tmp_path):
     assert data.meta["image_root"] == str(tmp_path)
     expected = np.array([f(str(tmp_path / r["image"]), r["caption"]) for r in rows], dtype=np.float32)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
+    # after --skip-bad drops an item, the export refuses rather than misplace scores
+    from eqvl.benchmarks.base import BenchmarkData
+    short = BenchmarkData(items=data.items[1:], meta=data.meta)
+    with pytest.raises(EqvlError, match="skipped"):
+        bench.export_official_scores(short, scores[1:])
     res = bench.evaluate(data, scores)
     assert res["metrics"] == {} and res["subsets"]["ag"]["n"] == 8 and res["subsets"]["sd"]["n"] == 8
     with pytest.raises(EqvlError, match="random layout"):

@@ -284,7 +284,7 @@ class EqBenBenchmark(Benchmark):
         meta: dict[str, Any] = {"layout": layout, "sources": [str(f) for f in files], "image_root": str(root)}
         if layout == "random":
             items, official, counts = read_random(files[0], resolve)
-            meta.update(official_rows=official, rows_per_subset=counts)
+            meta.update(official_rows=official, official_item_ids=[it.id for it in items], rows_per_subset=counts)
         elif layout == "winoground":
             items = read_winoground_style(files[0], resolve)
         else:
@@ -359,7 +359,14 @@ class EqBenBenchmark(Benchmark):
             raise EqvlError(f"eqben: the official score export needs the shuffled layout ({RANDOM_FILE}); this data is layout {data.meta.get('layout')!r}")
         if len(scores) != len(data.items):
             raise EqvlError(f"eqben: got {len(scores)} score arrays for {len(data.items)} items")
+        # rows name items by id: after --skip-bad the item list is shorter than at load time
+        position = {item.id: k for k, item in enumerate(data.items)}
+        ids = data.meta["official_item_ids"]
+        missing = sorted({ids[item] for item, _, _ in rows if ids[item] not in position})
+        if missing:
+            raise EqvlError(f"eqben: the official export needs a score for every row, but {len(missing)} item(s) were "
+                            f"skipped (first: {missing[0]}); fix or restore the images instead of --skip-bad")
         out = np.empty(len(rows), dtype=np.float32)
         for r, (item, c, i) in enumerate(rows):
-            out[r] = np.asarray(scores[item])[c, i]
+            out[r] = np.asarray(scores[position[ids[item]]])[c, i]
         return out
