@@ -1,0 +1,46 @@
+"""`eqvl demo`: reproduce the EqBen / EqSim / hard-positive claims offline, on CPU, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from eqvl.errors import EqvlError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="synthesise data, pre-train + fine-tune tiny models, test the papers' claims, write a report",
+        description="Generate a synthetic set, pre-train one small model from scratch, fine-tune it with "
+        "itc / itc+eqsim / itc+ce / itc+ce+hardpos over several seeds, evaluate on held-out twins and "
+        "triplets and write report.html / report.md / results.json with a verdict per claim. Every step is "
+        "cached under OUT/cache, so an interrupted run resumes where it stopped.",
+    )
+    p.add_argument("--out", default="demo_out", help="output folder (report.html, report.md, results.json, cache/)")
+    p.add_argument("--quick", action="store_true", help="tiny CI smoke run (<= 3 min): fewer images and steps, 1 seed")
+    p.add_argument("--seeds", type=int, default=None, help="number of fine-tuning seeds (default: 3, or 1 with --quick)")
+    p.add_argument("--cache-dir", default=None, help="where finished steps are kept (default OUT/cache)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report in OUT (the cache is reused)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eqvl.demo.config import preset
+    from eqvl.demo.pipeline import run_demo
+    from eqvl.demo.render import print_table
+
+    cfg = preset(quick=args.quick)
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise EqvlError(f"--seeds must be >= 1, got {args.seeds}")
+        cfg.seeds = list(range(args.seeds))
+    argv = ["demo", *(["--quick"] if args.quick else []), *(["--seeds", str(args.seeds)] if args.seeds else []),
+            "--out", args.out]
+    result = run_demo(cfg, args.out, cache_dir=args.cache_dir, overwrite=args.overwrite,
+                      progress=not args.no_progress, argv=argv)
+    print_table(result)
+    print(f"wrote {result.paths['html']}, {result.paths['markdown']} and {result.paths['results']} "
+          f"in {result.timings['total']:.0f} s", file=sys.stdout)
+    return 0

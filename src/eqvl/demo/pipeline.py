@@ -1,0 +1,153 @@
+"""The demo's steps in order, each cached (see `cache.py`), then aggregation and the report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from eqvl.demo import steps
+from eqvl.demo.cache import StepCache, config_hash
+from eqvl.demo.claims import Table, Verdict, all_verdicts
+from eqvl.demo.config import DemoConfig
+from eqvl.errors import EqvlError
+from eqvl.io import check_writable, read_json, write_json_atomic
+
+START = "pre-trained start"
+OUTPUTS = ("report.html", "report.md", "results.json")
+
+
+@dataclass
+class DemoResult:
+    table: Table
+    verdicts: list[Verdict]
+    curves: dict[str, list[dict]]
+    equivariance: dict[str, dict[str, np.ndarray]]
+    timings: dict[str, float] = field(default_factory=dict)
+    reused: dict[str, bool] = field(default_factory=dict)
+    data_info: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def check_outputs(out: Path, overwrite: bool) -> None:
+    """Fail before any work if the user's results would be replaced without --overwrite."""
+    for name in OUTPUTS:
+        try:
+            check_writable(out / name, overwrite)
+        except EqvlError:
+            raise EqvlError(f"{out / name} already exists; pass --overwrite to replace the demo's results "
+                            "(finished steps are reused from the cache either way)") from None
+
+
+def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None = None, overwrite: bool = False,
+             progress: bool = True, log: Callable[[str], None] = print, argv: list[str] | None = None) -> DemoResult:
+    """Run (or resume) every step and write report.html, report.md and results.json into `out`."""
+    out = Path(out)
+    check_outputs(out, overwrite)
+    cache = StepCache(cache_dir or out / "cache")
+    timings: dict[str, float] = {}
+    reused: dict[str, bool] = {}
+    n_ft = len(cfg.variants) * len(cfg.seeds)
+    total = 2 + 1 + n_ft
+    done = 0
+    t_start = time.perf_counter()
+
+    def step(label: str, name: str, key: Any, fn: Callable[[Path], dict | None]) -> Path:
+        nonlocal done
+        done += 1
+        t0 = time.perf_counter()
+        hit = cache.is_done(name, key)
+        elapsed = time.perf_counter() - t_start
+        log(f"[{done}/{total}] {label}{' (cached)' if hit else ''}  elapsed {elapsed:.0f}s")
+        path, was_cached = cache.run(name, key, fn)
+        timings[label] = time.perf_counter() - t0
+        reused[label] = was_cached
+        return path
+
+    data_key = {"synth": cfg.synth, "engine": steps.synth_version()}
+    data_dir = step("synthetic data", "data", data_key, lambda d: steps.make_data(cfg, d, progress=progress))
+    data_info = read_json(data_dir / "step.json")["info"]
+    model_cfg = cache.root / f"model-{config_hash(cfg.model)}.json"
+    if not model_cfg.exists():
+        write_json_atomic(model_cfg, cfg.model)
+
+    pre_key = {"data": data_key, "model": cfg.model, "phase": cfg.pretrain.__dict__, "seed": 0}
+    pre_dir = step("pre-train (itc, from scratch)", "pretrain", pre_key,
+                   lambda d: steps.train_phase(cfg, d, data_dir, model_cfg, None, "itc", cfg.pretrain, 0, {}, progress))
+    pre_ckpt = pre_dir / read_json(pre_dir / "step.json")["info"]["checkpoint"]
+    evals: dict[tuple[str, int], Path] = {}
+    curves: dict[str, list[dict]] = {START: read_json(pre_dir / "step.json")["info"].get("metrics", [])}
+    evals[(START, 0)] = step("evaluate pre-trained start", "eval", {"ckpt": pre_key, "eval": steps.EVAL_VERSION},
+                             lambda d: steps.evaluate_checkpoint(cfg, d, data_dir, model_cfg, pre_ckpt, progress))
+    for variant, loss in cfg.variants.items():
+        options = cfg.variant_options.get(variant, {})
+        for seed in cfg.seeds:
+            ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.__dict__, "seed": seed}
+            label = f"fine-tune {variant} seed {seed} + evaluate"
+            ft_dir = step(label, "finetune", ft_key,
+                          lambda d, loss=loss, options=options, seed=seed: _finetune_and_eval(
+                              cfg, d, data_dir, model_cfg, pre_ckpt, loss, seed, options, progress))
+            evals[(variant, seed)] = ft_dir
+            if seed == cfg.seeds[0]:
+                curves[variant] = read_json(ft_dir / "step.json")["info"].get("metrics", [])
+    table, equivariance = aggregate(evals)
+    verdicts = all_verdicts(_c1_view(table, cfg))
+    result = DemoResult(table, verdicts, curves, equivariance, timings, reused, data_info)
+    result.timings["total"] = time.perf_counter() - t_start
+    from eqvl.demo.render import build_report, results_json  # matplotlib is imported late
+
+    report = build_report(cfg, result, argv=argv)
+    from eqvl.report.write import write_report
+
+    result.paths = write_report(report, out / "report.html", overwrite=overwrite)
+    result.paths["results"] = write_json_atomic(out / "results.json", results_json(cfg, result), overwrite=overwrite)
+    return result
+
+
+def _finetune_and_eval(cfg: DemoConfig, work: Path, data_dir: Path, model_cfg: Path, start: Path, loss: str, seed: int,
+                       options: dict, progress: bool) -> dict:
+    info = steps.train_phase(cfg, work / "train", data_dir, model_cfg, start, loss, cfg.finetune, seed, options, progress)
+    ckpt = work / "train" / info["checkpoint"]
+    info["checkpoint"] = str(Path("train") / info["checkpoint"])
+    info.update(steps.evaluate_checkpoint(cfg, work, data_dir, model_cfg, ckpt, progress))
+    if not cfg.keep_checkpoints:
+        ckpt.unlink(missing_ok=True)  # the results are what the cache keeps; checkpoints are ~30 MB each
+    return info
+
+
+def aggregate(evals: dict[tuple[str, int], Path]) -> tuple[Table, dict[str, dict[str, np.ndarray]]]:
+    """variant -> metric -> per-seed values, and variant -> side -> pooled equivariance gaps."""
+    table: Table = {}
+    eq: dict[str, dict[str, list[np.ndarray]]] = {}
+    for (variant, _seed), folder in sorted(evals.items(), key=lambda kv: kv[0][1]):
+        row = table.setdefault(variant, {})
+        for key, value in steps.flat_metrics(folder).items():
+            row.setdefault(key, []).append(value)
+        for side, gaps in steps.equivariance(folder).items():
+            eq.setdefault(variant, {}).setdefault(side, []).append(gaps)
+    pooled = {v: {s: np.concatenate(a) for s, a in sides.items()} for v, sides in eq.items()}
+    return table, pooled
+
+
+def _c1_view(table: Table, cfg: DemoConfig) -> Table:
+    """Expose synth's subset names under the roles C1 compares (attribute / location / counting)."""
+    view = {v: dict(m) for v, m in table.items()}
+    for variant, metrics in view.items():
+        for role, subset in cfg.c1_subsets.items():
+            key = f"twins/{subset}/group"
+            if key in table[variant]:
+                metrics[f"twins/{role}/group"] = table[variant][key]
+    return view
+
+
+def machine() -> str:
+    import os
+
+    import torch
+
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs visible, torch {torch.__version__} (threads {torch.get_num_threads()})"

@@ -1,0 +1,148 @@
+"""The demo's report: verdicts, the results table (mean ± std over seeds), the subset bar
+chart, equivariance distributions, training curves, and how to re-run."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+import numpy as np
+
+from eqvl import __version__
+from eqvl.demo.claims import MIN_EFFECT, RULES
+from eqvl.report import plots
+from eqvl.report.model import Figure, Report, Table
+
+PREFERRED_SUBSETS = ("location", "counting", "attribute")
+
+
+def subsets_of(table: dict, bench: str = "twins", metric: str = "group") -> list[str]:
+    found: list[str] = []
+    for metrics in table.values():
+        for key in metrics:
+            parts = key.split("/")
+            if len(parts) == 3 and parts[0] == bench and parts[2] == metric and parts[1] not in found:
+                found.append(parts[1])
+    first = [s for s in PREFERRED_SUBSETS if s in found]
+    return first + sorted(s for s in found if s not in first)
+
+
+def columns(table: dict) -> list[tuple[str, str]]:
+    """(header, metric key) in display order."""
+    cols = [(f"{s} group", f"twins/{s}/group") for s in subsets_of(table)]
+    cols += [("twins text", "twins/text"), ("twins image", "twins/image"), ("twins group", "twins/group"),
+             ("triplets orig", "triplets/orig_acc"), ("triplets aug", "triplets/aug_acc"),
+             ("triplets joint", "triplets/joint_acc"), ("eq. gap median", "twins/equivariance_image_median")]
+    return [(h, k) for h, k in cols if any(k in m for m in table.values())]
+
+
+def cell(key: str, vals: list[float] | None) -> str:
+    if not vals:
+        return "–"
+    arr = np.asarray(vals, dtype=float)
+    if "equivariance" in key:
+        text = f"{arr.mean():.3f}"
+        return text + (f" ± {arr.std(ddof=1):.3f}" if arr.size > 1 else "")
+    text = f"{arr.mean() * 100:.1f}"
+    return text + (f" ± {arr.std(ddof=1) * 100:.1f}" if arr.size > 1 else "")
+
+
+def results_table(table: dict) -> Table:
+    cols = columns(table)
+    rows = [[variant, *(cell(k, metrics.get(k)) for _, k in cols)] for variant, metrics in table.items()]
+    return Table(["variant", *(h for h, _ in cols)], rows,
+                 caption="Scores in % (mean ± sample std over seeds); eq. gap = median image-side EqSim-v2 gap, lower is more equivariant.")
+
+
+def build_report(cfg, result, argv: list[str] | None = None) -> Report:
+    from eqvl.demo.pipeline import START, machine
+
+    seeds = len(cfg.seeds)
+    rep = Report(
+        title="eqvl demo: do the papers' claims reproduce on eqvl's own synthetic data?",
+        subtitle=f"preset {cfg.name}; {seeds} seed(s); eqvl {__version__}; {machine()}; "
+        f"total {result.timings.get('total', 0):.0f} s",
+    )
+    sec = rep.section("Verdicts")
+    for v in result.verdicts:
+        sec.add(v.line())
+    sec.add("How the verdicts are computed (from the numbers below, never by hand):")
+    for rule in RULES:
+        sec.add("• " + rule)
+
+    sec = rep.section("Results")
+    sec.add(results_table(result.table))
+    subs = subsets_of(result.table)
+    if subs:
+        series = {v: [float(np.mean(m.get(f"twins/{s}/group", [np.nan]))) for s in subs] for v, m in result.table.items()}
+        errors = {v: [float(np.std(m.get(f"twins/{s}/group", [0.0]), ddof=1)) if len(m.get(f"twins/{s}/group", [])) > 1 else 0.0
+                      for s in subs] for v, m in result.table.items()}
+        sec.add(Figure("group_by_subset", plots.bar_chart(subs, series, errors=errors, ylabel="group score",
+                                                          title="Twins: group score per subset"),
+                       "Group score per twin subset and variant (error bars: std over seeds)."))
+    if result.equivariance:
+        for side in ("image", "text"):
+            samples = {v: sides[side] for v, sides in result.equivariance.items() if side in sides}
+            labels = {v: f"{v} (group {np.mean(result.table[v].get('twins/group', [np.nan])) * 100:.1f}%)" for v in samples}
+            sec.add(Figure(f"equivariance_{side}", plots.distribution_plot(
+                samples, labels=labels, xlabel=f"{side}-side equivariance gap |Δs|",
+                title=f"Equivariance-score distributions ({side} side)"),
+                f"EqSim figure-6 style: distribution over all twins (all seeds pooled) of the {side}-side EqSim-v2 gap; "
+                "tighter near 0 = more equivariant similarity."))
+    curves = {}
+    for variant, rows in result.curves.items():
+        pts = [(r["step"], r["loss"]) for r in rows if "step" in r and "loss" in r]
+        if pts:
+            curves[variant] = ([p[0] for p in pts], [p[1] for p in pts])
+    if curves:
+        sec.add(Figure("training_curves", plots.curves_plot(curves, ylabel="training loss (total)",
+                                                             title="Training curves (seed 0 for fine-tuning)"),
+                       f"Total training loss; '{START}' is pre-training from scratch, the others fine-tune from it. "
+                       "Losses of different objectives are not comparable in level."))
+
+    sec = rep.section("Setup")
+    info = result.data_info
+    sec.add(f"Data: {json.dumps({k: v for k, v in info.items() if not isinstance(v, (dict, list))}, default=str)}")
+    sec.add(f"Pre-training: {cfg.pretrain.steps} steps, batch {cfg.pretrain.batch_size}, lr {cfg.pretrain.lr}; "
+            f"fine-tuning: {cfg.finetune.steps} steps per variant and seed, batch {cfg.finetune.batch_size}, lr {cfg.finetune.lr}; "
+            f"same data order for every variant of a seed. Differences under {MIN_EFFECT * 100:.0f} points are treated as noise.")
+    sec.add(Table(["step", "seconds", "cached"], [[k, f"{v:.1f}", "yes" if result.reused.get(k) else "no"]
+                                                  for k, v in result.timings.items()]))
+    sec.add(("code", json.dumps(cfg.to_dict(), indent=1, default=str)))
+    sec = rep.section("Re-run")
+    cmd = "eqvl " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    sec.add(("code", f"{cmd}\n# finished steps are cached under <out>/cache; add --overwrite to replace this report\n"
+                     "eqvl report <out>/cache/finetune-*/twins.json --scores <out>/cache/finetune-*/twins.npz --out my_report.html"))
+    return rep
+
+
+def results_json(cfg, result) -> dict[str, Any]:
+    return {
+        "eqvl_version": __version__,
+        "config": cfg.to_dict(),
+        "table": result.table,
+        "verdicts": [{"claim": v.claim, "status": v.status, "summary": v.summary,
+                      "checks": [{"label": c.label, "diffs": c.diffs, "mean": c.mean, "holds": c.holds} for c in v.checks]}
+                     for v in result.verdicts],
+        "timings_s": result.timings,
+        "data": result.data_info,
+    }
+
+
+def print_table(result, console=None) -> None:
+    """The final table and verdicts on the terminal (rich)."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = console or Console()
+    t = results_table(result.table)
+    rt = RichTable(title="eqvl demo results (%; mean ± std over seeds)")
+    for i, h in enumerate(t.headers):
+        rt.add_column(h, justify="left" if i == 0 else "right")
+    for row in t.rows:
+        rt.add_row(*row)
+    console.print(rt)
+    for v in result.verdicts:
+        console.print(v.line(), highlight=False)
