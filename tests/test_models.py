@@ -1,0 +1,156 @@
+"""open_clip backend: shipped tiny configs, config JSON paths, checkpoints, local-dir, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from eqvl.errors import EqvlError
+from eqvl.models import load_encoder
+from eqvl.models.openclip import CONFIG_DIR, OpenClipEncoder, create_openclip, shipped_configs, weights_hash
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return create_openclip("eqvl-tiny-vit", "none", seed=0)
+
+
+def test_shipped_configs_build_and_encode():
+    assert {"eqvl-tiny-rn", "eqvl-tiny-vit"} <= set(shipped_configs())
+    for name in ("eqvl-tiny-rn", "eqvl-tiny-vit"):
+        enc = load_encoder(name, "none", seed=0)
+        pixels = torch.stack([enc.preprocess(Image.new("RGB", (50, 40), c)) for c in ("red", "blue")])
+        img = enc.encode_images(pixels)
+        txt = enc.encode_texts(["a red cube", "a blue ball", "two cubes"])
+        assert img.shape == (2, 64) and txt.shape == (3, 64)
+        assert torch.allclose(img.norm(dim=-1), torch.ones(2), atol=1e-5)
+        assert torch.allclose(txt.norm(dim=-1), torch.ones(3), atol=1e-5)
+        s = enc.score(img, txt)
+        assert s.shape == (3, 2)
+        assert torch.allclose(enc.score_rows(img[[0, 1]], txt[[0, 1]]), s[[0, 1], [0, 1]], atol=1e-6)
+        assert enc.score_kind == "cosine" and pixels.shape[-1] == 64
+
+
+def test_random_init_is_seeded_and_does_not_touch_global_rng(tiny):
+    state = torch.random.get_rng_state()
+    again = create_openclip("eqvl-tiny-vit", "none", seed=0)
+    other = create_openclip("eqvl-tiny-vit", "none", seed=1)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert weights_hash(again.model) == weights_hash(tiny.model)
+    assert weights_hash(other.model) != weights_hash(tiny.model)
+    assert tiny.model_cfg["vision_cfg"]["image_size"] == 64 and tiny.pretrained == "none"
+
+
+def _perturbed(bundle):
+    sd = {k: v.clone() for k, v in bundle.model.state_dict().items()}
+    sd["logit_scale"] += 1.0
+    sd["text_projection"] += 0.5
+    return sd
+
+
+def test_raw_state_dict_checkpoint(tiny, tmp_path):
+    sd = _perturbed(tiny)
+    path = tmp_path / "raw.pt"
+    torch.save(sd, path)
+    loaded = create_openclip("eqvl-tiny-vit", str(path), seed=5)
+    assert loaded.pretrained == str(path)
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, sd[key]), key
+
+
+def test_epoch_checkpoint_with_module_prefix(tiny, tmp_path):
+    """open_clip's epoch_N.pt (and eqvl train's): state_dict under a key, DDP `module.` prefix, extras."""
+    sd = _perturbed(tiny)
+    path = tmp_path / "checkpoints" / "epoch_3.pt"
+    path.parent.mkdir()
+    torch.save(
+        {
+            "epoch": 3,
+            "step": 120,
+            "name": "run",
+            "state_dict": {f"module.{k}": v for k, v in sd.items()},
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
+            "scaler": None,
+            "config": {"model": "eqvl-tiny-vit", "lr": 1e-4},
+            "rng": {"torch": torch.random.get_rng_state()},
+        },
+        path,
+    )
+    enc = load_encoder("eqvl-tiny-vit", str(path))
+    for key, value in enc.model.state_dict().items():
+        assert torch.equal(value, sd[key]), key
+    # ...and plain open_clip loads the same file (checkpoints stay open_clip-compatible)
+    open_clip.add_model_config(CONFIG_DIR)
+    model = open_clip.create_model("eqvl-tiny-vit", pretrained=str(path))
+    assert torch.equal(model.state_dict()["text_projection"], sd["text_projection"])
+
+
+def test_config_json_path(tmp_path):
+    cfg = json.loads((CONFIG_DIR / "eqvl-tiny-rn.json").read_text())
+    cfg["embed_dim"] = 32
+    path = tmp_path / "my-test-tiny-model.json"
+    path.write_text(json.dumps(cfg))
+    enc = load_encoder(str(path), "none")
+    assert enc.encode_texts(["x"]).shape == (1, 32)
+    assert enc.name == str(path)
+
+
+def test_config_json_path_errors(tmp_path):
+    bad = tmp_path / "notaconfig.json"
+    bad.write_text(json.dumps({"embed_dim": 8}))
+    with pytest.raises(EqvlError, match="missing vision_cfg, text_cfg"):
+        create_openclip(str(bad))
+    clash = tmp_path / "ViT-B-32.json"
+    shutil.copy(CONFIG_DIR / "eqvl-tiny-rn.json", clash)
+    with pytest.raises(EqvlError, match="already has a different model config"):
+        create_openclip(str(clash))
+
+
+def test_local_dir_passes_through(tiny, tmp_path):
+    sd = _perturbed(tiny)
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny.model_cfg, "preprocess_cfg": {}}))
+    torch.save(sd, tmp_path / "open_clip_pytorch_model.bin")
+    enc = load_encoder(f"local-dir:{tmp_path}")
+    assert torch.equal(enc.model.state_dict()["logit_scale"], sd["logit_scale"])
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(EqvlError) as exc:
+        load_encoder("no-such-model")
+    msg = str(exc.value)
+    assert "unknown model 'no-such-model'" in msg and "ViT-B-32" in msg and "eqvl-tiny-rn" in msg
+
+
+def test_bad_pretrained_values(tiny, tmp_path):
+    with pytest.raises(EqvlError, match="not a file and not a pretrained tag"):
+        create_openclip("eqvl-tiny-vit", "laion400m_e32")
+    wrong = create_openclip("eqvl-tiny-rn", "none")
+    path = tmp_path / "rn.pt"
+    torch.save({"state_dict": wrong.model.state_dict()}, path)
+    with pytest.raises(EqvlError, match="cannot load into eqvl-tiny-vit"):
+        create_openclip("eqvl-tiny-vit", str(path))
+    with pytest.raises(EqvlError, match="precision"):
+        create_openclip("eqvl-tiny-vit", precision="fp8")
+    with pytest.raises(EqvlError, match="--device"):
+        load_encoder("eqvl-tiny-vit", device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(EqvlError, match="CUDA is not available"):
+            load_encoder("eqvl-tiny-vit", device="cuda")
+
+
+def test_from_model_wraps_live_model(tiny):
+    enc = OpenClipEncoder.from_model(tiny.model, tiny.preprocess_val, tiny.tokenizer, name="trainer")
+    before = enc.identity()
+    with torch.no_grad():
+        tiny.model.logit_scale += 0.0  # unchanged weights -> same identity
+    assert enc.identity() == before and enc.name == "trainer"
+    with torch.no_grad():
+        tiny.model.text_projection.add_(1.0)
+    assert enc.identity() != before  # the cache key follows the live weights
+    with torch.no_grad():
+        tiny.model.text_projection.sub_(1.0)
