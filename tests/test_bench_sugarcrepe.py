@@ -51,6 +51,10 @@ def test_options_and_errors(tmp_path):
     write_json(tmp_path / "data" / "add_att.json", {"0": {"filename": "x.jpg", "caption": "a", "negative_caption": ""}})
     with pytest.raises(DataError, match=r"add_att.json \(field \"\['0'\].negative_caption\"\): empty string"):
         bench.load(tmp_path)
+    (tmp_path / "data" / "add_att.json").write_text('{"0": {"filename": "x.jpg", "caption": "a", "negative_caption": "b"},\n'
+                                                    ' "0": {"filename": "y.jpg", "caption": "c", "negative_caption": "d"}}')
+    with pytest.raises(DataError, match=r"add_att.json \(field '0'\): duplicate key '0'"):
+        bench.load(tmp_path)
     (tmp_path / "data" / "add_att.json").write_text('{"0": {"filename": "x.jpg",\n"caption": }}')
     with pytest.raises(DataError, match=r"add_att.json:2: malformed JSON"):
         bench.load(tmp_path)

@@ -70,3 +70,13 @@ def test_probability_scores_and_recall():
     assert r["pc"] == 0.5 and r["pf"] == 0.5 and r["acc"] == 0.5 and r["min_pc_pf"] == 0.5
     rec = metrics.recall_at_k(np.array([0, 3, 7, 12]), ks=(1, 5, 10))
     assert rec == {1: 0.25, 5: 0.5, 10: 0.75}
+
+
+def test_macro_accuracy_excludes_and_min_count():
+    groups = ["on", "on", "next to", "eating", "eating", "eating"]
+    correct = np.array([True, False, False, True, True, False])
+    macro, per = metrics.macro_accuracy(groups, correct, exclude={"next to"}, min_count=2)
+    assert macro == pytest.approx((0.5 + 2 / 3) / 2)
+    assert per["next to"] == {"acc": 0.0, "n": 1, "counted": False}
+    assert per["eating"]["n"] == 3 and per["eating"]["counted"] is True
+    assert np.isnan(metrics.macro_accuracy(["a"], np.array([True]), min_count=2)[0])

@@ -73,6 +73,22 @@ def recall_at_k(ranks: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[int
     return {k: float(np.mean(ranks < k)) if ranks.size else float("nan") for k in ks}
 
 
+def macro_accuracy(
+    groups, correct: np.ndarray, exclude=frozenset(), min_count: int = 1
+) -> tuple[float, dict[str, dict]]:
+    """Mean of per-group accuracies (ARO's VG-Relation / VG-Attribution), skipping groups in
+    `exclude` or with fewer than `min_count` items. Returns (macro, {group: {acc, n, counted}})."""
+    correct = np.asarray(correct, dtype=bool)
+    arr = np.asarray(list(groups), dtype=object)
+    per: dict[str, dict] = {}
+    for g in sorted(set(arr.tolist())):
+        mask = arr == g
+        n = int(mask.sum())
+        per[g] = {"acc": float(correct[mask].mean()), "n": n, "counted": g not in exclude and n >= min_count}
+    used = [v["acc"] for v in per.values() if v["counted"]]
+    return (float(np.mean(used)) if used else float("nan")), per
+
+
 def mean_of(flags: np.ndarray) -> float:
     flags = np.asarray(flags)
     return float(flags.mean()) if flags.size else float("nan")

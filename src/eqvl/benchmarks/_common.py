@@ -143,3 +143,29 @@ def group_means(keys: Sequence[str], flags: Mapping[str, np.ndarray]) -> dict[st
 
 def items_subsets(items: Sequence[ScoreItem]) -> list[str]:
     return [item.subset for item in items]
+
+
+def read_json_keyed(path: str | Path) -> Any:
+    """Like io.read_json, but a repeated key in an object is an error: files keyed by
+    example id (SugarCrepe, VALSE) would otherwise silently lose the earlier example."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path=str(path))
+
+    def no_dupes(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise DataError(f"duplicate key {key!r}", path=str(path), field=key)
+            out[key] = value
+        return out
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle, object_pairs_hook=no_dupes)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text: {exc.reason}", path=str(path)) from None

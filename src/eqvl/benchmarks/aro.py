@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -272,16 +272,6 @@ def read_order(path: Path, subset: str, image_root: Path, seed: int, max_words: 
     return items, left_out
 
 
-def _macro(groups: Sequence[str], correct: np.ndarray, exclude: frozenset = frozenset(), min_count: int = 1) -> tuple[float, dict]:
-    per: dict[str, dict[str, Any]] = {}
-    arr = np.asarray(groups, dtype=object)
-    for g in sorted(set(groups)):
-        mask = arr == g
-        per[g] = {"acc": float(correct[mask].mean()), "n": int(mask.sum()), "counted": g not in exclude and int(mask.sum()) >= min_count}
-    used = [v["acc"] for v in per.values() if v["counted"]]
-    return (float(np.mean(used)) if used else float("nan")), per
-
-
 @register_benchmark("aro")
 class AroBenchmark(Benchmark):
     layout = (
@@ -352,10 +342,10 @@ class AroBenchmark(Benchmark):
             entry: dict[str, Any] = {"n": int(mask.sum()), "micro_acc": float(c.mean())}
             if name == "vg_relation":
                 groups = [it.meta["group"] for it, m in zip(data.items, mask) if m]
-                entry["acc"], out["per_relation"] = _macro(groups, c, exclude=SYMMETRIC_RELATIONS)
+                entry["acc"], out["per_relation"] = metrics.macro_accuracy(groups, c, exclude=SYMMETRIC_RELATIONS)
             elif name == "vg_attribution":
                 groups = [it.meta["group"] for it, m in zip(data.items, mask) if m]
-                entry["acc"], out["per_attribute_pair"] = _macro(groups, c, min_count=int(data.meta.get("min_pair_count", 25)))
+                entry["acc"], out["per_attribute_pair"] = metrics.macro_accuracy(groups, c, min_count=int(data.meta.get("min_pair_count", 25)))
             else:
                 entry["acc"] = entry["micro_acc"]  # Precision@1 over the true caption and its perturbations
             out["subsets"][name] = entry

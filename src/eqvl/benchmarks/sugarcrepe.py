@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, layout_error, stack_scores, summarize, text_field
+from eqvl.benchmarks._common import read_json_keyed, check_options, layout_error, stack_scores, summarize, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import read_json
 
 SUBSETS = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
 CATEGORIES = ("replace", "swap", "add")
@@ -67,7 +66,7 @@ class SugarCrepeBenchmark(Benchmark):
         items: list[ScoreItem] = []
         for subset in wanted:
             path = folder / f"{subset}.json"
-            ann = read_json(path)
+            ann = read_json_keyed(path)
             if not isinstance(ann, dict):
                 raise DataError(f"expected an object keyed by index, got {type(ann).__name__}", path=str(path))
             for key, rec in ann.items():

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import as_bool, check_options, layout_error, stack_scores, summarize, text_field
+from eqvl.benchmarks._common import read_json_keyed, as_bool, check_options, layout_error, stack_scores, summarize, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import read_json
 
 #: instrument -> (phenomenon, accepted file stems: the release's and the eval script's spellings)
 INSTRUMENTS: "OrderedDict[str, tuple[str, tuple[str, ...]]]" = OrderedDict(
@@ -67,7 +66,7 @@ def _find(folder: Path, stems: tuple[str, ...]) -> Path | None:
 
 def read_instrument(path: Path, instrument: str, image_root: Path, dirs: dict[str, str], validated_only: bool) -> tuple[list[ScoreItem], int]:
     """Items of one instrument file, and how many examples the vote filter dropped."""
-    ann = read_json(path)
+    ann = read_json_keyed(path)
     if not isinstance(ann, dict):
         raise DataError(f"expected an object keyed by example id, got {type(ann).__name__}", path=str(path))
     phenomenon = INSTRUMENTS[instrument][0]
