@@ -19,6 +19,7 @@ and, if it cannot differ (too few words), left out of that item.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -99,6 +100,7 @@ def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+@functools.lru_cache(maxsize=65536)
 def _tag(word: str) -> str:
     """'NOUN', 'ADJ' or 'OTHER': a stand-in for spaCy's NN*/JJ* tags (see module docstring)."""
     w = word.lower()
