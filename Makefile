@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,hf,faiss]'
+	$(PY) -m pip install -q -e '.[dev,hf,faiss,augment]'
 	touch $(STAMP)
 
 venv: $(STAMP)

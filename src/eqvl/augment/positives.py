@@ -1,0 +1,219 @@
+"""Hard positives: rewrites that keep the caption's meaning by construction ("The Hard Positive Truth").
+
+replace  a word or relation by a synonym: the curated list, or (for words the list does not know)
+         a WordNet lemma of the same most-frequent synset
+swap     exchange the conjuncts around "and" ("a dog and a cat" -> "a cat and a dog", "black and white")
+inverse  a spatial relation replaced by its inverse with the arguments swapped
+         ("a cup left of a plate" -> "a plate right of a cup"); symmetric relations just swap
+passive  "a dog chasing a cat" -> "a cat being chased by a dog" (curated transitive verbs only)
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+from eqvl.augment import lexicon as L
+from eqvl.augment.base import Rewrite, agree_aux, make_rewrite, pick, swap_spans
+from eqvl.augment.nlp import ADJ, AUX, CONJ, NOUN, REL, VERB, Parse, is_plural_noun, pluralize, singularize
+from eqvl.augment.wordnet import get_wordnet
+
+# WordNet synonyms only for adjectives and verbs: noun synsets mix senses too often ("food" -> "nutrient")
+_WN_POS = {ADJ: "a", VERB: "v"}
+
+
+def ing_form(lemma: str) -> str:
+    """Rule-based present participle for WordNet verb lemmas the lexicon does not list."""
+    if lemma in L.VERB_FORMS:
+        return L.VERB_FORMS[lemma][2]
+    if lemma.endswith("ie"):
+        return lemma[:-2] + "ying"
+    if lemma.endswith("e") and not lemma.endswith(("ee", "ye", "oe")):
+        return lemma[:-1] + "ing"
+    if (len(lemma) >= 3 and lemma[-1] not in "aeiouwxy" and lemma[-2] in "aeiou" and lemma[-3] not in "aeiou"
+            and len(lemma) <= 4):
+        return lemma + lemma[-1] + "ing"
+    return lemma + "ing"
+
+
+def _subject_ok(parse: Parse, pi: int) -> bool:
+    """Phrase pi is the caption's subject: first phrase, at the start or after 'there is/are'."""
+    if pi != 0:
+        return False
+    p = parse.phrases[0]
+    lows = [t.low for t in parse.tokens[: p.start]]
+    return lows == [] or lows in (["there", "is"], ["there", "are"])
+
+
+# -- replace with a synonym ------------------------------------------------------------------------------------
+def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
+    """(start, end, synonyms, source) for each word/phrase with a meaning-preserving substitute."""
+    toks = parse.tokens
+    lows = [t.low for t in toks]
+    slots = []
+    i = 0
+    wn = get_wordnet()
+    while i < len(toks):
+        matched = False
+        for n in (3, 2, 1):
+            if i + n > len(toks):
+                continue
+            phrase = " ".join(lows[i: i + n])
+            tags = {toks[j].tag for j in range(i, i + n)}
+            plural_noun = False
+            syns = L.SYNONYMS.get(phrase)
+            if syns is None and n == 1 and toks[i].tag == NOUN and is_plural_noun(phrase):
+                syns = L.SYNONYMS.get(singularize(phrase))
+                plural_noun = syns is not None
+            if not syns:
+                continue
+            # the match must be used in the sense the list means: a relation as a relation, a verb as a verb
+            if phrase in L.RELATIONS and tags != {REL}:
+                continue
+            if phrase.endswith("ing") or phrase.split()[0].endswith("ing"):
+                if toks[i].tag != VERB:
+                    continue
+            elif n == 1 and phrase in L.ATTRIBUTE_CLASS and toks[i].tag != ADJ:
+                continue
+            elif n == 1 and (phrase in L.OBJECT_GROUP or plural_noun) and toks[i].tag != NOUN:
+                continue
+            if n == 1 and phrase in ("in", "inside") and i + 1 < len(toks) and toks[i + 1].tag not in ("DET", NOUN, ADJ):
+                continue
+            subs = [pluralize(s) if plural_noun else s for s in syns]
+            slots.append((i, i + n, subs, "curated"))
+            i += n
+            matched = True
+            break
+        if matched:
+            continue
+        t = toks[i]
+        # WordNet only for words outside the curated lists (those have hand-checked synonyms)
+        if wn is not None and t.tag in _WN_POS and t.cls != "participle" and t.low.isalpha() and not (
+                t.low in L.ATTRIBUTE_CLASS or t.low in L.OBJECT_GROUP or singularize(t.low) in L.OBJECT_GROUP
+                or t.low in L.VERB_FORMS or t.low in L.VERB_ING):
+            pos = _WN_POS[t.tag]
+            if t.tag == VERB and not t.low.endswith("ing"):
+                i += 1
+                continue
+            base = wn.morphy(t.low, pos)
+            if base:
+                syns = list(wn.safe_synonyms(base, pos))
+                if t.tag == NOUN and base != t.low:
+                    syns = [pluralize(s) for s in syns]
+                elif t.tag == VERB:
+                    syns = [ing_form(s) for s in syns]
+                elif t.tag == ADJ and base != t.low:
+                    syns = []  # comparatives: "bigger" -> no safe rule to re-inflect
+                if syns:
+                    slots.append((i, i + 1, syns, "wordnet"))
+        i += 1
+    return slots
+
+
+def gen_replace(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+    words0 = parse.words()
+    out = []
+    for s, e, syns, source in pick(rng, synonym_slots(parse), k):
+        new = rng.choice(syns)
+        words = words0[:s] + [new] + words0[e:]
+        rw = make_rewrite(parse, words, original, "replace", True, f"{' '.join(words0[s:e])} -> {new} ({source})")
+        if rw:
+            out.append(rw)
+    return out
+
+
+# -- swap conjuncts --------------------------------------------------------------------------------------------
+def gen_swap(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+    toks = parse.tokens
+    words0 = parse.words()
+    cands = []
+    for link in parse.links:
+        if link.kind != "conj":
+            continue
+        p, q = parse.phrases[link.left], parse.phrases[link.right]
+        if " ".join(words0[p.start:p.end]).lower() == " ".join(words0[q.start:q.end]).lower():
+            continue
+        # "a man rides a horse and a dog runs": q starts a new clause -> swapping would change who does what
+        nxt = toks[q.end].tag if q.end < len(toks) else None
+        if nxt in (VERB, AUX) and not _subject_ok(parse, link.left):
+            continue
+        # "a man holding a bat and a ball ..." is fine; "... on a table and a chair ..." is fine too
+        cands.append(("np", (p.start, p.end), (q.start, q.end)))
+    for p in parse.phrases:
+        adjs = p.adjs
+        for a, b in zip(adjs, adjs[1:]):
+            if b == a + 2 and toks[a + 1].tag == CONJ and toks[a].low != toks[b].low:
+                cands.append(("adj", (a, a + 1), (b, b + 1)))
+    out = []
+    for kind, a, b in pick(rng, cands, k):
+        words = swap_spans(list(words0), a, b)
+        detail = f"{' '.join(words0[a[0]:a[1]])} <-> {' '.join(words0[b[0]:b[1]])}"
+        rw = make_rewrite(parse, words, original, "swap", True, detail)
+        if rw:
+            out.append(rw)
+    return out
+
+
+# -- inverse relations -----------------------------------------------------------------------------------------
+def gen_inverse(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+    words0 = parse.words()
+    out = []
+    cands = [ln for ln in parse.links
+             if ln.kind == "rel" and (ln.rel in L.INVERSES or ln.rel in L.SYMMETRIC) and _subject_ok(parse, ln.left)]
+    for link in pick(rng, cands, k):
+        p, q = parse.phrases[link.left], parse.phrases[link.right]
+        if " ".join(words0[p.start:p.end]).lower() == " ".join(words0[q.start:q.end]).lower():
+            continue
+        inv = L.INVERSES.get(link.rel, link.rel)
+        between = []
+        if link.aux >= 0:
+            between.append(agree_aux(words0[link.aux], q.plural))
+        between += inv.split()
+        prefix = list(words0[: p.start])
+        if len(prefix) == 2:  # "there is"
+            prefix[1] = agree_aux(prefix[1], q.plural)
+        words = prefix + words0[q.start:q.end] + between + words0[p.start:p.end] + words0[q.end:]
+        rw = make_rewrite(parse, words, original, "inverse", True, f"{link.rel} -> {inv}, arguments swapped")
+        if rw:
+            out.append(rw)
+    return out
+
+
+# -- active -> passive -----------------------------------------------------------------------------------------
+def gen_passive(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+    toks = parse.tokens
+    words0 = parse.words()
+    cands = []
+    for link in parse.links:
+        if link.kind != "verb" or link.rel or not _subject_ok(parse, link.left):
+            continue
+        entry = L.VERB_FORMS.get(toks[link.verb].low)
+        if entry is None or not entry[4] or toks[link.verb].low == entry[3]:
+            continue
+        if link.end - link.start != (2 if link.aux >= 0 else 1):
+            continue
+        cands.append((link, entry))
+    out = []
+    for link, entry in pick(rng, cands, k):
+        p, q = parse.phrases[link.left], parse.phrases[link.right]
+        vlow = toks[link.verb].low
+        if vlow == entry[2]:  # -ing: "(is) chasing" -> "(is) being chased"
+            mid = ([agree_aux(words0[link.aux], q.plural)] if link.aux >= 0 else []) + ["being", entry[3], "by"]
+        else:  # finite: "chases" -> "is chased"
+            mid = ["are" if q.plural else "is", entry[3], "by"]
+        prefix = list(words0[: p.start])
+        if len(prefix) == 2:
+            prefix[1] = agree_aux(prefix[1], q.plural)
+        words = prefix + words0[q.start:q.end] + mid + words0[p.start:p.end] + words0[q.end:]
+        rw = make_rewrite(parse, words, original, "passive", True, f"{vlow} -> {' '.join(mid)}")
+        if rw:
+            out.append(rw)
+    return out
+
+
+POSITIVE_GENERATORS: dict[str, Callable[..., list[Rewrite]]] = {
+    "replace": gen_replace,
+    "swap": gen_swap,
+    "inverse": gen_inverse,
+    "passive": gen_passive,
+}

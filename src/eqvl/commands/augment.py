@@ -1,0 +1,130 @@
+"""`eqvl augment`: hard negatives and hard positives for a caption file (training CSV/JSONL) or one --text."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "augment", help="make hard-negative and hard-positive captions (offline, seeded)",
+        description="Add hard_negatives / hard_positives (JSON lists) to a training CSV/JSONL, or show the "
+                    "rewrites of one caption with --text.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--in", dest="inp", metavar="FILE", help="input CSV (tab-separated, header) or JSONL")
+    src.add_argument("--text", help="augment one caption and print each rewrite with its type")
+    p.add_argument("--out", metavar="FILE", help="output file (.jsonl -> JSONL, else tab-separated CSV)")
+    p.add_argument("--negatives", default="swap,replace,negate,count",
+                   help="comma list of: swap, attribute_swap, replace, negate, count ('swap' includes "
+                        "attribute_swap; '' for none) [default: %(default)s]")
+    p.add_argument("--positives", default="replace,swap",
+                   help="comma list of: replace, swap, inverse, passive ('swap' includes inverse and passive; "
+                        "'' for none) [default: %(default)s]")
+    p.add_argument("--per-type", type=int, default=1, help="rewrites kept per type and caption [default: 1]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes; output does not depend on it")
+    p.add_argument("--caption-column", default="title", help="column holding the caption [default: title]")
+    p.add_argument("--sep", default="\t", help="CSV delimiter [default: tab, as open_clip]")
+    p.add_argument("--types", action="store_true", help="also write hard_negative_types / hard_positive_types")
+    p.add_argument("--keep-invalid", action="store_true", help="keep rewrites whose validity flag is false")
+    p.add_argument("--skip-bad", action="store_true", help="drop unreadable rows (listed) instead of failing")
+    p.add_argument("--rewriter", metavar="SPEC",
+                   help="optional local model for replacements: mlm:/path/to/masked-lm-dir or py:module:factory")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from eqvl.augment import augment_caption, expand_types
+    from eqvl.augment.rewriter import load_rewriter
+    from eqvl.errors import EqvlError
+
+    negatives = expand_types(_split(args.negatives), "negatives")
+    positives = expand_types(_split(args.positives), "positives")
+    if args.per_type < 1:
+        raise EqvlError("--per-type must be >= 1")
+    if args.workers < 1:
+        raise EqvlError("--workers must be >= 1")
+    rewriter = load_rewriter(args.rewriter)
+    if args.text is not None:
+        if not args.text.strip():
+            raise EqvlError("--text is empty")
+        res = augment_caption(args.text, negatives=negatives, positives=positives, seed=args.seed,
+                              per_type=args.per_type, rewriter=rewriter)
+        _print_rewrites(args.text, res)
+        return 0
+    if not args.out:
+        raise EqvlError("--out is required with --in")
+    from eqvl.augment.io import augment_many, describe_bad, ensure_not_input, read_table, write_table
+    from eqvl.io import check_writable
+
+    ensure_not_input(args.inp, args.out)
+    check_writable(args.out, args.overwrite)
+    table = read_table(args.inp, args.caption_column, args.sep)
+    if table.bad:
+        msg = describe_bad(args.inp, table.bad)
+        if not args.skip_bad:
+            raise EqvlError(msg + "; fix them or pass --skip-bad to drop these rows")
+        print(f"eqvl augment: warning: {msg}; dropped", file=sys.stderr)
+    captions = [row[args.caption_column] for row in table.rows]
+    start = time.perf_counter()
+    results = list(augment_many(captions, negatives=negatives, positives=positives, seed=args.seed,
+                                per_type=args.per_type, workers=args.workers, keep_invalid=args.keep_invalid,
+                                rewriter=rewriter, progress=not args.quiet))
+    elapsed = time.perf_counter() - start
+    out = write_table(args.out, table, results, types=args.types, overwrite=args.overwrite, sep=args.sep)
+    _print_summary(out, captions, results, elapsed, negatives, positives, len(table.bad))
+    return 0
+
+
+def _print_rewrites(text: str, res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"eqvl augment: {text}", show_lines=False)
+    table.add_column("kind")
+    table.add_column("type")
+    table.add_column("valid")
+    table.add_column("rewrite")
+    table.add_column("what changed", style="dim")
+    for kind, items in (("negative", res.negatives), ("positive", res.positives)):
+        for rw in items:
+            table.add_row(kind, rw.type, "yes" if rw.valid else "no", rw.text, rw.detail)
+    if not res.negatives and not res.positives:
+        table.add_row("-", "-", "-", "(no eligible word for any requested type)", "")
+    Console().print(table)
+
+
+def _print_summary(out, captions, results, elapsed, negatives, positives, n_bad) -> None:
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    n = len(captions)
+    neg_counts: Counter = Counter()
+    pos_counts: Counter = Counter()
+    for neg, pos in results:
+        neg_counts.update({t for _, t in neg})
+        pos_counts.update({t for _, t in pos})
+    empty = sum(1 for neg, pos in results if not neg and not pos)
+    table = Table(title=f"eqvl augment -> {out}")
+    table.add_column("kind")
+    table.add_column("type")
+    table.add_column("captions with one", justify="right")
+    table.add_column("share", justify="right")
+    for kind, types, counts in (("negative", negatives, neg_counts), ("positive", positives, pos_counts)):
+        for t in types:
+            table.add_row(kind, t, str(counts[t]), f"{counts[t] / n:.1%}" if n else "-")
+    console = Console()
+    console.print(table)
+    rate = n / elapsed if elapsed > 0 else float("inf")
+    console.print(f"{n} captions in {elapsed:.1f}s ({rate:,.0f} captions/s); {empty} with no rewrite; "
+                  f"{n_bad} unreadable row(s) dropped")
