@@ -149,3 +149,48 @@ def test_wrong_layout_and_layout_option(tmp_path):
         get_benchmark("eqben").load(tmp_path, layout="winoground")
     with pytest.raises(EqvlError, match="unknown option"):
         get_benchmark("eqben").load(tmp_path, split="x")
+
+
+def test_random_layout_with_answer_key_gives_metrics(tmp_path):
+    """private_info.json + private_random_idx.json orient the shuffled rows the way the
+    official evaluate_eqben_locally.py does; our metrics must equal its recipe applied to
+    our exported scores."""
+    twins = [("eqbenag", "eqbenag/v1/0.png", "eqbenag/v1/1.png", "opens a door", "closes a door"),
+             ("eqbenag", "eqbenag/v2/0.png", "eqbenag/v2/1.png", "opens a door", "closes a door"),
+             ("eqbensd", "eqbensd/a.png", "eqbensd/b.png", "a red cup", "a blue cup")]
+    info, private_rows = [], []
+    for cnt, (ds, im0, im1, c0, c1) in enumerate(twins):
+        for name, im, c in (("c0i0", im0, c0), ("c0i1", im1, c0), ("c1i0", im0, c1), ("c1i1", im1, c1)):
+            info.append({"dataset": ds, "name": name, "sample_cnt": cnt})
+            private_rows.append({"image": im, "caption": c})
+    perm = np.random.default_rng(3).permutation(len(info))
+    write_json(tmp_path / "ann_json_finegrained_random.json", [private_rows[p] for p in perm])
+    write_json(tmp_path / "src_file" / "private_info.json", info)
+    write_json(tmp_path / "src_file" / "private_random_idx.json", perm.tolist())
+    bench = get_benchmark("eqben")
+    data = bench.load(tmp_path)
+    assert data.meta["oriented"] is True
+    assert [it.captions for it in data.items] == [["opens a door", "closes a door"]] * 2 + [["a red cup", "a blue cup"]]
+    assert data.items[2].images[1].path == str(tmp_path / "eqbensd" / "b.png")
+    scores = [GOOD, TEXT_ONLY, TIE]
+    res = bench.evaluate(data, scores)
+    assert res["subsets"]["ag"]["text"] == 1.0 and res["subsets"]["ag"]["image"] == 0.5
+    assert res["subsets"]["sd"]["text"] == 0.0 and res["metrics"]["group"] == pytest.approx(1 / 3)
+
+    exported = bench.export_official_scores(data, scores)  # the official evaluator's recipe on our export
+    recovered = exported[np.argsort(perm)]
+    cells = {n: np.zeros(len(twins)) for n in ("c0i0", "c0i1", "c1i0", "c1i1")}
+    for score, entry in zip(recovered, info):
+        cells[entry["name"]][entry["sample_cnt"]] = score
+    text = (cells["c0i0"] > cells["c1i0"]) & (cells["c1i1"] > cells["c0i1"])
+    image = (cells["c0i0"] > cells["c0i1"]) & (cells["c1i1"] > cells["c1i0"])
+    assert res["metrics"]["text"] == pytest.approx(text.mean()) and res["metrics"]["image"] == pytest.approx(image.mean())
+
+    bad = [dict(e) for e in info]
+    bad[0]["name"] = "c0i1"  # two c0i1 cells in twin 0
+    write_json(tmp_path / "src_file" / "private_info.json", bad)
+    with pytest.raises(DataError, match="cell c0i1 twice"):
+        bench.load(tmp_path)
+    write_json(tmp_path / "src_file" / "private_info.json", info[:-1])
+    with pytest.raises(DataError, match="must match"):
+        bench.load(tmp_path)

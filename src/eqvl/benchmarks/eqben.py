@@ -234,6 +234,71 @@ def read_random(path: Path, resolve: _ImageResolver) -> tuple[list[ScoreItem], l
     return items, official, counts
 
 
+_CELLS = {"c0i0": (0, 0), "c0i1": (0, 1), "c1i0": (1, 0), "c1i1": (1, 1)}
+
+
+def read_random_oriented(path: Path, info_path: Path, idx_path: Path, resolve: _ImageResolver) -> tuple[list[ScoreItem], list[tuple[int, int, int]], dict[str, int]]:
+    """The shuffled rows oriented with the evaluator's key, as `evaluate_eqben_locally.py`
+    reads it: row r of the shuffled file is entry private_random_idx[r] of private_info,
+    which names its subset (`dataset`), its twin (`sample_cnt`) and its cell (`name`:
+    c0i0 = caption 0 with image 0, ...). With it the leaderboard file yields real metrics."""
+    ann = read_json(path)
+    info = read_json(info_path)
+    idx = read_json(idx_path)
+    if not isinstance(ann, list) or not isinstance(info, list) or not isinstance(idx, list):
+        raise DataError("expected JSON lists", path=str(info_path))
+    if not (len(ann) == len(info) == len(idx)):
+        raise DataError(f"{len(ann)} shuffled rows, {len(info)} private_info entries and {len(idx)} indices; they must match",
+                        path=str(info_path))
+    twins: "OrderedDict[tuple[str, int], dict[str, tuple[int, str, str]]]" = OrderedDict()
+    for r, rec in enumerate(ann):
+        if not isinstance(rec, dict):
+            raise DataError("expected an object {image, caption}", path=str(path), field=f"[{r}]")
+        image = text_field(rec, "image", path, where=f"[{r}].")
+        caption = text_field(rec, "caption", path, where=f"[{r}].")
+        p = idx[r]
+        if not isinstance(p, int) or not 0 <= p < len(info):
+            raise DataError(f"index {p!r} out of range", path=str(idx_path), field=f"[{r}]")
+        entry = info[p]
+        if not isinstance(entry, dict) or entry.get("name") not in _CELLS or "dataset" not in entry or "sample_cnt" not in entry:
+            raise DataError("expected {dataset, name: c0i0|c0i1|c1i0|c1i1, sample_cnt}", path=str(info_path), field=f"[{p}]")
+        cells = twins.setdefault((str(entry["dataset"]), int(entry["sample_cnt"])), {})
+        if entry["name"] in cells:
+            raise DataError(f"twin {entry['sample_cnt']} of {entry['dataset']} has cell {entry['name']} twice", path=str(info_path), field=f"[{p}]")
+        cells[entry["name"]] = (r, image, caption)
+    items: list[ScoreItem] = []
+    official: list[tuple[int, int, int] | None] = [None] * len(ann)
+    counts: dict[str, int] = OrderedDict()
+    order = sorted(twins, key=lambda k: (SUBSET_ORDER.index(subset_name(k[0])) if subset_name(k[0]) in SUBSET_ORDER else 99, k))
+    for dataset, cnt in order:
+        cells = twins[(dataset, cnt)]
+        if len(cells) != 4:
+            raise DataError(f"twin {cnt} of {dataset} has {len(cells)} of its 4 rows", path=str(info_path))
+        img0, img1 = cells["c0i0"][1], cells["c1i1"][1]
+        cap0, cap1 = cells["c0i0"][2], cells["c1i1"][2]
+        for name, (r, image, caption) in cells.items():
+            c, i = _CELLS[name]
+            if image != (img0, img1)[i] or caption != (cap0, cap1)[c]:
+                raise DataError(f"row {r} ({name} of twin {cnt}) disagrees with the twin's other rows", path=str(path), field=f"[{r}]")
+            official[r] = (len(items), c, i)
+        subset = subset_name(dataset) or dataset
+        counts[subset] = counts.get(subset, 0) + 4
+        items.append(ScoreItem(id=f"{subset}/{cnt}", images=[resolve(img0), resolve(img1)], captions=[cap0, cap1], subset=subset))
+    return items, official, counts  # type: ignore[return-value]
+
+
+def _find_key_files(folder: Path, options: dict) -> tuple[Path, Path] | None:
+    """private_info.json + private_random_idx.json, given as options or found beside the file (or in src_file/)."""
+    if options.get("private_info") or options.get("private_idx"):
+        if not (options.get("private_info") and options.get("private_idx")):
+            raise EqvlError("eqben: private_info= and private_idx= go together")
+        return Path(options["private_info"]), Path(options["private_idx"])
+    for base in (folder, folder / "src_file"):
+        if (base / "private_info.json").is_file() and (base / "private_random_idx.json").is_file():
+            return base / "private_info.json", base / "private_random_idx.json"
+    return None
+
+
 def _default_image_root(data_dir: Path) -> Path:
     for name in ("image", "images", "image_subset", "subset_image"):
         if (data_dir / name).is_dir():
@@ -264,10 +329,11 @@ class EqBenBenchmark(Benchmark):
         "              caption0: [..], caption1: [..]}]}}; youcook2.json, gebc.json: {video: [{image0, image1, caption0, caption1}]};\n"
         "              kubric_loc.json, kubric_cnt.json, kubric_attr.json, sd.json: [{image0, image1, caption0, caption1}])\n"
         "  winoground: private_info_global.json or eqben_subset_10percent_final.json: [{image0, image1, caption0, caption1}]\n"
-        f"  random:     {RANDOM_FILE}: [{{image: '<subset>/<path>', caption}}] (scores only, for --export-official-scores)\n"
+        f"  random:     {RANDOM_FILE}: [{{image: '<subset>/<path>', caption}}] (scores for --export-official-scores; metrics\n"
+        "              too when private_info.json + private_random_idx.json lie beside it or in src_file/)\n"
         "  images under image_root= (default: <data>/image, <data>/images or <data>); YouCook2 frames are BGR .npy"
     )
-    OPTIONS = ("layout", "subset", "image_root")
+    OPTIONS = ("layout", "subset", "image_root", "private_info", "private_idx")
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, self.OPTIONS)
@@ -283,8 +349,14 @@ class EqBenBenchmark(Benchmark):
         resolve = _ImageResolver(root)
         meta: dict[str, Any] = {"layout": layout, "sources": [str(f) for f in files], "image_root": str(root)}
         if layout == "random":
-            items, official, counts = read_random(files[0], resolve)
-            meta.update(official_rows=official, official_item_ids=[it.id for it in items], rows_per_subset=counts)
+            key = _find_key_files(folder, options)
+            if key is not None:
+                items, official, counts = read_random_oriented(files[0], key[0], key[1], resolve)
+                meta["answer_key"] = [str(k) for k in key]
+            else:
+                items, official, counts = read_random(files[0], resolve)
+            meta.update(official_rows=official, official_item_ids=[it.id for it in items], rows_per_subset=counts,
+                        oriented=key is not None)
         elif layout == "winoground":
             items = read_winoground_style(files[0], resolve)
         else:
@@ -333,7 +405,7 @@ class EqBenBenchmark(Benchmark):
         raise layout_error(self.name, data_dir, self.layout)
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
-        if data.meta.get("layout") == "random":
+        if data.meta.get("layout") == "random" and not data.meta.get("oriented"):
             if len(scores) != len(data.items):
                 raise EqvlError(f"{self.name}: got {len(scores)} score arrays for {len(data.items)} items")
             counts = data.meta.get("rows_per_subset", {})
@@ -341,7 +413,8 @@ class EqBenBenchmark(Benchmark):
                 "metrics": {},
                 "subsets": {name: {"n": n} for name, n in counts.items()},
                 "note": "the shuffled leaderboard file hides which caption matches which image: no metrics; "
-                "use --export-official-scores and evaluate_eqben_locally.py / the CodaLab server",
+                "use --export-official-scores and evaluate_eqben_locally.py, or put private_info.json + "
+                "private_random_idx.json beside it",
             }
         s = stack_scores(scores, len(data.items), (2, 2), self.name)
         subsets = [it.subset for it in data.items]
