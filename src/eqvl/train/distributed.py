@@ -1,0 +1,83 @@
+"""torchrun support: process group from the environment, feature gathering *with* gradient.
+
+open_clip's local-loss pattern: each rank gathers every rank's features through
+`torch.distributed.nn.all_gather` (whose backward sums the gradients back to their owner),
+computes a loss whose mean over ranks is the global-batch loss, and DDP averages the
+parameter gradients. The result equals one process on the global batch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Read RANK / WORLD_SIZE / LOCAL_RANK (torchrun); nccl on GPU, gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    if use_cuda:
+        dev = torch.device(f"cuda:{local}" if device in ("auto", "cuda") else device)
+        torch.cuda.set_device(dev)
+    else:
+        dev = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(minutes=30))
+    if dist.is_initialized():
+        world, rank = dist.get_world_size(), dist.get_rank()
+    return DistInfo(rank=rank, world=world, local_rank=local, device=dev)
+
+
+def gather_with_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | None:
+    """Concatenate every rank's tensor along dim 0; gradients flow back to each rank's own rows."""
+    if x is None or not info.enabled:
+        return x
+    import torch.distributed.nn
+
+    return torch.cat(torch.distributed.nn.all_gather(x.contiguous()), dim=0)
+
+
+def gather_no_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | None:
+    """Concatenate masks / type ids (no gradient)."""
+    if x is None or not info.enabled:
+        return x
+    out = [torch.empty_like(x) for _ in range(info.world)]
+    dist.all_gather(out, x.contiguous())
+    return torch.cat(out, dim=0)
+
+
+def mean_over_ranks(values: dict[str, float], info: DistInfo) -> dict[str, float]:
+    """For logging: average scalar values across ranks (one all_reduce)."""
+    if not info.enabled or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t)
+    return {k: float(v) / info.world for k, v in zip(keys, t.tolist())}
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()

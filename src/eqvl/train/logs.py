@@ -1,0 +1,56 @@
+"""metrics.jsonl (one JSON object per logged step / event) and optional tensorboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eqvl.errors import EqvlError
+from eqvl.io import atomic_open
+
+
+class MetricsLog:
+    def __init__(self, path: str | Path, tensorboard_dir: str | Path | None = None, resume_step: int | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.is_file():
+            self._truncate_after(resume_step)
+        elif resume_step is None and self.path.exists():
+            self.path.unlink()
+        self._fh = open(self.path, "a", encoding="utf-8")
+        self.records: list[dict[str, Any]] = []
+        self.tb = None
+        if tensorboard_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise EqvlError("--tensorboard needs the tensorboard package: pip install 'eqvl[tensorboard]'") from None
+            self.tb = SummaryWriter(str(tensorboard_dir))
+
+    def _truncate_after(self, step: int) -> None:
+        """A resumed run rewrites history from its checkpoint on: drop records logged after it."""
+        keep = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by the kill
+            if rec.get("step", 0) <= step:
+                keep.append(line)
+        with atomic_open(self.path, "w", encoding="utf-8") as fh:
+            fh.write("".join(k + "\n" for k in keep))
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+        if self.tb is not None and "step" in record:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
+                    self.tb.add_scalar(k, v, record["step"])
+
+    def close(self) -> None:
+        self._fh.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,161 @@
+"""The trainer end to end on tiny synthetic data (CPU, eqvl-tiny-rn at 64 px)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from eqvl.cli import main
+from eqvl.errors import DataError, EqvlError
+from eqvl.train import TrainConfig, train
+from eqvl.train.data import GlobalBatchSampler
+
+from train_helpers import make_csv  # noqa: E402
+
+
+def _cfg(tmp_path: Path, csv: Path, **kw) -> TrainConfig:
+    base = dict(model="eqvl-tiny-rn", train_data=str(csv), output=str(tmp_path / "run"), epochs=2, batch_size=12,
+                lr=2e-3, log_every=1, preload=True, train_augment=False, progress=False, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The test machines are small and shared: one intra-op thread avoids oversubscription stalls."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_csv(tmp_path_factory.mktemp("data"), n=36, bad=3)
+
+
+def test_training_lowers_loss_and_checkpoint_loads(tmp_path, data):
+    steps: list[dict] = []
+    res = train(_cfg(tmp_path, data, epochs=4), on_step=steps.append)
+    losses = [r["loss"] for r in steps]
+    assert len(losses) == res.steps == 12
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.3, losses
+    assert {"samples_per_s", "data_wait", "lr", "itc"} <= set(steps[0])
+    ckpt = res.final_checkpoint
+    assert ckpt.name == "epoch_4.pt" and (ckpt.parent / "epoch_latest.pt").is_file()
+    # open_clip loads it as pretrained weights (weights_only=True)
+    import open_clip
+
+    from eqvl.models.openclip import _open_clip
+
+    _open_clip()  # registers eqvl's shipped configs
+    model = open_clip.create_model("eqvl-tiny-rn", pretrained=str(ckpt))
+    saved = torch.load(ckpt, weights_only=True)
+    assert torch.equal(model.state_dict()["logit_scale"], saved["state_dict"]["logit_scale"])
+    assert {"optimizer", "scaler", "step", "epoch", "rng", "config"} <= set(saved)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["event"] == "start" and lines[-1]["event"] == "end"
+
+
+def test_checkpoint_loads_in_eqvl_eval(tmp_path, data):
+    res = train(_cfg(tmp_path, data, epochs=1))
+    root = data.parent
+    foils = [{"id": str(i), "subset": "s", "image": f"images/{i:03d}.png", "caption": "a red square", "foil": "a blue circle"}
+             for i in range(4)]
+    (root / "foils.jsonl").write_text("".join(json.dumps(f) + "\n" for f in foils))
+    out = tmp_path / "eval.json"
+    rc = main(["eval", "--model", "eqvl-tiny-rn", "--pretrained", str(res.final_checkpoint), "--benchmark", "foils",
+               "--data", str(root / "foils.jsonl"), "--output", str(out), "--no-cache", "--no-progress"])
+    assert rc == 0
+    assert 0.0 <= json.loads(out.read_text())["metrics"]["acc"] <= 1.0
+
+
+def test_bad_rows_counted_and_reported(tmp_path, data, capsys):
+    res = train(_cfg(tmp_path, data, epochs=1, max_steps=1))
+    rep = res.data_report
+    assert rep.rows == 39 and rep.used == 36 and rep.bad == {"missing image": 2, "empty caption": 1}
+    assert "3 bad skipped" in capsys.readouterr().err
+    start = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["data"]["n_bad"] == 3 and start["data"]["bad_examples"][0].endswith("missing image")
+    with pytest.raises(DataError, match=r"train.csv:38.*missing image"):
+        train(_cfg(tmp_path, data, strict_data=True, output=str(tmp_path / "strict")))
+
+
+def test_malformed_hard_negatives_names_file_line_field(tmp_path):
+    csv = make_csv(tmp_path, n=4, hard=True)
+    lines = csv.read_text().splitlines()
+    parts = lines[2].split("\t")
+    parts[2] = "[not json"
+    lines[2] = "\t".join(parts)
+    csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"train.csv:3 \(field 'hard_negatives'\)"):
+        train(_cfg(tmp_path, csv, loss="itc+ce"))
+
+
+def test_all_losses_train_and_log_each_term(tmp_path, data):
+    steps: list[dict] = []
+    cfg = _cfg(tmp_path, data, epochs=1, loss="itc+eqsim+ce+hardpos", eqsim_k=3, eqsim_alpha=0.0)
+    res = train(cfg, on_step=steps.append)
+    assert {"itc", "eqsim", "ce_rank", "ce_imc", "hardpos", "hardpos_margin"} <= set(steps[-1])
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in steps)
+    saved = torch.load(res.final_checkpoint, weights_only=True)
+    assert any(k.endswith("tau") for k in saved["loss_state"])  # CE's margins survive a resume
+
+
+def test_missing_hard_negative_column_is_clear_without_augmenter(tmp_path, monkeypatch):
+    csv = make_csv(tmp_path, n=12, hard=False)
+    import eqvl.train.data as tdata
+
+    monkeypatch.setattr(tdata, "_augmenter", lambda: None)
+    monkeypatch.setattr("eqvl.train.loop._augmenter", lambda: None)
+    with pytest.raises(EqvlError, match="hard_negatives.*augment"):
+        train(_cfg(tmp_path, csv, loss="itc+ce"))
+
+
+def test_resume_after_kill_gives_same_weights(tmp_path, data):
+    common = dict(epochs=2, save_every_steps=2, eqsim_k=3, loss="itc+eqsim+ce", train_augment=True, preload=False)
+    full = train(_cfg(tmp_path / "a", data, **common))
+
+    class Killed(Exception):
+        pass
+
+    def kill(rec):
+        if rec["step"] == 5:  # the hook runs before step 5's checkpoint: the last one on disk is step 4's
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(_cfg(tmp_path / "b", data, **common), on_step=kill)
+    ck = torch.load(tmp_path / "b" / "run" / "checkpoints" / "epoch_latest.pt", weights_only=True)
+    assert ck["step"] == 4 and ck["batch_in_epoch"] == 1  # mid-epoch: resume must skip exactly one batch
+    with pytest.raises(EqvlError, match="--resume latest"):
+        train(_cfg(tmp_path / "b", data, **common))
+    resumed = train(_cfg(tmp_path / "b", data, resume="latest", **common))
+    a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(resumed.final_checkpoint, weights_only=True)["state_dict"]
+    assert resumed.steps == full.steps == 6
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_sampler_global_batches_split_across_ranks():
+    one = GlobalBatchSampler(20, 8, world=1, rank=0, seed=3)
+    two = [GlobalBatchSampler(20, 4, world=2, rank=r, seed=3) for r in range(2)]
+    for s in (one, *two):
+        s.set_epoch(1)
+    for g, r0, r1 in zip(one, *two):
+        assert g == r0 + r1
+    one.set_epoch(1, skip=1)
+    assert len(list(one)) == 1
+
+
+def test_cli_train_runs(tmp_path, data, capsys):
+    rc = main(["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--loss", "itc+eqsim", "--eqsim-k", "2",
+               "--batch-size", "12", "--epochs", "1", "--max-steps", "1", "--output", str(tmp_path / "cli"),
+               "--preload", "--no-train-augment", "--no-progress"])
+    assert rc == 0
+    assert "checkpoint:" in capsys.readouterr().out
+    rc = main(["train", "--train-data", str(data), "--output", str(tmp_path / "cli"), "--batch-size", "12"])
+    assert rc == 2  # existing checkpoints without --resume / --overwrite
