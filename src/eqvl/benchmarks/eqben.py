@@ -17,7 +17,6 @@ Three official layouts are read (auto-detected in the `--data` folder, or forced
 
 from __future__ import annotations
 
-import os
 import re
 from collections import OrderedDict, defaultdict
 from pathlib import Path
