@@ -11,9 +11,10 @@ attribute_swap. Positives: replace, swap, inverse, passive; asking for "swap" al
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable
 
-from eqvl.augment.base import AugmentResult, Rewrite, caption_rng, degenerate_reason
+from eqvl.augment.base import AugmentResult, Rewrite, caption_rng
 from eqvl.augment.negatives import NEGATIVE_GENERATORS
 from eqvl.augment.nlp import parse
 from eqvl.augment.positives import POSITIVE_GENERATORS
@@ -32,6 +33,11 @@ _POS_ALIASES = {"swap": ("swap", "inverse", "passive")}
 
 def expand_types(names: Iterable[str], kind: str) -> tuple[str, ...]:
     """Validate generator names and expand the 'swap' family; order follows the generator table."""
+    return _expand(tuple(names), kind)
+
+
+@functools.lru_cache(maxsize=64)
+def _expand(names: tuple[str, ...], kind: str) -> tuple[str, ...]:
     known, aliases = (NEGATIVE_TYPES, _NEG_ALIASES) if kind == "negatives" else (POSITIVE_TYPES, _POS_ALIASES)
     wanted: set[str] = set()
     for name in names:
@@ -66,7 +72,7 @@ def augment_caption(text: str, *, negatives: Iterable[str] = DEFAULT_NEGATIVES,
             rng = caption_rng(seed, original, f"{kind}:{name}")
             for rw in table[name](p, original, rng, per_type, rewriter=rewriter):
                 key = rw.text.lower()
-                if key in seen or degenerate_reason(rw.text, original) is not None:
+                if key in seen:  # generators already rejected degenerate text (make_rewrite)
                     continue
                 seen.add(key)
                 sink.append(rw)

@@ -6,8 +6,8 @@ deterministic per caption), so they all finish through `make_rewrite`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import random
 import re
 from dataclasses import dataclass, field
 
@@ -35,13 +35,55 @@ class AugmentResult:
     positives: list[Rewrite] = field(default_factory=list)
 
 
-def caption_rng(seed: int, text: str, generator: str) -> random.Random:
+class CaptionRandom:
+    """A tiny splitmix64 generator with the few random.Random methods the generators use.
+
+    Why not random.Random: seeding a Mersenne Twister costs more than augmenting a typical caption,
+    and every (caption, generator) pair needs its own seed."""
+
+    __slots__ = ("_state",)
+    _MASK = (1 << 64) - 1
+
+    def __init__(self, seed: int):
+        self._state = seed & self._MASK
+
+    def _next(self) -> int:
+        self._state = (self._state + 0x9E3779B97F4A7C15) & self._MASK
+        z = self._state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self._MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self._MASK
+        return z ^ (z >> 31)
+
+    def randbelow(self, n: int) -> int:
+        return self._next() % n  # modulo bias is ~n/2**64: irrelevant here
+
+    def random(self) -> float:
+        return (self._next() >> 11) / float(1 << 53)
+
+    def choice(self, seq):
+        if not seq:
+            raise IndexError("choice from an empty sequence")
+        return seq[self.randbelow(len(seq))]
+
+    def shuffle(self, items: list) -> None:
+        for i in range(len(items) - 1, 0, -1):
+            j = self.randbelow(i + 1)
+            items[i], items[j] = items[j], items[i]
+
+    def sample(self, seq, k: int) -> list:
+        pool = list(seq)
+        self.shuffle(pool)
+        return pool[:k]
+
+
+def caption_rng(seed: int, text: str, generator: str) -> CaptionRandom:
     """A generator's RNG for one caption: depends on seed, caption text and generator name only,
     so results do not depend on row order, worker count or which other generators run."""
     digest = hashlib.blake2b(f"{seed}\x00{generator}\x00{text}".encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "little"))
+    return CaptionRandom(int.from_bytes(digest, "little"))
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
 
@@ -108,10 +150,8 @@ def agree_verb(word: str, plural: bool) -> str | None:
     return entry[0] if plural else entry[1]
 
 
-def pick(rng: random.Random, items: list, k: int) -> list:
+def pick(rng: CaptionRandom, items: list, k: int) -> list:
     """Up to k distinct items, in a seed-determined order."""
-    if len(items) <= k:
-        items = list(items)
-        rng.shuffle(items)
-        return items
+    if len(items) <= 1:
+        return list(items)
     return rng.sample(items, k)

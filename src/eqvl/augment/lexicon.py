@@ -76,6 +76,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {}
 for _group in _SYNONYM_GROUPS:
     for _w in _group:
         SYNONYMS[_w] = tuple(x for x in _group if x != _w)
+REVERSE_SYNONYMS: dict[str, set[str]] = {}
+for _group in _SYNONYM_GROUPS:
+    for _w in _group:
+        REVERSE_SYNONYMS.setdefault(_w, set()).update(x for x in _group if x != _w)
 # some pairs are only safe one way round ("gripping" is holding, but "holding" a baby is not "gripping" it)
 for _w, _others in (("holding", ()), ("eating", ()), ("shooting", ()),
                     ("rock", ()), ("phone", ()), ("picture", ()),
@@ -100,6 +104,7 @@ RELATIONS: dict[str, str] = {
     "past": "past", "from": "from", "for": "for", "during": "during", "of": "of", "off": "off",
 }
 RELATION_MAX_WORDS = max(len(k.split()) for k in RELATIONS)
+RELATION_FIRST_WORDS = frozenset(k.split()[0] for k in RELATIONS)
 
 # inverse relations: "A left of B" == "B right of A" (hard positive with swapped arguments)
 INVERSES = {
@@ -283,6 +288,7 @@ for _cls, _words in OBJECT_GROUPS.items():
     for _w in _words:
         OBJECT_GROUP.setdefault(_w, _cls)
 MULTIWORD_NOUNS = frozenset(w for w in OBJECT_GROUP if " " in w) | frozenset({"cell phone", "hot dog"})
+MULTIWORD_FIRST_WORDS = frozenset(k.split()[0] for k in MULTIWORD_NOUNS)
 
 IRREGULAR_PLURALS = {
     "man": "men", "woman": "women", "child": "children", "person": "people", "mouse": "mice", "goose": "geese",
@@ -348,3 +354,4 @@ GENERIC_NOUNS = frozenset(
     "area scene picture photo image view place something lot kind type variety set side top bottom front back "
     "middle edge part piece pieces end".split()
 )
+SYNONYM_FIRST_WORDS = frozenset(k.split()[0] for k in SYNONYMS)

@@ -9,11 +9,11 @@ count           change a number, or "a X" to "two Xs", with verb agreement repai
 
 from __future__ import annotations
 
-import random
+import functools
 from typing import Callable
 
 from eqvl.augment import lexicon as L
-from eqvl.augment.base import Rewrite, agree_aux, agree_verb, make_rewrite, pick, swap_spans
+from eqvl.augment.base import CaptionRandom, Rewrite, agree_aux, agree_verb, make_rewrite, pick, swap_spans
 from eqvl.augment.nlp import ADJ, AUX, NEG, NOUN, VERB, Parse, pluralize, singularize
 from eqvl.augment.wordnet import get_wordnet
 
@@ -46,7 +46,7 @@ def _fix_subject_agreement(parse: Parse, words: list[str], after: int, plural: b
 
 
 # -- swap ------------------------------------------------------------------------------------------------------
-def gen_swap(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     """'a dog on a couch' -> 'a couch on a dog': the two phrases around a relation/verb change roles."""
     out = []
     words0 = parse.words()
@@ -106,7 +106,7 @@ def _linked(parse: Parse, a: int, b: int) -> str:
     return ""
 
 
-def gen_attribute_swap(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_attribute_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     """'a brown dog and a white cat' -> 'a white dog and a brown cat' (attributes change owner)."""
     words0 = parse.words()
     toks = parse.tokens
@@ -153,6 +153,7 @@ def gen_attribute_swap(parse: Parse, original: str, rng: random.Random, k: int, 
 
 
 # -- replace ---------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
 def _attribute_alternatives(word: str, cls: str) -> list[str]:
     syn = set(L.SYNONYMS.get(word, ()))
     if word in L.ANTONYMS:
@@ -162,9 +163,14 @@ def _attribute_alternatives(word: str, cls: str) -> list[str]:
             and not (cls == "color" and {w, word} <= {"gray", "grey"})]
 
 
+def _reverse_synonyms(word: str) -> set[str]:
+    return set(L.SYNONYMS.get(word, ())) | set(L.REVERSE_SYNONYMS.get(word, ()))
+
+
+@functools.lru_cache(maxsize=16384)
 def _object_alternatives(base: str) -> list[str]:
     group = L.OBJECT_GROUP.get(base)
-    syn = set(L.SYNONYMS.get(base, ())) | {s for s, v in L.SYNONYMS.items() if base in v}
+    syn = _reverse_synonyms(base)
     if base in L.PERSON_CONTRAST:
         return list(L.PERSON_CONTRAST[base])
     if base in L.GENERIC_NOUNS:
@@ -181,8 +187,9 @@ def _object_alternatives(base: str) -> list[str]:
     return [w for w in wn.cohyponyms(base, "n")[:20] if w not in syn]
 
 
+@functools.lru_cache(maxsize=4096)
 def _verb_alternatives(word: str) -> list[str]:
-    syn = set(L.SYNONYMS.get(word, ())) | {s for s, v in L.SYNONYMS.items() if word in v}
+    syn = _reverse_synonyms(word)
     alts: list[str] = []
     for group in L.VERB_GROUPS:
         if word in group:
@@ -221,7 +228,7 @@ def replace_slots(parse: Parse) -> list[tuple[str, int, int, list[str]]]:
     return slots
 
 
-def gen_replace(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_replace(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     """'a brown dog' -> 'a black dog' / 'a brown cat'; 'on' -> 'under'; 'sitting' -> 'standing'."""
     words0 = parse.words()
     out = []
@@ -244,7 +251,7 @@ def gen_replace(parse: Parse, original: str, rng: random.Random, k: int, rewrite
 
 
 # -- negate ----------------------------------------------------------------------------------------------------
-def gen_negate(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_negate(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     """'a dog chasing a cat' -> 'a dog not chasing a cat'; an existing negation is removed instead."""
     toks = parse.tokens
     words = parse.words()
@@ -305,12 +312,12 @@ def gen_negate(parse: Parse, original: str, rng: random.Random, k: int, rewriter
 
 
 # -- count -----------------------------------------------------------------------------------------------------
-def _new_number(n: int, rng: random.Random) -> int:
+def _new_number(n: int, rng: CaptionRandom) -> int:
     choices = [m for m in (n - 1, n + 1, n + 2) if 1 <= m <= 12 and m != n]
     return rng.choice(choices)
 
 
-def gen_count(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_count(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     """'two dogs' -> 'three dogs'; 'a dog' -> 'two dogs' (countable objects only)."""
     toks = parse.tokens
     words0 = parse.words()

@@ -212,14 +212,14 @@ def tag(words: list[str]) -> list[Token]:
         t = toks[i]
         w = t.low
         prev = toks[i - 1].tag if i else None
-        k = _match_multi(lows, i, L.MULTIWORD_NOUNS, 3)
+        k = _match_multi(lows, i, L.MULTIWORD_NOUNS, 3) if w in L.MULTIWORD_FIRST_WORDS else 0
         if k > 1:
             for j in range(i, i + k):
                 toks[j].tag = NOUN
             toks[i + k - 1].cls = " ".join(lows[i: i + k])
             i += k
             continue
-        k = _match_multi(lows, i, L.RELATIONS, L.RELATION_MAX_WORDS)
+        k = _match_multi(lows, i, L.RELATIONS, L.RELATION_MAX_WORDS) if w in L.RELATION_FIRST_WORDS else 0
         # "on" etc. are relations; a relation word right after a determiner is not ("the left of")
         if k and not (k == 1 and w in ("down", "up", "past", "over", "opposite") and prev in (DET, ADJ)):
             phrase = " ".join(lows[i: i + k])
@@ -360,9 +360,9 @@ def link_phrases(toks: list[Token], phrases: list[Phrase]) -> list[Link]:
     return links
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> Parse:
-    words = tokenize(text)
+def parse(text: str) -> Parse:
+    """Analyse one caption. Not cached: real caption files rarely repeat, word-level lookups are cached."""
+    words = tokenize(" ".join(text.split()))
     capitalized = bool(words) and words[0][:1].isupper()
     if words and capitalized and (words[0].lower() in L.DETERMINERS or words[0].lower() in L.NUMBER_WORDS
                                   or words[0].lower() in L.FUNCTION_WORDS or words[0][1:].islower()):
@@ -371,7 +371,3 @@ def _parse_cached(text: str) -> Parse:
     phrases = chunk(toks)
     return Parse(toks, phrases, link_phrases(toks, phrases), capitalized)
 
-
-def parse(text: str) -> Parse:
-    """Analyse one caption (cached: parses are read-only, generators copy the word list)."""
-    return _parse_cached(" ".join(text.split()))

@@ -10,11 +10,10 @@ passive  "a dog chasing a cat" -> "a cat being chased by a dog" (curated transit
 
 from __future__ import annotations
 
-import random
 from typing import Callable
 
 from eqvl.augment import lexicon as L
-from eqvl.augment.base import Rewrite, agree_aux, make_rewrite, pick, swap_spans
+from eqvl.augment.base import CaptionRandom, Rewrite, agree_aux, make_rewrite, pick, swap_spans
 from eqvl.augment.nlp import ADJ, AUX, CONJ, NOUN, REL, VERB, Parse, is_plural_noun, pluralize, singularize
 from eqvl.augment.wordnet import get_wordnet
 
@@ -55,7 +54,7 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
     wn = get_wordnet()
     while i < len(toks):
         matched = False
-        for n in (3, 2, 1):
+        for n in ((3, 2, 1) if lows[i] in L.SYNONYM_FIRST_WORDS or toks[i].tag == NOUN else ()):
             if i + n > len(toks):
                 continue
             phrase = " ".join(lows[i: i + n])
@@ -110,7 +109,7 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
     return slots
 
 
-def gen_replace(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_replace(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     words0 = parse.words()
     out = []
     for s, e, syns, source in pick(rng, synonym_slots(parse), k):
@@ -123,7 +122,7 @@ def gen_replace(parse: Parse, original: str, rng: random.Random, k: int, rewrite
 
 
 # -- swap conjuncts --------------------------------------------------------------------------------------------
-def gen_swap(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     toks = parse.tokens
     words0 = parse.words()
     cands = []
@@ -155,7 +154,7 @@ def gen_swap(parse: Parse, original: str, rng: random.Random, k: int, rewriter=N
 
 
 # -- inverse relations -----------------------------------------------------------------------------------------
-def gen_inverse(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_inverse(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     words0 = parse.words()
     out = []
     cands = [ln for ln in parse.links
@@ -180,7 +179,7 @@ def gen_inverse(parse: Parse, original: str, rng: random.Random, k: int, rewrite
 
 
 # -- active -> passive -----------------------------------------------------------------------------------------
-def gen_passive(parse: Parse, original: str, rng: random.Random, k: int, rewriter=None) -> list[Rewrite]:
+def gen_passive(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     toks = parse.tokens
     words0 = parse.words()
     cands = []
