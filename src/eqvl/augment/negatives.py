@@ -14,7 +14,7 @@ from typing import Callable
 
 from eqvl.augment import lexicon as L
 from eqvl.augment.base import CaptionRandom, Rewrite, agree_aux, agree_verb, make_rewrite, pick, swap_spans
-from eqvl.augment.nlp import ADJ, AUX, NEG, NOUN, VERB, Parse, pluralize, singularize
+from eqvl.augment.nlp import ADJ, AUX, NEG, NOUN, VERB, Parse, is_plural_noun, pluralize, singularize
 from eqvl.augment.wordnet import get_wordnet
 
 _NO_SWAP_RELATIONS = frozenset({"of", "with", "for", "from", "during", "at", "between", "among"}) | L.SYMMETRIC
@@ -59,6 +59,8 @@ def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=N
             continue
         if parse.tokens[p.head].low == parse.tokens[q.head].low and not p.adjs and not q.adjs:
             continue
+        if q.end < len(parse.tokens) and parse.tokens[q.end].tag == "CONJ":
+            continue  # "wearing a suit and tie": the object is a coordination, not one phrase
         cands.append(link)
     for link in pick(rng, cands, k):
         p, q = parse.phrases[link.left], parse.phrases[link.right]
@@ -190,11 +192,10 @@ def _object_alternatives(base: str) -> list[str]:
 @functools.lru_cache(maxsize=4096)
 def _verb_alternatives(word: str) -> list[str]:
     syn = _reverse_synonyms(word)
-    alts: list[str] = []
-    for group in L.VERB_GROUPS:
+    for group in L.VERB_GROUPS:  # the first group a verb is listed in is its primary sense
         if word in group:
-            alts.extend(w for w in group if w != word and w not in syn and w not in alts)
-    return alts
+            return [w for w in group if w != word and w not in syn]
+    return []
 
 
 def replace_slots(parse: Parse) -> list[tuple[str, int, int, list[str]]]:
@@ -210,7 +211,7 @@ def replace_slots(parse: Parse) -> list[tuple[str, int, int, list[str]]]:
         head = toks[p.head]
         if head.cls and " " in head.cls:
             continue  # multi-word nouns ("teddy bear") stay whole
-        plural = p.head == p.agree_head and p.plural or (p.head != p.agree_head and head.low != singularize(head.low))
+        plural = p.plural if p.head == p.agree_head else is_plural_noun(head.low)
         base = singularize(head.low) if plural else head.low
         alts = _object_alternatives(base)
         if alts:

@@ -136,6 +136,8 @@ def pluralize(noun: str) -> str:
 def singularize(noun: str) -> str:
     if noun in L.IRREGULAR_SINGULARS:
         return L.IRREGULAR_SINGULARS[noun]
+    if noun.endswith("s") and noun[:-1] in L.OBJECT_GROUP and noun not in L.OBJECT_GROUP:
+        return noun[:-1]  # "menus", "tutus"
     if noun in L.PLURAL_ONLY or noun.endswith(("ss", "us", "is")) or not noun.endswith("s"):
         return noun
     if noun.endswith("ies") and len(noun) > 4:
@@ -315,8 +317,9 @@ def chunk(toks: list[Token]) -> list[Phrase]:
             continue
         head = nouns[-1]
         agree = head
-        # partitive: "a group of people", "a plate of food"
-        if i + 1 < n and toks[i].low == "of" and toks[head].low in L.PARTITIVES:
+        # "a group of people", "the side of the road": one phrase; its object is the inner noun,
+        # its grammatical number the outer one's
+        if i + 1 < n and toks[i].low == "of":
             j = i + 1
             while j < n and toks[j].tag in (DET, NUM, ADJ):
                 j += 1

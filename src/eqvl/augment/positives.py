@@ -19,6 +19,7 @@ from eqvl.augment.wordnet import get_wordnet
 
 # WordNet synonyms only for adjectives and verbs: noun synsets mix senses too often ("food" -> "nutrient")
 _WN_POS = {ADJ: "a", VERB: "v"}
+MAX_WORDNET_SENSES = 3
 
 
 def ing_form(lemma: str) -> str:
@@ -95,7 +96,8 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
                 i += 1
                 continue
             base = wn.morphy(t.low, pos)
-            if base:
+            # only weakly polysemous words: with many senses the first one is often not the caption's
+            if base and len(wn.synset_ids(base, pos)) <= MAX_WORDNET_SENSES:
                 syns = list(wn.safe_synonyms(base, pos))
                 if t.tag == NOUN and base != t.low:
                     syns = [pluralize(s) for s in syns]
@@ -133,6 +135,8 @@ def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=N
         if " ".join(words0[p.start:p.end]).lower() == " ".join(words0[q.start:q.end]).lower():
             continue
         # "a man rides a horse and a dog runs": q starts a new clause -> swapping would change who does what
+        if p.head != p.agree_head:
+            continue  # "a bowl of broccoli and carrots": the conjunction is inside the of-phrase
         nxt = toks[q.end].tag if q.end < len(toks) else None
         if nxt in (VERB, AUX) and not _subject_ok(parse, link.left):
             continue
@@ -191,6 +195,11 @@ def gen_passive(parse: Parse, original: str, rng: CaptionRandom, k: int, rewrite
             continue
         if link.end - link.start != (2 if link.aux >= 0 else 1):
             continue
+        q = parse.phrases[link.right]
+        if q.end < len(toks) and toks[q.end].tag == CONJ:
+            continue  # "wearing a suit and tie": the object is a coordination
+        if q.det is not None and toks[q.det].low in ("his", "her", "its", "their"):
+            continue  # "her teeth being brushed by a girl": the pronoun would precede its antecedent
         cands.append((link, entry))
     out = []
     for link, entry in pick(rng, cands, k):

@@ -1,0 +1,82 @@
+"""The augment quality table: for the 200 captions of tests/data/captions_quality.txt, the share that yields
+each rewrite type, the share flagged valid, and 10 sample rewrites per type.
+
+Run:  .venv/bin/python benchmarks/augment_quality.py            # print the markdown
+      .venv/bin/python benchmarks/augment_quality.py --write    # refresh docs/readme/augment.md in place
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from eqvl.augment import NEGATIVE_TYPES, POSITIVE_TYPES, augment_caption  # noqa: E402
+from eqvl.augment.base import caption_rng  # noqa: E402
+
+CAPTIONS = ROOT / "tests" / "data" / "captions_quality.txt"
+DOC = ROOT / "docs" / "readme" / "augment.md"
+BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
+
+
+def build(seed: int = 0, samples: int = 10) -> str:
+    caps = [ln.strip() for ln in CAPTIONS.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    found: dict[tuple[str, str], list[tuple[str, object]]] = defaultdict(list)
+    for cap in caps:
+        res = augment_caption(cap, negatives=NEGATIVE_TYPES, positives=POSITIVE_TYPES, seed=seed, per_type=1)
+        for kind, items in (("negative", res.negatives), ("positive", res.positives)):
+            for rw in items:
+                found[(kind, rw.type)].append((cap, rw))
+    n = len(caps)
+    lines = [f"Captions: {n} (`tests/data/captions_quality.txt`), seed {seed}, one rewrite per type and caption.", "",
+             "| kind | type | captions that yield it | share | flagged valid |", "|---|---|---:|---:|---:|"]
+    for kind, types in (("negative", NEGATIVE_TYPES), ("positive", POSITIVE_TYPES)):
+        for t in types:
+            items = found[(kind, t)]
+            valid = sum(1 for _, rw in items if rw.valid)
+            share_valid = f"{valid / len(items):.0%}" if items else "-"
+            lines.append(f"| {kind} | `{t}` | {len(items)} / {n} | {len(items) / n:.1%} | {share_valid} |")
+    any_caption = sum(1 for c in caps if any(c == cap for items in found.values() for cap, _ in items))
+    lines += ["", f"Captions with at least one rewrite: {any_caption} / {n}.", ""]
+    for kind, types in (("negative", NEGATIVE_TYPES), ("positive", POSITIVE_TYPES)):
+        for t in types:
+            items = found[(kind, t)]
+            if not items:
+                continue
+            order = list(range(len(items)))
+            caption_rng(seed, "quality-samples", f"{kind}:{t}").shuffle(order)
+            lines += [f"#### {kind} `{t}` ({min(samples, len(items))} of {len(items)})", "",
+                      "| caption | rewrite | what changed | valid |", "|---|---|---|---|"]
+            for i in sorted(order[:samples]):
+                cap, rw = items[i]
+                lines.append(f"| {cap} | {rw.text} | {rw.detail} | {'yes' if rw.valid else 'no'} |")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write", action="store_true", help=f"replace the block between the markers in {DOC}")
+    args = ap.parse_args()
+    table = build(args.seed)
+    if not args.write:
+        print(table)
+        return 0
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"{DOC}: markers {BEGIN} / {END} not found", file=sys.stderr)
+        return 2
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(head + BEGIN + "\n" + table + END + tail)
+    print(f"updated {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
