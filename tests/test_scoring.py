@@ -274,3 +274,49 @@ def test_bbox_crop_and_modes(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8garbage")
     with pytest.raises(DataError, match="bad.jpg.*unreadable"):
         load_image(ImageRef(str(tmp_path / "bad.jpg")))
+
+
+# ------------------------------------------------------------------ full-matrix benchmarks
+
+
+from eqvl.benchmarks import Benchmark, BenchmarkData, register_benchmark  # noqa: E402
+
+
+@register_benchmark("_test_full_matrix_scoring")
+class _FullMatrix(Benchmark):
+    """Test-only retrieval-style benchmark: every image against every caption."""
+
+    layout = "a folder of c*.png; caption = the file's color name"
+    full_matrix = True
+    task = "retrieval"
+
+    def load(self, data_dir, **options):
+        paths = [data_dir / f"c{k}.png" for k in range(len(COLORS))]
+        refs = [ImageRef(str(p)) for p in paths] + [ImageRef(str(paths[0]))]  # a duplicate image
+        captions = [f"color {p.stem}" for p in paths] * 2  # duplicate captions
+        return BenchmarkData(items=[], meta={"images": refs, "captions": captions})
+
+    def evaluate_embeddings(self, data, image_emb, text_emb):
+        type(self).got = (image_emb, text_emb)
+        sim = text_emb @ image_emb.T
+        return {"metrics": {"n_images": float(image_emb.shape[0]), "top1_self": float((sim.argmax(1) == 0).float().mean())}}
+
+
+def test_full_matrix_gets_embeddings_in_meta_order(tmp_path):
+    make_twins(tmp_path, n=2)
+    enc = FakeEncoder()
+    res = evaluate(enc, "_test_full_matrix_scoring", tmp_path, progress=False, cache_dir=tmp_path / "cache")
+    assert res.results["metrics"]["n_images"] == 6.0 and res.results["task"] == "retrieval"
+    assert enc.image_rows == 5 and enc.text_rows == 5  # duplicates encoded once
+    assert res.results["encoding"]["images"]["unique"] == 5 and res.results["encoding"]["texts"]["unique"] == 5
+    img, txt = _FullMatrix.got if hasattr(_FullMatrix, "got") else (None, None)
+    assert img.shape == (6, 12) and txt.shape == (10, 12)
+    assert torch.equal(img[5], img[0]) and torch.equal(txt[5], txt[0])  # meta order, duplicates filled in
+    pix = _to_tensor(Image.open(tmp_path / "c2.png").convert("RGB"))[None]
+    assert torch.allclose(img[2], FakeEncoder().encode_images(pix)[0])
+    again = FakeEncoder()
+    evaluate(again, "_test_full_matrix_scoring", tmp_path, progress=False, cache_dir=tmp_path / "cache")
+    assert again.image_rows == 0 and again.text_rows == 0
+    (tmp_path / "c1.png").unlink()
+    with pytest.raises(DataError, match="c1.png.*retrieval needs every image"):
+        evaluate(FakeEncoder(), "_test_full_matrix_scoring", tmp_path, progress=False, skip_bad=True)

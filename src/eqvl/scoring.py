@@ -435,8 +435,14 @@ def embed_all(encoder: Any, refs: Sequence[ImageRef], texts: Sequence[str], cfg:
     uniq_text: dict[str, int] = {}
     for t in texts:
         uniq_text.setdefault(t, len(uniq_text))
+    uniq_image: dict[str, int] = {}
+    image_refs: list[ImageRef] = []
+    for ref in refs:
+        if uniq_image.setdefault(ref.key(), len(image_refs)) == len(image_refs):
+            image_refs.append(ref)
     text_enc = encode_texts(encoder, list(uniq_text), cfg)
-    image_enc = encode_images(encoder, refs, cfg, on_bad)
+    image_enc = encode_images(encoder, image_refs, cfg, on_bad)
     text_emb = text_enc.emb[[uniq_text[t] for t in texts]]
+    image_emb = image_enc.emb[[uniq_image[r.key()] for r in refs]]
     stats = {"images": image_enc.stats.as_dict(), "texts": text_enc.stats.as_dict()}
-    return torch.from_numpy(image_enc.emb), torch.from_numpy(text_emb), stats
+    return torch.from_numpy(image_emb), torch.from_numpy(text_emb), stats

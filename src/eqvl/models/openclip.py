@@ -8,6 +8,7 @@ module only resolves eqvl's extra spellings and turns failures into one-line err
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import logging
@@ -66,8 +67,10 @@ def resolve_model_name(model: str) -> str:
     cleaned = model.replace("/", "-")
     if cleaned in open_clip.list_models():
         return cleaned
+    close = difflib.get_close_matches(model, shipped_configs() + open_clip.list_models(), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise EqvlError(
-        f"unknown model {model!r}; valid: an open_clip model name ({', '.join(open_clip.list_models())}), "
+        f"unknown model {model!r}{hint}; valid: an open_clip model name ({', '.join(open_clip.list_models())}), "
         f"a shipped config ({', '.join(shipped_configs())}), a path to an open_clip model-config JSON, "
         "hf-hub:ORG/REPO, local-dir:DIR, or hf:DIR (transformers CLIPModel/SiglipModel)"
     )
