@@ -32,10 +32,10 @@ def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size:
     for r, subset in enumerate(subsets):
         for t in range(per_subset):
             twin = make_twin(item_rng(cfg.seed, "twins", subset, t), subset, cfg)
-            background = render_background(twin.scenes[0], size)
+            background, cache = render_background(twin.scenes[0], size), {}
             for k in (0, 1):
                 ax = axes[r][2 * t + k]
-                ax.imshow(render_scene(twin.scenes[k], size, background).image)
+                ax.imshow(render_scene(twin.scenes[k], size, background, cache).image)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for spine in ax.spines.values():

@@ -9,6 +9,7 @@ only ever used as a positive when True and as a negative when False.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -43,27 +44,29 @@ H_TRUE, H_FALSE = 0.10, 0.03
 D_TRUE, D_FALSE = 1.3, 0.35
 
 
+@functools.lru_cache(maxsize=256)
+def _consts(pitch: float, fov: float) -> tuple[float, float, float]:
+    p = math.radians(pitch)
+    return math.sin(p), math.cos(p), 0.5 / math.tan(math.radians(fov) / 2)
+
+
 def focal(cam: Camera) -> float:
     """Focal length in image widths."""
-    return 0.5 / math.tan(math.radians(cam.fov) / 2)
+    return _consts(cam.pitch, cam.fov)[2]
 
 
 def project(cam: Camera, x: float, y: float, z: float) -> tuple[float, float, float]:
     """World point -> (screen x, screen y, camera depth)."""
-    p = math.radians(cam.pitch)
-    sp, cp = math.sin(p), math.cos(p)
+    sp, cp, f = _consts(cam.pitch, cam.fov)
     ry = y - cam.height
     yc = ry * cp + z * sp
     zc = -ry * sp + z * cp
-    f = focal(cam)
     return 0.5 + f * x / zc, 0.5 - f * yc / zc, zc
 
 
 def ground_from_screen(cam: Camera, sx: float, sy: float) -> tuple[float, float] | None:
     """The ground point (x, z) seen at screen (sx, sy), or None above the horizon."""
-    p = math.radians(cam.pitch)
-    sp, cp = math.sin(p), math.cos(p)
-    f = focal(cam)
+    sp, cp, f = _consts(cam.pitch, cam.fov)
     u, v = (sx - 0.5) / f, (0.5 - sy) / f
     # ray = forward + u * right + v * up ; forward=(0,-sp,cp), up=(0,cp,sp)
     dy = -sp + v * cp

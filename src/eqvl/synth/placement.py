@@ -34,7 +34,7 @@ def sample_setting(rng: np.random.Generator) -> Scene:
     """An empty scene: jittered camera and light, a muted floor and backdrop."""
     cam = Camera(height=float(rng.uniform(3.6, 4.4)), pitch=float(rng.uniform(37, 46)), fov=float(rng.uniform(46, 54)))
     light = Light(
-        azimuth=float(rng.uniform(-75, 75)),
+        azimuth=float(rng.uniform(-120, 120)),
         elevation=float(rng.uniform(35, 65)),
         intensity=float(rng.uniform(0.6, 0.8)),
         ambient=float(rng.uniform(0.3, 0.42)),

@@ -9,8 +9,9 @@ image against its caption without trusting the sampler.
 from __future__ import annotations
 
 import functools
-import io
 import math
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,10 +43,8 @@ class Rendered:
         return self.labels == index
 
     def to_png(self, compress_level: int = 1) -> bytes:
-        """Deterministic PNG bytes (same array, same Pillow/zlib -> same bytes)."""
-        buf = io.BytesIO()
-        Image.fromarray(self.image).save(buf, format="PNG", compress_level=compress_level)
-        return buf.getvalue()
+        """Deterministic PNG bytes (same array and zlib -> same bytes)."""
+        return encode_png(self.image, compress_level)
 
 
 def check_size(size: int) -> int:
@@ -59,112 +58,113 @@ def _light_dir(scene: Scene) -> np.ndarray:
     return np.array([math.sin(az) * math.cos(el), math.sin(el), -math.cos(az) * math.cos(el)], np.float32)
 
 
-@functools.lru_cache(maxsize=64)
-def _pixel_rays(size: int, height: float, pitch: float, fov: float) -> tuple[np.ndarray, ...]:
-    """Ground-plane hit (gx, gz, distance) for every pixel; gz = inf above the horizon."""
-    f = 0.5 / math.tan(math.radians(fov) / 2)
-    c = (np.arange(size, dtype=np.float64) + 0.5) / size
+def render_background(scene: Scene, size: int) -> np.ndarray:
+    """The floor and backdrop, lit, without objects or shadows: (S, S, 3) float32.
+
+    The floor depth of a pixel depends only on its row, so most terms are (S, 1) columns.
+    """
+    cam, bg, light = scene.camera, scene.background, scene.light
+    f = geo.focal(cam)
+    c = (np.arange(size, dtype=np.float32) + 0.5) / size
     u = ((c - 0.5) / f)[None, :]
     v = ((0.5 - c) / f)[:, None]
-    p = math.radians(pitch)
+    p = math.radians(cam.pitch)
     sp, cp = math.sin(p), math.cos(p)
     dy = -sp + v * cp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(dy < -1e-6, height / -dy, np.inf)
-    gx = t * u
-    gz = t * (cp + v * sp)
-    gz = np.where(np.isfinite(t), gz, np.inf)
-    return gx.astype(np.float32), gz.astype(np.float32), t.astype(np.float32), v
-
-
-def render_background(scene: Scene, size: int) -> np.ndarray:
-    """The floor and backdrop, lit, without objects or shadows: (S, S, 3) float32."""
-    cam, bg, light = scene.camera, scene.background, scene.light
-    gx, gz, t, v = _pixel_rays(size, cam.height, cam.pitch, cam.fov)
+    hit = dy < -1e-4
+    t = np.where(hit, cam.height / np.where(hit, -dy, 1), 1e4).astype(np.float32)  # (S, 1)
+    gz = np.where(hit, t * (cp + v * sp), 1e4).astype(np.float32)  # (S, 1)
+    gx = t * u  # (S, S)
     a = math.radians(bg.angle)
-    ru = (gx * math.cos(a) - gz * math.sin(a)) / bg.scale
-    rv = (gx * math.sin(a) + gz * math.cos(a)) / bg.scale
-    f = 0.5 / math.tan(math.radians(cam.fov) / 2)
+    ca, sa = math.cos(a) / bg.scale, math.sin(a) / bg.scale
     # width of one pixel on the floor, in texture periods (for anti-aliased edges)
     fw = np.clip(t / (f * size * bg.scale) * 1.5, 1e-3, 1.0)
     if bg.style == "checker":
-        s = np.sin(np.pi * ru) * np.sin(np.pi * rv)
+        s = np.sin(np.float32(np.pi) * (gx * ca - gz * sa)) * np.sin(np.float32(np.pi) * (gx * sa + gz * ca))
         mix = np.clip(0.5 + s / (2 * np.pi * fw), 0, 1)
     elif bg.style == "tiles":
-        du = np.abs(ru - np.round(ru))
-        dv = np.abs(rv - np.round(rv))
-        line = np.minimum(du, dv)
+        ru, rv = gx * ca - gz * sa, gx * sa + gz * ca
+        line = np.minimum(np.abs(ru - np.round(ru)), np.abs(rv - np.round(rv)))
         mix = np.clip((0.04 + fw / 2 - line) / fw, 0, 1)
     elif bg.style == "stripes":
-        s = np.sin(np.pi * ru)
+        s = np.sin(np.float32(np.pi) * (gx * ca - gz * sa))
         mix = np.clip(0.5 + s / (2 * np.pi * fw), 0, 1) * 0.6
     else:
-        mix = np.zeros_like(gx)
-    mix = np.where(np.isfinite(mix), mix, 0).astype(np.float32)
+        mix = None
     floor = np.asarray(bg.floor, np.float32)
-    floor2 = np.asarray(bg.floor2, np.float32)
-    tex = floor[None, None, :] * (1 - mix[..., None]) + floor2[None, None, :] * mix[..., None]
     # light: overall level from the light's elevation, plus a soft spot around the scene centre
     level = light.ambient + light.intensity * math.sin(math.radians(light.elevation))
-    cz = cam.height / math.tan(math.radians(cam.pitch))
-    dist = np.sqrt(gx**2 + (gz - cz) ** 2)
-    spot = 1.05 - 0.35 * np.clip(dist / (2.2 * cz), 0, 1)
-    ground = tex * (level * spot)[..., None]
+    cz = cam.height / math.tan(p)
+    lit = np.sqrt(gx * gx + (gz - cz) ** 2)
+    lit *= -0.35 / (2.2 * cz)
+    np.maximum(lit, -0.35, out=lit)
+    lit += 1.05
+    lit *= level
+    if mix is None:
+        ground = lit[..., None] * floor
+    else:
+        ground = floor + mix[..., None] * (np.asarray(bg.floor2, np.float32) - floor)
+        ground *= lit[..., None]
     # the platform ends at bg.depth; beyond it (and above the horizon) the backdrop
-    wall = np.asarray(bg.backdrop, np.float32)[None, None, :] * (0.8 + 0.4 * np.clip(v + 0.5, 0, 1))[..., None]
-    wall = np.broadcast_to(wall, ground.shape)
-    edge = np.clip((bg.depth - gz) / np.maximum(fw * bg.scale * 2, 1e-3), 0, 1)
-    edge = np.where(np.isfinite(gz), edge, 0)[..., None]
-    out = ground * edge + wall * (1 - edge)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    wall = np.asarray(bg.backdrop, np.float32) * (0.8 + 0.4 * np.clip(v + 0.5, 0, 1))[..., None]  # (S, 1, 3)
+    edge = np.clip((bg.depth - gz) / np.maximum(fw * bg.scale * 2, 1e-3), 0, 1)[..., None]  # (S, 1, 1)
+    ground -= wall
+    ground *= edge
+    ground += wall
+    return ground.astype(np.float32, copy=False)
+
+
+def _resample(arr: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Resize one axis: exact pixel-area average when shrinking, linear when enlarging.
+
+    Gathers on a running sum instead of a matrix product, so no BLAS threads are woken
+    (they crawl when the CPU is shared).
+    """
+    n_in = arr.shape[axis]
+    scale = n_in / n_out
+    a = np.moveaxis(arr, axis, 0)
+    if scale >= 1:
+        cs = np.concatenate([np.zeros((1,) + a.shape[1:], np.float32), np.cumsum(a, axis=0, dtype=np.float32)])
+        edges = np.arange(n_out + 1, dtype=np.float64) * scale
+        j = np.minimum(np.floor(edges).astype(int), n_in - 1)
+        frac = (edges - j).astype(np.float32).reshape((-1,) + (1,) * (a.ndim - 1))
+        integral = cs[j] + frac * a[j]
+        out = (integral[1:] - integral[:-1]) / np.float32(scale)
+    else:
+        x = np.clip((np.arange(n_out) + 0.5) * scale - 0.5, 0, n_in - 1)
+        j0 = np.floor(x).astype(int)
+        j1 = np.minimum(j0 + 1, n_in - 1)
+        t = (x - j0).astype(np.float32).reshape((-1,) + (1,) * (a.ndim - 1))
+        out = a[j0] * (1 - t) + a[j1] * t
+    return np.moveaxis(out, 0, axis)
 
 
 @functools.lru_cache(maxsize=4096)
-def _sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.ndarray, ...]:
-    """Template resampled to (h, w): alpha, normals (3), depth; area filter when shrinking."""
-    tp = shapes.template(category, yaw, pitch_i)
-    th, tw = tp.alpha.shape
-    method = Image.Resampling.BOX if w <= tw else Image.Resampling.BILINEAR
+def _sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Template resampled to (h, w): alpha (h, w), unit normals (h, w, 3), depth (h, w).
 
-    def rs(arr: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(arr).resize((w, h), method), dtype=np.float32)
-
-    alpha = np.clip(rs(tp.alpha), 0, 1)
-    safe = np.maximum(alpha, 1e-6)
-    normals = np.stack([rs(tp.normals[i]) for i in range(3)]) / safe
-    norm = np.maximum(np.sqrt((normals**2).sum(0)), 1e-6)
-    normals = normals / norm
-    depth = rs(tp.depth) / safe
-    return alpha, normals, depth
+    An area filter when shrinking: the fraction of each pixel the solid covers is its alpha.
+    """
+    stack = shapes.template(category, yaw, pitch_i).stack  # (5, th, tw), premultiplied by coverage
+    th, tw = stack.shape[1:]
+    out = _resample(_resample(stack, h, 1), w, 2)  # (5, h, w)
+    alpha = np.clip(out[0], 0, 1)
+    normals = np.moveaxis(out[1:4], 0, -1)
+    normals = normals / np.maximum(np.sqrt((normals**2).sum(-1, keepdims=True)), 1e-6)
+    depth = out[4] / np.maximum(out[0], 1e-6)
+    return alpha, np.ascontiguousarray(normals, dtype=np.float32), depth
 
 
-def _draw_shadow(img: np.ndarray, cx: float, cy: float, rx: float, ry: float, strength: float) -> None:
-    """Darken a soft ellipse (pixel units) on the floor."""
-    size = img.shape[0]
-    x0, x1 = max(int(cx - 2 * rx), 0), min(int(cx + 2 * rx) + 1, size)
-    y0, y1 = max(int(cy - 2 * ry), 0), min(int(cy + 2 * ry) + 1, size)
-    if x0 >= x1 or y0 >= y1 or rx <= 0 or ry <= 0:
-        return
-    xs = ((np.arange(x0, x1, dtype=np.float32) + 0.5 - cx) / rx) ** 2
-    ys = ((np.arange(y0, y1, dtype=np.float32) + 0.5 - cy) / ry) ** 2
-    e = ys[:, None] + xs[None, :]
-    shade = 1.0 - strength * np.exp(-2.2 * e)
-    img[y0:y1, x0:x1] *= shade[..., None]
+def _shadows(scene: Scene, size: int) -> np.ndarray | None:
+    """Soft shadows of the objects on the floor as a (S, S, 1) multiplier.
 
-
-def render_scene(scene: Scene, size: int, background: np.ndarray | None = None) -> Rendered:
-    """Draw `scene` at size x size px. Pass `background` (from `render_background`) to reuse it."""
-    size = check_size(size)
-    img = (render_background(scene, size) if background is None else background).copy()
-    labels = np.full((size, size), -1, np.int16)
-    depth = np.full((size, size), np.inf, np.float32)
-    light = _light_dir(scene)
+    Shadows are blurry, so they are drawn on a coarse grid (one pass over all objects)
+    and upsampled once.
+    """
     cam = scene.camera
     f = geo.focal(cam)
-    n = len(scene.objects)
-    views = [geo.view_of(scene, i) for i in range(n)]
-    # soft shadows: cast away from the light by objects standing on the ground
     az, el = math.radians(scene.light.azimuth), math.radians(max(scene.light.elevation, 15.0))
+    blobs = []
     for i, obj in enumerate(scene.objects):
         if obj.support is not None:
             continue
@@ -173,57 +173,109 @@ def render_scene(scene: Scene, size: int, background: np.ndarray | None = None) 
         tall = dims.height * s + sum(
             geo.SHAPES[o.category].height * geo.scale_of(o) for o in scene.objects if o.support == i
         )
-        reach = min(0.5 * tall / math.tan(el), 1.2 * s)
-        wx, wz = obj.x - math.sin(az) * reach, obj.z + math.cos(az) * reach
-        sx, sy, zc = geo.project(cam, wx, 0.0, wz)
-        k = f / zc * size
-        pitch = math.radians(geo.view_elevation(scene, i))
-        rx = (dims.radius * s + 0.25 * reach) * k
-        ry = rx * math.sin(pitch)
-        _draw_shadow(img, sx * size, sy * size, rx, ry, 0.45)
-        bx, by, _ = geo.project(cam, obj.x, 0.0, obj.z)
-        _draw_shadow(img, bx * size, by * size, dims.radius * s * k * 0.8, dims.radius * s * k * 0.8 * math.sin(pitch), 0.35)
-    # objects far to near; stacked objects after their support
-    order = sorted(range(n), key=lambda i: (-geo.ground_anchor(scene, i)[1], geo.base_height(scene, i)))
-    areas = [0] * n
-    eye = np.array([0.0, math.sin(math.radians(cam.pitch)), -math.cos(math.radians(cam.pitch))], np.float32)
+        reach = min(0.8 * tall / math.tan(el), 1.6 * s)
+        sx, sy, zc = geo.project(cam, obj.x - math.sin(az) * reach, 0.0, obj.z + math.cos(az) * reach)
+        sin_view = math.sin(math.radians(geo.view_elevation(scene, i)))
+        rx = (dims.radius * s + 0.25 * reach) * f / zc
+        blobs.append((sx, sy, rx, rx * sin_view, 0.45))
+        bx, by, bz = geo.project(cam, obj.x, 0.0, obj.z)
+        r0 = dims.radius * s * f / bz * 0.8
+        blobs.append((bx, by, r0, r0 * sin_view, 0.35))
+    if not blobs:
+        return None
+    m = max(size // 4, 16)
+    cx, cy, rx, ry, st = (np.asarray(col, np.float32)[:, None, None] for col in zip(*blobs))
+    grid = (np.arange(m, dtype=np.float32) + 0.5) / m
+    e = ((grid[None, None, :] - cx) / rx) ** 2 + ((grid[None, :, None] - cy) / ry) ** 2
+    shade = np.prod(1 - st * np.exp(-2.2 * e), axis=0).astype(np.float32)
+    full = np.asarray(Image.fromarray(shade).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+    return full[..., None]
+
+
+def _object_layer(scene: Scene, i: int, size: int) -> tuple | None:
+    """Placement, coverage, colour and depth of one object's sprite, clipped to the image."""
+    obj = scene.objects[i]
+    sx, sy, zc, k = geo.view_of(scene, i)
+    s = geo.scale_of(obj)
+    ppu = k * size * s  # pixels per unit-template world unit
+    factor = ppu / shapes.RES
+    pitch_i = shapes.pitch_index(geo.view_elevation(scene, i))
+    th, tw = shapes.template_shape()
+    w, h = max(int(round(tw * factor)), 1), max(int(round(th * factor)), 1)
+    x0 = int(round(sx * size - shapes.U_HALF * ppu))
+    y0 = int(round(sy * size - shapes.V_TOP * ppu))
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x0 + w, size), min(y0 + h, size)
+    if cx0 >= cx1 or cy0 >= cy1:
+        return None
+    alpha, normals, dep = _sprite(obj.category, obj.yaw, pitch_i, w, h)
+    sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    a = alpha[sl]
+    light = _light_dir(scene)
+    eye = np.array([0.0, math.sin(math.radians(scene.camera.pitch)), -math.cos(math.radians(scene.camera.pitch))], np.float32)
     half = light + eye
     half /= np.linalg.norm(half)
+    dots = normals[sl] @ np.stack([light, half], axis=1)  # (h, w, 2): n.l and n.h
+    np.maximum(dots, 0, out=dots)
+    albedo_f, ks, shin = MATERIAL_LOOK.get(obj.material, MATERIAL_LOOK["rubber"])
+    albedo = np.asarray(COLOURS[obj.colour], np.float32) * albedo_f
+    lum = scene.light.ambient + scene.light.intensity * dots[..., 0:1]
+    col = lum * albedo
+    col += (ks * scene.light.intensity) * dots[..., 1:2] ** shin
+    solid = a >= 0.5
+    return (cy0, cy1, cx0, cx1), a[..., None], col, solid, zc + dep[sl][solid] * s
+
+
+def render_scene(scene: Scene, size: int, background: np.ndarray | None = None, cache: dict | None = None) -> Rendered:
+    """Draw `scene` at size x size px.
+
+    Pass `background` (from `render_background`) and one `cache` dict to both scenes of a
+    twin: they share the floor and every unchanged object is shaded once.
+    """
+    size = check_size(size)
+    img = render_background(scene, size) if background is None else background.copy()
+    shade = _shadows(scene, size)
+    if shade is not None:
+        img *= shade
+    labels = np.full((size, size), -1, np.int16)
+    depth = np.full((size, size), np.inf, np.float32)
+    n = len(scene.objects)
+    areas = [0] * n
+    setting = (tuple(vars(scene.camera).values()), tuple(vars(scene.light).values()), size)
+    # objects far to near; stacked objects after their support
+    order = sorted(range(n), key=lambda i: (-geo.ground_anchor(scene, i)[1], geo.base_height(scene, i)))
     for i in order:
-        obj = scene.objects[i]
-        sx, sy, zc, k = views[i]
-        s = geo.scale_of(obj)
-        ppu = k * size * s  # pixels per unit-template world unit
-        factor = ppu / shapes.RES
-        tp = shapes.template(obj.category, obj.yaw, shapes.pitch_index(geo.view_elevation(scene, i)))
-        th, tw = tp.alpha.shape
-        w, h = max(int(round(tw * factor)), 1), max(int(round(th * factor)), 1)
-        x0 = int(round(sx * size - shapes.U_HALF * ppu))
-        y0 = int(round(sy * size - shapes.V_TOP * ppu))
-        pitch_i = shapes.pitch_index(geo.view_elevation(scene, i))
-        alpha, normals, dep = _sprite(obj.category, obj.yaw, pitch_i, w, h)
-        # clip to the image
-        cx0, cy0 = max(x0, 0), max(y0, 0)
-        cx1, cy1 = min(x0 + w, size), min(y0 + h, size)
-        if cx0 >= cx1 or cy0 >= cy1:
+        key = (tuple(vars(scene.objects[i]).values()), geo.base_height(scene, i), setting)
+        layer = cache.get(key) if cache is not None else None
+        if layer is None:
+            layer = _object_layer(scene, i, size)
+            if cache is not None:
+                cache[key] = layer
+        if layer is None:
             continue
-        sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
-        a = alpha[sl]
-        nrm = normals[:, sl[0], sl[1]]
-        albedo_f, ks, shin = MATERIAL_LOOK.get(obj.material, MATERIAL_LOOK["rubber"])
-        albedo = np.asarray(COLOURS[obj.colour], np.float32) * albedo_f
-        ndl = np.maximum(np.tensordot(light, nrm, axes=1), 0)
-        ndh = np.maximum(np.tensordot(half, nrm, axes=1), 0)
-        lum = scene.light.ambient + scene.light.intensity * ndl
-        spec = ks * scene.light.intensity * ndh**shin
-        col = albedo[None, None, :] * lum[..., None] + spec[..., None]
-        region = img[cy0:cy1, cx0:cx1]
-        a3 = a[..., None]
-        region *= 1 - a3
-        region += col * a3
-        solid = a >= 0.5
+        (y0, y1, x0, x1), a3, col, solid, dep = layer
+        region = img[y0:y1, x0:x1]
+        region += a3 * (col - region)
         areas[i] = int(solid.sum())
-        labels[cy0:cy1, cx0:cx1][solid] = i
-        depth[cy0:cy1, cx0:cx1][solid] = zc + dep[sl][solid] * s
-    image = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return Rendered(image=image, labels=labels, depth=depth, amodal_area=areas)
+        labels[y0:y1, x0:x1][solid] = i
+        depth[y0:y1, x0:x1][solid] = dep
+    np.clip(img, 0, 1, out=img)
+    img *= 255
+    img += 0.5
+    return Rendered(image=img.astype(np.uint8), labels=labels, depth=depth, amodal_area=areas)
+
+
+def encode_png(image: np.ndarray, level: int = 1) -> bytes:
+    """RGB uint8 array -> PNG bytes (Sub filter + zlib). Deterministic and ~2x faster than Pillow's encoder."""
+    h, w, _ = image.shape
+    rows = image.reshape(h, w * 3)
+    filtered = np.empty((h, w * 3 + 1), np.uint8)
+    filtered[:, 0] = 1  # filter type Sub: each byte minus the byte of the pixel to its left
+    filtered[:, 1:4] = rows[:, :3]
+    np.subtract(rows[:, 3:], rows[:, :-3], out=filtered[:, 4:])
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)) + chunk(b"IEND", b"")

@@ -33,6 +33,11 @@ class Template:
     depth: np.ndarray
     pitch: float
 
+    @property
+    def stack(self) -> np.ndarray:
+        """(5, H, W): alpha, normals, depth (zero outside the solid), for one-shot resampling."""
+        return _stack(self)
+
 
 def _length(*parts: np.ndarray) -> np.ndarray:
     return np.sqrt(sum(p * p for p in parts))
@@ -149,6 +154,16 @@ def _march(category: str, yaw: float, pitch: float, res: int) -> Template:
     )
 
 
+_STACKS: dict[int, np.ndarray] = {}
+
+
+def _stack(tp: Template) -> np.ndarray:
+    key = id(tp)
+    if key not in _STACKS:
+        _STACKS[key] = np.concatenate([tp.alpha[None], tp.normals, tp.depth[None]]).astype(np.float32)
+    return _STACKS[key]
+
+
 def pitch_index(elevation: float) -> int:
     """The pre-rendered pitch closest to a view elevation."""
     return int(np.argmin([abs(elevation - p) for p in PITCHES]))
@@ -167,3 +182,8 @@ def warm_up(categories: tuple[str, ...]) -> None:
         for yi in range(len(YAWS) if cat in YAWED else 1):
             for pi in range(len(PITCHES)):
                 template(cat, yi, pi)
+
+
+def template_shape() -> tuple[int, int]:
+    """(height, width) of every template, in template pixels."""
+    return int(round((V_TOP - V_BOTTOM) * RES)), int(round(2 * U_HALF * RES))

@@ -99,9 +99,9 @@ def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out
         else:
             done.append((names[k], sha))
     if todo:
-        background = render_background(twin.scenes[0], cfg.size)
+        background, cache = render_background(twin.scenes[0], cfg.size), {}
         for k in todo:
-            data = render_scene(twin.scenes[k], cfg.size, background).to_png(cfg.png_compress)
+            data = render_scene(twin.scenes[k], cfg.size, background, cache).to_png(cfg.png_compress)
             _write_bytes(out / names[k], data)
             done.append((names[k], hashlib.sha256(data).hexdigest()))
     return sorted(done)

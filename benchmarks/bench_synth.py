@@ -1,0 +1,63 @@
+"""How fast `eqvl synth` writes twins (sample + caption + render + PNG + files), at 224 and 64 px.
+
+    .venv/bin/python benchmarks/bench_synth.py [--workers 2] [--twins 400] [--sizes 224,64]
+
+Prints wall-clock twins/s of a full `generate` run (images, twins.jsonl, triplets.jsonl,
+manifest) into a temporary folder, and twins per CPU-second (this process plus its
+workers): on a shared machine the wall rate depends on the neighbours, the CPU rate much
+less. Goals (issue 3): >= 100 twins/s at 224 px and >= 1,000 twins/s at 64 px on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+
+from eqvl.synth import shapes
+from eqvl.synth.config import SynthConfig
+from eqvl.synth.writer import generate
+
+GOALS = {224: 100.0, 64: 1000.0}
+
+
+def _cpu() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bench(size: int, twins_per_subset: int, workers: int, seed: int = 0) -> dict[str, float]:
+    shapes.warm_up(tuple(SynthConfig().categories))
+    with tempfile.TemporaryDirectory() as tmp:
+        # warm-up run (sprite caches), not timed
+        generate(SynthConfig(out=os.path.join(tmp, "warm"), twins=10, size=size, seed=seed + 1, workers=1, progress=False))
+        cfg = SynthConfig(out=os.path.join(tmp, "run"), twins=twins_per_subset, size=size, seed=seed, workers=workers, progress=False)
+        c0, t0 = _cpu(), time.perf_counter()
+        manifest = generate(cfg)
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    n = manifest["counts"]["twins_total"]
+    return {"twins": n, "wall_s": wall, "twins_per_s": n / wall, "twins_per_cpu_s": n / cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--twins", type=int, default=0, help="twins per subset (default: 200 at 224 px, 1000 at 64 px)")
+    parser.add_argument("--sizes", default="224,64")
+    args = parser.parse_args()
+    print(f"eqvl synth throughput, {args.workers} workers, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        per_subset = args.twins or (200 if size >= 200 else 1000)
+        r = bench(size, per_subset, args.workers)
+        goal = GOALS.get(size)
+        verdict = "" if goal is None else f"  goal {goal:.0f}/s: {'met' if r['twins_per_s'] >= goal else 'NOT met'} (ratio {r['twins_per_s'] / goal:.2f})"
+        print(
+            f"{size:>4} px: {r['twins']} twins in {r['wall_s']:.1f} s = {r['twins_per_s']:.0f} twins/s wall, "
+            f"{r['twins_per_cpu_s']:.0f} twins per CPU-second{verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()
