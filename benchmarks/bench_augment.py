@@ -64,8 +64,10 @@ def main() -> int:
     print(f"1 process  : {single:8.0f} captions/s wall  ({single_cpu:.0f} captions per CPU-second)")
     print(f"{args.workers} workers  : {multi:8.0f} captions/s wall  ({multi_cpu:.0f} captions per CPU-second; "
           f"ratio to 1 process {multi / single:.2f}x)")
-    print(f"goal >= 2,000 captions/s on 2 cores: {'met' if max(single, multi) >= 2000 else 'NOT met'} "
-          f"(best wall rate {max(single, multi):.0f}/s)")
+    best = max(single, multi)
+    print(f"goal >= 2,000 captions/s on 2 cores: {'met' if best >= 2000 else 'not met'} on the wall clock here "
+          f"(best {best:.0f}/s); {multi_cpu:.0f} captions per CPU-second means ~{2 * multi_cpu:.0f}/s when "
+          f"{args.workers} workers each get a whole core")
     return 0
 
 

@@ -92,13 +92,19 @@ def _attr_tokens(parse: Parse, pi: int) -> list[int]:
             and toks[a - 1].tag != "CONJ" and (a + 1 >= len(toks) or toks[a + 1].tag != "CONJ")]
 
 
+def _group_of(parse: Parse, pi: int) -> str | None:
+    return L.OBJECT_GROUP.get(singularize(parse.tokens[parse.phrases[pi].head].low))
+
+
 def _can_take(parse: Parse, attr: int, pi: int) -> bool:
     """Whether an attribute may be moved onto phrase pi's object ("a young frisbee" is no caption)."""
     group = L.OBJECT_GROUP.get(singularize(parse.tokens[parse.phrases[pi].head].low))
     cls = parse.tokens[attr].cls
-    if group is None or group == "place":
+    if group is None or group in ("outdoors", "ground", "room"):
         return False
-    return cls in ("color", "size", "material") or (cls == "age" and group in ("person", "animal"))
+    if group == "person":
+        return cls in ("size", "age")  # "a white woman" would not be about her dress any more
+    return cls in ("color", "size", "material") or (cls == "age" and group == "animal")
 
 
 def _linked(parse: Parse, a: int, b: int) -> str:
@@ -126,6 +132,8 @@ def gen_attribute_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, 
                 for j in tb:
                     wi, wj = toks[i].low, toks[j].low
                     if wi == wj or wj in L.SYNONYMS.get(wi, ()) or toks[i].cls != toks[j].cls:
+                        continue
+                    if toks[i].cls == "color" and "person" in (_group_of(parse, a), _group_of(parse, b)):
                         continue
                     cands.append(("exchange", i, j))
             if ta and not parse.phrases[b].adjs and not same_head and _can_take(parse, ta[-1], b):
@@ -213,6 +221,9 @@ def replace_slots(parse: Parse) -> list[tuple[str, int, int, list[str]]]:
             continue  # multi-word nouns ("teddy bear") stay whole
         plural = p.plural if p.head == p.agree_head else is_plural_noun(head.low)
         base = singularize(head.low) if plural else head.low
+        if (p.det is None and p.num is None and not plural and base not in L.MASS_NOUNS
+                and L.OBJECT_GROUP.get(base) != "ground"):
+            continue  # "watching television": a bare singular; "watching remote" would not be English
         alts = _object_alternatives(base)
         if alts:
             slots.append(("object", p.head, p.head + 1, [pluralize(w) if plural else w for w in alts]))
@@ -328,7 +339,8 @@ def gen_count(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=
         if p.num is not None:
             slots.append((pi, "number"))
         elif (p.det is not None and toks[p.det].low in ("a", "an", "one") and p.head == p.agree_head
-              and head in L.OBJECT_GROUP and head not in L.MASS_NOUNS and L.OBJECT_GROUP[head] != "place"
+              and head in L.OBJECT_GROUP and head not in L.MASS_NOUNS
+              and L.OBJECT_GROUP[head] not in ("outdoors", "ground", "room")
               and " " not in head):
             slots.append((pi, "article"))
     out = []
