@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -50,13 +51,35 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return DistInfo(rank=rank, world=world, local_rank=local, device=dev)
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the gradient contiguous.
+
+    The gloo path of `torch.distributed.nn.all_gather`'s backward sends the per-rank slices of
+    the incoming gradient through all_to_all as they are; a non-contiguous gradient (einsum's
+    backward produces transposed ones) then arrives scrambled. Measured: wrong hard-positive
+    gradients under 2 processes until this was added.
+    """
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return grad.contiguous()
+
+
 def gather_with_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | None:
     """Concatenate every rank's tensor along dim 0; gradients flow back to each rank's own rows."""
     if x is None or not info.enabled:
         return x
     import torch.distributed.nn
 
-    return torch.cat(torch.distributed.nn.all_gather(x.contiguous()), dim=0)
+    with warnings.catch_warnings():
+        # deprecated in favour of a private API; it is still the one with a gradient on gloo and nccl
+        warnings.simplefilter("ignore", FutureWarning)
+        parts = torch.distributed.nn.all_gather(x.contiguous())
+    return _ContiguousGrad.apply(torch.cat(parts, dim=0))
 
 
 def gather_no_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | None:
