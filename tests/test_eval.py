@@ -131,3 +131,21 @@ def test_benchmarks_lists_layouts(capsys):
         assert name in out
         assert cls.layout.strip().splitlines()[0].strip() in out
     assert "twins.jsonl" in out
+
+
+def test_retrieval_full_matrix_end_to_end(tmp_path):
+    from eqvl.benchmarks import list_benchmarks
+
+    if "retrieval" not in list_benchmarks():
+        pytest.skip("retrieval reader not registered")
+    lines = ["filepath\ttitle"]
+    for color in ("red", "blue", "green"):
+        Image.new("RGB", (30, 30), color).save(tmp_path / f"{color}.png")
+        lines += [f"{color}.png\ta {color} square", f"{color}.png\ta square that is {color}"]
+    (tmp_path / "pairs.csv").write_text("\n".join(lines) + "\n")
+    assert main(["eval", "--model", "eqvl-tiny-rn", "--benchmark", "retrieval", "--data", str(tmp_path / "pairs.csv"),
+                 "--output", str(tmp_path / "r.json"), "--no-cache", "--no-progress", "--workers", "0"]) == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["encoding"]["images"]["encoded"] == 3 and res["encoding"]["texts"]["encoded"] == 6
+    assert all(0.0 <= v <= 1.0 for v in res["metrics"].values())
+    assert res["metrics"]["text_retrieval_recall@5"] == 1.0  # only 3 images: every query's match is in the top 5

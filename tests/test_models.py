@@ -154,3 +154,9 @@ def test_from_model_wraps_live_model(tiny):
     assert enc.identity() != before  # the cache key follows the live weights
     with torch.no_grad():
         tiny.model.text_projection.sub_(1.0)
+    tiny.model.train()
+    enc.encode_texts(["a cube"])
+    assert tiny.model.training  # a trainer's model goes back to train mode after eval
+    tiny.model.eval()
+    wrapped = OpenClipEncoder.from_model(torch.nn.DataParallel(tiny.model), tiny.preprocess_val, tiny.tokenizer)
+    assert wrapped.model is tiny.model

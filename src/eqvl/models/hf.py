@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from eqvl.errors import EqvlError
-from eqvl.models.openclip import weights_hash
+from eqvl.models.openclip import eval_mode, weights_hash
 
 SUPPORTED = ("CLIPModel", "SiglipModel")
 
@@ -112,7 +112,7 @@ class HFEncoder:
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype
-        with torch.inference_mode(), self._autocast():
+        with eval_mode(self.model), torch.inference_mode(), self._autocast():
             out = _features(self.model.get_image_features(pixel_values=pixels.to(self.device, dtype=dtype)))
         return torch.nn.functional.normalize(out.float(), dim=-1)
 
@@ -125,7 +125,7 @@ class HFEncoder:
         batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         if self.is_siglip:
             batch.pop("attention_mask", None)  # SiglipModel's own forward ignores padding too
-        with torch.inference_mode(), self._autocast():
+        with eval_mode(self.model), torch.inference_mode(), self._autocast():
             out = _features(self.model.get_text_features(**batch))
         return torch.nn.functional.normalize(out.float(), dim=-1)
 

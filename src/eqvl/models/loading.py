@@ -20,6 +20,10 @@ def load_encoder(
     if not model or not model.strip():
         raise EqvlError("--model is empty")
     _check_device(device)
+    from eqvl.models.openclip import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise EqvlError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if model.startswith(HF_PREFIX):
         from eqvl.models.hf import HFEncoder
 

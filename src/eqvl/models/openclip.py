@@ -169,6 +169,17 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:500] if text else type(exc).__name__
 
 
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Encode in eval mode, then give a training model back in train mode (trainer's periodic eval)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def weights_hash(model: torch.nn.Module) -> str:
     """Hash of every parameter and buffer: the cache must never mix two different weights."""
     digest = hashlib.blake2b(digest_size=16)
@@ -214,7 +225,9 @@ class OpenClipEncoder:
         pretrained: str = "in-memory",
         precision: str = "fp32",
     ) -> "OpenClipEncoder":
-        """Wrap a live model (trainer's periodic eval, demo) without writing a checkpoint."""
+        """Wrap a live model (trainer's periodic eval, demo) without writing a checkpoint.
+        A DDP/DataParallel wrapper is unwrapped; the model's train/eval mode is restored after each call."""
+        model = getattr(model, "module", model)
         return cls(model, preprocess, tokenizer, name=name, pretrained=pretrained, precision=precision)
 
     @classmethod
@@ -256,16 +269,14 @@ class OpenClipEncoder:
         return contextlib.nullcontext()
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        self.model.eval()
-        with torch.inference_mode(), self._autocast():
-            dtype = next(self.model.parameters()).dtype
+        dtype = next(self.model.parameters()).dtype
+        with eval_mode(self.model), torch.inference_mode(), self._autocast():
             out = self.model.encode_image(pixels.to(self.device, dtype=dtype, non_blocking=True), normalize=True)
         return out.float()
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        self.model.eval()
         tokens = self.tokenizer(list(texts)).to(self.device)
-        with torch.inference_mode(), self._autocast():
+        with eval_mode(self.model), torch.inference_mode(), self._autocast():
             out = self.model.encode_text(tokens, normalize=True)
         return out.float()
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 def is_rate(name: str) -> bool:
     """Accuracy-like metrics are fractions shown as %; gaps/means/counts are shown raw."""
-    return not (name.endswith("_mean") or name.startswith("equivariance") or name in {"n", "n_items"})
+    return not (name.endswith("_mean") or name.startswith(("equivariance", "n_")) or name == "n")
 
 
 def format_value(name: str, value: Any) -> str:
@@ -19,28 +19,34 @@ def format_value(name: str, value: Any) -> str:
         return str(value)
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
-    if name == "n" or isinstance(value, int):
+    if name == "n" or isinstance(value, int) or not is_rate(name) and float(value).is_integer():
         return str(value)
     return f"{100 * value:.1f}" if is_rate(name) else f"{value:.4f}"
 
 
 def results_table(results: dict[str, Any]) -> Table:
-    """One table: columns = metrics, rows = overall + subsets."""
+    """Overall + per-subset metrics, laid out with whichever of metrics / subsets is shorter as columns."""
     metrics = {k: v for k, v in results.get("metrics", {}).items() if isinstance(v, (int, float))}
     subsets = results.get("subsets") or {}
     names = list(metrics)
     for sub in subsets.values():
         names += [k for k in sub if k != "n" and k not in names and isinstance(sub[k], (int, float))]
+    groups = {"overall": {**metrics, "n": results.get("n_items", "")}, **subsets}
     title = f"{results.get('dataset')} | {results.get('model')} ({results.get('pretrained')})"
-    table = Table(title=title, caption="rates in %, *_mean columns raw")
-    table.add_column("subset", style="bold")
-    table.add_column("n", justify="right")
+    table = Table(title=title, caption="rates in %; equivariance gaps and *_mean values raw")
+    if len(names) > len(groups):  # metrics as rows, subsets as columns
+        table.add_column("metric", style="bold", no_wrap=True)
+        for group in groups:
+            table.add_column(group, justify="right", overflow="fold")
+        for name in ["n", *names]:
+            table.add_row(name, *[format_value(name, g.get(name, float("nan"))) for g in groups.values()])
+        return table
+    table.add_column("subset", style="bold", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
     for name in names:
-        table.add_column(name, justify="right")
-    overall_n = results.get("n_items", "")
-    table.add_row("overall", str(overall_n), *[format_value(n, metrics.get(n, float("nan"))) for n in names])
-    for sub_name, sub in subsets.items():
-        table.add_row(sub_name, str(sub.get("n", "")), *[format_value(n, sub.get(n, float("nan"))) for n in names])
+        table.add_column(name, justify="right", overflow="fold")  # long metric names wrap, never vanish
+    for group, values in groups.items():
+        table.add_row(group, str(values.get("n", "")), *[format_value(n, values.get(n, float("nan"))) for n in names])
     return table
 
 
