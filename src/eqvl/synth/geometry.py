@@ -34,7 +34,7 @@ SHAPES: dict[str, ShapeDims] = {
     "cylinder": ShapeDims(0.45, 0.45, 0.45, 0.90, True),
     "cone": ShapeDims(0.50, 0.50, 0.50, 1.00, False),
     "pyramid": ShapeDims(0.64, 0.64, 0.64, 0.85, False),
-    "torus": ShapeDims(0.53, 0.53, 0.53, 0.34, False),
+    "torus": ShapeDims(0.57, 0.57, 0.57, 0.40, False),
     "star": ShapeDims(0.56, 0.56, 0.25, 1.00, False),
     "capsule": ShapeDims(0.56, 0.56, 0.56, 0.50, False),
 }

@@ -18,7 +18,7 @@ from eqvl.synth.scene import Background, Camera, Light, Obj, Scene
 from eqvl.synth.vocab import RELATIONS
 
 SCREEN_X = (0.14, 0.86)
-SCREEN_Y = (0.42, 0.92)
+SCREEN_Y = (0.47, 0.92)
 #: largest allowed screen-box overlap (intersection / smaller box) between two objects
 MAX_OVERLAP = 0.22
 FRAME_MARGIN = 0.015
@@ -32,7 +32,7 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
 
 def sample_setting(rng: np.random.Generator) -> Scene:
     """An empty scene: jittered camera and light, a muted floor and backdrop."""
-    cam = Camera(height=float(rng.uniform(3.6, 4.4)), pitch=float(rng.uniform(37, 46)), fov=float(rng.uniform(46, 54)))
+    cam = Camera(height=float(rng.uniform(6.0, 7.0)), pitch=float(rng.uniform(36, 44)), fov=float(rng.uniform(30, 36)))
     light = Light(
         azimuth=float(rng.uniform(-120, 120)),
         elevation=float(rng.uniform(35, 65)),
@@ -47,7 +47,7 @@ def sample_setting(rng: np.random.Generator) -> Scene:
         backdrop=_hsv(rng.uniform(0, 1), rng.uniform(0.05, 0.25), rng.uniform(0.15, 0.45)),
         scale=float(rng.uniform(0.8, 1.6)),
         angle=float(rng.uniform(-35, 35)),
-        depth=float(rng.uniform(8.5, 13.0)),
+        depth=float(rng.uniform(13.0, 19.0)),
     )
     return Scene(objects=[], camera=cam, light=light, background=bg)
 
@@ -94,10 +94,31 @@ def all_fit(scene: Scene) -> bool:
     return all(fits(scene, i) for i in range(len(scene.objects)))
 
 
-def random_spot(rng: np.random.Generator, cam: Camera) -> tuple[float, float]:
+#: where the reference object B may stand so that A fits on the side a relation needs
+#: ("A left of B" needs room left of B, so B stands right of centre; and so on)
+_ROOM = {
+    "left": ((0.40, 0.86), SCREEN_Y),
+    "right": ((0.14, 0.60), SCREEN_Y),
+    "front": (SCREEN_X, (0.47, 0.70)),
+    "behind": (SCREEN_X, (0.62, 0.92)),
+    "on": (SCREEN_X, SCREEN_Y),
+}
+
+
+def room_for(*relations: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Screen window for B leaving room for A in every given relation (windows intersect)."""
+    (x0, x1), (y0, y1) = SCREEN_X, SCREEN_Y
+    for rel in relations:
+        (a, b), (c, d) = _ROOM[rel]
+        x0, x1, y0, y1 = max(x0, a), min(x1, b), max(y0, c), min(y1, d)
+    return (x0, max(x0, x1)), (y0, max(y0, y1))
+
+
+def random_spot(rng: np.random.Generator, cam: Camera, window=None) -> tuple[float, float]:
     """A ground point under a random screen position in the placement window."""
+    wx, wy = window or (SCREEN_X, SCREEN_Y)
     while True:
-        spot = geo.ground_from_screen(cam, float(rng.uniform(*SCREEN_X)), float(rng.uniform(*SCREEN_Y)))
+        spot = geo.ground_from_screen(cam, float(rng.uniform(*wx)), float(rng.uniform(*wy)))
         if spot is not None:
             return spot
 
@@ -116,25 +137,35 @@ def place_everywhere(rng: np.random.Generator, scenes: list[Scene], obj: Obj, tr
     return False
 
 
-def place_relative(rng: np.random.Generator, scene: Scene, i: int, j: int, rel: str) -> bool:
-    """Move object i so that `rel`(i, j) holds cleanly (the other relations clearly false)."""
+def place_relative(rng: np.random.Generator, scene: Scene, i: int, j: int, rel: str, tries: int = 4) -> bool:
+    """Move object i so that `rel`(i, j) holds cleanly (the other relations clearly false).
+
+    Gaps start from the relation's threshold and the two objects' sizes, so that they
+    neither collide nor hide each other; a few random gaps are tried before giving up.
+    """
     obj, ref = scene.objects[i], scene.objects[j]
     cam = scene.camera
     if rel == "on":
         obj.support, obj.x, obj.z = j, ref.x, ref.z
-    else:
-        sx, zc = geo.ground_anchor(scene, j)
+        return fits(scene, i)
+    obj.support = None
+    sx_ref, zc_ref = geo.ground_anchor(scene, j)
+    for _ in range(tries):
+        sx, zc = sx_ref, zc_ref
         if rel in ("left", "right"):
-            gap = float(rng.uniform(geo.H_TRUE + 0.04, geo.H_TRUE + 0.25))
-            sx = sx - gap if rel == "left" else sx + gap
-            zc = zc + float(rng.uniform(-0.6, 0.6)) * geo.D_FALSE
+            zc = zc_ref + float(rng.uniform(-0.6, 0.6)) * geo.D_FALSE
+            k = geo.focal(cam) / zc
+            widths = geo.SHAPES[obj.category].radius * geo.scale_of(obj) + geo.SHAPES[ref.category].radius * geo.scale_of(ref)
+            gap = max(geo.H_TRUE + 0.02, widths * k * 1.15) + float(rng.uniform(0.0, 0.12))
+            sx = sx_ref - gap if rel == "left" else sx_ref + gap
         else:
-            gap = float(rng.uniform(geo.D_TRUE + 0.3, geo.D_TRUE + 1.5))
-            zc = zc - gap if rel == "front" else zc + gap
-            sx = sx + float(rng.uniform(-0.5, 0.5)) * geo.H_FALSE
-        obj.support = None
+            gap = float(rng.uniform(geo.D_TRUE + 0.2, geo.D_TRUE + 1.6))
+            zc = zc_ref - gap if rel == "front" else zc_ref + gap
+            sx = sx_ref + float(rng.uniform(-0.5, 0.5)) * geo.H_FALSE
         obj.x, obj.z = ground_at(cam, sx, zc)
-    return fits(scene, i) and (obj.support is not None or fits(scene, j))
+        if fits(scene, i) and fits(scene, j):
+            return True
+    return False
 
 
 def clean(scene: Scene, i: int, j: int, rel: str) -> bool:

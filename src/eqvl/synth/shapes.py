@@ -87,8 +87,8 @@ def sdf(category: str, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarra
         sz = (np.abs(z) * h + y * a - a * h) / n
         return np.maximum(np.maximum(sx, sz), -y)
     if category == "torus":
-        q = _length(x, z) - 0.36
-        return _length(q, y - 0.17) - 0.17
+        q = _length(x, z) - 0.37
+        return _length(q, y - 0.2) - 0.2
     if category == "star":
         cy = 0.55 * 0.809016994375
         d2 = _star2d(x, y - cy, 0.55, 0.5)

@@ -88,13 +88,13 @@ def _location(rng: np.random.Generator, cfg: SynthConfig, base: Scene) -> Twin |
     col_a = _pick(rng, cfg.colours, exclude=(col_b,))
     a = _new_obj(rng, cfg, cat_a, col_a, "small" if stacking else None)
     b = _new_obj(rng, cfg, cat_b, col_b, "large" if stacking else None)
+    mover = "a" if stacking or rng.random() < 0.5 else "b"
     s0 = base.copy()
     s0.objects = [a, b]
-    b.x, b.z = pl.random_spot(rng, s0.camera)
+    b.x, b.z = pl.random_spot(rng, s0.camera, pl.room_for(r0, r1) if mover == "a" else pl.room_for(r0))
     if not pl.place_relative(rng, s0, 0, 1, r0) or not pl.clean(s0, 0, 1, r0):
         return None
     s1 = s0.copy()
-    mover = "a" if stacking or rng.random() < 0.5 else "b"
     if mover == "a":
         ok = pl.place_relative(rng, s1, 0, 1, r1)
     else:
@@ -139,7 +139,7 @@ def _attribute(rng: np.random.Generator, cfg: SynthConfig, base: Scene) -> Twin 
     size_b = _pick(rng, vocab.SIZES, exclude=(size_a,)) if change == "swap_size" else _pick(rng, vocab.SIZES)
     s0 = base.copy()
     s0.objects = [_new_obj(rng, cfg, cat_a, col_a, size_a), _new_obj(rng, cfg, cat_b, col_b, size_b)]
-    s0.objects[1].x, s0.objects[1].z = pl.random_spot(rng, s0.camera)
+    s0.objects[1].x, s0.objects[1].z = pl.random_spot(rng, s0.camera, pl.room_for(rel))
     if not pl.place_relative(rng, s0, 0, 1, rel):
         return None
     s1 = s0.copy()

@@ -34,7 +34,7 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 
 SIZES = ("small", "large")
 #: world scale of each size (the unit template is about one world unit tall)
-SIZE_SCALE = {"small": 0.8, "large": 1.3}
+SIZE_SCALE = {"small": 0.9, "large": 1.4}
 #: size word -> synonyms (hard positives)
 SIZE_SYNONYMS = {"small": ("little", "tiny"), "large": ("big",)}
 
