@@ -14,7 +14,7 @@ from eqvl.io import atomic_open, check_writable
 from eqvl.synth.config import SynthConfig
 from eqvl.synth.render import render_background, render_scene
 from eqvl.synth.twins import make_twin
-from eqvl.synth.writer import item_rng
+from eqvl.synth.writer import item_rng, readable
 
 
 def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size: int | None = None, overwrite: bool = False) -> Path:
@@ -51,4 +51,5 @@ def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size:
     plt.close(fig)
     with atomic_open(path, "wb") as handle:
         handle.write(buf.getvalue())
+    readable(path)
     return path

@@ -198,10 +198,22 @@ def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[st
         yield from pool.imap(run_unit, units, chunksize=chunk)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def readable(path: Path) -> None:
+    """Atomic writes go through mkstemp (mode 0600); give data files the usual umask mode."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def _write_text(path: Path, text: str) -> str:
     data = text.encode("utf-8")
     with atomic_open(path, "wb") as handle:
         handle.write(data)
+    readable(path)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -259,6 +271,7 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
         "content_hash_method": "sha256 over sorted lines '<relative path>\\t<sha256 of file>' of every image and data file",
     }
     write_json_atomic(out / "manifest.json", manifest)
+    readable(out / "manifest.json")
     (out / STATE_FILE).unlink(missing_ok=True)
     return manifest
 
