@@ -52,9 +52,11 @@ def _expand(names: tuple[str, ...], kind: str) -> tuple[str, ...]:
 
 def augment_caption(text: str, *, negatives: Iterable[str] = DEFAULT_NEGATIVES,
                     positives: Iterable[str] = DEFAULT_POSITIVES, seed: int = 0, per_type: int = 1,
-                    rewriter=None) -> AugmentResult:
+                    rewriter=None, shuffle: bool = True) -> AugmentResult:
     """Hard negatives and hard positives of one caption; at most `per_type` rewrites of each type.
 
+    The lists come in a seeded random order (`shuffle=False`: generator order), so keeping the first N
+    samples the types evenly.
     Deterministic: the result depends only on (text, seed, requested types, per_type, rewriter).
     A caption with nothing eligible for a type simply yields no rewrite of that type.
     """
@@ -76,4 +78,9 @@ def augment_caption(text: str, *, negatives: Iterable[str] = DEFAULT_NEGATIVES,
                     continue
                 seen.add(key)
                 sink.append(rw)
+    if shuffle:
+        # a consumer that keeps only the first N (the trainer's --max-hard-negatives) then gets a fair mix of types
+        order = caption_rng(seed, original, "order")
+        order.shuffle(result.negatives)
+        order.shuffle(result.positives)
     return result

@@ -244,6 +244,9 @@ def tag(words: list[str]) -> list[Token]:
             t.tag = NEG
         elif w in L.FUNCTION_WORDS:
             t.tag = OTHER
+        elif (w.endswith("ing") and prev == NOUN and i + 1 < n
+              and (lows[i + 1] in L.DETERMINERS or lows[i + 1] in L.NUMBER_WORDS)):
+            t.tag = VERB  # "a child building a sandcastle": a noun-looking -ing word before an object
         elif _is_ing(w) and w not in L.OBJECT_GROUP:
             # "a sleeping cat": an -ing word between a determiner/adjective and a noun modifies it
             nxt = lows[i + 1] if i + 1 < n else ""

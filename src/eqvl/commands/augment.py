@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.text.strip():
             raise EqvlError("--text is empty")
         res = augment_caption(args.text, negatives=negatives, positives=positives, seed=args.seed,
-                              per_type=args.per_type, rewriter=rewriter)
+                              per_type=args.per_type, rewriter=rewriter, shuffle=False)
         _print_rewrites(args.text, res)
         return 0
     if not args.out:
