@@ -257,3 +257,35 @@ def test_contract_defaults_and_type_names():
 def test_morphology_helpers():
     assert pluralize("man") == "men" and pluralize("bus") == "buses" and pluralize("berry") == "berries"
     assert singularize("dogs") == "dog" and singularize("boxes") == "box" and singularize("glass") == "glass"
+
+
+def test_odd_inputs_never_crash_or_degenerate():
+    import random
+
+    rnd = random.Random(0)
+    vocab = "a an the dog cat on under and two red big sitting is not of with next to left man's . , !".split()
+    odd = ["...", "a", "the the the", "and and and", "Café au lait in a cup", "a man's red hat on a table",
+           "2 dogs on 1 couch", "A DOG ON A COUCH", "a dog on a couch\nand a cat", "one dog", "no dogs"]
+    odd += [" ".join(rnd.choice(vocab) for _ in range(rnd.randint(1, 10))) for _ in range(300)]
+    for text in odd:
+        res = augment_caption(text, negatives=ALL_NEG, positives=ALL_POS, per_type=2)
+        for rw in res.negatives + res.positives:
+            assert degenerate_reason(rw.text, text) is None, (text, rw)
+    assert augment_caption("...", negatives=ALL_NEG, positives=ALL_POS).negatives == []
+    res = augment_caption("Café au lait in a cup", negatives=("replace",), positives=())
+    assert all(r.text.startswith("Café au lait") for r in res.negatives) and res.negatives
+    res = augment_caption("a man's red hat on a table", negatives=("count", "swap"), positives=())
+    assert "a man's red hat" in [r for r in res.negatives if r.type == "swap"][0].text
+    assert all("man's" in r.text and "men's" not in r.text for r in res.negatives)
+
+
+def test_quality_set_obeys_the_same_invariants():
+    path = Path(__file__).parent / "data" / "captions_quality.txt"
+    caps = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(caps) == 200 and len(set(caps)) == 200
+    for cap in caps:
+        res = augment_caption(cap, negatives=ALL_NEG, positives=ALL_POS, seed=1)
+        for rw in res.negatives + res.positives:
+            assert degenerate_reason(rw.text, cap) is None, (cap, rw)
+            if rw.type in ("attribute_swap",) or (rw.type == "swap" and rw in res.positives):
+                assert bag(rw.text) == bag(cap), (cap, rw)

@@ -192,9 +192,9 @@ def _object_alternatives(base: str) -> list[str]:
         return [w for w in L.OBJECT_GROUPS[group] if w != base and w not in syn and " " not in w
                 and w not in L.PLURAL_ONLY and not w.endswith("s")]
     wn = get_wordnet()
-    if wn is None:
+    if wn is None or len(base) < 3 or not base.isalpha():
         return []
-    return [w for w in wn.cohyponyms(base, "n")[:20] if w not in syn]
+    return [w for w in wn.cohyponyms(base, "n")[:20] if w not in syn and len(w) >= 3]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -224,7 +224,8 @@ def replace_slots(parse: Parse) -> list[tuple[str, int, int, list[str]]]:
         if (p.det is None and p.num is None and not plural and base not in L.MASS_NOUNS
                 and L.OBJECT_GROUP.get(base) != "ground"):
             continue  # "watching television": a bare singular; "watching remote" would not be English
-        alts = _object_alternatives(base)
+        present = {t.low for t in toks} | {singularize(t.low) for t in toks}
+        alts = [a for a in _object_alternatives(base) if a not in present]  # "a man and a man" is no negative
         if alts:
             slots.append(("object", p.head, p.head + 1, [pluralize(w) if plural else w for w in alts]))
     seen_rel = set()
@@ -311,7 +312,8 @@ def gen_negate(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter
         return [rw] if rw else []
     # a bare phrase "a brown dog" -> "there is no brown dog"
     if first.start == 0 and all(t.tag == "PUNCT" for t in toks[first.end:]):
-        start = first.det + 1 if first.det is not None else first.start
+        start = max(first.det if first.det is not None else -1, first.num if first.num is not None else -1) + 1
+        start = max(start, first.start)
         aux = "are" if first.plural else "is"
         words = ["there", aux, "no"] + words[start:]
     else:
@@ -336,6 +338,8 @@ def gen_count(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=
     slots = []
     for pi, p in enumerate(parse.phrases):
         head = toks[p.agree_head].low
+        if any(toks[a].cls == "poss" for a in p.adjs):
+            continue  # "a man's hat": the article belongs to the possessor
         if p.num is not None:
             slots.append((pi, "number"))
         elif (p.det is not None and toks[p.det].low in ("a", "an", "one") and p.head == p.agree_head

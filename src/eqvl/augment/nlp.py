@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from eqvl.augment import lexicon as L
 from eqvl.augment.wordnet import get_wordnet
 
-_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
+_TOKEN_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*|[^\w\s]|_")
 PUNCT = frozenset(".,!?;:")
 
 # tags
@@ -232,6 +232,8 @@ def tag(words: list[str]) -> list[Token]:
             continue
         if w in PUNCT or not w[:1].isalnum():
             t.tag = PUNC
+        elif w.endswith("'s") and len(w) > 2:
+            t.tag, t.cls = ADJ, "poss"  # "a man's hat": the possessor modifies the phrase's noun
         elif w in L.DETERMINERS:
             t.tag = DET
         elif w in L.NUMBER_WORDS or w.isdigit():

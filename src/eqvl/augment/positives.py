@@ -88,7 +88,7 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
             continue
         t = toks[i]
         # WordNet only for words outside the curated lists (those have hand-checked synonyms)
-        if wn is not None and t.tag in _WN_POS and t.cls != "participle" and t.low.isalpha() and not (
+        if wn is not None and t.tag in _WN_POS and t.cls != "participle" and t.low.isalpha() and len(t.low) >= 3 and not (
                 t.low in L.ATTRIBUTE_CLASS or t.low in L.OBJECT_GROUP or singularize(t.low) in L.OBJECT_GROUP
                 or t.low in L.VERB_FORMS or t.low in L.VERB_ING):
             pos = _WN_POS[t.tag]
