@@ -149,3 +149,28 @@ def test_retrieval_full_matrix_end_to_end(tmp_path):
     assert res["encoding"]["images"]["encoded"] == 3 and res["encoding"]["texts"]["encoded"] == 6
     assert all(0.0 <= v <= 1.0 for v in res["metrics"].values())
     assert res["metrics"]["text_retrieval_recall@5"] == 1.0  # only 3 images: every query's match is in the top 5
+
+
+def test_export_official_scores_writes_npy(tmp_path, capsys):
+    from eqvl.benchmarks import get_benchmark, list_benchmarks, register_benchmark
+    from eqvl.benchmarks.twins import TwinsBenchmark
+
+    if "_test_twins_official_export" not in list_benchmarks():
+
+        @register_benchmark("_test_twins_official_export")
+        class _Export(TwinsBenchmark):
+            """Twins plus an 'official' layout: the four scores of each twin, flattened in reverse item order."""
+
+            def export_official_scores(self, data, scores):
+                return np.concatenate([s.reshape(-1) for s in reversed(scores)]).astype(np.float32)
+
+    assert get_benchmark("_test_twins_official_export")
+    make_twins(tmp_path)
+    assert _eval(tmp_path, "--benchmark", "_test_twins_official_export", "--scores-out", str(tmp_path / "s.npz"),
+                 "--export-official-scores", str(tmp_path / "official.npy")) == 0
+    official = np.load(tmp_path / "official.npy")
+    with np.load(tmp_path / "s.npz") as z:
+        np.testing.assert_allclose(official, z["scores"][::-1].reshape(-1), rtol=1e-6)
+    assert _eval(tmp_path, "--benchmark", "_test_twins_official_export", "--overwrite", "--output",
+                 str(tmp_path / "o2.json"), "--export-official-scores", str(tmp_path / "o2.json")) == 2
+    assert "must be different files" in capsys.readouterr().err

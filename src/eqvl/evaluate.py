@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from eqvl import __version__
-from eqvl.benchmarks import BenchmarkData, get_benchmark
+from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
 from eqvl.cache import EmbeddingCache
 from eqvl.errors import EqvlError
 from eqvl.scoring import EngineConfig, embed_all, score_items
@@ -35,7 +35,7 @@ class EvalResult:
 
 def evaluate(
     encoder: Any,
-    benchmark: str,
+    benchmark: str | Benchmark,
     data_dir: str | Path,
     *,
     batch_size: int = 64,
@@ -51,7 +51,8 @@ def evaluate(
         raise EqvlError(f"--batch-size must be >= 1, got {batch_size}")
     if workers < 0:
         raise EqvlError(f"--workers must be >= 0, got {workers}")
-    bench = get_benchmark(benchmark)
+    bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
+    benchmark = bench.name
     options = dict(options or {})
     data = bench.load(Path(data_dir), **options)
     cache = EmbeddingCache(cache_dir, encoder.identity()) if cache_dir is not None else None

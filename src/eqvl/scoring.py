@@ -170,7 +170,7 @@ def encode_images(
             todo[keys[i] or ref.key()].append(i)
     firsts = [group[0] for group in todo.values()]
     device = _device_of(encoder)
-    loader = _loader(_ImageSet([refs[i] for i in firsts], encoder.preprocess), cfg, device)
+    loader = _loader(_ImageSet([refs[i] for i in firsts], encoder.preprocess), cfg, device) if firsts else []
     bar = tqdm(total=len(firsts), desc="encoding images", unit="img", disable=not cfg.progress or not firsts)
     try:
         for local_index, pixels, failures in loader:
@@ -388,7 +388,8 @@ def _score_pairs(encoder: Any, items, uniq: _Unique, cfg: EngineConfig, on_bad) 
                 values[p] = float(hits[k][0])
         stats.cached = len(hits)
     todo = [p for p, (i, _) in enumerate(pairs) if np.isnan(values[p]) and i not in bad]
-    loader = _loader(_ImageSet([uniq.refs[pairs[p][0]] for p in todo], encoder.preprocess), cfg, _device_of(encoder))
+    refs = [uniq.refs[pairs[p][0]] for p in todo]
+    loader = _loader(_ImageSet(refs, encoder.preprocess), cfg, _device_of(encoder)) if todo else []
     bar = tqdm(total=len(todo), desc="scoring pairs", unit="pair", disable=not cfg.progress or not todo)
     try:
         for local_index, pixels, failures in loader:

@@ -269,7 +269,9 @@ class OpenClipEncoder:
         return contextlib.nullcontext()
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        dtype = next(self.model.parameters()).dtype
+        from open_clip.model import get_input_dtype
+
+        dtype = get_input_dtype(self.precision) or torch.float32  # as open_clip's own eval feeds pixels
         with eval_mode(self.model), torch.inference_mode(), self._autocast():
             out = self.model.encode_image(pixels.to(self.device, dtype=dtype, non_blocking=True), normalize=True)
         return out.float()
