@@ -40,8 +40,10 @@ def build(seed: int = 0, samples: int = 10) -> str:
             valid = sum(1 for _, rw in items if rw.valid)
             share_valid = f"{valid / len(items):.0%}" if items else "-"
             lines.append(f"| {kind} | `{t}` | {len(items)} / {n} | {len(items) / n:.1%} | {share_valid} |")
-    any_caption = sum(1 for c in caps if any(c == cap for items in found.values() for cap, _ in items))
-    lines += ["", f"Captions with at least one rewrite: {any_caption} / {n}.", ""]
+    with_neg = {cap for (kind, _), items in found.items() if kind == "negative" for cap, _ in items}
+    with_pos = {cap for (kind, _), items in found.items() if kind == "positive" for cap, _ in items}
+    lines += ["", f"Captions with at least one hard negative: {len(with_neg)} / {n}; with at least one hard "
+              f"positive: {len(with_pos)} / {n}.", ""]
     for kind, types in (("negative", NEGATIVE_TYPES), ("positive", POSITIVE_TYPES)):
         for t in types:
             items = found[(kind, t)]

@@ -86,7 +86,7 @@ for _group in _SYNONYM_GROUPS:
 for _w, _others in (("holding", ()), ("eating", ()), ("shooting", ()),
                     ("rock", ()), ("phone", ()), ("picture", ()),
                     ("street", ()), ("over", ()), ("in", ()), ("guy", ()), ("lady", ()),
-                    ("laying", ()), ("seated", ()), ("child", ()), ("aged", ())):
+                    ("laying", ()), ("seated", ()), ("aged", ())):
     SYNONYMS[_w] = _others
 
 # spatial / prepositional relations, longest first when matching; value = kind
@@ -360,3 +360,11 @@ GENERIC_NOUNS = frozenset(
     "middle edge part piece pieces end".split()
 )
 SYNONYM_FIRST_WORDS = frozenset(k.split()[0] for k in SYNONYMS)
+
+# relation synonyms that hold only for some objects: "on a table" == "on top of a table" (a surface), but "on a
+# street" is not "on top of a street"; "in a box" == "inside a box", but "in a red shirt" is not "inside" it
+CONTEXT_SYNONYMS = {
+    "on": (("on top of",), frozenset({"furniture", "container", "vehicle"}), frozenset({"rock", "log", "wall"})),
+    "in": (("inside",), frozenset({"container", "vehicle", "room"}), frozenset({"house", "building", "barn",
+                                                                             "tent", "church", "shed"})),
+}

@@ -14,7 +14,7 @@ from typing import Callable
 
 from eqvl.augment import lexicon as L
 from eqvl.augment.base import CaptionRandom, Rewrite, agree_aux, make_rewrite, pick, swap_spans
-from eqvl.augment.nlp import ADJ, AUX, CONJ, NOUN, REL, VERB, Parse, is_plural_noun, pluralize, singularize
+from eqvl.augment.nlp import ADJ, AUX, CONJ, NOUN, NUM, REL, VERB, Parse, is_plural_noun, pluralize, singularize
 from eqvl.augment.wordnet import get_wordnet
 
 # WordNet synonyms only for adjectives and verbs: noun synsets mix senses too often ("food" -> "nutrient")
@@ -53,8 +53,23 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
     slots = []
     i = 0
     wn = get_wordnet()
+    starts = {p.start: p for p in parse.phrases}
     while i < len(toks):
         matched = False
+        if toks[i].tag == NUM:  # "two dogs" == "2 dogs"
+            value = int(lows[i]) if lows[i].isdigit() else L.NUMBER_WORDS.get(lows[i])
+            if value is not None and value in L.NUMBER_NAMES:
+                slots.append((i, i + 1, [str(value) if not lows[i].isdigit() else L.NUMBER_NAMES[value]], "number"))
+            i += 1
+            continue
+        ctx = L.CONTEXT_SYNONYMS.get(lows[i])
+        if ctx and toks[i].tag == REL and toks[i].cls == lows[i] and i + 1 in starts:
+            subs, groups, extra = ctx
+            obj = singularize(toks[starts[i + 1].head].low)
+            if L.OBJECT_GROUP.get(obj) in groups or obj in extra:
+                slots.append((i, i + 1, list(subs), "context"))
+                i += 1
+                continue
         for n in ((3, 2, 1) if lows[i] in L.SYNONYM_FIRST_WORDS or toks[i].tag == NOUN else ()):
             if i + n > len(toks):
                 continue
