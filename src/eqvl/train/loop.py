@@ -116,7 +116,16 @@ def train(cfg: TrainConfig, *, on_step: StepHook | None = None, on_eval: StepHoo
     """
     cfg.validate()
     parse_loss_spec(cfg.loss)
+    owns_group = not torch.distributed.is_initialized()
     info = init_distributed(cfg.device)
+    try:
+        return _train(cfg, info, on_step, on_eval)
+    finally:
+        if owns_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: StepHook | None) -> TrainResult:
     out = Path(cfg.output)
     ckdir = out / "checkpoints"
     resume_path = find_resume(cfg.resume, out) if cfg.resume else None
