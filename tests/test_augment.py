@@ -265,6 +265,10 @@ def test_contract_defaults_and_type_names():
 
 def test_morphology_helpers():
     assert pluralize("man") == "men" and pluralize("bus") == "buses" and pluralize("berry") == "berries"
+    assert pluralize("giraffe") == "giraffes" and pluralize("knife") == "knives" and pluralize("tomato") == "tomatoes"
+    for noun in L.OBJECT_GROUP:
+        if " " not in noun and noun not in L.PLURAL_ONLY and not noun.endswith("s") and pluralize(noun) not in L.PLURAL_ONLY:
+            assert singularize(pluralize(noun)) == noun, noun
     assert singularize("dogs") == "dog" and singularize("boxes") == "box" and singularize("glass") == "glass"
 
 

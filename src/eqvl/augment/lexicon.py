@@ -298,12 +298,13 @@ MULTIWORD_FIRST_WORDS = frozenset(k.split()[0] for k in MULTIWORD_NOUNS)
 IRREGULAR_PLURALS = {
     "man": "men", "woman": "women", "child": "children", "person": "people", "mouse": "mice", "goose": "geese",
     "foot": "feet", "tooth": "teeth", "sheep": "sheep", "fish": "fish", "deer": "deer", "knife": "knives",
+    "life": "lives", "giraffe": "giraffes", "potato": "potatoes", "tomato": "tomatoes", "hero": "heroes",
     "wife": "wives", "leaf": "leaves", "shelf": "shelves", "loaf": "loaves", "calf": "calves", "wolf": "wolves",
     "half": "halves", "policeman": "policemen", "fireman": "firemen", "gentleman": "gentlemen", "ox": "oxen",
     "cactus": "cacti", "bus": "buses", "glass": "glasses", "box": "boxes", "dress": "dresses", "skis": "skis",
     "scissors": "scissors", "jeans": "jeans", "shorts": "shorts", "pants": "pants", "glasses": "glasses",
     "sunglasses": "sunglasses", "tracks": "tracks", "fries": "fries", "noodles": "noodles", "chopsticks": "chopsticks",
-    "people": "people", "clothes": "clothes", "woods": "woods", "waves": "waves", "flowers": "flowers",
+    "people": "people", "clothes": "clothes", "woods": "woods",
     "species": "species", "series": "series", "luggage": "luggage", "broccoli": "broccoli", "rice": "rice",
 }
 IRREGULAR_SINGULARS = {v: k for k, v in IRREGULAR_PLURALS.items() if v != k}
@@ -364,7 +365,10 @@ SYNONYM_FIRST_WORDS = frozenset(k.split()[0] for k in SYNONYMS)
 # relation synonyms that hold only for some objects: "on a table" == "on top of a table" (a surface), but "on a
 # street" is not "on top of a street"; "in a box" == "inside a box", but "in a red shirt" is not "inside" it
 CONTEXT_SYNONYMS = {
-    "on": (("on top of",), frozenset({"furniture", "container", "vehicle"}), frozenset({"rock", "log", "wall"})),
+    "on": (("on top of",), frozenset(), frozenset(
+        "table desk counter countertop shelf cabinet dresser stove oven refrigerator fridge microwave nightstand "
+        "bed tray plate platter box suitcase car truck bus van train roof rock log pile stack toilet sink "
+        "bookshelf dishwasher crib".split())),
     "in": (("inside",), frozenset({"container", "vehicle", "room"}), frozenset({"house", "building", "barn",
                                                                              "tent", "church", "shed"})),
 }

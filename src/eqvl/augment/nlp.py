@@ -127,9 +127,7 @@ def pluralize(noun: str) -> str:
         return noun + "es"
     if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
         return noun[:-1] + "ies"
-    if noun.endswith("fe"):
-        return noun[:-2] + "ves"
-    return noun + "s"
+    return noun + "s"  # knife/wife/life -> -ves are irregulars; "giraffe" is not
 
 
 @functools.lru_cache(maxsize=65536)
@@ -144,8 +142,6 @@ def singularize(noun: str) -> str:
         return noun[:-3] + "y"
     if noun.endswith(("shes", "ches", "xes", "zes", "sses")):
         return noun[:-2]
-    if noun.endswith("ves") and noun[:-3] + "fe" in L.OBJECT_GROUP:
-        return noun[:-3] + "fe"
     return noun[:-1]
 
 

@@ -65,7 +65,7 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
         ctx = L.CONTEXT_SYNONYMS.get(lows[i])
         if ctx and toks[i].tag == REL and toks[i].cls == lows[i] and i + 1 in starts:
             subs, groups, extra = ctx
-            obj = singularize(toks[starts[i + 1].head].low)
+            obj = singularize(toks[starts[i + 1].agree_head].low)  # "in the back of a truck": "back" decides
             if L.OBJECT_GROUP.get(obj) in groups or obj in extra:
                 slots.append((i, i + 1, list(subs), "context"))
                 i += 1
@@ -138,6 +138,12 @@ def gen_replace(parse: Parse, original: str, rng: CaptionRandom, k: int, rewrite
     return out
 
 
+def _bare_singular(parse: Parse, ph) -> bool:
+    head = parse.tokens[ph.head].low
+    return ph.det is None and ph.num is None and not ph.plural and singularize(head) not in L.MASS_NOUNS and \
+        L.OBJECT_GROUP.get(head) not in ("ground", "food")
+
+
 # -- swap conjuncts --------------------------------------------------------------------------------------------
 def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     toks = parse.tokens
@@ -152,6 +158,8 @@ def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=N
         # "a man rides a horse and a dog runs": q starts a new clause -> swapping would change who does what
         if p.head != p.agree_head:
             continue  # "a bowl of broccoli and carrots": the conjunction is inside the of-phrase
+        if any(_bare_singular(parse, ph) for ph in (p, q)):
+            continue  # "a suit and tie" -> "tie and a suit" reads wrong
         nxt = toks[q.end].tag if q.end < len(toks) else None
         if nxt in (VERB, AUX) and not _subject_ok(parse, link.left):
             continue
@@ -213,6 +221,8 @@ def gen_passive(parse: Parse, original: str, rng: CaptionRandom, k: int, rewrite
         q = parse.phrases[link.right]
         if q.end < len(toks) and toks[q.end].tag == CONJ:
             continue  # "wearing a suit and tie": the object is a coordination
+        if _bare_singular(parse, q) or (q.det is None and q.num is None and not q.plural):
+            continue  # "television being watched by a man": a bare singular cannot open the caption
         if q.det is not None and toks[q.det].low in ("his", "her", "its", "their"):
             continue  # "her teeth being brushed by a girl": the pronoun would precede its antecedent
         cands.append((link, entry))
