@@ -68,19 +68,27 @@ def test_epoch_checkpoint_with_module_prefix(tiny, tmp_path):
     sd = _perturbed(tiny)
     path = tmp_path / "checkpoints" / "epoch_3.pt"
     path.parent.mkdir()
-    torch.save(
-        {
-            "epoch": 3,
-            "step": 120,
-            "name": "run",
-            "state_dict": {f"module.{k}": v for k, v in sd.items()},
-            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
-            "scaler": None,
-            "config": {"model": "eqvl-tiny-vit", "lr": 1e-4},
-            "rng": {"torch": torch.random.get_rng_state()},
-        },
-        path,
-    )
+    params = [torch.nn.Parameter(torch.ones(3))]
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    params[0].sum().backward()
+    optimizer.step()
+    payload = {
+        "epoch": 3,
+        "step": 120,
+        "name": "eqvl-tiny-vit",
+        "state_dict": {f"module.{k}": v for k, v in sd.items()},
+        "optimizer": optimizer.state_dict(),
+        "scaler": {},
+        "config": {"model": "eqvl-tiny-vit", "lr": 1e-4},
+    }
+    try:  # the trainer's own writer and RNG snapshot, when present, so the test follows its format
+        from eqvl.train.checkpoint import rng_state, save_checkpoint
+    except ImportError:
+        payload["rng"] = {"torch": torch.random.get_rng_state()}
+        torch.save(payload, path)
+    else:
+        payload["rng"] = rng_state()
+        save_checkpoint(path, payload)
     enc = load_encoder("eqvl-tiny-vit", str(path))
     for key, value in enc.model.state_dict().items():
         assert torch.equal(value, sd[key]), key

@@ -7,7 +7,6 @@ so every number can be traced back to how it was made.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,27 +57,11 @@ def evaluate(
     cache = EmbeddingCache(cache_dir, encoder.identity()) if cache_dir is not None else None
     cfg = EngineConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
     data.meta["score_kind"] = encoder.score_kind
-    skipped: list[dict[str, str]] = []
-    scores: list[np.ndarray] = []
     if bench.full_matrix:
-        for key in ("images", "captions"):
-            if key not in data.meta:
-                raise EqvlError(f"benchmark {benchmark}: full-matrix reader did not set data.meta[{key!r}]")
-        image_emb, text_emb, stats = embed_all(encoder, data.meta["images"], data.meta["captions"], cfg)
-        out = bench.evaluate_embeddings(data, image_emb, text_emb)
-        n_items = len(data.meta["images"])
+        out, stats = _full_matrix(bench, encoder, data, cfg)
+        scores, skipped, n_items = [], [], len(data.meta["images"])
     else:
-        if not data.items:
-            raise EqvlError(f"benchmark {benchmark}: no items in {data_dir}")
-        scored = score_items(encoder, data.items, cfg)
-        skipped, stats, scores = scored.skipped, scored.stats, scored.scores
-        if skipped:
-            if not scored.kept:
-                raise EqvlError(f"every one of the {len(data.items)} records was skipped; first: {_describe(skipped[0])}")
-            data = BenchmarkData(items=[data.items[n] for n in scored.kept], meta=dict(data.meta))
-            data.meta["skipped_ids"] = [s["id"] for s in skipped]
-        _check_finite(scores, data)
-        out = bench.evaluate(data, scores)
+        out, stats, scores, skipped, data = _per_item(bench, encoder, data, cfg, str(data_dir))
         n_items = len(data.items)
     results = _results(bench, encoder, out, n_items, stats)
     results["config"] = {
@@ -95,6 +78,30 @@ def evaluate(
     if skip_bad:
         results["skipped"] = {"n": len(skipped), "examples": skipped[:SKIP_EXAMPLES]}
     return EvalResult(results, scores, data)
+
+
+def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EngineConfig):
+    """Retrieval-style: embed every listed image / caption once, the benchmark ranks them."""
+    for key in ("images", "captions"):
+        if key not in data.meta:
+            raise EqvlError(f"benchmark {bench.name}: full-matrix reader did not set data.meta[{key!r}]")
+    image_emb, text_emb, stats = embed_all(encoder, data.meta["images"], data.meta["captions"], cfg)
+    return bench.evaluate_embeddings(data, image_emb, text_emb), stats
+
+
+def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EngineConfig, where: str):
+    """Score every item's [captions x images]; skipped items leave `data` (a copy keeps their ids)."""
+    if not data.items:
+        raise EqvlError(f"benchmark {bench.name}: no items in {where}")
+    scored = score_items(encoder, data.items, cfg)
+    if scored.skipped:
+        if not scored.kept:
+            first = scored.skipped[0]
+            raise EqvlError(f"all {len(data.items)} records were skipped; first: record {first['id']!r}: {first['error']}")
+        data = BenchmarkData(items=[data.items[n] for n in scored.kept], meta=dict(data.meta))
+        data.meta["skipped_ids"] = [s["id"] for s in scored.skipped]
+    _check_finite(scored.scores, data)
+    return bench.evaluate(data, scored.scores), scored.stats, scored.scores, scored.skipped, data
 
 
 def _results(bench, encoder, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:
@@ -121,9 +128,5 @@ def _check_finite(scores: list[np.ndarray], data: BenchmarkData) -> None:
     for item, s in zip(data.items, scores):
         if not np.all(np.isfinite(s)):
             raise EqvlError(f"record {item.id!r}: the encoder produced non-finite scores {s.tolist()}")
-
-
-def _describe(skip: dict[str, str]) -> str:
-    return f"record {skip['id']!r}: {skip['error']}"
 
 
