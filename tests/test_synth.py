@@ -14,7 +14,7 @@ from eqvl.synth.captions import Style, realize
 from eqvl.synth.checker import CaptionParseError, check, parse
 from eqvl.synth.config import SynthConfig
 from eqvl.synth.logic import Count, Desc, Rel, resolve
-from eqvl.synth.render import render_scene
+from eqvl.synth.render import render_scene, render_twin
 from eqvl.synth.scene import Scene
 from eqvl.synth.twins import make_twin
 from eqvl.synth.writer import item_rng
@@ -184,6 +184,16 @@ def test_render_sizes_and_limits():
     for bad in (31, 513):
         with pytest.raises(EqvlError):
             render_scene(twin.scenes[0], bad)
+
+
+def test_render_twin_matches_separate_renders():
+    for subset in ("location", "counting", "attribute"):
+        twin = make_twin(item_rng(2, "twins", subset, 0), subset, CFG)
+        together = render_twin(twin.scenes, 64)
+        for scene, r in zip(twin.scenes, together):
+            alone = render_scene(scene, 64)
+            assert np.abs(alone.image.astype(int) - r.image.astype(int)).max() <= 1
+            assert (alone.labels == r.labels).all()
 
 
 def test_png_is_deterministic():

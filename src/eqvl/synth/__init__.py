@@ -11,7 +11,7 @@ from eqvl.synth.captions import Style, hard_negatives, hard_positives, realize
 from eqvl.synth.checker import check, parse
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.logic import Count, Desc, Rel, evaluate
-from eqvl.synth.render import Rendered, render_background, render_scene
+from eqvl.synth.render import Rendered, render_background, render_scene, render_twin
 from eqvl.synth.scene import Background, Camera, Light, Obj, Scene
 from eqvl.synth.twins import Twin, make_twin, sample_scene
 from eqvl.synth.writer import generate, item_rng
@@ -19,5 +19,5 @@ from eqvl.synth.writer import generate, item_rng
 __all__ = [
     "SUBSETS", "Background", "Camera", "Count", "Desc", "Light", "Obj", "Rel", "Rendered", "Scene", "Style",
     "SynthConfig", "Twin", "check", "evaluate", "generate", "hard_negatives", "hard_positives", "item_rng",
-    "make_twin", "parse", "realize", "render_background", "render_scene", "sample_scene",
+    "make_twin", "parse", "realize", "render_background", "render_scene", "render_twin", "sample_scene",
 ]

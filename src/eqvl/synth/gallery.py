@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eqvl.io import atomic_open, check_writable
 from eqvl.synth.config import SynthConfig
-from eqvl.synth.render import render_background, render_scene
+from eqvl.synth.render import render_twin
 from eqvl.synth.twins import make_twin
 from eqvl.synth.writer import item_rng, readable
 
@@ -32,10 +32,10 @@ def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size:
     for r, subset in enumerate(subsets):
         for t in range(per_subset):
             twin = make_twin(item_rng(cfg.seed, "twins", subset, t), subset, cfg)
-            background, cache = render_background(twin.scenes[0], size), {}
+            images = [r.image for r in render_twin(twin.scenes, size, masks=False)]
             for k in (0, 1):
                 ax = axes[r][2 * t + k]
-                ax.imshow(render_scene(twin.scenes[k], size, background, cache).image)
+                ax.imshow(images[k])
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for spine in ax.spines.values():

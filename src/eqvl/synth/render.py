@@ -12,6 +12,7 @@ import functools
 import math
 import struct
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,9 +35,9 @@ class Rendered:
     """An image plus, per pixel, the visible object's index (-1 = background) and depth."""
 
     image: np.ndarray  # (S, S, 3) uint8
-    labels: np.ndarray  # (S, S) int16
-    depth: np.ndarray  # (S, S) float32, camera depth in world units; inf on background
-    amodal_area: list[int]  # per object: pixels it would cover with nothing in front
+    labels: np.ndarray | None  # (S, S) int16; None when rendered with masks=False
+    depth: np.ndarray | None  # (S, S) float32, camera depth in world units; inf on background
+    amodal_area: list[int]  # per object: pixels of its own sprite with coverage >= 0.5
 
     def mask(self, index: int) -> np.ndarray:
         """Visible pixels of object `index`."""
@@ -53,9 +54,14 @@ def check_size(size: int) -> int:
     return int(size)
 
 
-def _light_dir(scene: Scene) -> np.ndarray:
+def _light_and_half(scene: Scene) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Unit vectors towards the light and halfway between light and eye (Blinn-Phong), world frame."""
     az, el = math.radians(scene.light.azimuth), math.radians(scene.light.elevation)
-    return np.array([math.sin(az) * math.cos(el), math.sin(el), -math.cos(az) * math.cos(el)], np.float32)
+    light = (math.sin(az) * math.cos(el), math.sin(el), -math.cos(az) * math.cos(el))
+    p = math.radians(scene.camera.pitch)
+    h = (light[0], light[1] + math.sin(p), light[2] - math.cos(p))
+    norm = math.sqrt(h[0] ** 2 + h[1] ** 2 + h[2] ** 2)
+    return light, (h[0] / norm, h[1] / norm, h[2] / norm)
 
 
 def render_background(scene: Scene, size: int) -> np.ndarray:
@@ -139,28 +145,56 @@ def _resample(arr: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=None)
+def _rows_and_sums(category: str, yaw: int, pitch_i: int) -> tuple[np.ndarray, np.ndarray]:
+    """A template stack with rows first (th, 5, tw) and its running sum over rows (th+1, 5, tw)."""
+    rows = np.ascontiguousarray(np.moveaxis(shapes.template(category, yaw, pitch_i).stack, 1, 0))
+    sums = np.concatenate([np.zeros((1,) + rows.shape[1:], np.float32), np.cumsum(rows, axis=0, dtype=np.float32)])
+    return rows, sums
+
+
+#: resampled sprites, least recently used first; bounded in bytes (sizes vary with the image size)
+_SPRITES: OrderedDict = OrderedDict()
+_SPRITE_BYTES = [0]
+SPRITE_CACHE_BYTES = 96 << 20
+
+
 def _sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Template resampled to (h, w): alpha (h, w), unit normals (h, w, 3), depth (h, w).
+    """Template resampled to (h, w): alpha (h, w), unit normals (3, h, w), depth (h, w).
 
     An area filter when shrinking: the fraction of each pixel the solid covers is its alpha.
     """
-    stack = shapes.template(category, yaw, pitch_i).stack  # (5, th, tw), premultiplied by coverage
-    th, tw = stack.shape[1:]
-    out = _resample(_resample(stack, h, 1), w, 2)  # (5, h, w)
+    key = (category, yaw, pitch_i, w, h)
+    hit = _SPRITES.get(key)
+    if hit is not None:
+        _SPRITES.move_to_end(key)
+        return hit
+    rows, sums = _rows_and_sums(category, yaw, pitch_i)
+    th = rows.shape[0]
+    if h <= th:  # area average over rows straight from the precomputed running sum
+        edges = np.arange(h + 1, dtype=np.float64) * (th / h)
+        j = np.minimum(np.floor(edges).astype(int), th - 1)
+        frac = (edges - j).astype(np.float32)[:, None, None]
+        integral = sums[j] + frac * rows[j]
+        out = (integral[1:] - integral[:-1]) * np.float32(h / th)
+    else:
+        out = _resample(rows, h, 0)
+    out = np.moveaxis(_resample(out, w, 2), 1, 0)  # (5, h, w)
     alpha = np.clip(out[0], 0, 1)
-    normals = np.moveaxis(out[1:4], 0, -1)
-    normals = normals / np.maximum(np.sqrt((normals**2).sum(-1, keepdims=True)), 1e-6)
+    normals = out[1:4] / np.maximum(np.sqrt((out[1:4] ** 2).sum(0, keepdims=True)), 1e-6)
     depth = out[4] / np.maximum(out[0], 1e-6)
-    return alpha, np.ascontiguousarray(normals, dtype=np.float32), depth
+    result = (np.ascontiguousarray(alpha), np.ascontiguousarray(normals, dtype=np.float32), np.ascontiguousarray(depth))
+    _SPRITES[key] = result
+    _SPRITE_BYTES[0] += sum(a.nbytes for a in result)
+    while _SPRITE_BYTES[0] > SPRITE_CACHE_BYTES and len(_SPRITES) > 1:
+        _, old = _SPRITES.popitem(last=False)
+        _SPRITE_BYTES[0] -= sum(a.nbytes for a in old)
+    return result
 
 
-def _shadows(scene: Scene, size: int) -> np.ndarray | None:
-    """Soft shadows of the objects on the floor as a (S, S, 1) multiplier.
-
-    Shadows are blurry, so they are drawn on a coarse grid (one pass over all objects)
-    and upsampled once.
-    """
+def _shadow_blobs(scene: Scene) -> list[tuple[float, float, float, float, float]]:
+    """Soft shadow ellipses (centre x, y, radii x, y in image widths; strength) cast on the floor:
+    a contact shadow under each grounded object and one pushed away from the light."""
     cam = scene.camera
     f = geo.focal(cam)
     az, el = math.radians(scene.light.azimuth), math.radians(max(scene.light.elevation, 15.0))
@@ -181,8 +215,11 @@ def _shadows(scene: Scene, size: int) -> np.ndarray | None:
         bx, by, bz = geo.project(cam, obj.x, 0.0, obj.z)
         r0 = dims.radius * s * f / bz * 0.8
         blobs.append((bx, by, r0, r0 * sin_view, 0.35))
-    if not blobs:
-        return None
+    return blobs
+
+
+def _shade_map(blobs: list[tuple[float, float, float, float, float]], size: int) -> np.ndarray:
+    """(S, S, 1) floor multiplier for shadow blobs: blurry, so drawn on a coarse grid and upsampled."""
     m = max(size // 4, 16)
     cx, cy, rx, ry, st = (np.asarray(col, np.float32)[:, None, None] for col in zip(*blobs))
     grid = (np.arange(m, dtype=np.float32) + 0.5) / m
@@ -208,37 +245,54 @@ def _object_layer(scene: Scene, i: int, size: int) -> tuple | None:
     cx1, cy1 = min(x0 + w, size), min(y0 + h, size)
     if cx0 >= cx1 or cy0 >= cy1:
         return None
-    alpha, normals, dep = _sprite(obj.category, obj.yaw, pitch_i, w, h)
+    yaw = obj.yaw % len(shapes.YAWS) if obj.category in shapes.YAWED else 0
+    alpha, normals, dep = _sprite(obj.category, yaw, pitch_i, w, h)
     sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
     a = alpha[sl]
-    light = _light_dir(scene)
-    eye = np.array([0.0, math.sin(math.radians(scene.camera.pitch)), -math.cos(math.radians(scene.camera.pitch))], np.float32)
-    half = light + eye
-    half /= np.linalg.norm(half)
-    dots = normals[sl] @ np.stack([light, half], axis=1)  # (h, w, 2): n.l and n.h
-    np.maximum(dots, 0, out=dots)
+    light, half = _light_and_half(scene)
+    nx, ny, nz = normals[:, sl[0], sl[1]]
+    ndl = nx * light[0] + ny * light[1] + nz * light[2]
+    ndh = nx * half[0] + ny * half[1] + nz * half[2]
+    np.maximum(ndl, 0, out=ndl)
+    np.maximum(ndh, 0, out=ndh)
     albedo_f, ks, shin = MATERIAL_LOOK.get(obj.material, MATERIAL_LOOK["rubber"])
     albedo = np.asarray(COLOURS[obj.colour], np.float32) * albedo_f
-    lum = scene.light.ambient + scene.light.intensity * dots[..., 0:1]
-    col = lum * albedo
-    col += (ks * scene.light.intensity) * dots[..., 1:2] ** shin
+    ndl *= scene.light.intensity
+    ndl += scene.light.ambient
+    spec = np.power(ndh, shin, out=ndh)
+    spec *= ks * scene.light.intensity
+    col = ndl[..., None] * albedo
+    col += spec[..., None]
     solid = a >= 0.5
     return (cy0, cy1, cx0, cx1), a[..., None], col, solid, zc + dep[sl][solid] * s
 
 
-def render_scene(scene: Scene, size: int, background: np.ndarray | None = None, cache: dict | None = None) -> Rendered:
+def render_scene(
+    scene: Scene,
+    size: int,
+    background: np.ndarray | None = None,
+    cache: dict | None = None,
+    *,
+    shadows: bool = True,
+    masks: bool = True,
+) -> Rendered:
     """Draw `scene` at size x size px.
 
-    Pass `background` (from `render_background`) and one `cache` dict to both scenes of a
-    twin: they share the floor and every unchanged object is shaded once.
+    `background` (from `render_background`) and one `cache` dict can be shared by the
+    two scenes of a twin (same floor; each unchanged object is shaded once); `render_twin`
+    does that. `shadows=False` when the background already carries them; `masks=False`
+    skips the label and depth maps (the writer does not need them).
     """
     size = check_size(size)
-    img = render_background(scene, size) if background is None else background.copy()
-    shade = _shadows(scene, size)
-    if shade is not None:
-        img *= shade
-    labels = np.full((size, size), -1, np.int16)
-    depth = np.full((size, size), np.inf, np.float32)
+    if background is None:
+        img = _floor(scene, size, _shadow_blobs(scene) if shadows else [])
+    else:
+        img = background.copy()
+        blobs = _shadow_blobs(scene) if shadows else []
+        if blobs:
+            img *= _shade_map(blobs, size)
+    labels = np.full((size, size), -1, np.int16) if masks else None
+    depth = np.full((size, size), np.inf, np.float32) if masks else None
     n = len(scene.objects)
     areas = [0] * n
     setting = (tuple(vars(scene.camera).values()), tuple(vars(scene.light).values()), size)
@@ -256,13 +310,58 @@ def render_scene(scene: Scene, size: int, background: np.ndarray | None = None, 
         (y0, y1, x0, x1), a3, col, solid, dep = layer
         region = img[y0:y1, x0:x1]
         region += a3 * (col - region)
-        areas[i] = int(solid.sum())
-        labels[y0:y1, x0:x1][solid] = i
-        depth[y0:y1, x0:x1][solid] = dep
+        if masks:
+            areas[i] = int(solid.sum())
+            labels[y0:y1, x0:x1][solid] = i
+            depth[y0:y1, x0:x1][solid] = dep
     np.clip(img, 0, 1, out=img)
     img *= 255
     img += 0.5
     return Rendered(image=img.astype(np.uint8), labels=labels, depth=depth, amodal_area=areas)
+
+
+def render_twin(scenes: tuple[Scene, Scene] | list[Scene], size: int, *, masks: bool = True) -> list[Rendered]:
+    """Render the two scenes of a twin (same camera, light, floor) sharing all common work:
+    the floor, the shadows of unchanged objects and the shading of unchanged objects."""
+    size = check_size(size)
+    res = _floor_res(size)
+    low = render_background(scenes[0], res)
+    blobs = [_shadow_blobs(scene) for scene in scenes]
+    shared = set(blobs[0]).intersection(*blobs[1:])
+    common = [b for b in blobs[0] if b in shared]
+    if common:
+        low *= _shade_map(common, res)
+    cache: dict = {}
+    out = []
+    for scene, own in zip(scenes, blobs):
+        mine = [b for b in own if b not in shared]
+        background = _upsample(low * _shade_map(mine, res) if mine else low, size)
+        out.append(render_scene(scene, size, background, cache, shadows=False, masks=masks))
+    return out
+
+
+def _floor_res(size: int) -> int:
+    """The floor is smooth: above 128 px it is drawn at half resolution and upsampled."""
+    return size if size <= 128 else (size + 1) // 2
+
+
+def _upsample(img: np.ndarray, size: int) -> np.ndarray:
+    if img.shape[0] == size:
+        return img
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c])).resize((size, size), Image.Resampling.BILINEAR))
+        for c in range(3)
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32, copy=False)
+
+
+def _floor(scene: Scene, size: int, blobs: list) -> np.ndarray:
+    """Floor and backdrop with the given shadows, at full size."""
+    res = _floor_res(size)
+    low = render_background(scene, res)
+    if blobs:
+        low *= _shade_map(blobs, res)
+    return _upsample(low, size)
 
 
 def encode_png(image: np.ndarray, level: int = 1) -> bytes:
@@ -279,3 +378,12 @@ def encode_png(image: np.ndarray, level: int = 1) -> bytes:
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)) + chunk(b"IEND", b"")
+
+
+def warm_up(categories: tuple[str, ...]) -> None:
+    """Build every template and its running sums now (before forking workers, so they share them)."""
+    shapes.warm_up(categories)
+    for cat in categories:
+        for yi in range(len(shapes.YAWS) if cat in shapes.YAWED else 1):
+            for pi in range(len(shapes.PITCHES)):
+                _rows_and_sums(cat, yi, pi)

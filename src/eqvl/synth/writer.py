@@ -24,9 +24,8 @@ from PIL import Image
 from eqvl import __version__
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open, read_json, write_json_atomic
-from eqvl.synth import shapes
 from eqvl.synth.config import SUBSETS, SynthConfig
-from eqvl.synth.render import render_background, render_scene
+from eqvl.synth.render import render_twin, warm_up
 from eqvl.synth.twins import Twin, make_twin
 
 STATE_FILE = ".eqvl-synth-state.json"
@@ -80,10 +79,16 @@ def _png_ok(path: Path, size: int) -> str | None:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    """Write then rename, so a crash never leaves a partial image under the final name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
+    """Write then rename, so a crash never leaves a partial image under the final name
+    (raw os calls: file creation dominates at 64 px)."""
+    tmp = f"{path.parent}/.{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
@@ -99,9 +104,10 @@ def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out
         else:
             done.append((names[k], sha))
     if todo:
-        background, cache = render_background(twin.scenes[0], cfg.size), {}
+        # always render every kept scene together, so the bytes never depend on what resume skipped
+        rendered_all = render_twin([twin.scenes[k] for k in keep], cfg.size, masks=False)
         for k in todo:
-            data = render_scene(twin.scenes[k], cfg.size, background, cache).to_png(cfg.png_compress)
+            data = rendered_all[keep.index(k)].to_png(cfg.png_compress)
             _write_bytes(out / names[k], data)
             done.append((names[k], hashlib.sha256(data).hexdigest()))
     return sorted(done)
@@ -224,7 +230,7 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
         raise EqvlError("--out is required")
     out = Path(cfg.out)
     _prepare(out, cfg)
-    shapes.warm_up(tuple(cfg.categories))
+    warm_up(tuple(cfg.categories))
     units = _units(cfg)
     twins, triplets, train, files = [], [], [], []
     train_counts = {s: 0 for s in SUBSETS}
