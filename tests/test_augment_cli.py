@@ -129,3 +129,13 @@ def test_empty_type_list_disables_that_side(tmp_path, flag):
     assert main(["augment", "--in", str(inp), "--out", str(out), flag, "", "--quiet"]) == 0
     col = "hard_negatives" if flag == "--negatives" else "hard_positives"
     assert all(json.loads(r[col]) == [] for r in read_rows(out))
+
+
+def test_captions_without_rewrites_are_kept_and_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    inp = write_csv(tmp_path / "in.csv", ["a dog on a couch", "..."])
+    out = tmp_path / "out.csv"
+    assert main(["augment", "--in", str(inp), "--out", str(out), "--quiet"]) == 0
+    assert f"{inp} lines 3" in capsys.readouterr().out
+    rows = read_rows(out)
+    assert json.loads(rows[1]["hard_negatives"]) == [] and json.loads(rows[0]["hard_negatives"])

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                 rewriter=rewriter, progress=not args.quiet))
     elapsed = time.perf_counter() - start
     out = write_table(args.out, table, results, types=args.types, overwrite=args.overwrite, sep=args.sep)
-    _print_summary(out, captions, results, elapsed, negatives, positives, len(table.bad))
+    _print_summary(out, captions, results, elapsed, negatives, positives, len(table.bad), table.lines, args.inp)
     return 0
 
 
@@ -102,7 +102,7 @@ def _print_rewrites(text: str, res) -> None:
     Console().print(table)
 
 
-def _print_summary(out, captions, results, elapsed, negatives, positives, n_bad) -> None:
+def _print_summary(out, captions, results, elapsed, negatives, positives, n_bad, lines, inp) -> None:
     from collections import Counter
 
     from rich.console import Console
@@ -114,7 +114,8 @@ def _print_summary(out, captions, results, elapsed, negatives, positives, n_bad)
     for neg, pos in results:
         neg_counts.update({t for _, t in neg})
         pos_counts.update({t for _, t in pos})
-    empty = sum(1 for neg, pos in results if not neg and not pos)
+    empty_lines = [line for line, (neg, pos) in zip(lines, results) if not neg and not pos]
+    empty = len(empty_lines)
     table = Table(title=f"eqvl augment -> {out}")
     table.add_column("kind")
     table.add_column("type")
@@ -128,3 +129,6 @@ def _print_summary(out, captions, results, elapsed, negatives, positives, n_bad)
     rate = n / elapsed if elapsed > 0 else float("inf")
     console.print(f"{n} captions in {elapsed:.1f}s ({rate:,.0f} captions/s); {empty} with no rewrite; "
                   f"{n_bad} unreadable row(s) dropped")
+    if empty_lines:
+        shown = ", ".join(str(x) for x in empty_lines[:10]) + (" ..." if empty > 10 else "")
+        console.print(f"captions with nothing eligible (kept, with empty lists): {inp} lines {shown}")
