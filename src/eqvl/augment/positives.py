@@ -129,13 +129,53 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
 def gen_replace(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     words0 = parse.words()
     out = []
-    for s, e, syns, source in pick(rng, synonym_slots(parse), k):
+    slots = synonym_slots(parse)
+    if rewriter is not None:
+        slots += _rewriter_slots(parse, rewriter, {s for s, _, _, _ in slots})
+    for s, e, syns, source in pick(rng, slots, k):
         new = rng.choice(syns)
         words = words0[:s] + [new] + words0[e:]
         rw = make_rewrite(parse, words, original, "replace", True, f"{' '.join(words0[s:e])} -> {new} ({source})")
         if rw:
             out.append(rw)
     return out
+
+
+def _rewriter_slots(parse: Parse, rewriter, taken: set[int]) -> list[tuple[int, int, list[str], str]]:
+    """Model proposals for words without a listed synonym, kept only when they share a WordNet synset with
+    the original word (same part of speech): the model picks the sense, WordNet guarantees the meaning."""
+    from eqvl.augment.rewriter import MASK
+
+    wn = get_wordnet()
+    if wn is None:
+        return []
+    toks = parse.tokens
+    words = parse.words()
+    slots = []
+    for i, t in enumerate(toks):
+        if i in taken or t.tag not in (ADJ, NOUN, VERB) or t.cls == "poss" or not t.low.isalpha() or len(t.low) < 3:
+            continue
+        pos = {ADJ: "a", NOUN: "n", VERB: "v"}[t.tag]
+        base = wn.morphy(t.low, pos)
+        if base is None:
+            continue
+        masked = " ".join(words[:i] + [MASK] + words[i + 1:])
+        keep = []
+        for cand in rewriter.fill(masked, 10):
+            cand = cand.lower()
+            cbase = wn.morphy(cand, pos) if cand.isalpha() else None
+            if cbase is None or cbase == base or cand == t.low:
+                continue
+            # same inflection as the original: both plural or both singular nouns, both -ing verbs
+            if pos == "n" and is_plural_noun(cand) != is_plural_noun(t.low):
+                continue
+            if pos == "v" and cand.endswith("ing") != t.low.endswith("ing"):
+                continue
+            if wn.share_synset(base, cbase, pos) and wn.tagged_count(cbase, pos) > 0:
+                keep.append(cand)
+        if keep:
+            slots.append((i, i + 1, keep[:1], "rewriter"))
+    return slots
 
 
 def _bare_singular(parse: Parse, ph) -> bool:
