@@ -22,6 +22,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seeds", type=int, default=None, help="number of fine-tuning seeds (default: 3, or 1 with --quick)")
     p.add_argument("--cache-dir", default=None, help="where finished steps are kept (default OUT/cache)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in OUT (the cache is reused)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is faster on a machine busy with other work)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -31,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from eqvl.demo.pipeline import run_demo
     from eqvl.demo.render import print_table
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EqvlError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     cfg = preset(quick=args.quick)
     if args.seeds is not None:
         if args.seeds < 1:

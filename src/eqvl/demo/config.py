@@ -67,7 +67,7 @@ def preset(quick: bool = False) -> DemoConfig:
     if quick:
         return DemoConfig(
             name="quick",
-            synth=dict(n_train=1500, n_twins=60, n_triplets=60, image_size=48),
+            synth=dict(train=1500, twins=40, size=48),
             model=_with_image_size(model, 48),
             pretrain=PhaseConfig(steps=60, batch_size=64, lr=2e-3, warmup=10),
             finetune=PhaseConfig(steps=15, batch_size=64, lr=5e-4),
@@ -75,7 +75,7 @@ def preset(quick: bool = False) -> DemoConfig:
         )
     return DemoConfig(
         name="default",
-        synth=dict(n_train=12000, n_twins=200, n_triplets=200, image_size=64),
+        synth=dict(train=8000, twins=200, size=64),
         model=model,
         pretrain=PhaseConfig(steps=500, batch_size=128, lr=2e-3, warmup=50),
         finetune=PhaseConfig(steps=100, batch_size=128, lr=5e-4),
