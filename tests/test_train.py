@@ -159,3 +159,34 @@ def test_cli_train_runs(tmp_path, data, capsys):
     assert "checkpoint:" in capsys.readouterr().out
     rc = main(["train", "--train-data", str(data), "--output", str(tmp_path / "cli"), "--batch-size", "12"])
     assert rc == 2  # existing checkpoints without --resume / --overwrite
+
+
+def test_jsonl_generated_negatives_and_periodic_eval(tmp_path):
+    csv = make_csv(tmp_path, n=12, hard=False)
+    rows = [line.split("\t") for line in csv.read_text().splitlines()[1:]]
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text("".join(json.dumps({"image": r[0], "caption": r[1] + " on the left of a blue circle"}) + "\n"
+                             for r in rows))
+    foils = [{"id": str(i), "subset": "s", "image": rows[i][0], "caption": rows[i][1], "foil": "a pink star"} for i in range(4)]
+    (tmp_path / "foils.jsonl").write_text("".join(json.dumps(f) + "\n" for f in foils))
+    evals: list[dict] = []
+    res = train(_cfg(tmp_path, jsonl, epochs=1, batch_size=6, loss="itc+ce",
+                     eval_benchmark=[f"foils:{tmp_path / 'foils.jsonl'}"]), on_eval=evals.append)
+    assert res.data_report.generated_negatives and res.data_report.used == 12
+    assert res.metrics[-1]["event"] == "end" and "ce_rank" in res.metrics[1]
+    assert 0.0 <= evals[0]["eval/foils/acc"] <= 1.0
+    assert any(r.get("event") == "eval" for r in res.metrics)
+
+
+def test_lock_image_and_grad_accumulation(tmp_path, data):
+    from eqvl.models.openclip import create_openclip
+
+    res = train(_cfg(tmp_path, data, epochs=1, batch_size=6, accum_freq=2, lock_image=True, grad_clip_norm=1.0))
+    assert res.steps == 3  # 6 batches of 6, two per step
+    before = create_openclip("eqvl-tiny-rn", seed=0).model.state_dict()
+    after = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("visual."))
+    import open_clip
+
+    open_clip.create_model("eqvl-tiny-rn", pretrained=str(res.final_checkpoint))  # frozen BN still loads
+    assert not torch.equal(before["token_embedding.weight"], after["token_embedding.weight"])

@@ -1,0 +1,117 @@
+"""Step time of itc vs itc+eqsim vs itc+eqsim+ce, and the data-wait fraction.
+
+    .venv/bin/python benchmarks/bench_train.py [--batch-size 256] [--steps 4] [--model eqvl-tiny-rn]
+
+Trains on synthetic 64 px images (made in a temp dir) with `eqvl.train.train`, timing every
+optimiser step through the step hook. Two views of the extra losses' cost:
+  * full step: model forward + backward + optimiser, as a user pays it (ce also encodes each
+    row's hard negatives, K times more captions: that cost belongs to CE-CLIP's data, not its loss);
+  * loss only: the combined loss forward + backward on features of the same batch size.
+Data wait: fraction of the step spent waiting for the DataLoader, decoding + augmenting PNGs on
+the fly (no preload) with 0 and 2 workers, against the preloaded run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from train_helpers import make_csv  # noqa: E402
+
+from eqvl.losses import LossBatch  # noqa: E402
+from eqvl.train import TrainConfig, build_loss, train  # noqa: E402
+
+
+def run(csv: Path, out: Path, args, **kw) -> dict:
+    times: list[float] = []
+    waits: list[float] = []
+    last = [time.perf_counter()]
+
+    def hook(rec):
+        now = time.perf_counter()
+        times.append(now - last[0])
+        waits.append(rec["data_wait"])
+        last[0] = now
+
+    cfg = TrainConfig(model=args.model, train_data=str(csv), output=str(out), epochs=1, batch_size=args.batch_size,
+                      max_steps=args.warmup + args.steps, log_every=1, progress=False, lr=1e-4, eqsim_k=8,
+                      max_hard_negatives=2, overwrite=True, device=args.device, **kw)
+    train(cfg, on_step=hook)
+    t = times[args.warmup:]
+    return {"step_s": statistics.median(t), "wait": statistics.mean(waits[args.warmup:])}
+
+
+def loss_only(spec: str, n: int, k: int, d: int, reps: int = 20) -> float:
+    g = torch.Generator().manual_seed(0)
+    feats = [torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), torch.randn(n, k, d, generator=g)]
+    loss_fn = build_loss(TrainConfig(loss=spec, train_data="x", eqsim_k=8), n_types=3)
+    best = []
+    for _ in range(reps):
+        leaves = [f.clone().requires_grad_(True) for f in feats]
+        img, txt, neg = (F.normalize(x, dim=-1) for x in leaves)
+        b = LossBatch(image=img, text=txt, logit_scale=torch.tensor(14.3), neg=neg,
+                      neg_mask=torch.ones(n, k, dtype=torch.bool), neg_type=torch.zeros(n, k, dtype=torch.long))
+        t0 = time.perf_counter()
+        total, _ = loss_fn(b)
+        total.backward()
+        best.append(time.perf_counter() - t0)
+    return min(best)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the fastest median is kept")
+    ap.add_argument("--model", default="eqvl-tiny-rn")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    n_rows = args.batch_size * (args.warmup + args.steps)
+    csv = make_csv(root, n=n_rows)
+    print(f"{n_rows} synthetic rows, batch {args.batch_size}, model {args.model}, {args.steps} timed steps "
+          f"(median per run, fastest of {args.rounds} interleaved runs), torch threads {torch.get_num_threads()}")
+
+    variants = [("itc", {}), ("itc+eqsim", {}), ("itc (+hard negatives encoded)", {"itc_hard_negatives": "on"}),
+                ("itc+eqsim+ce", {})]
+    # rounds interleave the variants so that load from other processes hits them alike
+    samples: dict[str, list[dict]] = {name: [] for name, _ in variants}
+    for _ in range(args.rounds):
+        for name, kw in variants:
+            spec = name.split(" ")[0]
+            samples[name].append(run(csv, root / "run", args, loss=spec, preload=True, train_augment=False, **kw))
+    res = {name: {"step_s": min(r["step_s"] for r in rs), "wait": statistics.mean(r["wait"] for r in rs)}
+           for name, rs in samples.items()}
+    base = res["itc"]["step_s"]
+    print(f"\n{'loss':32s} {'step s':>8s} {'vs itc':>8s}")
+    for name, r in res.items():
+        print(f"{name:32s} {r['step_s']:8.3f} {r['step_s'] / base:8.3f}")
+    print(f"ce's loss terms alone vs itc with the same hard negatives encoded: "
+          f"{res['itc+eqsim+ce']['step_s'] / res['itc (+hard negatives encoded)']['step_s']:.3f}")
+
+    print(f"\nloss forward+backward only (batch {args.batch_size}, 2 hard negatives, dim 64):")
+    lo = {s: loss_only(s, args.batch_size, 2, 64) for s in ("itc", "itc+eqsim", "itc+eqsim+ce")}
+    for s, t in lo.items():
+        print(f"  {s:16s} {t * 1e3:8.2f} ms   extra over itc = {(t - lo['itc']) / base:.2%} of an itc training step")
+
+    print("\ndata-wait fraction (itc, PNG decode + augmentation on the fly):")
+    for workers in (0, 2):
+        r = run(csv, root / "run", args, loss="itc", preload=False, train_augment=True, workers=workers)
+        print(f"  workers={workers}: wait {r['wait']:.1%} of the step, step {r['step_s']:.3f} s")
+    print(f"  preloaded:  wait {res['itc']['wait']:.1%}")
+
+
+if __name__ == "__main__":
+    main()
