@@ -106,11 +106,20 @@ def view_elevation(scene: Scene, index: int) -> float:
 
 def screen_box(scene: Scene, index: int) -> tuple[float, float, float, float]:
     """Approximate screen bounding box (x0, y0, x1, y1) of an object."""
-    obj = scene.objects[index]
-    dims = SHAPES[obj.category]
-    sx, sy, _, k = view_of(scene, index)
-    s = scale_of(obj) * k
-    e = math.radians(view_elevation(scene, index))
+    obj, cam = scene.objects[index], scene.camera
+    return _box(obj.category, obj.size, obj.x, base_height(scene, index), obj.z, cam.height, cam.pitch, cam.fov)
+
+
+@functools.lru_cache(maxsize=8192)
+def _box(category: str, size: str, x: float, y: float, z: float, height: float, pitch: float, fov: float) -> tuple[float, float, float, float]:
+    # memoised: placement asks for the boxes of the same objects many times
+    dims = SHAPES[category]
+    sp, cp, f = _consts(pitch, fov)
+    ry = y - height
+    yc, zc = ry * cp + z * sp, -ry * sp + z * cp
+    sx, sy = 0.5 + f * x / zc, 0.5 - f * yc / zc
+    s = SIZE_SCALE[size] * f / zc
+    e = math.atan2(height - y, max(math.hypot(x, z), 1e-3))
     below = dims.half_depth * math.sin(e) * s
     above = (dims.height * math.cos(e) + dims.half_depth * math.sin(e)) * s
     return sx - dims.half_width * s, sy - above, sx + dims.half_width * s, sy + below

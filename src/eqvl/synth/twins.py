@@ -9,6 +9,7 @@ accepted when each caption is true of its own scene and false of the other.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class Twin:
     style: Style
     change: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def captions(self) -> tuple[str, str]:
         return realize(self.statements[0], self.style), realize(self.statements[1], self.style)
 
