@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from eqvl.augment import lexicon as L
-from eqvl.augment.nlp import Parse, Phrase, detokenize
+from eqvl.augment.nlp import Parse, detokenize
 
 MASK_MARKERS = ("[mask]", "<mask>", "<unk>", "[unk]", "{mask}", "___")
 
@@ -115,21 +115,10 @@ def make_rewrite(parse: Parse, words: list[str], original: str, type_: str, vali
     return Rewrite(text, type_, valid, detail)
 
 
-def phrase_words(words: list[str], p: Phrase) -> list[str]:
-    return words[p.start: p.end]
-
-
 def swap_spans(words: list[str], a: tuple[int, int], b: tuple[int, int]) -> list[str]:
     """Exchange two non-overlapping token spans a=[s,e) < b=[s,e)."""
     (s1, e1), (s2, e2) = a, b
     return words[:s1] + words[s2:e2] + words[e1:s2] + words[s1:e1] + words[e2:]
-
-
-def inflect_like(original: str, replacement: str, plural: bool) -> str:
-    """Give `replacement` (a base-form noun) the number of `original`."""
-    from eqvl.augment.nlp import pluralize
-
-    return pluralize(replacement) if plural else replacement
 
 
 def agree_aux(word: str, plural: bool) -> str:

@@ -20,10 +20,6 @@ from eqvl.augment.wordnet import get_wordnet
 _NO_SWAP_RELATIONS = frozenset({"of", "with", "for", "from", "during", "at", "between", "among"}) | L.SYMMETRIC
 
 
-def _lows(parse: Parse) -> list[str]:
-    return [t.low for t in parse.tokens]
-
-
 def _fix_subject_agreement(parse: Parse, words: list[str], after: int, plural: bool,
                            before: int | None = None) -> tuple[list[str], bool]:
     """Make the word after a subject (aux / finite verb), or a 'there is' before it, agree in number."""
