@@ -190,3 +190,25 @@ def test_lock_image_and_grad_accumulation(tmp_path, data):
 
     open_clip.create_model("eqvl-tiny-rn", pretrained=str(res.final_checkpoint))  # frozen BN still loads
     assert not torch.equal(before["token_embedding.weight"], after["token_embedding.weight"])
+
+
+def test_webdataset_shards(tmp_path):
+    import io
+    import tarfile
+
+    csv = make_csv(tmp_path, n=12, hard=False)
+    rows = [line.split("\t") for line in csv.read_text().splitlines()[1:]]
+    for shard in range(2):
+        with tarfile.open(tmp_path / f"shard-{shard:03d}.tar", "w") as tf:
+            for i in range(shard * 6, shard * 6 + 6):
+                files = {f"s{i:04d}.png": (tmp_path / rows[i][0]).read_bytes(), f"s{i:04d}.txt": rows[i][1].encode(),
+                         f"s{i:04d}.json": json.dumps({"hard_negatives": ["a pink star"], "hard_negative_types": ["replace"]}).encode()}
+                if i == 7:
+                    del files[f"s{i:04d}.png"]  # a sample without its image: counted, not dropped silently
+                for name, blob in files.items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(blob)
+                    tf.addfile(info, io.BytesIO(blob))
+    res = train(_cfg(tmp_path, tmp_path / "shard-{000..001}.tar", epochs=1, batch_size=5, loss="itc+ce"))
+    assert res.data_report.rows == 12 and res.data_report.bad == {"missing image": 1}
+    assert not res.data_report.generated_negatives and res.steps == 2

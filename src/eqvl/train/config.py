@@ -20,13 +20,11 @@ class TrainConfig:
     lock_text: bool = False
     # data
     train_data: str = ""
-    #: "auto" (from the suffix), "csv", "jsonl" or "webdataset"
+    #: "auto" (from the suffix), "csv", "jsonl" or "webdataset" (tar shards: a.tar::b.tar or shard-{000..009}.tar)
     dataset_type: str = "auto"
     csv_separator: str = "\t"
     csv_img_key: str = "filepath"
     csv_caption_key: str = "title"
-    #: webdataset only: number of samples in the shards (needed to size epochs)
-    train_num_samples: int | None = None
     #: at most this many hard negatives / positives per row (padded with masks up to it)
     max_hard_negatives: int = 4
     max_hard_positives: int = 2

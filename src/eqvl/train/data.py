@@ -8,6 +8,7 @@ run sees exactly the batches an uninterrupted one would, whatever the number of 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ UNTYPED = "untyped"
 class Row:
     pair: TrainPair
     positive_types: list[str]
-    where: str  # "file:line", for messages
+    where: str  # "file:line" (or "shard.tar:key"), for messages
+    #: image bytes inside a tar shard: (tar path, data offset, size); None for a file on disk
+    blob: tuple[str, int, int] | None = None
 
 
 @dataclass
@@ -75,18 +78,16 @@ class DataReport:
                 "generated_positives": self.generated_positives}
 
 
-def _json_list(value: Any, where: str, name: str) -> list[str]:
+def _json_list(value: Any, path: str, line: int | None, name: str) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise DataError(f"not a JSON list: {exc.msg}", path=where.rsplit(":", 1)[0], line=int(where.rsplit(":", 1)[1]),
-                            field=name) from None
+            raise DataError(f"not a JSON list: {exc.msg}", path=path, line=line, field=name) from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        path, line = where.rsplit(":", 1)
-        raise DataError("expected a JSON list of strings", path=path, line=int(line), field=name)
+        raise DataError("expected a JSON list of strings", path=path, line=line, field=name)
     return value
 
 
@@ -139,13 +140,7 @@ def read_pairs(path: str | os.PathLike, cfg: Any) -> tuple[list[Row], DataReport
                 has[col] = True
         image = (raw.get(img_key) or "").strip() if isinstance(raw.get(img_key), str) else ""
         caption = (raw.get(cap_key) or "").strip() if isinstance(raw.get(cap_key), str) else ""
-        negs = _json_list(raw.get("hard_negatives"), where, "hard_negatives")
-        pos = _json_list(raw.get("hard_positives"), where, "hard_positives")
-        ntypes = _json_list(raw.get("hard_negative_types"), where, "hard_negative_types")
-        ptypes = _json_list(raw.get("hard_positive_types"), where, "hard_positive_types")
-        for name, texts, types in (("hard_negative_types", negs, ntypes), ("hard_positive_types", pos, ptypes)):
-            if types and len(types) != len(texts):
-                raise DataError(f"has {len(types)} types for {len(texts)} captions", path=str(path), line=line, field=name)
+        negs, pos, ntypes, ptypes = extra_columns(raw, str(path), line)
         reason = None
         if not caption:
             reason = "empty caption"
@@ -161,20 +156,37 @@ def read_pairs(path: str | os.PathLike, cfg: Any) -> tuple[list[Row], DataReport
                 raise DataError(f"{reason} (--strict-data)", path=str(path), line=line)
             report.add_bad(reason, where)
             continue
-        negs = [n for n in negs]
-        if not ntypes:
-            ntypes = [UNTYPED] * len(negs)
-        if len(negs) > cfg.max_hard_negatives:
-            report.truncated_negatives += 1
-            negs, ntypes = negs[: cfg.max_hard_negatives], ntypes[: cfg.max_hard_negatives]
-        if len(pos) > cfg.max_hard_positives:
-            report.truncated_positives += 1
-            pos, ptypes = pos[: cfg.max_hard_positives], ptypes[: cfg.max_hard_positives]
-        rows.append(Row(TrainPair(image, caption, negs, pos, ntypes), ptypes, where))
+        rows.append(make_row(image, caption, negs, pos, ntypes, ptypes, where, cfg, report))
     report.used = len(rows)
     if not rows:
         raise DataError(f"no usable rows ({report.summary()})", path=str(path))
     return rows, report, has
+
+
+def extra_columns(raw: dict, path: str, line: int | None) -> tuple[list[str], list[str], list[str], list[str]]:
+    """The optional hard_negatives / hard_positives / *_types JSON-list columns of one row."""
+    negs = _json_list(raw.get("hard_negatives"), path, line, "hard_negatives")
+    pos = _json_list(raw.get("hard_positives"), path, line, "hard_positives")
+    ntypes = _json_list(raw.get("hard_negative_types"), path, line, "hard_negative_types")
+    ptypes = _json_list(raw.get("hard_positive_types"), path, line, "hard_positive_types")
+    for name, texts, types in (("hard_negative_types", negs, ntypes), ("hard_positive_types", pos, ptypes)):
+        if types and len(types) != len(texts):
+            raise DataError(f"has {len(types)} types for {len(texts)} captions", path=path, line=line, field=name)
+    return negs, pos, ntypes, ptypes
+
+
+def make_row(image: str, caption: str, negs: list[str], pos: list[str], ntypes: list[str], ptypes: list[str],
+             where: str, cfg: Any, report: DataReport, blob: tuple[str, int, int] | None = None) -> Row:
+    """Cut hard negatives / positives to the configured maximum (counted in the report)."""
+    if not ntypes:
+        ntypes = [UNTYPED] * len(negs)
+    if len(negs) > cfg.max_hard_negatives:
+        report.truncated_negatives += 1
+        negs, ntypes = negs[: cfg.max_hard_negatives], ntypes[: cfg.max_hard_negatives]
+    if len(pos) > cfg.max_hard_positives:
+        report.truncated_positives += 1
+        pos, ptypes = pos[: cfg.max_hard_positives], ptypes[: cfg.max_hard_positives]
+    return Row(TrainPair(image, caption, negs, pos, ntypes), ptypes, where, blob)
 
 
 def _seed(*parts: int) -> int:
@@ -190,12 +202,20 @@ def _augmenter() -> Callable | None:
     return augment_caption
 
 
-def load_image(path: str, where: str) -> Image.Image:
+def load_image(row: Row) -> Image.Image:
+    """Decode a row's image (a file, or a member of a tar shard); a broken image names its row."""
     try:
-        with Image.open(path) as im:
+        if row.blob is not None:
+            tar, offset, size = row.blob
+            with open(tar, "rb") as fh:
+                fh.seek(offset)
+                data = io.BytesIO(fh.read(size))
+            with Image.open(data) as im:
+                return im.convert("RGB")
+        with Image.open(row.pair.image) as im:
             return im.convert("RGB")
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}", path=where.rsplit(":", 1)[0], line=int(where.rsplit(":", 1)[1])) from None
+        raise DataError(f"{row.where}: cannot read image {row.pair.image}: {exc}") from None
 
 
 class PairDataset(torch.utils.data.Dataset):
@@ -225,8 +245,7 @@ class PairDataset(torch.utils.data.Dataset):
         return len(self.rows)
 
     def _load(self, idx: int, transform: bool) -> Any:
-        row = self.rows[idx]
-        img = load_image(row.pair.image, row.where)
+        img = load_image(self.rows[idx])
         return self.preprocess(img) if transform else img
 
     def _extra_texts(self, idx: int) -> tuple[list[tuple[str, str]], list[str]]:

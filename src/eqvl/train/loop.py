@@ -149,10 +149,12 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
     model.train()
 
     # data
-    kind = data_kind(cfg.train_data, cfg.dataset_type)
-    if kind == "webdataset":
-        raise EqvlError("webdataset shards: not supported by this build's loader yet; convert to CSV/JSONL")
-    rows, report, has = read_pairs(cfg.train_data, cfg)
+    if data_kind(cfg.train_data, cfg.dataset_type) == "webdataset":
+        from eqvl.train.shards import read_shards
+
+        rows, report, has = read_shards(cfg.train_data, cfg)
+    else:
+        rows, report, has = read_pairs(cfg.train_data, cfg)
     probe = build_loss(cfg)
     need_neg, need_pos = probe.needs_negatives, probe.needs_positives
     gen_neg, gen_pos = need_neg and not has["hard_negatives"], need_pos and not has["hard_positives"]
