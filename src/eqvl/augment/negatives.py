@@ -42,6 +42,17 @@ def _fix_subject_agreement(parse: Parse, words: list[str], after: int, plural: b
 
 
 # -- swap ------------------------------------------------------------------------------------------------------
+_PLACES = frozenset({"outdoors", "ground", "room"})
+
+
+def _plausible_swap(parse: Parse, link) -> bool:
+    """After the swap, a verb still has a person or animal doing it, and no place sits on an object."""
+    groups = [L.OBJECT_GROUP.get(singularize(parse.tokens[parse.phrases[i].head].low)) for i in (link.left, link.right)]
+    if link.kind == "verb":
+        return groups[1] in ("person", "animal")
+    return not (set(groups) & _PLACES)
+
+
 def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=None) -> list[Rewrite]:
     """'a dog on a couch' -> 'a couch on a dog': the two phrases around a relation/verb change roles."""
     out = []
@@ -58,7 +69,9 @@ def gen_swap(parse: Parse, original: str, rng: CaptionRandom, k: int, rewriter=N
         if q.end < len(parse.tokens) and parse.tokens[q.end].tag == "CONJ":
             continue  # "wearing a suit and tie": the object is a coordination, not one phrase
         cands.append(link)
-    for link in pick(rng, cands, k):
+    # plausible swaps first (text-only models spot "a street driving down a bus"); the rest only if none is
+    plausible = [ln for ln in cands if _plausible_swap(parse, ln)]
+    for link in pick(rng, plausible or cands, k):
         p, q = parse.phrases[link.left], parse.phrases[link.right]
         words = list(words0)
         valid = True
