@@ -212,3 +212,14 @@ def test_webdataset_shards(tmp_path):
     res = train(_cfg(tmp_path, tmp_path / "shard-{000..001}.tar", epochs=1, batch_size=5, loss="itc+ce"))
     assert res.data_report.rows == 12 and res.data_report.bad == {"missing image": 1}
     assert not res.data_report.generated_negatives and res.steps == 2
+
+
+def test_tensorboard_optional(tmp_path, data):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(EqvlError, match=r"eqvl\[tensorboard\]"):
+            train(_cfg(tmp_path, data, epochs=1, max_steps=1, tensorboard=True))
+        return
+    train(_cfg(tmp_path, data, epochs=1, max_steps=1, tensorboard=True))
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
