@@ -55,14 +55,15 @@ def eqsim_terms(sim: torch.Tensor, close: torch.Tensor, mode: str = "hybrid") ->
     v2_pairs = {"hybrid": close, "v2-all": off, "v2-close": close, "v1-all+v2-close": close}.get(mode)
     st = sim.T
     mse_v1 = mse_v2 = None
+    # masked sums rather than boolean indexing: no gather/copy of the N x N matrices
     if v1_pairs is not None and v1_pairs.any():
-        mse_v1 = ((sim - st) ** 2)[v1_pairs].mean()
+        mse_v1 = ((sim - st) ** 2 * v1_pairs).sum() / v1_pairs.sum()
     if v2_pairs is not None and v2_pairs.any():
         d = torch.diagonal(sim)
         dii, djj = d[:, None], d[None, :]
         a = (dii - sim) - (djj - st)  # (s_ii - s_ij) - (s_jj - s_ji)
         b = (dii - st) - (djj - sim)  # (s_ii - s_ji) - (s_jj - s_ij)
-        mse_v2 = torch.cat([(a**2)[v2_pairs], (b**2)[v2_pairs]]).mean()
+        mse_v2 = ((a**2 + b**2) * v2_pairs).sum() / (2 * v2_pairs.sum())
     return mse_v1, mse_v2
 
 
