@@ -80,7 +80,7 @@ def render_background(scene: Scene, size: int) -> np.ndarray:
     hit = dy < -1e-4
     t = np.where(hit, cam.height / np.where(hit, -dy, 1), 1e4).astype(np.float32)  # (S, 1)
     gz = np.where(hit, t * (cp + v * sp), 1e4).astype(np.float32)  # (S, 1)
-    gx = t * u  # (S, S)
+    gx = t * u if bg.style in ("checker", "tiles", "stripes") else None  # (S, S)
     a = math.radians(bg.angle)
     ca, sa = math.cos(a) / bg.scale, math.sin(a) / bg.scale
     # width of one pixel on the floor, in texture periods (for anti-aliased edges)
@@ -98,25 +98,27 @@ def render_background(scene: Scene, size: int) -> np.ndarray:
     else:
         mix = None
     floor = np.asarray(bg.floor, np.float32)
-    # light: overall level from the light's elevation, plus a soft spot around the scene centre
+    # light: an overall level from the light's elevation, times a soft vignette (separable,
+    # so one outer product)
     level = light.ambient + light.intensity * math.sin(math.radians(light.elevation))
-    cz = cam.height / math.tan(p)
-    lit = np.sqrt(gx * gx + (gz - cz) ** 2)
-    lit *= -0.35 / (2.2 * cz)
-    np.maximum(lit, -0.35, out=lit)
-    lit += 1.05
-    lit *= level
+    centred = (c - 0.5) * 2
+    fall = 1.0 - 0.16 * centred * centred
+    lit = (fall[:, None] * (1.05 * level)) * fall[None, :]  # (S, S)
     if mix is None:
         ground = lit[..., None] * floor
     else:
         ground = floor + mix[..., None] * (np.asarray(bg.floor2, np.float32) - floor)
         ground *= lit[..., None]
-    # the platform ends at bg.depth; beyond it (and above the horizon) the backdrop
-    wall = np.asarray(bg.backdrop, np.float32) * (0.8 + 0.4 * np.clip(v + 0.5, 0, 1))[..., None]  # (S, 1, 3)
-    edge = np.clip((bg.depth - gz) / np.maximum(fw * bg.scale * 2, 1e-3), 0, 1)[..., None]  # (S, 1, 1)
-    ground -= wall
-    ground *= edge
-    ground += wall
+    # the platform ends at bg.depth; beyond it (and above the horizon) the backdrop. Only
+    # the top rows can be past the edge (depth grows upwards), so blend just those.
+    edge = np.clip((bg.depth - gz) / np.maximum(fw * bg.scale * 2, 1e-3), 0, 1)  # (S, 1)
+    rows = int(np.count_nonzero(edge[:, 0] < 1))
+    if rows:
+        wall = np.asarray(bg.backdrop, np.float32) * (0.8 + 0.4 * np.clip(v[:rows] + 0.5, 0, 1))[..., None]
+        top = ground[:rows]
+        top -= wall
+        top *= edge[:rows, :, None]
+        top += wall
     return ground.astype(np.float32, copy=False)
 
 
@@ -218,15 +220,34 @@ def _shadow_blobs(scene: Scene) -> list[tuple[float, float, float, float, float]
     return blobs
 
 
-def _shade_map(blobs: list[tuple[float, float, float, float, float]], size: int) -> np.ndarray:
-    """(S, S, 1) floor multiplier for shadow blobs: blurry, so drawn on a coarse grid and upsampled."""
+def _shade_maps(blob_lists: list[list[tuple]], size: int) -> list[np.ndarray | None]:
+    """(S, S, 1) floor multipliers, one per list of shadow blobs (None for an empty list).
+
+    Shadows are blurry, so they are drawn on a coarse grid and upsampled; the blobs of all
+    lists (a twin's two scenes share most) are evaluated once.
+    """
+    union = list(dict.fromkeys(b for blobs in blob_lists for b in blobs))
+    if not union:
+        return [None] * len(blob_lists)
     m = max(size // 4, 16)
-    cx, cy, rx, ry, st = (np.asarray(col, np.float32)[:, None, None] for col in zip(*blobs))
+    cx, cy, rx, ry, st = (np.asarray(col, np.float32)[:, None, None] for col in zip(*union))
     grid = (np.arange(m, dtype=np.float32) + 0.5) / m
     e = ((grid[None, None, :] - cx) / rx) ** 2 + ((grid[None, :, None] - cy) / ry) ** 2
-    shade = np.prod(1 - st * np.exp(-2.2 * e), axis=0).astype(np.float32)
-    full = np.asarray(Image.fromarray(shade).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
-    return full[..., None]
+    factors = 1 - st * np.exp(-2.2 * e)
+    index = {b: i for i, b in enumerate(union)}
+    out: list[np.ndarray | None] = []
+    for blobs in blob_lists:
+        if not blobs:
+            out.append(None)
+            continue
+        shade = np.prod(factors[[index[b] for b in blobs]], axis=0).astype(np.float32)
+        full = Image.fromarray(shade).resize((size, size), Image.Resampling.BILINEAR)
+        out.append(np.asarray(full, dtype=np.float32)[..., None])
+    return out
+
+
+def _shade_map(blobs: list[tuple], size: int) -> np.ndarray:
+    return _shade_maps([blobs], size)[0]
 
 
 def _object_layer(scene: Scene, i: int, size: int) -> tuple | None:
@@ -321,21 +342,17 @@ def render_scene(
 
 
 def render_twin(scenes: tuple[Scene, Scene] | list[Scene], size: int, *, masks: bool = True) -> list[Rendered]:
-    """Render the two scenes of a twin (same camera, light, floor) sharing all common work:
-    the floor, the shadows of unchanged objects and the shading of unchanged objects."""
+    """Render the scenes of a twin (same camera, light, floor) sharing the common work: the
+    floor, the shadow blobs and the shading of unchanged objects. Same pixels as
+    `render_scene` on each scene alone."""
     size = check_size(size)
     res = _floor_res(size)
     low = render_background(scenes[0], res)
-    blobs = [_shadow_blobs(scene) for scene in scenes]
-    shared = set(blobs[0]).intersection(*blobs[1:])
-    common = [b for b in blobs[0] if b in shared]
-    if common:
-        low *= _shade_map(common, res)
+    shades = _shade_maps([_shadow_blobs(scene) for scene in scenes], res)
     cache: dict = {}
     out = []
-    for scene, own in zip(scenes, blobs):
-        mine = [b for b in own if b not in shared]
-        background = _upsample(low * _shade_map(mine, res) if mine else low, size)
+    for scene, shade in zip(scenes, shades):
+        background = _upsample(low * shade if shade is not None else low, size)
         out.append(render_scene(scene, size, background, cache, shadows=False, masks=masks))
     return out
 
@@ -360,7 +377,7 @@ def _floor(scene: Scene, size: int, blobs: list) -> np.ndarray:
     res = _floor_res(size)
     low = render_background(scene, res)
     if blobs:
-        low *= _shade_map(blobs, res)
+        low = low * _shade_map(blobs, res)
     return _upsample(low, size)
 
 
