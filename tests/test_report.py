@@ -88,3 +88,8 @@ def test_kde_integrates_to_one():
     grid = np.linspace(-5, 5, 2001)
     dens = kde(np.random.default_rng(1).normal(size=200), grid)
     assert abs(np.trapezoid(dens, grid) - 1.0) < 0.02
+    gaps = np.abs(np.random.default_rng(2).normal(size=300))
+    half = np.linspace(0, 6, 1201)
+    reflected = kde(gaps, half, reflect_at_zero=True)
+    assert abs(np.trapezoid(reflected, half) - 1.0) < 0.02  # all mass stays on [0, inf)
+    assert reflected[0] > kde(gaps, half)[0]

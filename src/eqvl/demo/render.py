@@ -82,6 +82,15 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
         sec.add(Figure("group_by_subset", plots.bar_chart(subs, series, errors=errors, ylabel="group score",
                                                           title="Twins: group score per subset"),
                        "Group score per twin subset and variant (error bars: std over seeds)."))
+    trip = [("orig", "triplets/orig_acc"), ("aug", "triplets/aug_acc"), ("joint", "triplets/joint_acc")]
+    if any(k in m for _, k in trip for m in result.table.values()):
+        series = {v: [float(np.mean(m.get(k, [np.nan]))) for _, k in trip] for v, m in result.table.items()}
+        errors = {v: [float(np.std(m[k], ddof=1)) if len(m.get(k, [])) > 1 else 0.0 for _, k in trip]
+                  for v, m in result.table.items()}
+        sec.add(Figure("triplets", plots.bar_chart(["orig: s(c) > s(c_n)", "aug: s(c_p) > s(c_n)", "joint: both"], series,
+                                                   errors=errors, ylabel="accuracy", title="Triplets: hard negatives vs hard positives"),
+                       "Triplet accuracy (C3): orig = caption beats its hard negative, aug = the hard positive beats it, "
+                       "joint = both."))
     if result.equivariance:
         for side in ("image", "text"):
             samples = {v: sides[side] for v, sides in result.equivariance.items() if side in sides}

@@ -19,13 +19,20 @@ BENCHMARKS = ("twins", "triplets")
 
 
 def synth_version() -> str:
-    """Part of the data cache key: a new engine version must not reuse old images."""
-    try:
-        from eqvl import synth
+    """Part of the data cache key: a hash of the synth engine's source, so that any change to
+    the engine (new renderer, new caption templates) regenerates the data instead of reusing it."""
+    import hashlib
+    from importlib import resources
 
-        return str(getattr(synth, "ENGINE_VERSION", getattr(synth, "__version__", "")))
-    except ImportError:
+    digest = hashlib.sha256()
+    try:
+        files = sorted(resources.files("eqvl.synth").iterdir(), key=lambda f: f.name)
+    except ModuleNotFoundError:
         return ""
+    for f in files:
+        if f.name.endswith(".py"):
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def make_data(cfg, work: Path, progress: bool = True) -> dict[str, Any]:

@@ -56,8 +56,10 @@ def bar_chart(
     return _png(fig)
 
 
-def kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Gaussian kernel density (Silverman bandwidth); numpy only, to avoid a scipy dependency."""
+def kde(values: np.ndarray, grid: np.ndarray, reflect_at_zero: bool = False) -> np.ndarray:
+    """Gaussian kernel density (Silverman bandwidth); numpy only, to avoid a scipy dependency.
+    `reflect_at_zero` mirrors the kernels at 0 for values that cannot be negative (|gaps|), so
+    the curve is not pulled down at 0 by mass that the kernels spill below it."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -66,7 +68,10 @@ def kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     bw = 1.06 * std * values.size ** (-1 / 5) if std > 0 else 1e-3
     bw = max(bw, 1e-6)
     z = (grid[:, None] - values[None, :]) / bw
-    return np.exp(-0.5 * z**2).sum(axis=1) / (values.size * bw * np.sqrt(2 * np.pi))
+    dens = np.exp(-0.5 * z**2).sum(axis=1)
+    if reflect_at_zero:
+        dens = dens + np.exp(-0.5 * ((grid[:, None] + values[None, :]) / bw) ** 2).sum(axis=1)
+    return dens / (values.size * bw * np.sqrt(2 * np.pi))
 
 
 def distribution_plot(
@@ -85,7 +90,8 @@ def distribution_plot(
     grid = np.linspace(0.0, hi * 1.1, 300)
     for name, vals in samples.items():
         label = (labels or {}).get(name, name)
-        ax.plot(grid, kde(vals, grid), label=label)
+        vals = np.asarray(vals, dtype=float)
+        ax.plot(grid, kde(vals, grid, reflect_at_zero=bool(np.all(vals[np.isfinite(vals)] >= 0))), label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.set_title(title)
