@@ -158,7 +158,7 @@ def _rows_and_sums(category: str, yaw: int, pitch_i: int) -> tuple[np.ndarray, n
 #: resampled sprites, least recently used first; bounded in bytes (sizes vary with the image size)
 _SPRITES: OrderedDict = OrderedDict()
 _SPRITE_BYTES = [0]
-SPRITE_CACHE_BYTES = 96 << 20
+SPRITE_CACHE_BYTES = 256 << 20
 
 
 def _sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
