@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import math
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -30,24 +30,31 @@ def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
     return (round(r, 4), round(g, 4), round(b, 4))
 
 
+#: (low, high) of every jittered setting parameter, drawn in one call
+_SETTING = {
+    "height": (6.0, 7.0), "pitch": (36.0, 44.0), "fov": (30.0, 36.0),
+    "azimuth": (-120.0, 120.0), "elevation": (35.0, 65.0), "intensity": (0.6, 0.8), "ambient": (0.3, 0.42),
+    "hue": (0.0, 1.0), "sat": (0.03, 0.18), "val": (0.5, 0.82), "hue2": (-0.05, 0.05), "dark2": (0.75, 0.9),
+    "back_hue": (0.0, 1.0), "back_sat": (0.05, 0.25), "back_val": (0.15, 0.45),
+    "scale": (0.8, 1.6), "angle": (-35.0, 35.0), "depth": (13.0, 19.0), "style": (0.0, len(STYLES)),
+}
+_LOW = np.array([lo for lo, _ in _SETTING.values()])
+_SPAN = np.array([hi - lo for lo, hi in _SETTING.values()])
+
+
 def sample_setting(rng: np.random.Generator) -> Scene:
     """An empty scene: jittered camera and light, a muted floor and backdrop."""
-    cam = Camera(height=float(rng.uniform(6.0, 7.0)), pitch=float(rng.uniform(36, 44)), fov=float(rng.uniform(30, 36)))
-    light = Light(
-        azimuth=float(rng.uniform(-120, 120)),
-        elevation=float(rng.uniform(35, 65)),
-        intensity=float(rng.uniform(0.6, 0.8)),
-        ambient=float(rng.uniform(0.3, 0.42)),
-    )
-    h, s, v = rng.uniform(0, 1), rng.uniform(0.03, 0.18), rng.uniform(0.5, 0.82)
+    p = dict(zip(_SETTING, (_LOW + _SPAN * rng.random(len(_SETTING))).tolist()))
+    cam = Camera(height=p["height"], pitch=p["pitch"], fov=p["fov"])
+    light = Light(azimuth=p["azimuth"], elevation=p["elevation"], intensity=p["intensity"], ambient=p["ambient"])
     bg = Background(
-        style=str(rng.choice(STYLES)),
-        floor=_hsv(h, s, v),
-        floor2=_hsv(h + rng.uniform(-0.05, 0.05), s, v * rng.uniform(0.75, 0.9)),
-        backdrop=_hsv(rng.uniform(0, 1), rng.uniform(0.05, 0.25), rng.uniform(0.15, 0.45)),
-        scale=float(rng.uniform(0.8, 1.6)),
-        angle=float(rng.uniform(-35, 35)),
-        depth=float(rng.uniform(13.0, 19.0)),
+        style=STYLES[min(int(p["style"]), len(STYLES) - 1)],
+        floor=_hsv(p["hue"], p["sat"], p["val"]),
+        floor2=_hsv(p["hue"] + p["hue2"], p["sat"], p["val"] * p["dark2"]),
+        backdrop=_hsv(p["back_hue"], p["back_sat"], p["back_val"]),
+        scale=p["scale"],
+        angle=p["angle"],
+        depth=p["depth"],
     )
     return Scene(objects=[], camera=cam, light=light, background=bg)
 
@@ -116,18 +123,25 @@ def room_for(*relations: str) -> tuple[tuple[float, float], tuple[float, float]]
 
 def random_spot(rng: np.random.Generator, cam: Camera, window=None) -> tuple[float, float]:
     """A ground point under a random screen position in the placement window."""
-    wx, wy = window or (SCREEN_X, SCREEN_Y)
     while True:
-        spot = geo.ground_from_screen(cam, float(rng.uniform(*wx)), float(rng.uniform(*wy)))
-        if spot is not None:
+        for spot in random_spots(rng, cam, 1, window):
             return spot
+
+
+def random_spots(rng: np.random.Generator, cam: Camera, n: int, window=None) -> Iterator[tuple[float, float]]:
+    """Up to `n` ground points under random screen positions in the window (one draw for all,
+    converted lazily)."""
+    (x0, x1), (y0, y1) = window or (SCREEN_X, SCREEN_Y)
+    u = rng.random((n, 2)).tolist()
+    for a, b in u:
+        spot = geo.ground_from_screen(cam, x0 + (x1 - x0) * a, y0 + (y1 - y0) * b)
+        if spot is not None:
+            yield spot
 
 
 def place_everywhere(rng: np.random.Generator, scenes: list[Scene], obj: Obj, tries: int = 30) -> bool:
     """Put a copy of `obj` at one random spot that fits in every scene (shared objects of a twin)."""
-    cam = scenes[0].camera
-    for _ in range(tries):
-        obj.x, obj.z = random_spot(rng, cam)
+    for obj.x, obj.z in random_spots(rng, scenes[0].camera, tries):
         for scene in scenes:
             scene.objects.append(Obj(**vars(obj)))
         if all(fits(scene, len(scene.objects) - 1) for scene in scenes):
