@@ -445,5 +445,8 @@ def embed_all(encoder: Any, refs: Sequence[ImageRef], texts: Sequence[str], cfg:
     image_enc = encode_images(encoder, image_refs, cfg, on_bad)
     text_emb = text_enc.emb[[uniq_text[t] for t in texts]]
     image_emb = image_enc.emb[[uniq_image[r.key()] for r in refs]]
+    for what, emb in (("image", image_emb), ("text", text_emb)):
+        if emb.size == 0 or not np.isfinite(emb).all():
+            raise EqvlError(f"the encoder produced empty or non-finite {what} embeddings; refusing to rank them")
     stats = {"images": image_enc.stats.as_dict(), "texts": text_enc.stats.as_dict()}
     return torch.from_numpy(image_emb), torch.from_numpy(text_emb), stats

@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
                    help="also write per-sample scores (ids, subsets, scores[, equivariance_*]) as .npz")
     p.add_argument("--export-official-scores", default=None, metavar="FILE.npy",
                    help="write scores in the benchmark's official submission order (EqBen leaderboard)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="images or captions per encoder call (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                    help="DataLoader workers decoding images (0 = in the main process)")
