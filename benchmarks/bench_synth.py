@@ -1,6 +1,6 @@
 """How fast `eqvl synth` writes twins (sample + caption + render + PNG + files), at 224 and 64 px.
 
-    .venv/bin/python benchmarks/bench_synth.py [--workers 2] [--twins 400] [--sizes 224,64]
+    .venv/bin/python benchmarks/bench_synth.py [--workers 2] [--twins 400] [--sizes 224,64] [--breakdown]
 
 Prints wall-clock twins/s of a full `generate` run (images, twins.jsonl, triplets.jsonl,
 manifest) into a temporary folder, and twins per CPU-second (this process plus its
@@ -41,11 +41,45 @@ def bench(size: int, twins_per_subset: int, workers: int, seed: int = 0) -> dict
     return {"twins": n, "wall_s": wall, "twins_per_s": n / wall, "twins_per_cpu_s": n / cpu}
 
 
+def breakdown(size: int, n_per_subset: int = 100, seed: int = 0) -> dict[str, float]:
+    """CPU ms per twin of each stage in one process, in memory (no files): where the time goes."""
+    import numpy as np
+
+    from eqvl.synth.render import render_twin, warm_up
+    from eqvl.synth.twins import make_twin
+    from eqvl.synth.writer import item_rng
+
+    cfg = SynthConfig(size=size)
+    warm_up(tuple(cfg.categories))
+    keys = [(s, i) for s in cfg.subsets for i in range(n_per_subset)]
+    for s, i in keys[:30]:  # warm the sprite cache a little
+        render_twin(make_twin(item_rng(seed + 1, "twins", s, i), s, cfg).scenes, size, masks=False)
+    t = time.process_time()
+    twins = [make_twin(item_rng(seed, "twins", s, i), s, cfg) for s, i in keys]
+    t_sample = time.process_time() - t
+    t = time.process_time()
+    for twin in twins:
+        rng = np.random.default_rng(0)
+        for k in (0, 1):
+            twin.rewrites(k, rng, cfg)
+    t_text = time.process_time() - t
+    t = time.process_time()
+    images = [r for twin in twins for r in render_twin(twin.scenes, size, masks=False)]
+    t_render = time.process_time() - t
+    t = time.process_time()
+    for r in images:
+        r.to_png()
+    t_png = time.process_time() - t
+    n = len(twins) / 1000.0
+    return {"sample": t_sample / n, "captions": t_text / n, "render": t_render / n, "png": t_png / n}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--twins", type=int, default=0, help="twins per subset (default: 200 at 224 px, 1000 at 64 px)")
     parser.add_argument("--sizes", default="224,64")
+    parser.add_argument("--breakdown", action="store_true", help="also print CPU ms per twin of each stage (in memory, one process)")
     args = parser.parse_args()
     print(f"eqvl synth throughput, {args.workers} workers, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
     for size in (int(s) for s in args.sizes.split(",")):
@@ -57,6 +91,11 @@ def main() -> None:
             f"{size:>4} px: {r['twins']} twins in {r['wall_s']:.1f} s = {r['twins_per_s']:.0f} twins/s wall, "
             f"{r['twins_per_cpu_s']:.0f} twins per CPU-second{verdict}"
         )
+        if args.breakdown:
+            b = breakdown(size)
+            total = sum(b.values())
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in b.items())
+            print(f"       CPU ms per twin in memory: {parts} = {total:.2f} ms -> {1000 / total:.0f} twins per CPU-second before files")
 
 
 if __name__ == "__main__":
