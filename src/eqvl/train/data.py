@@ -298,8 +298,18 @@ class Batch:
 class Collate:
     """Pads hard negatives / positives to fixed K / P (same shapes on every rank, so they can be gathered)."""
 
-    def __init__(self, tokenizer: Callable, k: int, p: int, type_ids: dict[str, int]):
+    def __init__(self, tokenizer: Callable, k: int, p: int, type_ids: dict[str, int], cache: bool = False):
         self.tokenizer, self.k, self.p, self.type_ids = tokenizer, k, p, type_ids
+        #: text -> token row; on for preloaded (small) datasets, where every epoch repeats the same texts
+        self.cache: dict[str, torch.Tensor] | None = {} if cache else None
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        if self.cache is None:
+            return self.tokenizer(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            self.cache.update(zip(todo, self.tokenizer(todo)))
+        return torch.stack([self.cache[t] for t in texts])
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> Batch:
         n = len(items)
@@ -318,7 +328,7 @@ class Collate:
                 pos_texts.append(text)
                 pos_slots.append(b * self.p + p)
                 pos_mask[b, p] = True
-        return Batch(images=torch.stack([it["image"] for it in items]), tokens=self.tokenizer(texts + pos_texts), n=n,
+        return Batch(images=torch.stack([it["image"] for it in items]), tokens=self.tokenize(texts + pos_texts), n=n,
                      neg_slots=torch.tensor(neg_slots, dtype=torch.long), neg_mask=neg_mask, neg_type=neg_type,
                      pos_slots=torch.tensor(pos_slots, dtype=torch.long), pos_mask=pos_mask,
                      indices=torch.tensor([it["index"] for it in items], dtype=torch.long))

@@ -172,7 +172,7 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
                           negatives=need_neg, positives=need_pos, generate_negatives=gen_neg, generate_positives=gen_pos,
                           seed=cfg.order_seed, preload=cfg.preload, deterministic_transform=not cfg.train_augment,
                           max_negatives=cfg.max_hard_negatives, max_positives=cfg.max_hard_positives)
-    collate = Collate(bundle.tokenizer, k, p, {t: i for i, t in enumerate(types)})
+    collate = Collate(bundle.tokenizer, k, p, {t: i for i, t in enumerate(types)}, cache=cfg.preload)
     sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank, cfg.order_seed)
     batches_per_epoch = len(sampler)
     steps_per_epoch = batches_per_epoch // cfg.accum_freq
