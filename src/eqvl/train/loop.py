@@ -166,6 +166,10 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
     types = type_vocabulary(rows, gen_neg)
     k = (cfg.max_hard_negatives if gen_neg else min(cfg.max_hard_negatives, max(len(r.pair.hard_negatives) for r in rows))) if need_neg else 0
     p = (cfg.max_hard_positives if gen_pos else min(cfg.max_hard_positives, max(len(r.pair.hard_positives) for r in rows))) if need_pos else 0
+    for needed, have, what in ((need_neg, k, "hard negatives"), (need_pos, p, "hard positives")):
+        if needed and not have:
+            raise EqvlError(f"--loss {cfg.loss} needs {what}, but no row of {cfg.train_data} has any "
+                            f"(or --max-{what.replace(' ', '-')} is 0)")
     loss_fn = build_loss(cfg, n_types=len(types)).to(info.device)
     loss_fn.train()
     dataset = PairDataset(rows, bundle.preprocess_train if cfg.train_augment else bundle.preprocess_val,
