@@ -14,7 +14,8 @@ from eqvl.synth.logic import Count, Desc, Rel, evaluate
 from eqvl.synth.render import Rendered, render_background, render_scene, render_twin
 from eqvl.synth.scene import Background, Camera, Light, Obj, Scene
 from eqvl.synth.twins import Twin, make_twin, sample_scene
-from eqvl.synth.writer import generate, item_rng
+from eqvl.synth.items import item_rng
+from eqvl.synth.writer import generate
 
 __all__ = [
     "SUBSETS", "Background", "Camera", "Count", "Desc", "Light", "Obj", "Rel", "Rendered", "Scene", "Style",

@@ -14,7 +14,8 @@ from eqvl.io import atomic_open, check_writable
 from eqvl.synth.config import SynthConfig
 from eqvl.synth.render import render_twin
 from eqvl.synth.twins import make_twin
-from eqvl.synth.writer import item_rng, readable
+from eqvl.synth.items import item_rng
+from eqvl.synth.writer import readable
 
 
 def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size: int | None = None, overwrite: bool = False) -> Path:

@@ -1,9 +1,8 @@
 """Write a synth folder: images/, twins.jsonl, triplets.jsonl, train.csv, manifest.json.
 
-Every item's randomness comes from its own seed (seed, split, subset, index), so the
-bytes written do not depend on --workers or on the order work finishes. Images are
-renamed into place whole, so an interrupted run leaves only complete files, which
---resume keeps (after checking them) instead of rendering again.
+Work items (items.py) are independent and seeded by their index, so the folder's bytes
+do not depend on --workers. The data files and the manifest are written atomically at the
+end; an interrupted run leaves complete images and a state file that --resume checks.
 """
 
 from __future__ import annotations
@@ -18,33 +17,17 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-from PIL import Image
-
 from eqvl import __version__
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
-from eqvl.synth.render import render_twin, warm_up
-from eqvl.synth.twins import Twin, make_twin
+from eqvl.synth.items import Unit, init_worker, item_rng, run_unit, train_subset
+from eqvl.synth.render import warm_up
+
+__all__ = ["STATE_FILE", "generate", "item_rng", "readable", "train_subset"]
 
 STATE_FILE = ".eqvl-synth-state.json"
 OUTPUT_FILES = ("twins.jsonl", "triplets.jsonl", "train.csv", "manifest.json")
-SPLIT_CODES = {"twins": 1, "train": 2}
-SUBSET_CODES = {name: i + 1 for i, name in enumerate(SUBSETS)}
-
-Unit = tuple[str, str, int]  # (split, subset or "", index)
-
-
-def item_rng(seed: int, split: str, subset: str, index: int) -> np.random.Generator:
-    """The generator of one work item; independent of every other item."""
-    key = (SPLIT_CODES[split], SUBSET_CODES.get(subset, 0), index)
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=key))
-
-
-def train_subset(rng: np.random.Generator, mix: dict[str, float]) -> str:
-    names = list(mix)
-    return names[int(np.searchsorted(np.cumsum([mix[n] for n in names]), rng.random() * 0.999999, side="right"))]
 
 
 def _units(cfg: SynthConfig) -> list[Unit]:
@@ -52,119 +35,6 @@ def _units(cfg: SynthConfig) -> list[Unit]:
     n_train = (cfg.train + 1) // 2 if cfg.train_twins else cfg.train
     units += [("train", "", i) for i in range(n_train)]
     return units
-
-
-# ---------------------------------------------------------------- per-item work (runs in workers)
-
-_CFG: SynthConfig | None = None
-_OUT: Path | None = None
-
-
-def _init(cfg: SynthConfig, out: str) -> None:
-    global _CFG, _OUT
-    _CFG, _OUT = cfg, Path(out)
-
-
-def _png_ok(path: Path, size: int) -> str | None:
-    """sha256 of an existing, decodable PNG of the right size; None if absent or broken."""
-    try:
-        data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as im:
-            if im.format != "PNG" or im.size != (size, size):
-                return None
-            im.load()
-    except (OSError, ValueError, SyntaxError):
-        return None
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write then rename, so a crash never leaves a partial image under the final name
-    (raw os calls: file creation dominates at 64 px)."""
-    tmp = f"{path.parent}/.{path.name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out: Path) -> list[tuple[str, str]]:
-    """Render (or, on resume, reuse) the images of a twin; returns (relative path, sha256)."""
-    done: list[tuple[str, str]] = []
-    todo = []
-    for k in keep:
-        path = out / names[k]
-        sha = _png_ok(path, cfg.size) if cfg.resume else None
-        if sha is None:
-            todo.append(k)
-        else:
-            done.append((names[k], sha))
-    if todo:
-        # always render every kept scene together, so the bytes never depend on what resume skipped
-        rendered_all = render_twin([twin.scenes[k] for k in keep], cfg.size, masks=False)
-        for k in todo:
-            data = rendered_all[keep.index(k)].to_png(cfg.png_compress)
-            _write_bytes(out / names[k], data)
-            done.append((names[k], hashlib.sha256(data).hexdigest()))
-    return sorted(done)
-
-
-def _texts(items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    return [t for t, _ in items], [k for _, k in items]
-
-
-def run_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None) -> dict[str, Any]:
-    """Build one work item: sample, caption, render, write its images; return its records."""
-    cfg, out = cfg or _CFG, out or _OUT
-    split, subset, index = unit
-    rng = item_rng(cfg.seed, split, subset, index)
-    if split == "train":
-        subset = train_subset(rng, cfg.mix())
-    twin = make_twin(rng, subset, cfg)
-    captions = twin.captions
-    result: dict[str, Any] = {"subset": subset, "twins": [], "triplets": [], "train": [], "files": []}
-    if split == "twins":
-        tid = f"{subset}-{index:05d}"
-        names = [f"images/twins/{tid}_{k}.png" for k in (0, 1)]
-        result["files"] = _images(twin, names, [0, 1], cfg, out)
-        result["twins"].append({
-            "id": tid, "subset": subset, "image_0": names[0], "image_1": names[1],
-            "caption_0": captions[0], "caption_1": captions[1], "change": twin.change,
-            "scene_0": twin.scenes[0].to_dict(), "scene_1": twin.scenes[1].to_dict(),
-        })
-        for k in (0, 1):
-            negs, poss = twin.rewrites(k, rng, cfg)
-            pos = poss[int(rng.integers(len(poss)))]
-            neg = negs[int(rng.integers(len(negs)))]
-            result["triplets"].append({
-                "id": f"{tid}-{k}", "subset": subset, "image": names[k], "caption": captions[k],
-                "positive": pos[0], "negative": neg[0], "positive_type": pos[1], "negative_type": neg[1],
-                "twin": tid,
-            })
-        return result
-    tid = f"train-{index:06d}"
-    if cfg.train_twins:
-        keep = [k for k in (0, 1) if 2 * index + k < cfg.train]
-        names = [f"images/train/{tid}_{k}.png" for k in (0, 1)]
-    else:
-        keep, names = [0], [f"images/train/{tid}.png", ""]
-    result["files"] = _images(twin, names, keep, cfg, out)
-    for k in keep:
-        negs, poss = twin.rewrites(k, rng, cfg)
-        if not cfg.train_twins:
-            negs = [n for n in negs if n[1] != "twin"]
-        neg_t, neg_k = _texts(negs)
-        pos_t, pos_k = _texts(poss)
-        result["train"].append({
-            "filepath": names[k], "title": captions[k],
-            "hard_negatives": json.dumps(neg_t), "hard_positives": json.dumps(pos_t),
-            "hard_negative_types": json.dumps(neg_k), "hard_positive_types": json.dumps(pos_k),
-        })
-    return result
 
 
 # ---------------------------------------------------------------- the folder
@@ -180,9 +50,10 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
         raise EqvlError(f"{out} is not empty and was not written by eqvl synth; refusing to touch it (choose a new folder)")
     if existing and cfg.resume:
         state = out / STATE_FILE if (out / STATE_FILE).exists() else out / "manifest.json"
-        previous = read_json(state).get("arguments")
-        if previous != json.loads(json.dumps(args)):
-            diff = sorted(k for k in set(args) | set(previous or {}) if (previous or {}).get(k) != json.loads(json.dumps(args)).get(k))
+        previous = read_json(state).get("arguments") or {}
+        now = json.loads(json.dumps(args))
+        if previous != now:
+            diff = sorted(k for k in set(now) | set(previous) if previous.get(k) != now.get(k))
             raise EqvlError(f"cannot --resume {out}: it was made with different arguments ({', '.join(diff)}); use --overwrite")
     if existing and cfg.overwrite:
         shutil.rmtree(out / "images", ignore_errors=True)
@@ -195,12 +66,12 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
 
 def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[str, Any]]:
     if cfg.workers <= 1 or len(units) < 2:
-        _init(cfg, str(out))
+        init_worker(cfg, str(out))
         yield from map(run_unit, units)
         return
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     chunk = max(1, min(64, len(units) // (cfg.workers * 8)))
-    with mp.get_context(method).Pool(cfg.workers, initializer=_init, initargs=(cfg, str(out))) as pool:
+    with mp.get_context(method).Pool(cfg.workers, initializer=init_worker, initargs=(cfg, str(out))) as pool:
         yield from pool.imap(run_unit, units, chunksize=chunk)
 
 

@@ -1,0 +1,150 @@
+"""One work item of `eqvl synth`: sample a twin, caption it, render and write its images,
+and return its records (twins.jsonl / triplets.jsonl lines, train.csv rows).
+
+Every item's randomness comes from its own seed (seed, split, subset, index), so an item's
+bytes do not depend on which worker made it or when. Images are renamed into place whole;
+with --resume an existing image that decodes at the right size is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from eqvl.synth.config import SUBSETS, SynthConfig
+from eqvl.synth.render import render_twin
+from eqvl.synth.twins import Twin, make_twin
+
+SPLIT_CODES = {"twins": 1, "train": 2}
+SUBSET_CODES = {name: i + 1 for i, name in enumerate(SUBSETS)}
+
+Unit = tuple[str, str, int]  # (split, subset or "", index)
+
+
+def item_rng(seed: int, split: str, subset: str, index: int) -> np.random.Generator:
+    """The generator of one work item; independent of every other item."""
+    key = (SPLIT_CODES[split], SUBSET_CODES.get(subset, 0), index)
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=key))
+
+
+def train_subset(rng: np.random.Generator, mix: dict[str, float]) -> str:
+    """Draw a training item's subset from the normalised mix."""
+    names = list(mix)
+    return names[int(np.searchsorted(np.cumsum([mix[n] for n in names]), rng.random() * 0.999999, side="right"))]
+
+
+_CFG: SynthConfig | None = None
+_OUT: Path | None = None
+
+
+def init_worker(cfg: SynthConfig, out: str) -> None:
+    """Pool initializer: the options and output folder every item of this run shares."""
+    global _CFG, _OUT
+    _CFG, _OUT = cfg, Path(out)
+
+
+def _png_ok(path: Path, size: int) -> str | None:
+    """sha256 of an existing, decodable PNG of the right size; None if absent or broken."""
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "PNG" or im.size != (size, size):
+                return None
+            im.load()
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write then rename, so a crash never leaves a partial image under the final name
+    (raw os calls: file creation dominates at 64 px)."""
+    tmp = f"{path.parent}/.{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out: Path) -> list[tuple[str, str]]:
+    """Render (or, on resume, reuse) the images of a twin; returns (relative path, sha256)."""
+    done: list[tuple[str, str]] = []
+    todo = []
+    for k in keep:
+        path = out / names[k]
+        sha = _png_ok(path, cfg.size) if cfg.resume else None
+        if sha is None:
+            todo.append(k)
+        else:
+            done.append((names[k], sha))
+    if todo:
+        # always render every kept scene together, so the bytes never depend on what resume skipped
+        rendered_all = render_twin([twin.scenes[k] for k in keep], cfg.size, masks=False)
+        for k in todo:
+            data = rendered_all[keep.index(k)].to_png(cfg.png_compress)
+            _write_bytes(out / names[k], data)
+            done.append((names[k], hashlib.sha256(data).hexdigest()))
+    return sorted(done)
+
+
+def _texts(items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [t for t, _ in items], [k for _, k in items]
+
+
+def run_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None) -> dict[str, Any]:
+    """Build one work item: sample, caption, render, write its images; return its records."""
+    cfg, out = cfg or _CFG, out or _OUT
+    split, subset, index = unit
+    rng = item_rng(cfg.seed, split, subset, index)
+    if split == "train":
+        subset = train_subset(rng, cfg.mix())
+    twin = make_twin(rng, subset, cfg)
+    captions = twin.captions
+    result: dict[str, Any] = {"subset": subset, "twins": [], "triplets": [], "train": [], "files": []}
+    if split == "twins":
+        tid = f"{subset}-{index:05d}"
+        names = [f"images/twins/{tid}_{k}.png" for k in (0, 1)]
+        result["files"] = _images(twin, names, [0, 1], cfg, out)
+        result["twins"].append({
+            "id": tid, "subset": subset, "image_0": names[0], "image_1": names[1],
+            "caption_0": captions[0], "caption_1": captions[1], "change": twin.change,
+            "scene_0": twin.scenes[0].to_dict(), "scene_1": twin.scenes[1].to_dict(),
+        })
+        for k in (0, 1):
+            negs, poss = twin.rewrites(k, rng, cfg)
+            pos = poss[int(rng.integers(len(poss)))]
+            neg = negs[int(rng.integers(len(negs)))]
+            result["triplets"].append({
+                "id": f"{tid}-{k}", "subset": subset, "image": names[k], "caption": captions[k],
+                "positive": pos[0], "negative": neg[0], "positive_type": pos[1], "negative_type": neg[1],
+                "twin": tid,
+            })
+        return result
+    tid = f"train-{index:06d}"
+    if cfg.train_twins:
+        keep = [k for k in (0, 1) if 2 * index + k < cfg.train]
+        names = [f"images/train/{tid}_{k}.png" for k in (0, 1)]
+    else:
+        keep, names = [0], [f"images/train/{tid}.png", ""]
+    result["files"] = _images(twin, names, keep, cfg, out)
+    for k in keep:
+        negs, poss = twin.rewrites(k, rng, cfg)
+        neg_t, neg_k = _texts(negs)
+        pos_t, pos_k = _texts(poss)
+        result["train"].append({
+            "filepath": names[k], "title": captions[k],
+            "hard_negatives": json.dumps(neg_t), "hard_positives": json.dumps(pos_t),
+            "hard_negative_types": json.dumps(neg_k), "hard_positive_types": json.dumps(pos_k),
+        })
+    return result
