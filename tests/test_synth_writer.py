@@ -160,3 +160,14 @@ def test_cli_writes_refuses_and_draws_a_gallery(tmp_path, capsys):
     assert gallery.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["synth", "--gallery", str(gallery), "--size", "64"]) == 2  # an existing file needs --overwrite
     assert main(["synth", "--twins", "1"]) == 2
+
+
+def test_train_mix_and_single_scenes(tmp_path):
+    out = tmp_path / "mix"
+    manifest = generate(small(out, twins=0, train=12, train_mix={"counting": 1.0}, train_twins=False))
+    assert manifest["counts"]["train_subsets"] == {"counting": 12}
+    assert manifest["counts"]["images"] == 12 and not (out / "twins.jsonl").exists()
+    with open(out / "train.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert len(rows) == 12 and len({r["filepath"] for r in rows}) == 12
+    assert all("count" in json.loads(r["hard_negative_types"]) for r in rows)
