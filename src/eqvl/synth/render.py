@@ -296,19 +296,21 @@ def render_scene(
     *,
     shadows: bool = True,
     masks: bool = True,
+    own: bool = False,
 ) -> Rendered:
     """Draw `scene` at size x size px.
 
     `background` (from `render_background`) and one `cache` dict can be shared by the
     two scenes of a twin (same floor; each unchanged object is shaded once); `render_twin`
     does that. `shadows=False` when the background already carries them; `masks=False`
-    skips the label and depth maps (the writer does not need them).
+    skips the label and depth maps (the writer does not need them). `own=True` lets it draw
+    into `background` instead of a copy.
     """
     size = check_size(size)
     if background is None:
         img = _floor(scene, size, _shadow_blobs(scene) if shadows else [])
     else:
-        img = background.copy()
+        img = background if own else background.copy()
         blobs = _shadow_blobs(scene) if shadows else []
         if blobs:
             img *= _shade_map(blobs, size)
@@ -346,14 +348,15 @@ def render_twin(scenes: tuple[Scene, Scene] | list[Scene], size: int, *, masks: 
     floor, the shadow blobs and the shading of unchanged objects. Same pixels as
     `render_scene` on each scene alone."""
     size = check_size(size)
-    res = _floor_res(size)
-    low = render_background(scenes[0], res)
-    shades = _shade_maps([_shadow_blobs(scene) for scene in scenes], res)
+    floor = _upsample(render_background(scenes[0], _floor_res(size)), size)
+    shades = _shade_maps([_shadow_blobs(scene) for scene in scenes], size)
     cache: dict = {}
     out = []
     for scene, shade in zip(scenes, shades):
-        background = _upsample(low * shade if shade is not None else low, size)
-        out.append(render_scene(scene, size, background, cache, shadows=False, masks=masks))
+        if shade is None:
+            out.append(render_scene(scene, size, floor, cache, shadows=False, masks=masks))
+        else:
+            out.append(render_scene(scene, size, floor * shade, cache, shadows=False, masks=masks, own=True))
     return out
 
 
@@ -373,12 +376,9 @@ def _upsample(img: np.ndarray, size: int) -> np.ndarray:
 
 
 def _floor(scene: Scene, size: int, blobs: list) -> np.ndarray:
-    """Floor and backdrop with the given shadows, at full size."""
-    res = _floor_res(size)
-    low = render_background(scene, res)
-    if blobs:
-        low = low * _shade_map(blobs, res)
-    return _upsample(low, size)
+    """Floor and backdrop with the given shadows, at full size (as `render_twin` makes it)."""
+    floor = _upsample(render_background(scene, _floor_res(size)), size)
+    return floor * _shade_map(blobs, size) if blobs else floor.copy()
 
 
 def encode_png(image: np.ndarray, level: int = 1) -> bytes:
