@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=224, help="image size in px, 32-512 (default 224)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes (output is identical for any value)")
-    p.add_argument("--distractors", type=_range, default=(0, 2), help="range of extra objects per scene (default 0-2)")
+    p.add_argument("--distractors", type=_range, default=(0, 2), help="range of extra unnamed objects per scene, each placed if it fits (default 0-2)")
     p.add_argument("--counts", type=_range, default=(1, 5), help="instance-count range of the counting subset (default 1-5)")
     p.add_argument("--relations", type=_names, default=vocab.RELATIONS, help="comma list of: " + ",".join(vocab.RELATIONS))
     p.add_argument("--categories", type=_names, default=tuple(vocab.CATEGORIES), help="comma list of: " + ",".join(vocab.CATEGORIES))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from eqvl.errors import EqvlError
 from eqvl.synth import geometry as geo
 from eqvl.synth import placement as pl
 from eqvl.synth import vocab
@@ -195,7 +196,10 @@ def make_twin(rng: np.random.Generator, subset: str, cfg: SynthConfig | None = N
         twin = build(rng, cfg, base)
         if twin is not None and _valid(twin):
             return twin
-    raise RuntimeError(f"could not sample a clean {subset} twin in {MAX_ATTEMPTS} attempts; loosen the options")
+    raise EqvlError(
+        f"could not sample a clean {subset} twin in {MAX_ATTEMPTS} attempts; "
+        "allow more --categories, --colours or --relations, or fewer --distractors"
+    )
 
 
 def sample_scene(rng: np.random.Generator, subset: str, cfg: SynthConfig | None = None) -> tuple[Scene, Statement]:
