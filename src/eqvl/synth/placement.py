@@ -143,7 +143,7 @@ def place_everywhere(rng: np.random.Generator, scenes: list[Scene], obj: Obj, tr
     """Put a copy of `obj` at one random spot that fits in every scene (shared objects of a twin)."""
     for obj.x, obj.z in random_spots(rng, scenes[0].camera, tries):
         for scene in scenes:
-            scene.objects.append(Obj(**vars(obj)))
+            scene.objects.append(obj.clone())
         if all(fits(scene, len(scene.objects) - 1) for scene in scenes):
             return True
         for scene in scenes:

@@ -5,7 +5,7 @@ re-rendered and re-checked later).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +21,12 @@ class Obj:
     z: float  # ground-plane position; z away from the camera's foot point
     yaw: int = 0  # index of the pre-rendered orientation
     support: int | None = None  # index of the object it stands on, or None for the ground
+
+    def clone(self) -> "Obj":
+        """A copy (all fields are immutable values; much faster than dataclasses.replace)."""
+        new = Obj.__new__(Obj)
+        new.__dict__.update(self.__dict__)
+        return new
 
 
 @dataclass
@@ -88,4 +94,4 @@ class Scene:
 
     def copy(self) -> "Scene":
         """A copy whose object list can be edited without touching this scene."""
-        return replace(self, objects=[replace(o) for o in self.objects])
+        return Scene(objects=[o.clone() for o in self.objects], camera=self.camera, light=self.light, background=self.background)

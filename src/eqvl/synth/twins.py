@@ -116,7 +116,7 @@ def _counting(rng: np.random.Generator, cfg: SynthConfig, base: Scene) -> Twin |
     proto = _new_obj(rng, cfg, _pick(rng, cfg.categories))
     big = base.copy()
     for _ in range(max(n0, n1)):
-        inst = Obj(**vars(proto))
+        inst = proto.clone()
         inst.yaw = int(rng.integers(2))
         if not pl.place_everywhere(rng, [big], inst):
             return None
