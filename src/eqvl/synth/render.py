@@ -54,6 +54,11 @@ def check_size(size: int) -> int:
     return int(size)
 
 
+@functools.lru_cache(maxsize=64)
+def _albedo(colour: str, material: str) -> np.ndarray:
+    return np.asarray(COLOURS[colour], np.float32) * MATERIAL_LOOK.get(material, MATERIAL_LOOK["rubber"])[0]
+
+
 def _light_and_half(scene: Scene) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """Unit vectors towards the light and halfway between light and eye (Blinn-Phong), world frame."""
     az, el = math.radians(scene.light.azimuth), math.radians(scene.light.elevation)
@@ -276,16 +281,16 @@ def _object_layer(scene: Scene, i: int, size: int) -> tuple | None:
     ndh = nx * half[0] + ny * half[1] + nz * half[2]
     np.maximum(ndl, 0, out=ndl)
     np.maximum(ndh, 0, out=ndh)
-    albedo_f, ks, shin = MATERIAL_LOOK.get(obj.material, MATERIAL_LOOK["rubber"])
-    albedo = np.asarray(COLOURS[obj.colour], np.float32) * albedo_f
+    _, ks, shin = MATERIAL_LOOK.get(obj.material, MATERIAL_LOOK["rubber"])
+    albedo = _albedo(obj.colour, obj.material)
     ndl *= scene.light.intensity
     ndl += scene.light.ambient
     spec = np.power(ndh, shin, out=ndh)
     spec *= ks * scene.light.intensity
     col = ndl[..., None] * albedo
     col += spec[..., None]
-    solid = a >= 0.5
-    return (cy0, cy1, cx0, cx1), a[..., None], col, solid, zc + dep[sl][solid] * s
+    # masks (which pixels it owns, at what depth) are derived only when asked for
+    return (cy0, cy1, cx0, cx1), a[..., None], col, (a, dep[sl], zc, s)
 
 
 def render_scene(
@@ -330,13 +335,14 @@ def render_scene(
                 cache[key] = layer
         if layer is None:
             continue
-        (y0, y1, x0, x1), a3, col, solid, dep = layer
+        (y0, y1, x0, x1), a3, col, (a, dep, zc, s) = layer
         region = img[y0:y1, x0:x1]
         region += a3 * (col - region)
         if masks:
+            solid = a >= 0.5
             areas[i] = int(solid.sum())
             labels[y0:y1, x0:x1][solid] = i
-            depth[y0:y1, x0:x1][solid] = dep
+            depth[y0:y1, x0:x1][solid] = zc + dep[solid] * s
     np.clip(img, 0, 1, out=img)
     img *= 255
     img += 0.5

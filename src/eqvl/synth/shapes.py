@@ -166,7 +166,7 @@ def _stack(tp: Template) -> np.ndarray:
 
 def pitch_index(elevation: float) -> int:
     """The pre-rendered pitch closest to a view elevation."""
-    return int(np.argmin([abs(elevation - p) for p in PITCHES]))
+    return min(range(len(PITCHES)), key=lambda i: abs(elevation - PITCHES[i]))
 
 
 @functools.lru_cache(maxsize=None)
