@@ -223,3 +223,37 @@ def test_tensorboard_optional(tmp_path, data):
         return
     train(_cfg(tmp_path, data, epochs=1, max_steps=1, tensorboard=True))
     assert any((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def test_sigkill_then_resume_latest_cli(tmp_path):
+    """A real kill (SIGKILL, anywhere: even inside a checkpoint write) then `--resume latest`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    csv = make_csv(tmp_path, n=24, hard=False)
+    args = ["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--loss", "itc+eqsim", "--eqsim-k", "2",
+            "--batch-size", "6", "--epochs", "3", "--save-every-steps", "1", "--preload", "--no-train-augment",
+            "--log-every", "1", "--no-progress", "--lr", "1e-3"]
+    assert main([*args, "--output", str(tmp_path / "full")]) == 0
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "eqvl", *args, "--output", str(tmp_path / "killed")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.is_file() and any(json.loads(x).get("step", 0) >= 3 for x in metrics.read_text().splitlines()[1:] if x.strip()):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert main([*args, "--output", str(tmp_path / "killed"), "--resume", "latest"]) == 0
+    a = torch.load(tmp_path / "full" / "checkpoints" / "epoch_3.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "killed" / "checkpoints" / "epoch_3.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    recs = [json.loads(x) for x in metrics.read_text().splitlines()]
+    steps = [r["step"] for r in recs if "event" not in r]
+    assert steps == list(range(1, 13))  # the log was cut back to the checkpoint, no duplicates
