@@ -52,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--relations", type=_names, default=vocab.RELATIONS, help="comma list of: " + ",".join(vocab.RELATIONS))
     p.add_argument("--categories", type=_names, default=tuple(vocab.CATEGORIES), help="comma list of: " + ",".join(vocab.CATEGORIES))
     p.add_argument("--colours", type=_names, default=tuple(vocab.COLOURS), help="comma list of: " + ",".join(vocab.COLOURS))
+    p.add_argument("--materials", type=_names, default=vocab.MATERIALS, help="comma list of: " + ",".join(vocab.MATERIALS))
     p.add_argument("--train-mix", type=_mix, default={}, help="training subset weights, e.g. location=2,counting=1 (default: --subsets equally)")
     p.add_argument("--train-singles", action="store_true", help="training rows from single scenes instead of twin pairs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing synth folder")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(
         out=args.out, subsets=args.subsets, twins=args.twins, train=args.train, size=args.size, seed=args.seed,
         distractors=args.distractors, counts=args.counts, relations=args.relations, categories=args.categories,
-        colours=args.colours, train_mix=args.train_mix, train_twins=not args.train_singles, workers=args.workers,
+        colours=args.colours, materials=args.materials, train_mix=args.train_mix, train_twins=not args.train_singles, workers=args.workers,
         overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress,
     ).validate()
     if args.gallery:
