@@ -75,10 +75,10 @@ def preset(quick: bool = False) -> DemoConfig:
         )
     return DemoConfig(
         name="default",
-        synth=dict(train=8000, twins=200, size=64),
-        model=model,
-        pretrain=PhaseConfig(steps=500, batch_size=128, lr=2e-3, warmup=50),
-        finetune=PhaseConfig(steps=100, batch_size=128, lr=5e-4),
+        synth=dict(train=6000, twins=200, size=48),
+        model=_with_image_size(model, 48),
+        pretrain=PhaseConfig(steps=400, batch_size=128, lr=2e-3, warmup=50),
+        finetune=PhaseConfig(steps=60, batch_size=128, lr=5e-4),
     )
 
 

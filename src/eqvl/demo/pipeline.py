@@ -69,7 +69,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
         reused[label] = was_cached
         return path
 
-    data_key = {"synth": cfg.synth, "engine": steps.synth_version()}
+    data_key = {"synth": cfg.synth, "engine": steps.synth_version(), "demo_data": steps.DATA_VERSION}
     data_dir = step("synthetic data", "data", data_key, lambda d: steps.make_data(cfg, d, progress=progress))
     data_info = read_json(data_dir / "step.json")["info"]
     model_cfg = cache.root / f"model-{config_hash(cfg.model)}.json"
@@ -87,7 +87,8 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     for variant, loss in cfg.variants.items():
         options = cfg.variant_options.get(variant, {})
         for seed in cfg.seeds:
-            ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.__dict__, "seed": seed}
+            ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.__dict__, "seed": seed,
+                      "eval": steps.EVAL_VERSION}
             label = f"fine-tune {variant} seed {seed} + evaluate"
             ft_dir = step(label, "finetune", ft_key,
                           lambda d, loss=loss, options=options, seed=seed: _finetune_and_eval(

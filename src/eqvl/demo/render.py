@@ -15,7 +15,7 @@ from eqvl.demo.claims import MIN_EFFECT, RULES
 from eqvl.report import plots
 from eqvl.report.model import Figure, Report, Table
 
-PREFERRED_SUBSETS = ("location", "counting", "attribute")
+PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
 
 
 def subsets_of(table: dict, bench: str = "twins", metric: str = "group") -> list[str]:

@@ -14,7 +14,9 @@ import numpy as np
 from eqvl.io import read_json, write_json_atomic
 
 #: bump when the evaluation protocol of the demo changes (invalidates cached evaluations)
-EVAL_VERSION = 1
+EVAL_VERSION = 2
+#: bump when the demo's post-processing of synth's output changes
+DATA_VERSION = 2
 BENCHMARKS = ("twins", "triplets")
 
 
@@ -86,9 +88,11 @@ def evaluate_checkpoint(cfg, work: Path, data_dir: Path, model_cfg: Path, ckpt: 
     from eqvl.models import load_encoder
 
     encoder = load_encoder(str(model_cfg), str(ckpt))
+    info = read_json(data_dir / "step.json")["info"] if (data_dir / "step.json").exists() else {}
     out: dict[str, Any] = {}
     for bench in BENCHMARKS:
-        result = evaluate(encoder, bench, data_dir, batch_size=cfg.eval_batch_size, progress=progress)
+        source = data_dir / info[f"{bench}_file"] if info.get(f"{bench}_file") else data_dir
+        result = evaluate(encoder, bench, source, batch_size=cfg.eval_batch_size, progress=progress)
         write_json_atomic(work / f"{bench}.json", result.results)
         np.savez(work / f"{bench}.npz", **scores_arrays(result))
         out[bench] = result.results["metrics"]
