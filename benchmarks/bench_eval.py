@@ -128,12 +128,19 @@ def main() -> None:
         raw_encode(encoder, paths[:64], texts[:64], args.batch_size, args.workers)
         evaluate(encoder, "twins", warm_dir, cache_dir=warm_dir / "cache", **kw)
         runs: dict[str, list[tuple[float, float]]] = {"raw": [], "eval": [], "cold": [], "warm": []}
-        for r in range(args.repeats):  # interleaved, so background load hits every variant alike
+        def cached(r: int) -> None:  # a fresh cache, then the same run again on the filled cache
             cache = root / f"cache{r}"
-            runs["raw"].append(timed(lambda: raw_encode(encoder, paths, texts, args.batch_size, args.workers)))
-            runs["eval"].append(timed(lambda: evaluate(encoder, "twins", root, **kw)))
             runs["cold"].append(timed(lambda: evaluate(encoder, "twins", root, cache_dir=cache, **kw)))
             runs["warm"].append(timed(lambda: evaluate(encoder, "twins", root, cache_dir=cache, **kw)))
+
+        variants = [
+            lambda r: runs["raw"].append(timed(lambda: raw_encode(encoder, paths, texts, args.batch_size, args.workers))),
+            lambda r: runs["eval"].append(timed(lambda: evaluate(encoder, "twins", root, **kw))),
+            cached,
+        ]
+        for r in range(args.repeats):  # interleaved and rotated, so background load hits every variant alike
+            for k in range(len(variants)):
+                variants[(k + r) % len(variants)](r)
         naive_n = min(args.naive_n or args.n, args.n)
         wall, cpu = timed(lambda: naive_loop(encoder, root, rows[:naive_n]))
         runs["naive"] = [(wall * args.n / naive_n, cpu * args.n / naive_n)]
@@ -157,7 +164,7 @@ def main() -> None:
     print(scaled.strip())
     print("all wall (s): " + "; ".join(f"{k} " + ", ".join(f"{w:.2f}" for w, _ in v) for k, v in runs.items()))
     print(f"model {args.model}, batch {args.batch_size}, workers {args.workers}, torch threads {torch.get_num_threads()}, "
-          f"best of {args.repeats} interleaved rounds, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"best of {args.repeats} interleaved, rotated rounds, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
