@@ -1,0 +1,96 @@
+"""Sprites: a category's template resampled to the size it appears at, cached.
+
+Resampling gathers on running sums (an exact pixel-area average when shrinking, which is
+the renderer's anti-aliasing) instead of matrix products, so no BLAS threads are woken
+(they crawl when the CPU is shared). The cache is bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+
+import numpy as np
+
+from eqvl.synth import shapes
+
+
+def _resample(arr: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Resize one axis: exact pixel-area average when shrinking, linear when enlarging.
+
+    Gathers on a running sum instead of a matrix product, so no BLAS threads are woken
+    (they crawl when the CPU is shared).
+    """
+    n_in = arr.shape[axis]
+    scale = n_in / n_out
+    a = np.moveaxis(arr, axis, 0)
+    if scale >= 1:
+        cs = np.concatenate([np.zeros((1,) + a.shape[1:], np.float32), np.cumsum(a, axis=0, dtype=np.float32)])
+        edges = np.arange(n_out + 1, dtype=np.float64) * scale
+        j = np.minimum(np.floor(edges).astype(int), n_in - 1)
+        frac = (edges - j).astype(np.float32).reshape((-1,) + (1,) * (a.ndim - 1))
+        integral = cs[j] + frac * a[j]
+        out = (integral[1:] - integral[:-1]) / np.float32(scale)
+    else:
+        x = np.clip((np.arange(n_out) + 0.5) * scale - 0.5, 0, n_in - 1)
+        j0 = np.floor(x).astype(int)
+        j1 = np.minimum(j0 + 1, n_in - 1)
+        t = (x - j0).astype(np.float32).reshape((-1,) + (1,) * (a.ndim - 1))
+        out = a[j0] * (1 - t) + a[j1] * t
+    return np.moveaxis(out, 0, axis)
+
+
+@functools.lru_cache(maxsize=None)
+def _rows_and_sums(category: str, yaw: int, pitch_i: int) -> tuple[np.ndarray, np.ndarray]:
+    """A template stack with rows first (th, 5, tw) and its running sum over rows (th+1, 5, tw)."""
+    rows = np.ascontiguousarray(np.moveaxis(shapes.template(category, yaw, pitch_i).stack, 1, 0))
+    sums = np.concatenate([np.zeros((1,) + rows.shape[1:], np.float32), np.cumsum(rows, axis=0, dtype=np.float32)])
+    return rows, sums
+
+
+#: resampled sprites, least recently used first; bounded in bytes (sizes vary with the image size)
+_SPRITES: OrderedDict = OrderedDict()
+_SPRITE_BYTES = [0]
+SPRITE_CACHE_BYTES = 256 << 20
+
+
+def sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Template resampled to (h, w): alpha (h, w), unit normals (3, h, w), depth (h, w).
+
+    An area filter when shrinking: the fraction of each pixel the solid covers is its alpha.
+    """
+    key = (category, yaw, pitch_i, w, h)
+    hit = _SPRITES.get(key)
+    if hit is not None:
+        _SPRITES.move_to_end(key)
+        return hit
+    rows, sums = _rows_and_sums(category, yaw, pitch_i)
+    th = rows.shape[0]
+    if h <= th:  # area average over rows straight from the precomputed running sum
+        edges = np.arange(h + 1, dtype=np.float64) * (th / h)
+        j = np.minimum(np.floor(edges).astype(int), th - 1)
+        frac = (edges - j).astype(np.float32)[:, None, None]
+        integral = sums[j] + frac * rows[j]
+        out = (integral[1:] - integral[:-1]) * np.float32(h / th)
+    else:
+        out = _resample(rows, h, 0)
+    out = np.moveaxis(_resample(out, w, 2), 1, 0)  # (5, h, w)
+    alpha = np.clip(out[0], 0, 1)
+    normals = out[1:4] / np.maximum(np.sqrt((out[1:4] ** 2).sum(0, keepdims=True)), 1e-6)
+    depth = out[4] / np.maximum(out[0], 1e-6)
+    result = (np.ascontiguousarray(alpha), np.ascontiguousarray(normals, dtype=np.float32), np.ascontiguousarray(depth))
+    _SPRITES[key] = result
+    _SPRITE_BYTES[0] += sum(a.nbytes for a in result)
+    while _SPRITE_BYTES[0] > SPRITE_CACHE_BYTES and len(_SPRITES) > 1:
+        _, old = _SPRITES.popitem(last=False)
+        _SPRITE_BYTES[0] -= sum(a.nbytes for a in old)
+    return result
+
+
+def warm_up(categories: tuple[str, ...]) -> None:
+    """Build every template and its running sums now (before forking workers, so they share them)."""
+    shapes.warm_up(categories)
+    for cat in categories:
+        for yi in range(len(shapes.YAWS) if cat in shapes.YAWED else 1):
+            for pi in range(len(shapes.PITCHES)):
+                _rows_and_sums(cat, yi, pi)
