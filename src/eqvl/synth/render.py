@@ -39,7 +39,7 @@ class Rendered:
     image: np.ndarray  # (S, S, 3) uint8
     labels: np.ndarray | None  # (S, S) int16; None when rendered with masks=False
     depth: np.ndarray | None  # (S, S) float32, camera depth in world units; inf on background
-    amodal_area: list[int]  # per object: pixels of its own sprite with coverage >= 0.5
+    amodal_area: list[int]  # per object: pixels of its own sprite with coverage >= 0.5 (0s when masks=False)
 
     def mask(self, index: int) -> np.ndarray:
         """Visible pixels of object `index`."""
