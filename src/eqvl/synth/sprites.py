@@ -94,3 +94,9 @@ def warm_up(categories: tuple[str, ...]) -> None:
         for yi in range(len(shapes.YAWS) if cat in shapes.YAWED else 1):
             for pi in range(len(shapes.PITCHES)):
                 _rows_and_sums(cat, yi, pi)
+
+
+def clear_cache() -> None:
+    """Free the resampled sprites (a finished `generate` calls this; training may follow in-process)."""
+    _SPRITES.clear()
+    _SPRITE_BYTES[0] = 0

@@ -22,7 +22,7 @@ from eqvl.errors import EqvlError
 from eqvl.io import atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.items import Unit, init_worker, item_rng, run_unit, train_subset
-from eqvl.synth.render import warm_up
+from eqvl.synth.sprites import clear_cache, warm_up
 
 __all__ = ["STATE_FILE", "generate", "item_rng", "readable", "train_subset"]
 
@@ -110,12 +110,15 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
         from tqdm import tqdm
 
         results = tqdm(results, total=len(units), desc="eqvl synth", unit="twin")
-    for res in results:
-        twins += res["twins"]
-        triplets += res["triplets"]
-        train += res["train"]
-        train_counts[res["subset"]] += len(res["train"])
-        files += res["files"]
+    try:
+        for res in results:
+            twins += res["twins"]
+            triplets += res["triplets"]
+            train += res["train"]
+            train_counts[res["subset"]] += len(res["train"])
+            files += res["files"]
+    finally:
+        clear_cache()
     hashes: dict[str, str] = {}
     if twins:
         hashes["twins.jsonl"] = _write_text(out / "twins.jsonl", "".join(json.dumps(r) + "\n" for r in twins))
