@@ -10,6 +10,7 @@ import argparse
 import typing
 from dataclasses import MISSING, fields
 
+from eqvl.losses import available_losses
 from eqvl.train.config import TrainConfig
 
 HELP = {
@@ -17,7 +18,7 @@ HELP = {
     "pretrained": "open_clip pretrained tag, checkpoint path to start from, or none",
     "train_data": "training pairs: open_clip CSV (tab-separated filepath, title [+ hard_negatives, "
                   "hard_positives, *_types JSON lists]) or JSONL",
-    "loss": "terms joined by '+': itc, eqsim, ce, hardpos (e.g. itc+eqsim+ce)",
+    "loss": "terms joined by '+' (e.g. itc+eqsim+ce); registered: {losses}",
     "itc_hard_negatives": "use the batch's hard negatives as extra image->text negatives (auto: when loaded)",
     "eqsim_beta": "EqSim weight beta (paper: 0.2/0.5/1.0)",
     "eqsim_alpha": "EqSim hinge margin alpha on each mean squared error (paper: 0/0.04/0.1)",
@@ -52,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         flag = "--" + f.name.replace("_", "-")
         tp = _base_type(hints[f.name])
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        h = HELP.get(f.name, " ")
+        h = HELP.get(f.name, " ").replace("{losses}", ", ".join(available_losses()))
         if tp is bool:
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
         elif typing.get_origin(tp) is list:

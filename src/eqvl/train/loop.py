@@ -134,9 +134,18 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
     if info.is_main and resume_path is None and (ckdir / LATEST).exists():
         (ckdir / LATEST).unlink()
 
+    probe = build_loss(cfg)  # bad loss flags fail here, before anything heavy is built
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     torch.manual_seed(cfg.seed)
+
+    # data first: a broken file should fail before a large model is loaded
+    if data_kind(cfg.train_data, cfg.dataset_type) == "webdataset":
+        from eqvl.train.shards import read_shards
+
+        rows, report, has = read_shards(cfg.train_data, cfg)
+    else:
+        rows, report, has = read_pairs(cfg.train_data, cfg)
 
     from eqvl.models.openclip import create_openclip
 
@@ -148,14 +157,6 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
         model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     model.train()
 
-    # data
-    if data_kind(cfg.train_data, cfg.dataset_type) == "webdataset":
-        from eqvl.train.shards import read_shards
-
-        rows, report, has = read_shards(cfg.train_data, cfg)
-    else:
-        rows, report, has = read_pairs(cfg.train_data, cfg)
-    probe = build_loss(cfg)
     need_neg, need_pos = probe.needs_negatives, probe.needs_positives
     gen_neg, gen_pos = need_neg and not has["hard_negatives"], need_pos and not has["hard_positives"]
     if (gen_neg or gen_pos) and _augmenter() is None:
