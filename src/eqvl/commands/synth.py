@@ -80,11 +80,15 @@ def run(args: argparse.Namespace) -> int:
         path = write_gallery(args.gallery, cfg, per_subset=args.gallery_per_subset, overwrite=args.overwrite)
         print(f"gallery: {path}")
     if args.out:
+        import time
+
         from eqvl.synth.writer import generate
 
+        start = time.perf_counter()
         manifest = generate(cfg)
+        seconds = time.perf_counter() - start
         counts = manifest["counts"]
         print(f"wrote {args.out}: {counts['twins_total']} twins ({', '.join(f'{k} {v}' for k, v in counts['twins'].items())}), "
               f"{counts['triplets']} triplets, {counts['train_rows']} training rows, {counts['images']} images")
-        print(f"content hash {manifest['content_hash'][:16]}…  (manifest.json)")
+        print(f"in {seconds:.1f} s ({counts['images'] / max(seconds, 1e-9):.0f} images/s); content hash {manifest['content_hash'][:16]}… (manifest.json)")
     return 0
