@@ -15,6 +15,15 @@ from eqvl.demo.claims import MIN_EFFECT, RULES
 from eqvl.report import plots
 from eqvl.report.model import Figure, Report, Table
 
+SUBSETS_TEXT = (
+    "Held-out twins (two images, two captions, one controlled change; scored by Winoground's text / image / group): "
+    "location = the relation between two objects changes (left / right / front / behind / on top of); "
+    "counting = the number of instances changes (1-5); attribute = one object's colour or size is replaced "
+    "(the captions differ in a word, as in EqBen's EQ-Kubric attribute split); binding = colour or size is swapped "
+    "between the two objects (same words in both captions, Winoground-style). Triplets: each twin image with its "
+    "caption, a hard positive (synonym, paraphrase, inverse relation or reordering; still true) and a hard negative "
+    "(the twin's caption or a relation / count / attribute rewrite; false)."
+)
 PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
 
 
@@ -73,6 +82,7 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
         sec.add("• " + rule)
 
     sec = rep.section("Results")
+    sec.add(SUBSETS_TEXT)
     sec.add(results_table(result.table))
     subs = subsets_of(result.table)
     if subs:
