@@ -84,9 +84,10 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     curves: dict[str, list[dict]] = {START: read_json(pre_dir / "step.json")["info"].get("metrics", [])}
     evals[(START, 0)] = step("evaluate pre-trained start", "eval", {"ckpt": pre_key, "eval": steps.EVAL_VERSION},
                              lambda d: steps.evaluate_checkpoint(cfg, d, data_dir, model_cfg, pre_ckpt, progress))
-    for variant, loss in cfg.variants.items():
-        options = cfg.variant_options.get(variant, {})
-        for seed in cfg.seeds:
+    # seed-major: an interrupted run has whole seeds done, and `--seeds N` reuses them as they are
+    for seed in cfg.seeds:
+        for variant, loss in cfg.variants.items():
+            options = cfg.variant_options.get(variant, {})
             ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.__dict__, "seed": seed,
                       "eval": steps.EVAL_VERSION}
             label = f"fine-tune {variant} seed {seed} + evaluate"
