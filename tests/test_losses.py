@@ -104,12 +104,14 @@ def test_eqsim_term_softmax_normalised_rows():
     txt = F.normalize(torch.randn(6, 5, generator=g), dim=-1)
     scale = torch.tensor(10.0)
     term = EqSimLoss(beta=0.5, alpha=0.0, k=2)
-    (name, raw, w), = term(LossBatch(image=img, text=txt, logit_scale=scale))
+    (name, raw, w), (n1, mse1, w1), (n2, mse2, w2) = term(LossBatch(image=img, text=txt, logit_scale=scale))
+    assert (n1, n2, w1, w2) == ("eqsim_mse_v1", "eqsim_mse_v2", 0.0, 0.0)  # logged only
     sim = torch.softmax(10.0 * img @ txt.T, dim=1)
     assert torch.allclose(sim.sum(1), torch.ones(6))
     assert name == "eqsim" and w == 0.5
     assert torch.allclose(raw, _eqsim_slow(sim, close_set(sim, 2), 0.0, 1.0, "hybrid"))
     assert torch.allclose(normalise(img @ txt.T, scale, "softmax"), sim)
+    assert torch.allclose(raw, mse1 + mse2)  # alpha 0: the loss is the sum of the two logged mses
 
 
 def test_eqsim_bad_mode_is_clear():
@@ -292,7 +294,8 @@ def test_parse_and_combine_logs_each_part():
                   neg_type=torch.zeros(n, 2, dtype=torch.long), pos=f(n, 1), pos_mask=torch.ones(n, 1, dtype=torch.bool))
     combo = CombinedLoss({"itc": ITCLoss(), "eqsim": EqSimLoss(alpha=0.0), "ce": CELoss(), "hardpos": HardPosLoss()})
     total, parts = combo(b)
-    assert set(parts) == {"itc", "eqsim", "ce_rank", "ce_imc", "hardpos", "hardpos_margin"}
+    # 6 images, k = 8: every pair is close, so there is no v1 pair and no eqsim_mse_v1 part
+    assert set(parts) == {"itc", "eqsim", "eqsim_mse_v2", "ce_rank", "ce_imc", "hardpos", "hardpos_margin"}
     expect = parts["itc"] + 0.5 * parts["eqsim"] + 0.2 * parts["ce_rank"] + 0.3 * parts["ce_imc"] + parts["hardpos"] + parts["hardpos_margin"]
     assert torch.allclose(total, expect) and math.isfinite(total.item())
     assert combo.needs_negatives and combo.needs_positives

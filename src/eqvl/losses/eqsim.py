@@ -111,4 +111,12 @@ class EqSimLoss(LossTerm):
         if self.close == "sample":
             gen = torch.Generator().manual_seed(b.seed * 1_000_003 + b.step)
         close = close_set(sim, self.k, self.close, gen)
-        return [("eqsim", eqsim_loss(sim, close, alpha=self.alpha, beta=1.0, mode=self.mode), self.beta)]
+        mse_v1, mse_v2 = eqsim_terms(sim, close, self.mode)
+        loss = sim.new_zeros(())
+        parts: list[Part] = []
+        for name, mse in (("eqsim_mse_v1", mse_v1), ("eqsim_mse_v2", mse_v2)):
+            if mse is not None:
+                loss = loss + torch.clamp(mse - self.alpha, min=0)
+                # logged, not optimised (weight 0): the hinge only acts while an mse exceeds alpha
+                parts.append((name, mse.detach(), 0.0))
+        return [("eqsim", loss, self.beta), *parts]
