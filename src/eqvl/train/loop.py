@@ -205,6 +205,10 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
         loss_fn.load_state_dict(ckpt.get("loss_state", {}), strict=False)
         set_rng_state(ckpt["rng"])
         step, start_epoch, skip = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt.get("batch_in_epoch", 0))
+        was = ckpt.get("global_batch", cfg.batch_size * info.world)
+        if skip and was != cfg.batch_size * info.world:
+            raise EqvlError(f"{resume_path} stopped mid-epoch with a global batch of {was}; resume with the same "
+                            f"--batch-size x processes (now {cfg.batch_size} x {info.world})")
 
     log = MetricsLog(out / "metrics.jsonl", out / "tensorboard" if cfg.tensorboard else None,
                      resume_step=step if resume_path is not None else None) if info.is_main else None
@@ -217,7 +221,8 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
             print(f"eqvl train: resumed from {resume_path} at step {step}", file=sys.stderr)
 
     def payload(epoch: int, batch_in_epoch: int) -> dict[str, Any]:
-        return {"epoch": epoch, "batch_in_epoch": batch_in_epoch, "step": step, "name": bundle.model_name,
+        return {"epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_batch": cfg.batch_size * info.world,
+                "step": step, "name": bundle.model_name,
                 "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else {}, "loss_state": loss_fn.state_dict(),
                 "rng": rng_state(), "config": cfg.to_dict(), "negative_types": types}
