@@ -39,3 +39,15 @@ def test_malformed_jsonl_names_line(tmp_path):
     bad.write_text('{"a": 1}\n\n{"a": \n')
     with pytest.raises(DataError, match=r"x.jsonl:3"):
         list(read_jsonl(bad))
+
+
+def test_atomic_files_get_umask_mode(tmp_path):
+    import os
+
+    out = tmp_path / "mode.json"
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(out, {})
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644
