@@ -14,6 +14,7 @@ import numpy as np
 
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
+from eqvl.io import read_jsonl
 from eqvl.metrics import mean_of
 
 
@@ -169,3 +170,26 @@ def read_json_keyed(path: str | Path) -> Any:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text: {exc.reason}", path=str(path)) from None
+
+
+def read_single_image_jsonl(path: Path, caption_keys: Sequence[str]) -> list[ScoreItem]:
+    """eqvl's own one-image formats (foils, triplets): `{"id", "subset", "image", *caption_keys}`.
+
+    Captions keep the order of `caption_keys`; unknown fields travel in `ScoreItem.meta`.
+    """
+    known = {"id", "subset", "image", *caption_keys}
+    root = path.parent
+    items: list[ScoreItem] = []
+    seen: set[str] = set()
+    for line, obj in read_jsonl(path):
+        ident = record_id(obj, path, line, seen)
+        subset = obj.get("subset", "all")
+        if not isinstance(subset, str) or not subset.strip():
+            raise DataError("subset must be a non-empty string", path=str(path), line=line, field="subset")
+        image = image_ref(root, text_field(obj, "image", path, line))
+        captions = [text_field(obj, key, path, line) for key in caption_keys]
+        extra = {k: v for k, v in obj.items() if k not in known}
+        items.append(ScoreItem(id=ident, images=[image], captions=captions, subset=subset, meta=extra))
+    if not items:
+        raise DataError("no records", path=str(path))
+    return items

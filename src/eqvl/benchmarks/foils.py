@@ -11,13 +11,8 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, find_file, image_ref, items_subsets, record_id, stack_scores, summarize, text_field
+from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_single_image_jsonl, stack_scores, summarize
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
-from eqvl.data.records import ScoreItem
-from eqvl.errors import DataError
-from eqvl.io import read_jsonl
-
-_KNOWN = {"id", "subset", "image", "caption", "foil"}
 
 
 @register_benchmark("foils")
@@ -31,20 +26,7 @@ class FoilsBenchmark(Benchmark):
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, [])
         path = find_file(data_dir, ["foils.jsonl"], self.name, self.layout)
-        root = path.parent
-        items: list[ScoreItem] = []
-        seen: set[str] = set()
-        for line, obj in read_jsonl(path):
-            ident = record_id(obj, path, line, seen)
-            subset = obj.get("subset", "all")
-            if not isinstance(subset, str) or not subset.strip():
-                raise DataError("subset must be a non-empty string", path=str(path), line=line, field="subset")
-            image = image_ref(root, text_field(obj, "image", path, line))
-            captions = [text_field(obj, key, path, line) for key in ("caption", "foil")]
-            extra = {k: v for k, v in obj.items() if k not in _KNOWN}
-            items.append(ScoreItem(id=ident, images=[image], captions=captions, subset=subset, meta=extra))
-        if not items:
-            raise DataError("no records", path=str(path))
+        items = read_single_image_jsonl(path, ("caption", "foil"))
         return BenchmarkData(items=items, meta={"source": str(path)})
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
