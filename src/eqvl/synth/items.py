@@ -64,17 +64,19 @@ def _png_ok(path: Path, size: int) -> str | None:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    """Write then rename, so a crash never leaves a partial image under the final name
-    (raw os calls: file creation dominates at 64 px)."""
-    tmp = f"{path.parent}/.{path.name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    """One open/write/close, no temporary name, no fsync: file creation dominates at 64 px.
+
+    A crash can leave a truncated image under its final name; that is safe because the
+    manifest is written last (a folder without it is unfinished) and --resume keeps only
+    images that decode completely at the right size (`_png_ok`).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
     finally:
         os.close(fd)
-    os.replace(tmp, path)
 
 
 def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out: Path) -> list[tuple[str, str]]:

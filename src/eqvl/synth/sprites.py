@@ -15,14 +15,15 @@ import numpy as np
 from eqvl.synth import shapes
 
 
-def _resample(arr: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+def _resample(arr: np.ndarray, n_out: int, axis: int, span: float | None = None) -> np.ndarray:
     """Resize one axis: exact pixel-area average when shrinking, linear when enlarging.
 
     Gathers on a running sum instead of a matrix product, so no BLAS threads are woken
-    (they crawl when the CPU is shared).
+    (they crawl when the CPU is shared). `span`: how many input pixels the output covers
+    (default all; a zero-padded pyramid level has a little more).
     """
     n_in = arr.shape[axis]
-    scale = n_in / n_out
+    scale = (n_in if span is None else span) / n_out
     a = np.moveaxis(arr, axis, 0)
     if scale >= 1:
         cs = np.concatenate([np.zeros((1,) + a.shape[1:], np.float32), np.cumsum(a, axis=0, dtype=np.float32)])
@@ -40,12 +41,36 @@ def _resample(arr: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
+#: a level-L pyramid template is used while each sprite pixel still averages at least this
+#: many of its pixels per axis (so the area filter stays close to the exact one)
+MIN_SOURCE_PIXELS = 2.0
+
+
 @functools.lru_cache(maxsize=None)
-def _rows_and_sums(category: str, yaw: int, pitch_i: int) -> tuple[np.ndarray, np.ndarray]:
-    """A template stack with rows first (th, 5, tw) and its running sum over rows (th+1, 5, tw)."""
-    rows = np.ascontiguousarray(np.moveaxis(shapes.template(category, yaw, pitch_i).stack, 1, 0))
+def _rows_and_sums(category: str, yaw: int, pitch_i: int, level: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A template stack, 2**level times smaller (exact 2x2 area averages, zero-padded to even
+    sizes), with rows first (th, 5, tw) and its running sum over rows (th+1, 5, tw)."""
+    if level == 0:
+        stack = shapes.template(category, yaw, pitch_i).stack
+    else:
+        prev = np.moveaxis(_rows_and_sums(category, yaw, pitch_i, level - 1)[0], 1, 0)  # (5, h, w)
+        _, h, w = prev.shape
+        padded = np.zeros((5, h + h % 2, w + w % 2), np.float32)
+        padded[:, :h, :w] = prev
+        stack = 0.25 * (padded[:, 0::2, 0::2] + padded[:, 1::2, 0::2] + padded[:, 0::2, 1::2] + padded[:, 1::2, 1::2])
+    rows = np.ascontiguousarray(np.moveaxis(stack, 1, 0), dtype=np.float32)
     sums = np.concatenate([np.zeros((1,) + rows.shape[1:], np.float32), np.cumsum(rows, axis=0, dtype=np.float32)])
     return rows, sums
+
+
+def _level(th: int, tw: int, h: int, w: int) -> int:
+    """The smallest pyramid template that still has MIN_SOURCE_PIXELS per sprite pixel."""
+    ratio = min(th / h, tw / w) / MIN_SOURCE_PIXELS
+    level = 0
+    while ratio >= 2 and level < 4:
+        ratio /= 2
+        level += 1
+    return level
 
 
 #: resampled sprites, least recently used first; bounded in bytes (sizes vary with the image size)
@@ -58,23 +83,31 @@ def sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.nd
     """Template resampled to (h, w): alpha (h, w), unit normals (3, h, w), depth (h, w).
 
     An area filter when shrinking: the fraction of each pixel the solid covers is its alpha.
+    Small sprites are averaged from a pre-shrunk pyramid level of the template (each
+    sprite pixel still covers >= MIN_SOURCE_PIXELS of it per axis), which makes a cache
+    miss cheap.
     """
     key = (category, yaw, pitch_i, w, h)
     hit = _SPRITES.get(key)
     if hit is not None:
         _SPRITES.move_to_end(key)
         return hit
-    rows, sums = _rows_and_sums(category, yaw, pitch_i)
+    th0, tw0 = shapes.template_shape()
+    level = _level(th0, tw0, h, w)
+    rows, sums = _rows_and_sums(category, yaw, pitch_i, level)
     th = rows.shape[0]
-    if h <= th:  # area average over rows straight from the precomputed running sum
-        edges = np.arange(h + 1, dtype=np.float64) * (th / h)
+    step = th0 / (h * 2 ** level)  # level-L template rows per sprite row
+    if step >= 1:  # area average over rows straight from the precomputed running sum
+        edges = np.arange(h + 1, dtype=np.float64) * step
         j = np.minimum(np.floor(edges).astype(int), th - 1)
         frac = (edges - j).astype(np.float32)[:, None, None]
         integral = sums[j] + frac * rows[j]
-        out = (integral[1:] - integral[:-1]) * np.float32(h / th)
+        out = (integral[1:] - integral[:-1]) * np.float32(1 / step)
     else:
         out = _resample(rows, h, 0)
-    out = np.moveaxis(_resample(out, w, 2), 1, 0)  # (5, h, w)
+    # columns: the sprite spans the level-0 width tw0, i.e. tw0 / 2**level level-L columns
+    out = _resample(out, w, 2, span=tw0 / 2**level)
+    out = np.moveaxis(out, 1, 0)  # (5, h, w)
     alpha = np.clip(out[0], 0, 1)
     normals = out[1:4] / np.maximum(np.sqrt((out[1:4] ** 2).sum(0, keepdims=True)), 1e-6)
     depth = out[4] / np.maximum(out[0], 1e-6)
@@ -93,7 +126,8 @@ def warm_up(categories: tuple[str, ...]) -> None:
     for cat in categories:
         for yi in range(len(shapes.YAWS) if cat in shapes.YAWED else 1):
             for pi in range(len(shapes.PITCHES)):
-                _rows_and_sums(cat, yi, pi)
+                for level in range(5):
+                    _rows_and_sums(cat, yi, pi, level)
 
 
 def clear_cache() -> None:
