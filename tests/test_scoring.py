@@ -262,6 +262,21 @@ def test_npy_frames_are_bgr_and_flipped(tmp_path):
         load_image(ImageRef(str(tmp_path / "g.npy")))
 
 
+def test_keyed_loading_matches_upfront_hash(tmp_path):
+    """A fresh cache hashes while decoding; a later run hashes up front: the keys must agree."""
+    from eqvl.data.images import image_content_key, load_image_keyed
+
+    Image.new("RGB", (12, 9), "teal").save(tmp_path / "a.png")
+    np.save(tmp_path / "b.npy", np.full((5, 4, 3), 7, dtype=np.uint8))
+    for ref in (ImageRef(str(tmp_path / "a.png")), ImageRef(str(tmp_path / "a.png"), bbox=(1, 1, 5, 5)),
+                ImageRef(str(tmp_path / "b.npy"))):
+        image, key = load_image_keyed(ref)
+        assert key == image_content_key(ref)
+        assert image.tobytes() == load_image(ref).tobytes()
+    with pytest.raises(DataError, match="not found"):
+        load_image_keyed(ImageRef(str(tmp_path / "nope.png")))
+
+
 def test_bbox_crop_and_modes(tmp_path):
     img = Image.new("L", (20, 10), 128)
     img.paste(255, (5, 2, 9, 6))

@@ -48,6 +48,10 @@ class EmbeddingCache:
         self.shard_rows = shard_rows
         self._pending: dict[str, tuple[list[str], list[np.ndarray]]] = {}
 
+    def has(self, kind: str) -> bool:
+        """Whether any shard of `kind` exists (a fresh cache can skip the up-front hashing pass)."""
+        return any(self.dir.glob(f"{kind}-*.npz"))
+
     def lookup(self, kind: str, keys: list[str]) -> dict[str, np.ndarray]:
         """Rows already cached for any of `keys` (missing keys are simply absent)."""
         wanted = set(keys)

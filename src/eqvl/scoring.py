@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from eqvl.cache import EmbeddingCache
-from eqvl.data.images import image_content_key, load_image, text_content_key
+from eqvl.data.images import image_content_key, load_image, load_image_keyed, text_content_key
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
 
@@ -77,28 +77,32 @@ class _ImageSet(Dataset):
     """Decodes + preprocesses images in DataLoader workers; a failure is returned, not raised,
     so the main process can name the record (or skip it) instead of a worker traceback."""
 
-    def __init__(self, refs: Sequence[ImageRef], preprocess: Callable, texts: Sequence[str] | None = None):
-        self.refs, self.preprocess, self.texts = list(refs), preprocess, texts
+    def __init__(self, refs: Sequence[ImageRef], preprocess: Callable, with_keys: bool = False):
+        self.refs, self.preprocess, self.with_keys = list(refs), preprocess, with_keys
 
     def __len__(self) -> int:
         return len(self.refs)
 
     def __getitem__(self, index: int):
+        ref, key = self.refs[index], None
         try:
-            pixels = self.preprocess(load_image(self.refs[index]))
-            return index, pixels, None
+            if self.with_keys:  # cold cache: hash the bytes read for decoding, not in a separate pass
+                image, key = load_image_keyed(ref)
+            else:
+                image = load_image(ref)
+            return index, self.preprocess(image), None, key
         except DataError as exc:
-            return index, None, str(exc)
+            return index, None, str(exc), None
         except Exception as exc:  # a broken transform on a strange image must still name the file
-            return index, None, f"{self.refs[index].path}: cannot preprocess image: {exc}"
+            return index, None, f"{ref.path}: cannot preprocess image: {exc}", None
 
 
 def _collate(batch):
-    good = [(i, p) for i, p, err in batch if err is None]
-    bad = [(i, err) for i, _, err in batch if err is not None]
-    index = [i for i, _ in good]
-    pixels = torch.stack([p for _, p in good]) if good else None
-    return index, pixels, bad
+    good = [(i, p, k) for i, p, err, k in batch if err is None]
+    bad = [(i, err) for i, _, err, _ in batch if err is not None]
+    index = [i for i, _, _ in good]
+    pixels = torch.stack([p for _, p, _ in good]) if good else None
+    return index, pixels, bad, [k for _, _, k in good]
 
 
 def _loader(dataset: Dataset, cfg: EngineConfig, device: torch.device | None) -> DataLoader:
@@ -153,7 +157,9 @@ def encode_images(
     rows: dict[int, np.ndarray] = {}
     bad: dict[int, str] = {}
     keys: list[str | None] = [None] * len(refs)
-    if cfg.cache is not None:
+    # hash files up front only when the cache may hold some of them; a fresh cache hashes while decoding
+    upfront = cfg.cache is not None and cfg.cache.has("image")
+    if upfront:
         keys, bad = content_keys(refs, workers=max(2, cfg.workers))
         for i, msg in bad.items():
             if on_bad:
@@ -163,17 +169,17 @@ def encode_images(
             if k is not None and k in hits:
                 rows[i] = hits[k]
         stats.cached = len(rows)
-    # identical bytes under two paths are encoded once
+    # identical bytes under two paths are encoded once (when hashed up front)
     todo: dict[str, list[int]] = defaultdict(list)
     for i, ref in enumerate(refs):
         if i not in rows and i not in bad:
             todo[keys[i] or ref.key()].append(i)
     firsts = [group[0] for group in todo.values()]
-    device = _device_of(encoder)
-    loader = _loader(_ImageSet([refs[i] for i in firsts], encoder.preprocess), cfg, device) if firsts else []
+    dataset = _ImageSet([refs[i] for i in firsts], encoder.preprocess, with_keys=cfg.cache is not None and not upfront)
+    loader = _loader(dataset, cfg, _device_of(encoder)) if firsts else []
     bar = tqdm(total=len(firsts), desc="encoding images", unit="img", disable=not cfg.progress or not firsts)
     try:
-        for local_index, pixels, failures in loader:
+        for local_index, pixels, failures, worker_keys in loader:
             for j, msg in failures:
                 bad[firsts[j]] = msg
                 if on_bad:
@@ -184,7 +190,8 @@ def encode_images(
                     rows[firsts[j]] = row
                 stats.encoded += len(local_index)
                 if cfg.cache is not None:
-                    cfg.cache.add("image", [keys[firsts[j]] for j in local_index], emb)
+                    batch_keys = [keys[firsts[j]] or wk for j, wk in zip(local_index, worker_keys)]
+                    cfg.cache.add("image", batch_keys, emb)
             bar.update(len(local_index) + len(failures))
     finally:
         bar.close()
@@ -392,7 +399,7 @@ def _score_pairs(encoder: Any, items, uniq: _Unique, cfg: EngineConfig, on_bad) 
     loader = _loader(_ImageSet(refs, encoder.preprocess), cfg, _device_of(encoder)) if todo else []
     bar = tqdm(total=len(todo), desc="scoring pairs", unit="pair", disable=not cfg.progress or not todo)
     try:
-        for local_index, pixels, failures in loader:
+        for local_index, pixels, failures, _ in loader:
             for j, msg in failures:
                 img = pairs[todo[j]][0]
                 bad[img] = msg

@@ -8,6 +8,7 @@ can name the record (or skip it with `--skip-bad`).
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,34 @@ _HASH_CHUNK = 1 << 20
 
 def load_image(ref: ImageRef) -> Image.Image:
     """Decode `ref` into an RGB image, cropped to its bbox; DataError on any failure."""
+    return _decode(ref, Path(ref.path))
+
+
+def load_image_keyed(ref: ImageRef) -> tuple[Image.Image, str]:
+    """Decode `ref` and return its cache key too, reading the file only once (cold-cache runs)."""
+    data = _read(Path(ref.path))
+    key = hashlib.blake2b(data, digest_size=16).hexdigest() + _bbox_suffix(ref)
+    return _decode(ref, io.BytesIO(data)), key
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("image file not found", path=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read image file: {exc.strerror or exc}", path=str(path)) from None
+
+
+def _decode(ref: ImageRef, source: Path | io.BytesIO) -> Image.Image:
     path = Path(ref.path)
-    if not path.is_file():
+    if isinstance(source, Path) and not path.is_file():
         raise DataError("image file not found", path=str(path))
     try:
         if path.suffix.lower() == ".npy":
-            image = _from_npy(path)
+            image = _from_npy(source, path)
         else:
-            with Image.open(path) as handle:
+            with Image.open(source) as handle:
                 handle.load()
                 image = handle.convert("RGB")
     except DataError:
@@ -40,9 +61,9 @@ def load_image(ref: ImageRef) -> Image.Image:
     return image
 
 
-def _from_npy(path: Path) -> Image.Image:
+def _from_npy(source: Path | io.BytesIO, path: Path) -> Image.Image:
     """EqBen YouCook2 frames: H x W x 3 uint8 arrays in BGR order (OpenCV's); flip to RGB."""
-    array = np.load(path, allow_pickle=False)
+    array = np.load(source, allow_pickle=False)
     if array.ndim != 3 or array.shape[2] != 3:
         raise DataError(f"expected an H x W x 3 array, got shape {array.shape}", path=str(path))
     if array.dtype != np.uint8:
@@ -76,10 +97,11 @@ def file_digest(path: str | Path) -> str:
 
 def image_content_key(ref: ImageRef) -> str:
     """Cache key of an image: its bytes' hash plus the crop box."""
-    key = file_digest(ref.path)
-    if ref.bbox is not None:
-        key += "#bbox=" + ",".join(f"{float(v):g}" for v in ref.bbox)
-    return key
+    return file_digest(ref.path) + _bbox_suffix(ref)
+
+
+def _bbox_suffix(ref: ImageRef) -> str:
+    return "" if ref.bbox is None else "#bbox=" + ",".join(f"{float(v):g}" for v in ref.bbox)
 
 
 def text_content_key(text: str) -> str:

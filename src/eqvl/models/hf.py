@@ -81,7 +81,7 @@ class HFEncoder:
             processor = AutoImageProcessor.from_pretrained(directory, local_files_only=True)
         except EqvlError:
             raise
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, ImportError) as exc:  # ImportError: e.g. sentencepiece for SigLIP's tokenizer
             raise EqvlError(f"--model {name}: cannot load: {str(exc).strip().splitlines()[0]}") from None
         if type(model).__name__ not in SUPPORTED:
             raise EqvlError(f"--model {name}: {type(model).__name__} is not supported; valid: {', '.join(SUPPORTED)}")
