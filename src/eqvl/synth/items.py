@@ -94,7 +94,7 @@ def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out
         # always render every kept scene together, so the bytes never depend on what resume skipped
         rendered_all = render_twin([twin.scenes[k] for k in keep], cfg.size, masks=False)
         for k in todo:
-            data = rendered_all[keep.index(k)].to_png(cfg.png_compress)
+            data = rendered_all[keep.index(k)].to_png(cfg.png_level())
             _write_bytes(out / names[k], data)
             done.append((names[k], hashlib.sha256(data).hexdigest()))
     return sorted(done)
