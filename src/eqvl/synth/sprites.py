@@ -63,6 +63,35 @@ def _rows_and_sums(category: str, yaw: int, pitch_i: int, level: int = 0) -> tup
     return rows, sums
 
 
+@functools.lru_cache(maxsize=None)
+def _tables(category: str, yaw: int, pitch_i: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Summed-area table (th+1, 5, tw+1) of a pyramid template and each row's running sum
+    along x (th, 5, tw+1), in float64 (sums of up to ~25k pixels)."""
+    rows, sums = _rows_and_sums(category, yaw, pitch_i, level)
+    zero = np.zeros(rows.shape[:2] + (1,))
+    across = np.concatenate([zero, np.cumsum(rows, axis=2, dtype=np.float64)], axis=2)
+    sat = np.concatenate([np.zeros((1,) + across.shape[1:]), np.cumsum(across, axis=0)])
+    return sat, across
+
+
+def _area_average(tables: tuple[np.ndarray, np.ndarray], h: int, w: int, step_y: float, step_x: float) -> np.ndarray:
+    """Exact pixel-area averages (5, h, w) of a piecewise-constant template: its integral is
+    bilinear inside every template pixel, so interpolating the summed-area table at the
+    sprite's pixel edges and differencing gives each sprite pixel's area integral."""
+    sat, across = tables
+    th, tw = across.shape[0], across.shape[2] - 1
+    ey = np.arange(h + 1, dtype=np.float64) * step_y
+    jy = np.minimum(ey.astype(np.intp), th - 1)
+    at_rows = sat[jy] + (ey - jy)[:, None, None] * across[jy]  # (h+1, 5, tw+1): integral up to each edge row
+    ex = np.arange(w + 1, dtype=np.float64) * step_x
+    jx = np.minimum(ex.astype(np.intp), tw - 1)
+    left = at_rows[:, :, jx]
+    q = left + (ex - jx) * (at_rows[:, :, jx + 1] - left)  # (h+1, 5, w+1)
+    d = q[1:] - q[:-1]
+    out = (d[:, :, 1:] - d[:, :, :-1]) * (1.0 / (step_y * step_x))
+    return np.ascontiguousarray(np.moveaxis(out, 1, 0), dtype=np.float32)  # (5, h, w)
+
+
 def _level(th: int, tw: int, h: int, w: int) -> int:
     """The smallest pyramid template that still has MIN_SOURCE_PIXELS per sprite pixel."""
     ratio = min(th / h, tw / w) / MIN_SOURCE_PIXELS
@@ -94,20 +123,14 @@ def sprite(category: str, yaw: int, pitch_i: int, w: int, h: int) -> tuple[np.nd
         return hit
     th0, tw0 = shapes.template_shape()
     level = _level(th0, tw0, h, w)
-    rows, sums = _rows_and_sums(category, yaw, pitch_i, level)
-    th = rows.shape[0]
-    step = th0 / (h * 2 ** level)  # level-L template rows per sprite row
-    if step >= 1:  # area average over rows straight from the precomputed running sum
-        edges = np.arange(h + 1, dtype=np.float64) * step
-        j = np.minimum(np.floor(edges).astype(int), th - 1)
-        frac = (edges - j).astype(np.float32)[:, None, None]
-        integral = sums[j] + frac * rows[j]
-        out = (integral[1:] - integral[:-1]) * np.float32(1 / step)
-    else:
-        out = _resample(rows, h, 0)
-    # columns: the sprite spans the level-0 width tw0, i.e. tw0 / 2**level level-L columns
-    out = _resample(out, w, 2, span=tw0 / 2**level)
-    out = np.moveaxis(out, 1, 0)  # (5, h, w)
+    step_y = th0 / (h * 2 ** level)  # level-L template rows per sprite row
+    step_x = tw0 / (w * 2 ** level)
+    if step_y >= 1 and step_x >= 1:
+        out = _area_average(_tables(category, yaw, pitch_i, level), h, w, step_y, step_x)
+    else:  # enlarging (very large sprites): the separable path
+        rows, _ = _rows_and_sums(category, yaw, pitch_i, level)
+        out = _resample(_resample(rows, h, 0), w, 2)
+        out = np.moveaxis(out, 1, 0)  # (5, h, w)
     alpha = np.clip(out[0], 0, 1)
     normals = out[1:4] / np.maximum(np.sqrt((out[1:4] ** 2).sum(0, keepdims=True)), 1e-6)
     depth = out[4] / np.maximum(out[0], 1e-6)
@@ -127,7 +150,7 @@ def warm_up(categories: tuple[str, ...]) -> None:
         for yi in range(len(shapes.YAWS) if cat in shapes.YAWED else 1):
             for pi in range(len(shapes.PITCHES)):
                 for level in range(5):
-                    _rows_and_sums(cat, yi, pi, level)
+                    _tables(cat, yi, pi, level)
 
 
 def clear_cache() -> None:
