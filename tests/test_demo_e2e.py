@@ -1,6 +1,7 @@
 """A real (tiny) demo run: synth -> pre-train -> 4 fine-tunes -> evaluation -> report."""
 
 import json
+import shutil
 
 import pytest
 
@@ -33,3 +34,12 @@ def test_tiny_demo_end_to_end(tmp_path):
     assert all(v.status != "not tested" for v in result.verdicts)
     md = (out / "report.md").read_text()
     assert all(v.claim in md for v in result.verdicts)
+
+    # same numbers on re-run: recompute one fine-tune (+ its evaluation) from scratch and compare
+    done = sorted(p for p in (out / "cache").glob("finetune-*") if p.is_dir())
+    victim = done[-1]
+    before = json.loads((victim / "twins.json").read_text())["metrics"]
+    shutil.rmtree(victim)
+    again = run_demo(cfg, out, overwrite=True, progress=False, log=lambda s: None)
+    assert json.loads((victim / "twins.json").read_text())["metrics"] == before
+    assert again.table == result.table

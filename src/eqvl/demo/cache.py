@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +33,16 @@ class StepCache:
     def path(self, step: str, key: Any) -> Path:
         return self.root / f"{step}-{config_hash(key)}"
 
+    def seconds(self, step: str, key: Any) -> float | None:
+        """How long the step took when it was computed (None for caches written before this was kept)."""
+        import json
+
+        path = self.path(step, key) / DONE
+        if not path.is_file():
+            return None
+        value = json.loads(path.read_text(encoding="utf-8")).get("seconds")
+        return float(value) if isinstance(value, (int, float)) else None
+
     def is_done(self, step: str, key: Any) -> bool:
         return (self.path(step, key) / DONE).is_file()
 
@@ -46,7 +57,9 @@ class StepCache:
         if final.exists():  # a folder without its marker: not ours to trust
             shutil.rmtree(final)
         work.mkdir(parents=True)
+        t0 = time.perf_counter()
         info = fn(work) or {}
-        write_json_atomic(work / DONE, {"step": step, "key": key, "info": info})
+        seconds = time.perf_counter() - t0
+        write_json_atomic(work / DONE, {"step": step, "key": key, "info": info, "seconds": seconds})
         os.replace(work, final)
         return final, False

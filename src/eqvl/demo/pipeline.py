@@ -30,6 +30,7 @@ class DemoResult:
     equivariance: dict[str, dict[str, np.ndarray]]
     timings: dict[str, float] = field(default_factory=dict)
     reused: dict[str, bool] = field(default_factory=dict)
+    compute_seconds: dict[str, float] = field(default_factory=dict)
     data_info: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
 
@@ -52,6 +53,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     cache = StepCache(cache_dir or out / "cache")
     timings: dict[str, float] = {}
     reused: dict[str, bool] = {}
+    compute_s: dict[str, float] = {}  # for cached steps: how long they took when computed
     n_ft = len(cfg.variants) * len(cfg.seeds)
     total = 2 + 1 + n_ft
     done = 0
@@ -67,6 +69,9 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
         path, was_cached = cache.run(name, key, fn)
         timings[label] = time.perf_counter() - t0
         reused[label] = was_cached
+        computed = cache.seconds(name, key)
+        if was_cached and computed is not None:
+            compute_s[label] = computed
         return path
 
     data_key = {"synth": cfg.synth, "engine": steps.synth_version(), "demo_data": steps.DATA_VERSION}
@@ -101,6 +106,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     verdicts = all_verdicts(_c1_view(table, cfg))
     result = DemoResult(table, verdicts, curves, equivariance, timings, reused, data_info)
     result.timings["total"] = time.perf_counter() - t_start
+    result.compute_seconds = compute_s
     from eqvl.demo.render import build_report, results_json  # matplotlib is imported late
 
     report = build_report(cfg, result, argv=argv)
