@@ -23,9 +23,10 @@ from eqvl.synth.writer import generate
 GOALS = {224: 100.0, 64: 1000.0}
 
 
-def _cpu() -> float:
+def _cpu() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process and its finished workers."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
 def bench(size: int, twins_per_subset: int, workers: int, seed: int = 0) -> dict[str, float]:
@@ -34,26 +35,33 @@ def bench(size: int, twins_per_subset: int, workers: int, seed: int = 0) -> dict
         # warm-up run (sprite caches), not timed
         generate(SynthConfig(out=os.path.join(tmp, "warm"), twins=10, size=size, seed=seed + 1, workers=1, progress=False))
         cfg = SynthConfig(out=os.path.join(tmp, "run"), twins=twins_per_subset, size=size, seed=seed, workers=workers, progress=False)
-        c0, t0 = _cpu(), time.perf_counter()
+        (u0, s0), t0 = _cpu(), time.perf_counter()
         manifest = generate(cfg)
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        wall, (u1, s1) = time.perf_counter() - t0, _cpu()
     n = manifest["counts"]["twins_total"]
-    return {"twins": n, "wall_s": wall, "twins_per_s": n / wall, "twins_per_cpu_s": n / cpu}
+    user, sys = u1 - u0, s1 - s0
+    return {
+        "twins": n, "wall_s": wall, "twins_per_s": n / wall, "twins_per_cpu_s": n / (user + sys),
+        "user_ms": 1000 * user / n, "sys_ms": 1000 * sys / n,
+    }
 
 
 def breakdown(size: int, n_per_subset: int = 100, seed: int = 0) -> dict[str, float]:
-    """CPU ms per twin of each stage in one process, in memory (no files): where the time goes."""
+    """CPU ms per twin of each stage in one process (user + system): where the time goes.
+
+    The sprite cache starts cold as in a worker of a real run (a run of 100 twins per
+    subset; longer runs hit the cache more often)."""
     import numpy as np
 
     from eqvl.synth.render import render_twin, warm_up
+    from eqvl.synth.sprites import clear_cache
     from eqvl.synth.twins import make_twin
     from eqvl.synth.writer import item_rng
 
     cfg = SynthConfig(size=size)
     warm_up(tuple(cfg.categories))
     keys = [(s, i) for s in cfg.subsets for i in range(n_per_subset)]
-    for s, i in keys[:30]:  # warm the sprite cache a little
-        render_twin(make_twin(item_rng(seed + 1, "twins", s, i), s, cfg).scenes, size, masks=False)
+    clear_cache()
     t = time.process_time()
     twins = [make_twin(item_rng(seed, "twins", s, i), s, cfg) for s, i in keys]
     t_sample = time.process_time() - t
@@ -67,11 +75,17 @@ def breakdown(size: int, n_per_subset: int = 100, seed: int = 0) -> dict[str, fl
     images = [r for twin in twins for r in render_twin(twin.scenes, size, masks=False)]
     t_render = time.process_time() - t
     t = time.process_time()
-    for r in images:
-        r.to_png()
+    pngs = [r.to_png(cfg.png_level()) for r in images]
     t_png = time.process_time() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.process_time()
+        for k, data in enumerate(pngs):
+            fd = os.open(f"{tmp}/{k}.png", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            os.write(fd, data)
+            os.close(fd)
+        t_write = time.process_time() - t
     n = len(twins) / 1000.0
-    return {"sample": t_sample / n, "captions": t_text / n, "render": t_render / n, "png": t_png / n}
+    return {"sample": t_sample / n, "captions": t_text / n, "render": t_render / n, "png": t_png / n, "files": t_write / n}
 
 
 def main() -> None:
@@ -87,15 +101,18 @@ def main() -> None:
         r = bench(size, per_subset, args.workers)
         goal = GOALS.get(size)
         verdict = "" if goal is None else f"  goal {goal:.0f}/s: {'met' if r['twins_per_s'] >= goal else 'NOT met'} (ratio {r['twins_per_s'] / goal:.2f})"
+        cpu_ms = r["user_ms"] + r["sys_ms"]
         print(
             f"{size:>4} px: {r['twins']} twins in {r['wall_s']:.1f} s = {r['twins_per_s']:.0f} twins/s wall, "
-            f"{r['twins_per_cpu_s']:.0f} twins per CPU-second{verdict}"
+            f"{r['twins_per_cpu_s']:.0f} twins per CPU-second{verdict}\n"
+            f"       CPU ms per twin, whole run (all processes): user {r['user_ms']:.2f} + system {r['sys_ms']:.2f} = {cpu_ms:.2f}"
+            f" -> at most {args.workers * 1000 / cpu_ms:.0f} twins/s on {args.workers} idle cores"
         )
         if args.breakdown:
             b = breakdown(size)
             total = sum(b.values())
             parts = ", ".join(f"{k} {v:.2f}" for k, v in b.items())
-            print(f"       CPU ms per twin in memory: {parts} = {total:.2f} ms -> {1000 / total:.0f} twins per CPU-second before files")
+            print(f"       CPU ms per twin by stage, one process: {parts} = {total:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -64,14 +64,22 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
     write_json_atomic(out / STATE_FILE, {"arguments": args, "eqvl_version": __version__})
 
 
+#: below this many work items a --workers 1 run stays in this process (no pool to start)
+IN_PROCESS_MAX_UNITS = 64
+
+
 def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[str, Any]]:
-    if cfg.workers <= 1 or len(units) < 2:
+    """Work items' records in order. Items run in worker processes (one for --workers 1,
+    unless the run is tiny), which tune malloc for numpy's large temporaries without
+    touching the calling process; items go out in large chunks, records come back small."""
+    workers = min(cfg.workers, len(units))
+    if workers <= 1 and len(units) < IN_PROCESS_MAX_UNITS:
         init_worker(cfg, str(out))
         yield from map(run_unit, units)
         return
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    chunk = max(1, min(64, len(units) // (cfg.workers * 8)))
-    with mp.get_context(method).Pool(cfg.workers, initializer=init_worker, initargs=(cfg, str(out))) as pool:
+    chunk = max(1, min(128, len(units) // (workers * 4)))
+    with mp.get_context(method).Pool(workers, initializer=init_worker, initargs=(cfg, str(out), True)) as pool:
         yield from pool.imap(run_unit, units, chunksize=chunk)
 
 
