@@ -8,6 +8,7 @@ with --resume an existing image that decodes at the right size is kept.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -128,8 +129,28 @@ def _texts(items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return [t for t, _ in items], [k for _, k in items]
 
 
+TRAIN_FIELDS = ("filepath", "title", "hard_negatives", "hard_positives", "hard_negative_types", "hard_positive_types")
+
+
+def csv_line(row: dict[str, str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter="\t", lineterminator="\n").writerow([row[f] for f in TRAIN_FIELDS])
+    return buf.getvalue()
+
+
 def run_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None) -> dict[str, Any]:
-    """Build one work item: sample, caption, render, write its images; return its records."""
+    """Build one work item: sample, caption, render, write its images; return its records,
+    already serialised (twins.jsonl / triplets.jsonl lines, train.csv lines), so that
+    little goes back through the pool and the parent only concatenates."""
+    res = build_unit(unit, cfg, out)
+    res["twins"] = [json.dumps(r) + "\n" for r in res["twins"]]
+    res["triplets"] = [json.dumps(r) + "\n" for r in res["triplets"]]
+    res["train"] = [csv_line(r) for r in res["train"]]
+    return res
+
+
+def build_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None) -> dict[str, Any]:
+    """One work item's records as dicts (see run_unit)."""
     cfg, out = cfg or _CFG, out or _OUT
     split, subset, index = unit
     rng = item_rng(cfg.seed, split, subset, index)

@@ -7,9 +7,7 @@ end; an interrupted run leaves complete images and a state file that --resume ch
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import multiprocessing as mp
 import os
@@ -21,7 +19,7 @@ from eqvl import __version__
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
-from eqvl.synth.items import Unit, init_worker, item_rng, run_unit, train_subset
+from eqvl.synth.items import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_unit, train_subset
 from eqvl.synth.sprites import clear_cache, warm_up
 
 __all__ = ["STATE_FILE", "generate", "item_rng", "readable", "train_subset"]
@@ -111,8 +109,12 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
     _prepare(out, cfg)
     warm_up(tuple(cfg.categories))
     units = _units(cfg)
-    twins, triplets, train, files = [], [], [], []
+    twins: list[str] = []  # serialised lines (items.run_unit)
+    triplets: list[str] = []
+    train: list[str] = []
+    files: list[tuple[str, str]] = []
     train_counts = {s: 0 for s in SUBSETS}
+    by_subset = {s: 0 for s in cfg.subsets}
     results = _results(cfg, out, units)
     if cfg.progress:
         from tqdm import tqdm
@@ -124,23 +126,20 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
             triplets += res["triplets"]
             train += res["train"]
             train_counts[res["subset"]] += len(res["train"])
+            if res["twins"]:
+                by_subset[res["subset"]] += len(res["twins"])
             files += res["files"]
     finally:
         clear_cache()
     hashes: dict[str, str] = {}
     if twins:
-        hashes["twins.jsonl"] = _write_text(out / "twins.jsonl", "".join(json.dumps(r) + "\n" for r in twins))
-        hashes["triplets.jsonl"] = _write_text(out / "triplets.jsonl", "".join(json.dumps(r) + "\n" for r in triplets))
+        hashes["twins.jsonl"] = _write_text(out / "twins.jsonl", "".join(twins))
+        hashes["triplets.jsonl"] = _write_text(out / "triplets.jsonl", "".join(triplets))
     if train:
-        buf = io.StringIO()
-        fields = ["filepath", "title", "hard_negatives", "hard_positives", "hard_negative_types", "hard_positive_types"]
-        writer = csv.DictWriter(buf, fieldnames=fields, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(train)
-        hashes["train.csv"] = _write_text(out / "train.csv", buf.getvalue())
+        header = csv_line(dict(zip(TRAIN_FIELDS, TRAIN_FIELDS)))
+        hashes["train.csv"] = _write_text(out / "train.csv", header + "".join(train))
     listing = sorted(files + list(hashes.items()))
     content = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in listing).encode()).hexdigest()
-    by_subset = {s: sum(1 for t in twins if t["subset"] == s) for s in cfg.subsets}
     manifest = {
         "created_by": "eqvl synth",
         "eqvl_version": __version__,
