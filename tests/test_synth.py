@@ -243,3 +243,64 @@ def test_options_shape_the_scenes():
     for twin in twins("counting", 8, cfg):
         assert {s.n for s in twin.statements} == {2, 3}
         assert len(twin.scenes[0].objects) - twin.statements[0].n <= 3
+
+
+def test_sprite_area_filter_is_exact_and_the_pyramid_close():
+    """A sprite pixel is the exact area average of the template (summed-area table), and
+    small sprites averaged from the pyramid stay within a few percent of it."""
+    from eqvl.synth import shapes, sprites
+
+    sprites.warm_up(("cube",))
+    th, tw = shapes.template_shape()
+    rows, _ = sprites._rows_and_sums("cube", 0, 1, 0)
+    stack = np.moveaxis(rows, 1, 0).astype(np.float64)  # (5, th, tw)
+
+    def brute(h: int, w: int) -> np.ndarray:
+        sy, sx = th / h, tw / w
+        out = np.zeros((5, h, w))
+        for i in range(h):
+            for j in range(w):
+                y0, y1, x0, x1 = i * sy, (i + 1) * sy, j * sx, (j + 1) * sx
+                ry = np.clip(np.minimum(np.arange(th) + 1, y1) - np.maximum(np.arange(th), y0), 0, None)
+                rx = np.clip(np.minimum(np.arange(tw) + 1, x1) - np.maximum(np.arange(tw), x0), 0, None)
+                out[:, i, j] = np.einsum("chw,h,w->c", stack, ry, rx) / (sy * sx)
+        return out
+
+    h, w = 61, 47  # level 0: exact
+    got = sprites._area_average(sprites._tables("cube", 0, 1, 0), h, w, th / h, tw / w)
+    assert np.abs(got - brute(h, w)).max() < 1e-4
+    h, w = 13, 10  # a pyramid level: close to exact
+    assert sprites._level(th, tw, h, w) >= 1
+    sprites.clear_cache()
+    alpha, _, _ = sprites.sprite("cube", 0, 1, w, h)
+    assert np.abs(alpha - np.clip(brute(h, w)[0], 0, 1)).mean() < 0.01
+    assert np.abs(alpha - np.clip(brute(h, w)[0], 0, 1)).max() < 0.1
+
+
+def test_shadows_are_the_product_of_gaussian_ellipses():
+    from eqvl.synth.floor import shade_maps
+
+    blobs = [(0.3, 0.6, 0.1, 0.05, 0.45), (0.7, 0.7, 0.08, 0.04, 0.35)]
+    shade = shade_maps([blobs, []], 64)
+    assert shade[1] is None
+    g = (np.arange(64) + 0.5) / 64
+    want = np.ones((64, 64))
+    for cx, cy, rx, ry, st in blobs:
+        want *= 1 - st * np.exp(-2.2 * (((g[None, :] - cx) / rx) ** 2 + ((g[:, None] - cy) / ry) ** 2))
+    assert np.abs(shade[0][..., 0] - want).max() < 1e-5
+
+
+def test_png_level_by_size_and_stored_pngs_decode():
+    import io
+
+    from PIL import Image
+
+    assert SynthConfig(size=64).png_level() == 0 and SynthConfig(size=224).png_level() == 1
+    assert SynthConfig(size=64, png_compress=6).png_level() == 6
+    with pytest.raises(EqvlError):
+        SynthConfig(png_compress=10).validate()
+    twin = make_twin(item_rng(3, "twins", "counting", 2), "counting", CFG)
+    rendered = render_scene(twin.scenes[0], 64)
+    for level in (0, 1):
+        with Image.open(io.BytesIO(rendered.to_png(level))) as im:
+            assert (np.asarray(im.convert("RGB")) == rendered.image).all()
