@@ -104,7 +104,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
                 curves[variant] = read_json(ft_dir / "step.json")["info"].get("metrics", [])
     table, equivariance = aggregate(evals)
     verdicts = all_verdicts(_c1_view(table, cfg))
-    result = DemoResult(table, verdicts, curves, equivariance, timings, reused, data_info)
+    result = DemoResult(table, verdicts, curves, equivariance, timings=timings, reused=reused, data_info=data_info)
     result.timings["total"] = time.perf_counter() - t_start
     result.compute_seconds = compute_s
     from eqvl.demo.render import build_report, results_json  # matplotlib is imported late

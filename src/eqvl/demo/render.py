@@ -159,7 +159,7 @@ def print_table(result, console=None) -> None:
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    console = console or Console()
+    console = console or (Console() if sys.stdout.isatty() else Console(width=160))
     t = results_table(result.table)
     split = next((i for i, h in enumerate(t.headers) if h.startswith("triplets")), len(t.headers))
     parts = [("eqvl demo: twins (%; mean ± std over seeds)", list(range(split))),
