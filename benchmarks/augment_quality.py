@@ -2,7 +2,7 @@
 each rewrite type, the share flagged valid, and 10 sample rewrites per type.
 
 Run:  .venv/bin/python benchmarks/augment_quality.py            # print the markdown
-      .venv/bin/python benchmarks/augment_quality.py --write    # refresh docs/readme/augment.md in place
+      .venv/bin/python benchmarks/augment_quality.py --write    # refresh the quality block in docs/guide/augment.md and README.md
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from eqvl.augment import NEGATIVE_TYPES, POSITIVE_TYPES, augment_caption  # noqa
 from eqvl.augment.base import caption_rng  # noqa: E402
 
 CAPTIONS = ROOT / "tests" / "data" / "captions_quality.txt"
-DOC = ROOT / "docs" / "readme" / "augment.md"
+DOCS = [ROOT / "docs" / "guide" / "augment.md", ROOT / "README.md"]
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 
 
@@ -63,20 +63,21 @@ def build(seed: int = 0, samples: int = 10) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--write", action="store_true", help=f"replace the block between the markers in {DOC}")
+    ap.add_argument("--write", action="store_true", help="replace the block between the markers in " + ", ".join(str(d) for d in DOCS))
     args = ap.parse_args()
     table = build(args.seed)
     if not args.write:
         print(table)
         return 0
-    text = DOC.read_text()
-    if BEGIN not in text or END not in text:
-        print(f"{DOC}: markers {BEGIN} / {END} not found", file=sys.stderr)
-        return 2
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(head + BEGIN + "\n" + table + END + tail)
-    print(f"updated {DOC}")
+    for doc in DOCS:
+        text = doc.read_text()
+        if BEGIN not in text or END not in text:
+            print(f"{doc}: markers {BEGIN} / {END} not found", file=sys.stderr)
+            return 2
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        doc.write_text(head + BEGIN + "\n" + table + END + tail)
+        print(f"updated {doc}")
     return 0
 
 

@@ -4,7 +4,7 @@
     manifest = generate(SynthConfig(out="data/eqsynth", twins=100, train=1000, size=64))
 
 Lower level: `make_twin(rng, subset, cfg)`, `sample_scene(rng, subset, cfg)`,
-`render_scene(scene, size)`, `check(caption, scene)`. See docs/readme/synth.md.
+`render_scene(scene, size)`, `check(caption, scene)`. See docs/guide/synth.md.
 """
 
 from eqvl.synth.captions import Style, hard_negatives, hard_positives, realize
