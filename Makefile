@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest
 
 # The demo's report is rebuilt from its step cache, so re-running `make demo` reproduces the same
 # numbers; the target therefore replaces its own demo_out/ report (eqvl demo alone refuses to).
