@@ -172,12 +172,13 @@ def read_json_keyed(path: str | Path) -> Any:
         raise DataError(f"not UTF-8 text: {exc.reason}", path=str(path)) from None
 
 
-def read_single_image_jsonl(path: Path, caption_keys: Sequence[str]) -> list[ScoreItem]:
-    """eqvl's own one-image formats (foils, triplets): `{"id", "subset", "image", *caption_keys}`.
+def read_own_jsonl(path: Path, image_keys: Sequence[str], caption_keys: Sequence[str]) -> list[ScoreItem]:
+    """eqvl's own formats (twins, foils, triplets): `{"id", "subset", *image_keys, *caption_keys}`.
 
-    Captions keep the order of `caption_keys`; unknown fields travel in `ScoreItem.meta`.
+    Images and captions keep the order of their keys; paths are relative to the file's folder;
+    unknown fields travel in `ScoreItem.meta`.
     """
-    known = {"id", "subset", "image", *caption_keys}
+    known = {"id", "subset", *image_keys, *caption_keys}
     root = path.parent
     items: list[ScoreItem] = []
     seen: set[str] = set()
@@ -186,10 +187,10 @@ def read_single_image_jsonl(path: Path, caption_keys: Sequence[str]) -> list[Sco
         subset = obj.get("subset", "all")
         if not isinstance(subset, str) or not subset.strip():
             raise DataError("subset must be a non-empty string", path=str(path), line=line, field="subset")
-        image = image_ref(root, text_field(obj, "image", path, line))
+        images = [image_ref(root, text_field(obj, key, path, line)) for key in image_keys]
         captions = [text_field(obj, key, path, line) for key in caption_keys]
         extra = {k: v for k, v in obj.items() if k not in known}
-        items.append(ScoreItem(id=ident, images=[image], captions=captions, subset=subset, meta=extra))
+        items.append(ScoreItem(id=ident, images=images, captions=captions, subset=subset, meta=extra))
     if not items:
         raise DataError("no records", path=str(path))
     return items

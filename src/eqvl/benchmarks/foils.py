@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_single_image_jsonl, stack_scores, summarize
+from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_own_jsonl, stack_scores, summarize
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 
 
@@ -26,7 +26,7 @@ class FoilsBenchmark(Benchmark):
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, [])
         path = find_file(data_dir, ["foils.jsonl"], self.name, self.layout)
-        items = read_single_image_jsonl(path, ("caption", "foil"))
+        items = read_own_jsonl(path, ("image",), ("caption", "foil"))
         return BenchmarkData(items=items, meta={"source": str(path)})
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_single_image_jsonl, stack_scores, summarize
+from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_own_jsonl, stack_scores, summarize
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 
 
@@ -42,7 +42,7 @@ class TripletsBenchmark(Benchmark):
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, [])
         path = find_file(data_dir, ["triplets.jsonl"], self.name, self.layout)
-        items = read_single_image_jsonl(path, ("caption", "positive", "negative"))
+        items = read_own_jsonl(path, ("image",), ("caption", "positive", "negative"))
         return BenchmarkData(items=items, meta={"source": str(path)})
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:

@@ -12,32 +12,13 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, find_file, image_ref, items_subsets, record_id, stack_scores, summarize, text_field
+from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_own_jsonl, stack_scores, summarize
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ScoreItem
-from eqvl.errors import DataError
-from eqvl.io import read_jsonl
-
-_KNOWN = {"id", "subset", "image_0", "image_1", "caption_0", "caption_1"}
-
 
 def read_twins(path: Path) -> list[ScoreItem]:
     """Parse a twins.jsonl file; image paths are relative to its folder."""
-    root = path.parent
-    items: list[ScoreItem] = []
-    seen: set[str] = set()
-    for line, obj in read_jsonl(path):
-        ident = record_id(obj, path, line, seen)
-        subset = obj.get("subset", "all")
-        if not isinstance(subset, str) or not subset.strip():
-            raise DataError("subset must be a non-empty string", path=str(path), line=line, field="subset")
-        images = [image_ref(root, text_field(obj, f"image_{k}", path, line)) for k in (0, 1)]
-        captions = [text_field(obj, f"caption_{k}", path, line) for k in (0, 1)]
-        extra = {k: v for k, v in obj.items() if k not in _KNOWN}
-        items.append(ScoreItem(id=ident, images=images, captions=captions, subset=subset, meta=extra))
-    if not items:
-        raise DataError("no records", path=str(path))
-    return items
+    return read_own_jsonl(path, ("image_0", "image_1"), ("caption_0", "caption_1"))
 
 
 def twin_results(subsets: list[str], s: np.ndarray, order: list[str] | None = None) -> dict[str, Any]:
