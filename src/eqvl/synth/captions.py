@@ -30,14 +30,19 @@ class Style:
     swap_order: bool = False  # conj form: mention the second object first
 
 
+def _choice(rng: np.random.Generator, options):
+    """rng.choice(options) (the same draw from the same stream) without its array overhead."""
+    return options[int(rng.integers(len(options)))]
+
+
 def sample_style(rng: np.random.Generator, stmt: Statement) -> Style:
     """A random wording for a statement (EqBen's verbs, phrases and places)."""
     forms = ("there", "lead") if isinstance(stmt, Count) else ("plain", "plain", "conj")
     return Style(
-        form=str(rng.choice(forms)),
-        verb=str(rng.choice(vocab.VERBS)),
+        form=str(_choice(rng, forms)),
+        verb=str(_choice(rng, vocab.VERBS)),
         phrase=int(rng.integers(0, 4)),
-        place=str(rng.choice(vocab.PLACES)),
+        place=str(_choice(rng, vocab.PLACES)),
         digits=bool(rng.random() < 0.25),
         synonyms=bool(rng.random() < 0.25),
         swap_order=bool(rng.random() < 0.5),
@@ -133,9 +138,9 @@ def hard_negatives(
         others = [n for n in range(counts[0], counts[1] + 1) if n != stmt.n]
         near = [n for n in others if abs(n - stmt.n) == 1]
         far = [n for n in others if abs(n - stmt.n) > 1]
-        picks = [int(rng.choice(near))] if near else []
+        picks = [int(_choice(rng, near))] if near else []
         if far:
-            picks.append(int(rng.choice(far)))
+            picks.append(int(_choice(rng, far)))
         elif len(near) > 1:
             picks = near
         for n in picks:
@@ -143,18 +148,18 @@ def hard_negatives(
         if colours and stmt.desc.colour:
             alt = [c for c in colours if c != stmt.desc.colour]
             if alt:
-                out.append((realize(Count(replace(stmt.desc, colour=str(rng.choice(alt))), stmt.n), style), "attribute"))
+                out.append((realize(Count(replace(stmt.desc, colour=str(_choice(rng, alt))), stmt.n), style), "attribute"))
         return _dedupe(out, realize(stmt, style))
     a, b, rel = stmt.a, stmt.b, stmt.rel
     if rel in vocab.INVERSE:
         out.append((realize(Rel(a, vocab.INVERSE[rel], b), style), "relation"))
     out.append((realize(Rel(b, rel, a), style), "relation"))
     if rel in ("left", "right"):
-        cross = str(rng.choice(("front", "behind")))
+        cross = str(_choice(rng, ("front", "behind")))
     elif rel in ("front", "behind"):
-        cross = str(rng.choice(("left", "right")))
+        cross = str(_choice(rng, ("left", "right")))
     else:
-        cross = str(rng.choice(("left", "right", "front", "behind")))
+        cross = str(_choice(rng, ("left", "right", "front", "behind")))
     out.append((realize(Rel(a, cross, b), style), "relation"))
     if a.size and b.size and a.size != b.size:
         out.append((realize(Rel(replace(a, size=b.size), rel, replace(b, size=a.size)), style), "attribute"))

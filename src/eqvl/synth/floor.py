@@ -32,21 +32,41 @@ def render_background(scene: Scene, size: int) -> np.ndarray:
     hit = dy < -1e-4
     t = np.where(hit, cam.height / np.where(hit, -dy, 1), 1e4).astype(np.float32)  # (S, 1)
     gz = np.where(hit, t * (cp + v * sp), 1e4).astype(np.float32)  # (S, 1)
-    gx = t * u if bg.style in ("checker", "tiles", "stripes") else None  # (S, S)
     a = math.radians(bg.angle)
     ca, sa = math.cos(a) / bg.scale, math.sin(a) / bg.scale
     # width of one pixel on the floor, in texture periods (for anti-aliased edges)
     fw = np.clip(t / (f * size * bg.scale) * 1.5, 1e-3, 1.0)
+    # texture coordinates (gx * ca - gz * sa, gx * sa + gz * ca) with gx = t * u: an outer
+    # product minus a column each, so few (S, S) temporaries (this runs once per twin)
     if bg.style == "checker":
-        s = np.sin(np.float32(np.pi) * (gx * ca - gz * sa)) * np.sin(np.float32(np.pi) * (gx * sa + gz * ca))
-        mix = np.clip(0.5 + s / (2 * np.pi * fw), 0, 1)
+        pi = np.float32(np.pi)
+        s = t * (u * (pi * ca))
+        s -= gz * (pi * sa)
+        np.sin(s, out=s)
+        s2 = t * (u * (pi * sa))
+        s2 += gz * (pi * ca)
+        np.sin(s2, out=s2)
+        s *= s2
+        s *= 1 / (2 * np.pi * fw)
+        s += 0.5
+        mix = np.clip(s, 0, 1, out=s)
     elif bg.style == "tiles":
-        ru, rv = gx * ca - gz * sa, gx * sa + gz * ca
-        line = np.minimum(np.abs(ru - np.round(ru)), np.abs(rv - np.round(rv)))
+        ru = t * (u * ca)
+        ru -= gz * sa
+        rv = t * (u * sa)
+        rv += gz * ca
+        ru -= np.round(ru)
+        rv -= np.round(rv)
+        line = np.minimum(np.abs(ru, out=ru), np.abs(rv, out=rv), out=ru)
         mix = np.clip((0.04 + fw / 2 - line) / fw, 0, 1)
     elif bg.style == "stripes":
-        s = np.sin(np.float32(np.pi) * (gx * ca - gz * sa))
-        mix = np.clip(0.5 + s / (2 * np.pi * fw), 0, 1) * 0.6
+        pi = np.float32(np.pi)
+        s = t * (u * (pi * ca))
+        s -= gz * (pi * sa)
+        np.sin(s, out=s)
+        s *= 1 / (2 * np.pi * fw)
+        s += 0.5
+        mix = np.clip(s, 0, 1, out=s) * 0.6
     else:
         mix = None
     floor = np.asarray(bg.floor, np.float32)

@@ -107,7 +107,8 @@ def view_elevation(scene: Scene, index: int) -> float:
 def screen_box(scene: Scene, index: int) -> tuple[float, float, float, float]:
     """Approximate screen bounding box (x0, y0, x1, y1) of an object."""
     obj, cam = scene.objects[index], scene.camera
-    return _box(obj.category, obj.size, obj.x, base_height(scene, index), obj.z, cam.height, cam.pitch, cam.fov)
+    y = 0.0 if obj.support is None else base_height(scene, index)
+    return _box(obj.category, obj.size, obj.x, y, obj.z, cam.height, cam.pitch, cam.fov)
 
 
 @functools.lru_cache(maxsize=8192)

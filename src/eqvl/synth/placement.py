@@ -74,25 +74,39 @@ def _stacked(scene: Scene, i: int, j: int) -> bool:
 
 def fits(scene: Scene, i: int, others: Iterable[int] | None = None) -> bool:
     """Is object i in frame, on the platform, clear of the others and not hiding/hidden too much?"""
-    obj = scene.objects[i]
+    objects = scene.objects
+    obj = objects[i]
     box = geo.screen_box(scene, i)
     m = FRAME_MARGIN
     if box[0] < m or box[1] < m or box[2] > 1 - m or box[3] > 1 - m:
         return False
-    dims = geo.SHAPES[obj.category]
-    s = geo.scale_of(obj)
-    if obj.z + dims.radius * s > scene.background.depth - 0.3 or obj.z < 0.5:
+    shapes, scale = geo.SHAPES, geo.SIZE_SCALE
+    r_i = shapes[obj.category].radius * scale[obj.size]
+    if obj.z + r_i > scene.background.depth - 0.3 or obj.z < 0.5:
         return False
-    others = range(len(scene.objects)) if others is None else others
-    for j in others:
-        if j == i or _stacked(scene, i, j):
+    # inlined geo.box_overlap and geo._stacked: this is the placement sampler's inner loop
+    bx0, by0, bx1, by1 = box
+    area_i = (bx1 - bx0) * (by1 - by0)
+    ox, oz, grounded = obj.x, obj.z, obj.support is None
+    for j in range(len(objects)) if others is None else others:
+        if j == i:
             continue
-        other = scene.objects[j]
-        if obj.support is None and other.support is None:
-            need = (dims.radius * s + geo.SHAPES[other.category].radius * geo.scale_of(other)) * 1.08
-            if math.hypot(obj.x - other.x, obj.z - other.z) < need:
+        other = objects[j]
+        if obj.support == j or other.support == i:
+            continue
+        if grounded and other.support is None:
+            need = (r_i + shapes[other.category].radius * scale[other.size]) * 1.08
+            if math.hypot(ox - other.x, oz - other.z) < need:
                 return False
-        if geo.box_overlap(box, geo.screen_box(scene, j)) > MAX_OVERLAP:
+        ax0, ay0, ax1, ay1 = geo.screen_box(scene, j)
+        w = (bx1 if bx1 < ax1 else ax1) - (bx0 if bx0 > ax0 else ax0)
+        if w <= 0:
+            continue
+        h = (by1 if by1 < ay1 else ay1) - (by0 if by0 > ay0 else ay0)
+        if h <= 0:
+            continue
+        small = min(area_i, (ax1 - ax0) * (ay1 - ay0))
+        if w * h / max(small, 1e-9) > MAX_OVERLAP:
             return False
     return True
 
