@@ -9,7 +9,7 @@ inverse with swapped arguments is true, whatever the words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +28,13 @@ class Style:
     digits: bool = False
     synonyms: bool = False
     swap_order: bool = False  # conj form: mention the second object first
+
+
+def _replace(obj, **changes):
+    """dataclasses.replace for the frozen, plain dataclasses here (Style, Desc), several times faster."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **changes)
+    return new
 
 
 def _choice(rng: np.random.Generator, options):
@@ -108,20 +115,20 @@ def hard_positives(stmt: Statement, style: Style) -> list[tuple[str, str]]:
     """Meaning-preserving rewrites as (text, type): inverse, synonym, number_form, paraphrase, reorder."""
     out: list[tuple[str, str]] = []
     if _has_synonym(stmt):
-        out.append((realize(stmt, replace(style, synonyms=not style.synonyms)), "synonym"))
+        out.append((realize(stmt, _replace(style, synonyms=not style.synonyms)), "synonym"))
     if isinstance(stmt, Count):
-        out.append((realize(stmt, replace(style, digits=not style.digits)), "number_form"))
-        out.append((realize(stmt, replace(style, form="lead" if style.form == "there" else "there")), "paraphrase"))
+        out.append((realize(stmt, _replace(style, digits=not style.digits)), "number_form"))
+        out.append((realize(stmt, _replace(style, form="lead" if style.form == "there" else "there")), "paraphrase"))
     else:
         if stmt.rel in vocab.INVERSE:
             out.append((realize(Rel(stmt.b, vocab.INVERSE[stmt.rel], stmt.a), style), "inverse"))
         if style.form == "conj":
-            out.append((realize(stmt, replace(style, swap_order=not style.swap_order)), "reorder"))
+            out.append((realize(stmt, _replace(style, swap_order=not style.swap_order)), "reorder"))
         if len(vocab.RELATION_PHRASES[stmt.rel]) > 1:
-            out.append((realize(stmt, replace(style, phrase=style.phrase + 1)), "paraphrase"))
+            out.append((realize(stmt, _replace(style, phrase=style.phrase + 1)), "paraphrase"))
         else:
             verbs = vocab.VERBS
-            out.append((realize(stmt, replace(style, verb=verbs[(verbs.index(style.verb) + 1) % len(verbs)])), "paraphrase"))
+            out.append((realize(stmt, _replace(style, verb=verbs[(verbs.index(style.verb) + 1) % len(verbs)])), "paraphrase"))
     return _dedupe(out, realize(stmt, style))
 
 
@@ -148,7 +155,7 @@ def hard_negatives(
         if colours and stmt.desc.colour:
             alt = [c for c in colours if c != stmt.desc.colour]
             if alt:
-                out.append((realize(Count(replace(stmt.desc, colour=str(_choice(rng, alt))), stmt.n), style), "attribute"))
+                out.append((realize(Count(_replace(stmt.desc, colour=str(_choice(rng, alt))), stmt.n), style), "attribute"))
         return _dedupe(out, realize(stmt, style))
     a, b, rel = stmt.a, stmt.b, stmt.rel
     if rel in vocab.INVERSE:
@@ -162,9 +169,9 @@ def hard_negatives(
         cross = str(_choice(rng, ("left", "right", "front", "behind")))
     out.append((realize(Rel(a, cross, b), style), "relation"))
     if a.size and b.size and a.size != b.size:
-        out.append((realize(Rel(replace(a, size=b.size), rel, replace(b, size=a.size)), style), "attribute"))
+        out.append((realize(Rel(_replace(a, size=b.size), rel, _replace(b, size=a.size)), style), "attribute"))
     if a.colour and b.colour and a.colour != b.colour:
-        out.append((realize(Rel(replace(a, colour=b.colour), rel, replace(b, colour=a.colour)), style), "attribute"))
+        out.append((realize(Rel(_replace(a, colour=b.colour), rel, _replace(b, colour=a.colour)), style), "attribute"))
     return _dedupe(out, realize(stmt, style))
 
 
