@@ -51,3 +51,13 @@ def test_atomic_files_get_umask_mode(tmp_path):
     finally:
         os.umask(old)
     assert (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_read_jsonl_collects_every_bad_line_when_asked(tmp_path):
+    f = tmp_path / "mixed.jsonl"
+    f.write_text('{"a": 1}\n[1, 2]\n{"a": \n\n{"a": 4}\n')
+    bad: list = []
+    rows = list(read_jsonl(f, bad=bad))
+    assert [line for line, _ in rows] == [1, 5]
+    assert [line for line, _ in bad] == [2, 3]
+    assert "JSON object" in bad[0][1] and "malformed JSON" in bad[1][1]

@@ -93,8 +93,12 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataError(f"not UTF-8 text: {exc.reason}", path=str(path)) from None
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, object) for each non-blank line; bad lines name file and line."""
+def read_jsonl(path: str | os.PathLike, bad: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, object) for each non-blank line; bad lines name file and line.
+
+    With `bad` given, a malformed line is appended to it as (line_number, reason) and skipped,
+    so a caller can report every bad line at once instead of stopping at the first.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=str(path))
@@ -104,11 +108,15 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
                 continue
             try:
                 obj = json.loads(line)
+                reason = None if isinstance(obj, dict) else f"expected a JSON object, got {type(obj).__name__}"
             except json.JSONDecodeError as exc:
-                raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=str(path), line=lineno) from None
-            if not isinstance(obj, dict):
-                raise DataError(f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=lineno)
-            yield lineno, obj
+                reason = f"malformed JSON: {exc.msg} (column {exc.colno})"
+            if reason is None:
+                yield lineno, obj
+            elif bad is None:
+                raise DataError(reason, path=str(path), line=lineno)
+            else:
+                bad.append((lineno, reason))
 
 
 def read_csv_rows(path: str | os.PathLike, sep: str = "\t") -> Iterator[tuple[int, dict]]:

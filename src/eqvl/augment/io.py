@@ -17,7 +17,7 @@ from typing import Iterator
 from eqvl.augment import augment_caption
 from eqvl.augment.wordnet import get_wordnet
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import atomic_open, check_writable
+from eqvl.io import atomic_open, check_writable, read_jsonl
 
 NEG_COL, POS_COL = "hard_negatives", "hard_positives"
 NEG_TYPES_COL, POS_TYPES_COL = "hard_negative_types", "hard_positive_types"
@@ -74,27 +74,16 @@ def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> Table:
 
 def _read_jsonl(path: Path, caption_column: str) -> Table:
     table = Table([], [], [], fmt="jsonl")
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                table.bad.append((lineno, f"malformed JSON: {exc.msg}"))
-                continue
-            if not isinstance(obj, dict):
-                table.bad.append((lineno, "not a JSON object"))
-                continue
-            cap = obj.get(caption_column)
-            if not isinstance(cap, str) or not cap.strip():
-                table.bad.append((lineno, f"missing or empty {caption_column!r}"))
-                continue
-            for key in obj:
-                if key not in table.columns:
-                    table.columns.append(key)
-            table.rows.append(obj)
-            table.lines.append(lineno)
+    for lineno, obj in read_jsonl(path, bad=table.bad):
+        cap = obj.get(caption_column)
+        if not isinstance(cap, str) or not cap.strip():
+            table.bad.append((lineno, f"missing or empty {caption_column!r}"))
+            continue
+        for key in obj:
+            if key not in table.columns:
+                table.columns.append(key)
+        table.rows.append(obj)
+        table.lines.append(lineno)
     return table
 
 
