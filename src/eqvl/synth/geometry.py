@@ -111,6 +111,11 @@ def screen_box(scene: Scene, index: int) -> tuple[float, float, float, float]:
     return _box(obj.category, obj.size, obj.x, y, obj.z, cam.height, cam.pitch, cam.fov)
 
 
+def grounded_box(obj: Obj, cam: Camera) -> tuple[float, float, float, float]:
+    """`screen_box` of an object standing on the ground, before it joins a scene."""
+    return _box(obj.category, obj.size, obj.x, 0.0, obj.z, cam.height, cam.pitch, cam.fov)
+
+
 @functools.lru_cache(maxsize=8192)
 def _box(category: str, size: str, x: float, y: float, z: float, height: float, pitch: float, fov: float) -> tuple[float, float, float, float]:
     # memoised: placement asks for the boxes of the same objects many times

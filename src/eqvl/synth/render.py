@@ -18,7 +18,7 @@ import numpy as np
 from eqvl.errors import EqvlError
 from eqvl.synth import geometry as geo
 from eqvl.synth import shapes
-from eqvl.synth.floor import floor_res, floor_with_shadows, render_background, shade_map, shade_maps, shadow_blobs, upsample
+from eqvl.synth.floor import floor_planes, floor_with_shadows, render_background, shade_map, shade_maps, shadow_blobs
 from eqvl.synth.png import encode_png
 from eqvl.synth.scene import Scene
 from eqvl.synth.sprites import sprite, warm_up
@@ -58,29 +58,41 @@ def check_size(size: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _albedo(colour: str, material: str) -> np.ndarray:
-    return np.asarray(COLOURS[colour], np.float32) * MATERIAL_LOOK.get(material, MATERIAL_LOOK["rubber"])[0]
+    """(3, 1, 1) float32, to scale a shading plane into colour planes."""
+    albedo = np.asarray(COLOURS[colour], np.float32) * MATERIAL_LOOK.get(material, MATERIAL_LOOK["rubber"])[0]
+    return albedo[:, None, None]
 
 
-def _light_and_half(scene: Scene) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """Unit vectors towards the light and halfway between light and eye (Blinn-Phong), world frame."""
-    az, el = math.radians(scene.light.azimuth), math.radians(scene.light.elevation)
+@functools.lru_cache(maxsize=8)
+def _shading_matrix(azimuth: float, elevation: float, pitch: float) -> np.ndarray:
+    """(3, 2): unit vectors towards the light and halfway between light and eye (Blinn-Phong),
+    world frame; cached because both scenes of a twin share camera and light."""
+    az, el = math.radians(azimuth), math.radians(elevation)
     light = (math.sin(az) * math.cos(el), math.sin(el), -math.cos(az) * math.cos(el))
-    p = math.radians(scene.camera.pitch)
+    p = math.radians(pitch)
     h = (light[0], light[1] + math.sin(p), light[2] - math.cos(p))
     norm = math.sqrt(h[0] ** 2 + h[1] ** 2 + h[2] ** 2)
-    return light, (h[0] / norm, h[1] / norm, h[2] / norm)
+    half = (h[0] / norm, h[1] / norm, h[2] / norm)
+    return np.array([light, half], np.float32).T
 
 
-def _object_layer(scene: Scene, i: int, size: int, lh: np.ndarray | None = None) -> tuple | None:
-    """Placement, coverage, colour and depth of one object's sprite, clipped to the image."""
-    obj = scene.objects[i]
-    sx, sy, zc, k = geo.view_of(scene, i)
+#: template size in pixels, fixed
+_TEMPLATE_H, _TEMPLATE_W = shapes.template_shape()
+
+
+def _object_layer(scene: Scene, i: int, size: int, lh: np.ndarray) -> tuple | None:
+    """Placement, coverage, colour planes and depth of one object's sprite, clipped to the image."""
+    obj, cam = scene.objects[i], scene.camera
+    # geo.view_of and geo.view_elevation, sharing the base height
+    y = geo.base_height(scene, i)
+    sx, sy, zc = geo.project(cam, obj.x, y, obj.z)
+    k = geo.focal(cam) / zc
+    elevation = math.degrees(math.atan2(cam.height - y, max(math.hypot(obj.x, obj.z), 1e-3)))
     s = geo.scale_of(obj)
     ppu = k * size * s  # pixels per unit-template world unit
     factor = ppu / shapes.RES
-    pitch_i = shapes.pitch_index(geo.view_elevation(scene, i))
-    th, tw = shapes.template_shape()
-    w, h = max(int(round(tw * factor)), 1), max(int(round(th * factor)), 1)
+    pitch_i = shapes.pitch_index(elevation)
+    w, h = max(int(round(_TEMPLATE_W * factor)), 1), max(int(round(_TEMPLATE_H * factor)), 1)
     x0 = int(round(sx * size - shapes.U_HALF * ppu))
     y0 = int(round(sy * size - shapes.V_TOP * ppu))
     cx0, cy0 = max(x0, 0), max(y0, 0)
@@ -91,9 +103,6 @@ def _object_layer(scene: Scene, i: int, size: int, lh: np.ndarray | None = None)
     alpha, normals, dep = sprite(obj.category, yaw, pitch_i, w, h)
     sl = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
     a = alpha[sl]
-    if lh is None:
-        light, half = _light_and_half(scene)
-        lh = np.array([light, half], np.float32).T
     # both dot products (normal . light, normal . half) in one call; einsum, not BLAS
     d = np.einsum("chw,cd->dhw", normals[:, sl[0], sl[1]], lh)
     np.maximum(d, 0, out=d)
@@ -103,10 +112,61 @@ def _object_layer(scene: Scene, i: int, size: int, lh: np.ndarray | None = None)
     ndl += scene.light.ambient
     spec = np.power(ndh, shin, out=ndh)
     spec *= ks * scene.light.intensity
-    col = ndl[..., None] * _albedo(obj.colour, obj.material)
-    col += spec[..., None]
+    col = ndl * _albedo(obj.colour, obj.material)  # (3, h, w)
+    col += spec
     # masks (which pixels it owns, at what depth) are derived only when asked for
-    return (cy0, cy1, cx0, cx1), a[..., None], col, (a, dep[sl], zc, s)
+    return (cy0, cy1, cx0, cx1), a, col, (dep[sl], zc, s)
+
+
+def _draw_order(scene: Scene) -> list[int]:
+    """Objects far to near (camera depth of their ground point); stacked objects after their support."""
+    cam, objects = scene.camera, scene.objects
+    far = [-geo.project(cam, o.x, 0.0, o.z)[2] for o in objects]  # minus geo.ground_anchor's depth
+    return sorted(range(len(objects)), key=lambda i: (far[i], geo.base_height(scene, i)))
+
+
+def _draw(scene: Scene, size: int, img: np.ndarray, cache: dict | None, masks: bool) -> Rendered:
+    """Composite the objects over `img` ((3, S, S) floor planes, drawn into) and finish the picture.
+
+    `cache` (shared by the two scenes of a twin) keeps each object's shaded layer, so an
+    object that did not change is shaded once.
+    """
+    labels = np.full((size, size), -1, np.int16) if masks else None
+    depth = np.full((size, size), np.inf, np.float32) if masks else None
+    n = len(scene.objects)
+    areas = [0] * n
+    cam, light = scene.camera, scene.light
+    setting = (tuple(vars(cam).values()), tuple(vars(light).values()), size)
+    lh = _shading_matrix(light.azimuth, light.elevation, cam.pitch)
+    for i in _draw_order(scene):
+        key = (tuple(vars(scene.objects[i]).values()), geo.base_height(scene, i), setting)
+        layer = cache.get(key) if cache is not None else None
+        if layer is None:
+            layer = _object_layer(scene, i, size, lh)
+            if cache is not None:
+                cache[key] = layer
+        if layer is None:
+            continue
+        (y0, y1, x0, x1), a, col, (dep, zc, s) = layer
+        region = img[:, y0:y1, x0:x1]
+        region += a * (col - region)
+        if masks:
+            solid = a >= 0.5
+            areas[i] = int(solid.sum())
+            labels[y0:y1, x0:x1][solid] = i
+            depth[y0:y1, x0:x1][solid] = zc + dep[solid] * s
+    return Rendered(image=_to_rgb8(img), labels=labels, depth=depth, amodal_area=areas)
+
+
+def _to_rgb8(img: np.ndarray) -> np.ndarray:
+    """(3, S, S) float planes in [0, 1] -> (S, S, 3) uint8, rounded; `img` is used up."""
+    np.clip(img, 0, 1, out=img)
+    img *= 255
+    img += 0.5
+    rgb = np.empty(img.shape[1:] + (3,), np.uint8)
+    for c in range(3):
+        rgb[..., c] = img[c]  # truncating cast, as astype(np.uint8)
+    return rgb
 
 
 def render_scene(
@@ -117,54 +177,23 @@ def render_scene(
     *,
     shadows: bool = True,
     masks: bool = True,
-    own: bool = False,
 ) -> Rendered:
     """Draw `scene` at size x size px.
 
-    `background` (from `render_background`) and one `cache` dict can be shared by the
-    two scenes of a twin (same floor; each unchanged object is shaded once); `render_twin`
-    does that. `shadows=False` when the background already carries them; `masks=False`
-    skips the label and depth maps (the writer does not need them). `own=True` lets it draw
-    into `background` instead of a copy.
+    `background` ((S, S, 3), from `render_background`) and one `cache` dict can be shared
+    by several scenes with the same floor; `render_twin` does that for the two scenes of a
+    twin. `shadows=False` when the background already carries them; `masks=False` skips
+    the label and depth maps (the writer does not need them).
     """
     size = check_size(size)
+    blobs = shadow_blobs(scene) if shadows else []
     if background is None:
-        img = floor_with_shadows(scene, size, shadow_blobs(scene) if shadows else [])
+        img = floor_with_shadows(scene, size, blobs)
     else:
-        img = background if own else background.copy()
-        blobs = shadow_blobs(scene) if shadows else []
+        img = np.ascontiguousarray(background.transpose(2, 0, 1))  # a copy, drawn into
         if blobs:
             img *= shade_map(blobs, size)
-    labels = np.full((size, size), -1, np.int16) if masks else None
-    depth = np.full((size, size), np.inf, np.float32) if masks else None
-    n = len(scene.objects)
-    areas = [0] * n
-    setting = (tuple(vars(scene.camera).values()), tuple(vars(scene.light).values()), size)
-    # objects far to near; stacked objects after their support
-    order = sorted(range(n), key=lambda i: (-geo.ground_anchor(scene, i)[1], geo.base_height(scene, i)))
-    light, half = _light_and_half(scene)
-    lh = np.array([light, half], np.float32).T  # (3, 2)
-    for i in order:
-        key = (tuple(vars(scene.objects[i]).values()), geo.base_height(scene, i), setting)
-        layer = cache.get(key) if cache is not None else None
-        if layer is None:
-            layer = _object_layer(scene, i, size, lh)
-            if cache is not None:
-                cache[key] = layer
-        if layer is None:
-            continue
-        (y0, y1, x0, x1), a3, col, (a, dep, zc, s) = layer
-        region = img[y0:y1, x0:x1]
-        region += a3 * (col - region)
-        if masks:
-            solid = a >= 0.5
-            areas[i] = int(solid.sum())
-            labels[y0:y1, x0:x1][solid] = i
-            depth[y0:y1, x0:x1][solid] = zc + dep[solid] * s
-    np.clip(img, 0, 1, out=img)
-    img *= 255
-    img += 0.5
-    return Rendered(image=img.astype(np.uint8), labels=labels, depth=depth, amodal_area=areas)
+    return _draw(scene, size, img, cache, masks)
 
 
 def render_twin(scenes: tuple[Scene, Scene] | list[Scene], size: int, *, masks: bool = True) -> list[Rendered]:
@@ -172,15 +201,10 @@ def render_twin(scenes: tuple[Scene, Scene] | list[Scene], size: int, *, masks: 
     floor, the shadow blobs and the shading of unchanged objects. Same pixels as
     `render_scene` on each scene alone."""
     size = check_size(size)
-    floor = upsample(render_background(scenes[0], floor_res(size)), size)
+    floor = floor_planes(scenes[0], size)
     shades = shade_maps([shadow_blobs(scene) for scene in scenes], size)
     cache: dict = {}
-    out = []
-    for scene, shade in zip(scenes, shades):
-        if shade is None:
-            out.append(render_scene(scene, size, floor, cache, shadows=False, masks=masks))
-        else:
-            out.append(render_scene(scene, size, floor * shade, cache, shadows=False, masks=masks, own=True))
-    return out
-
-
+    return [
+        _draw(scene, size, floor.copy() if shade is None else floor * shade, cache, masks)
+        for scene, shade in zip(scenes, shades)
+    ]

@@ -164,9 +164,17 @@ def _stack(tp: Template) -> np.ndarray:
     return _STACKS[key]
 
 
+#: midpoints between neighbouring PITCHES: an elevation up to a midpoint (a tie included)
+#: is closest to the lower pitch
+_PITCH_SPLITS = tuple((a + b) / 2 for a, b in zip(PITCHES, PITCHES[1:]))
+
+
 def pitch_index(elevation: float) -> int:
-    """The pre-rendered pitch closest to a view elevation."""
-    return min(range(len(PITCHES)), key=lambda i: abs(elevation - PITCHES[i]))
+    """The pre-rendered pitch closest to a view elevation (the lower one on a tie)."""
+    for i, split in enumerate(_PITCH_SPLITS):
+        if elevation <= split:
+            return i
+    return len(PITCHES) - 1
 
 
 @functools.lru_cache(maxsize=None)
