@@ -150,7 +150,6 @@ def shade_maps(blob_lists: list[list[tuple]], size: int) -> list[np.ndarray | No
     A blob is an axis-aligned Gaussian ellipse, so its falloff is an outer product of a
     column and a row profile. The blobs of all lists (a twin's two scenes share most) are
     evaluated once; above 128 px on a quarter-size grid (as before), then upsampled (shadows are blurry).
-    A list's product is taken blob by blob in list order (as one reduce would).
     """
     union = list(dict.fromkeys(b for blobs in blob_lists for b in blobs))
     if not union:
@@ -168,10 +167,21 @@ def shade_maps(blob_lists: list[list[tuple]], size: int) -> list[np.ndarray | No
         if not blobs:
             out.append(None)
             continue
-        shade = np.multiply.reduce(factors[[index[b] for b in blobs]], axis=0)
+        shade = _product([factors[index[b]] for b in blobs])
         if m != size:
             shade = np.asarray(Image.fromarray(shade).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
         out.append(shade)
+    return out
+
+
+def _product(planes: list[np.ndarray]) -> np.ndarray:
+    """A new array: the planes multiplied left to right (as np.multiply.reduce over them, without
+    first copying them into one stack)."""
+    if len(planes) == 1:
+        return planes[0].copy()
+    out = planes[0] * planes[1]
+    for plane in planes[2:]:
+        out *= plane
     return out
 
 

@@ -154,8 +154,13 @@ def relation(scene: Scene, a: int, b: int, rel: str) -> bool | None:
         return False
     if rel == "on":
         return scene.objects[a].support == b
-    sa, za = ground_anchor(scene, a)
-    sb, zb = ground_anchor(scene, b)
+    return ground_relation(rel, ground_anchor(scene, a), ground_anchor(scene, b))
+
+
+def ground_relation(rel: str, anchor_a: tuple[float, float], anchor_b: tuple[float, float]) -> bool | None:
+    """`relation` for left/right/front/behind from the two ground anchors (sx, zc)."""
+    sa, za = anchor_a
+    sb, zb = anchor_b
     if rel in ("left", "right"):
         gap = (sb - sa) if rel == "left" else (sa - sb)
         return True if gap >= H_TRUE else (False if gap <= H_FALSE else None)

@@ -73,42 +73,49 @@ def _stacked(scene: Scene, i: int, j: int) -> bool:
 
 
 def fits(scene: Scene, i: int, others: Iterable[int] | None = None) -> bool:
-    """Is object i in frame, on the platform, clear of the others and not hiding/hidden too much?"""
+    """Is object i in frame, on the platform, clear of the others and not hiding/hidden too much?
+
+    The cheap ground tests come first, so most rejected spots never need a screen box.
+    """
     objects = scene.objects
     obj = objects[i]
-    box = geo.screen_box(scene, i)
-    m = FRAME_MARGIN
-    if box[0] < m or box[1] < m or box[2] > 1 - m or box[3] > 1 - m:
-        return False
     shapes, scale = geo.SHAPES, geo.SIZE_SCALE
     r_i = shapes[obj.category].radius * scale[obj.size]
     if obj.z + r_i > scene.background.depth - 0.3 or obj.z < 0.5:
         return False
-    # inlined geo.box_overlap and geo._stacked: this is the placement sampler's inner loop
-    bx0, by0, bx1, by1 = box
-    area_i = (bx1 - bx0) * (by1 - by0)
-    ox, oz, grounded = obj.x, obj.z, obj.support is None
-    for j in range(len(objects)) if others is None else others:
-        if j == i:
-            continue
-        other = objects[j]
-        if obj.support == j or other.support == i:
-            continue
-        if grounded and other.support is None:
-            need = (r_i + shapes[other.category].radius * scale[other.size]) * 1.08
-            if math.hypot(ox - other.x, oz - other.z) < need:
-                return False
-        ax0, ay0, ax1, ay1 = geo.screen_box(scene, j)
-        w = (bx1 if bx1 < ax1 else ax1) - (bx0 if bx0 > ax0 else ax0)
-        if w <= 0:
-            continue
-        h = (by1 if by1 < ay1 else ay1) - (by0 if by0 > ay0 else ay0)
-        if h <= 0:
-            continue
-        small = min(area_i, (ax1 - ax0) * (ay1 - ay0))
-        if w * h / max(small, 1e-9) > MAX_OVERLAP:
-            return False
-    return True
+    # stacked pairs (one stands on the other) neither collide nor count as hiding each other
+    near = [
+        j for j in (range(len(objects)) if others is None else others)
+        if j != i and obj.support != j and objects[j].support != i
+    ]
+    if obj.support is None:
+        ox, oz = obj.x, obj.z
+        for j in near:
+            other = objects[j]
+            if other.support is None:
+                need = (r_i + shapes[other.category].radius * scale[other.size]) * 1.08
+                if math.hypot(ox - other.x, oz - other.z) < need:
+                    return False
+    box = geo.screen_box(scene, i)
+    m = FRAME_MARGIN
+    if box[0] < m or box[1] < m or box[2] > 1 - m or box[3] > 1 - m:
+        return False
+    return not any(_hides(box, geo.screen_box(scene, j)) for j in near)
+
+
+def _hides(b: tuple[float, float, float, float], a: tuple[float, float, float, float], area_a: float | None = None) -> bool:
+    """Do two screen boxes overlap by more than MAX_OVERLAP of the smaller one (geo.box_overlap, inlined)?"""
+    bx0, by0, bx1, by1 = b
+    ax0, ay0, ax1, ay1 = a
+    w = (bx1 if bx1 < ax1 else ax1) - (bx0 if bx0 > ax0 else ax0)
+    if w <= 0:
+        return False
+    h = (by1 if by1 < ay1 else ay1) - (by0 if by0 > ay0 else ay0)
+    if h <= 0:
+        return False
+    if area_a is None:
+        area_a = (ax1 - ax0) * (ay1 - ay0)
+    return w * h / max(min((bx1 - bx0) * (by1 - by0), area_a), 1e-9) > MAX_OVERLAP
 
 
 def all_fit(scene: Scene) -> bool:
@@ -194,27 +201,18 @@ def _neighbours(scene: Scene) -> list[tuple[bool, float, float, float, tuple, fl
 
 def _fits_grounded(scene: Scene, obj: Obj, neighbours: list[tuple]) -> bool:
     """`fits` for a grounded object about to be appended to `scene` (nothing stands on it yet)."""
-    bx0, by0, bx1, by1 = geo.grounded_box(obj, scene.camera)
-    m = FRAME_MARGIN
-    if bx0 < m or by0 < m or bx1 > 1 - m or by1 > 1 - m:
-        return False
-    r_i = geo.SHAPES[obj.category].radius * geo.SIZE_SCALE[obj.size]
-    if obj.z + r_i > scene.background.depth - 0.3 or obj.z < 0.5:
-        return False
-    area_i = (bx1 - bx0) * (by1 - by0)
     ox, oz = obj.x, obj.z
-    for grounded, x, z, r_j, (ax0, ay0, ax1, ay1), area_j in neighbours:
+    r_i = geo.SHAPES[obj.category].radius * geo.SIZE_SCALE[obj.size]
+    if oz + r_i > scene.background.depth - 0.3 or oz < 0.5:
+        return False
+    for grounded, x, z, r_j, _, _ in neighbours:
         if grounded and math.hypot(ox - x, oz - z) < (r_i + r_j) * 1.08:
             return False
-        w = (bx1 if bx1 < ax1 else ax1) - (bx0 if bx0 > ax0 else ax0)
-        if w <= 0:
-            continue
-        h = (by1 if by1 < ay1 else ay1) - (by0 if by0 > ay0 else ay0)
-        if h <= 0:
-            continue
-        if w * h / max(min(area_i, area_j), 1e-9) > MAX_OVERLAP:
-            return False
-    return True
+    box = geo.grounded_box(obj, scene.camera)
+    m = FRAME_MARGIN
+    if box[0] < m or box[1] < m or box[2] > 1 - m or box[3] > 1 - m:
+        return False
+    return not any(_hides(box, other_box, area) for _, _, _, _, other_box, area in neighbours)
 
 
 def place_relative(rng: np.random.Generator, scene: Scene, i: int, j: int, rel: str, tries: int = 4) -> bool:
@@ -250,6 +248,11 @@ def place_relative(rng: np.random.Generator, scene: Scene, i: int, j: int, rel: 
 
 def clean(scene: Scene, i: int, j: int, rel: str) -> bool:
     """rel(i, j) is true and every other relation between i and j is clearly false."""
-    if geo.relation(scene, j, i, "on"):
+    if i == j:
+        return all(r != rel for r in RELATIONS)  # geo.relation of an object with itself is False
+    objects = scene.objects
+    if objects[j].support == i or (objects[i].support == j) is not (rel == "on"):
         return False
-    return all(geo.relation(scene, i, j, r) is (r == rel) for r in RELATIONS)
+    # the ground anchors once, not once per relation
+    anchor_i, anchor_j = geo.ground_anchor(scene, i), geo.ground_anchor(scene, j)
+    return all(geo.ground_relation(r, anchor_i, anchor_j) is (r == rel) for r in RELATIONS if r != "on")

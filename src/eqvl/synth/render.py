@@ -163,9 +163,10 @@ def _to_rgb8(img: np.ndarray) -> np.ndarray:
     np.clip(img, 0, 1, out=img)
     img *= 255
     img += 0.5
+    planes = img.astype(np.uint8)  # truncating
     rgb = np.empty(img.shape[1:] + (3,), np.uint8)
     for c in range(3):
-        rgb[..., c] = img[c]  # truncating cast, as astype(np.uint8)
+        rgb[..., c] = planes[c]
     return rgb
 
 

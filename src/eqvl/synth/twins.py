@@ -56,7 +56,7 @@ class Twin:
 
 
 def _pick(rng: np.random.Generator, options, exclude=()) -> str:
-    pool = [o for o in options if o not in exclude]
+    pool = [o for o in options if o not in exclude] if exclude else options
     return str(pool[int(rng.integers(len(pool)))])
 
 
