@@ -171,3 +171,18 @@ def test_train_mix_and_single_scenes(tmp_path):
         rows = list(csv.DictReader(handle, delimiter="\t"))
     assert len(rows) == 12 and len({r["filepath"] for r in rows}) == 12
     assert all("count" in json.loads(r["hard_negative_types"]) for r in rows)
+
+
+def test_twin_line_is_plain_json_dumps():
+    from eqvl.synth.items import twin_line
+
+    cfg = SynthConfig()
+    for subset in cfg.subsets:
+        for i in range(5):
+            twin = make_twin(item_rng(5, "twins", subset, i), subset, cfg)
+            head = {"id": f"{subset}-{i}", "caption_0": twin.captions[0], "change": twin.change}
+            want = json.dumps({**head, "scene_0": twin.scenes[0].to_dict(), "scene_1": twin.scenes[1].to_dict()}) + "\n"
+            assert twin_line(head, twin.scenes) == want
+            # nothing shared by identity (scenes read back from JSON): same text
+            copies = [Scene.from_dict(json.loads(json.dumps(s.to_dict()))) for s in twin.scenes]
+            assert twin_line(head, copies) == want

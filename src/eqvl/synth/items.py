@@ -21,6 +21,7 @@ from PIL import Image
 
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.render import render_twin
+from eqvl.synth.scene import Scene
 from eqvl.synth.twins import Twin, make_twin
 
 SPLIT_CODES = {"twins": 1, "train": 2}
@@ -88,7 +89,7 @@ def _png_ok(path: Path, size: int) -> str | None:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def _write_bytes(path: str, data: bytes) -> None:
     """One open/write/close, no temporary name, no fsync: file creation dominates at 64 px.
 
     A crash can leave a truncated image under its final name; that is safe because the
@@ -109,8 +110,7 @@ def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out
     done: list[tuple[str, str]] = []
     todo = []
     for k in keep:
-        path = out / names[k]
-        sha = _png_ok(path, cfg.size) if cfg.resume else None
+        sha = _png_ok(out / names[k], cfg.size) if cfg.resume else None
         if sha is None:
             todo.append(k)
         else:
@@ -118,11 +118,41 @@ def _images(twin: Twin, names: list[str], keep: list[int], cfg: SynthConfig, out
     if todo:
         # always render every kept scene together, so the bytes never depend on what resume skipped
         rendered_all = render_twin([twin.scenes[k] for k in keep], cfg.size, masks=False)
+        folder = str(out)  # plain strings: pathlib joins cost more than the write at 64 px
         for k in todo:
             data = rendered_all[keep.index(k)].to_png(cfg.png_level())
-            _write_bytes(out / names[k], data)
+            _write_bytes(f"{folder}/{names[k]}", data)
             done.append((names[k], hashlib.sha256(data).hexdigest()))
     return sorted(done)
+
+
+def twin_line(head: dict[str, Any], scenes: tuple[Scene, Scene] | list[Scene]) -> str:
+    """The twins.jsonl line: `json.dumps(head | {"scene_0": ..., "scene_1": ...}) + "\\n"`, same
+    text, but what the two scenes share is encoded once (float repr dominates the encoding).
+
+    Shared parts are recognised by identity (`Scene.copy` shares camera, light and
+    background, and an unchanged object's clone holds the very same values), so an equal
+    but separately made value is simply encoded again.
+    """
+    memo: dict[tuple, str] = {}
+    scene_parts = "".join(f', "scene_{k}": {_scene_json(scene, memo)}' for k, scene in enumerate(scenes))
+    return json.dumps(head)[:-1] + scene_parts + "}\n"
+
+
+def _scene_json(scene: Scene, memo: dict[tuple, str]) -> str:
+    """json.dumps(scene.to_dict()), reusing the encodings in `memo`."""
+    objects = ", ".join(_dumps_once(memo, tuple(map(id, vars(o).values())), vars(o)) for o in scene.objects)
+    cam, light, bg = scene.camera, scene.light, scene.background
+    setting = {"camera": vars(cam), "light": vars(light), "background": vars(bg)}  # tuples encode as lists
+    encoded = _dumps_once(memo, (id(cam), id(light), id(bg)), setting)
+    return f'{{"objects": [{objects}], {encoded[1:]}'
+
+
+def _dumps_once(memo: dict[tuple, str], key: tuple, value: dict[str, Any]) -> str:
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = json.dumps(value)
+    return text
 
 
 def _texts(items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
@@ -142,42 +172,45 @@ def run_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None
     """Build one work item: sample, caption, render, write its images; return its records,
     already serialised (twins.jsonl / triplets.jsonl lines, train.csv lines), so that
     little goes back through the pool and the parent only concatenates."""
-    res = build_unit(unit, cfg, out)
-    res["twins"] = [json.dumps(r) + "\n" for r in res["twins"]]
-    res["triplets"] = [json.dumps(r) + "\n" for r in res["triplets"]]
-    res["train"] = [csv_line(r) for r in res["train"]]
-    return res
-
-
-def build_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None) -> dict[str, Any]:
-    """One work item's records as dicts (see run_unit)."""
     cfg, out = cfg or _CFG, out or _OUT
     split, subset, index = unit
     rng = item_rng(cfg.seed, split, subset, index)
     if split == "train":
         subset = train_subset(rng, cfg.mix())
     twin = make_twin(rng, subset, cfg)
-    captions = twin.captions
     result: dict[str, Any] = {"subset": subset, "twins": [], "triplets": [], "train": [], "files": []}
     if split == "twins":
-        tid = f"{subset}-{index:05d}"
-        names = [f"images/twins/{tid}_{k}.png" for k in (0, 1)]
-        result["files"] = _images(twin, names, [0, 1], cfg, out)
-        result["twins"].append({
-            "id": tid, "subset": subset, "image_0": names[0], "image_1": names[1],
-            "caption_0": captions[0], "caption_1": captions[1], "change": twin.change,
-            "scene_0": twin.scenes[0].to_dict(), "scene_1": twin.scenes[1].to_dict(),
-        })
-        for k in (0, 1):
-            negs, poss = twin.rewrites(k, rng, cfg)
-            pos = poss[int(rng.integers(len(poss)))]
-            neg = negs[int(rng.integers(len(negs)))]
-            result["triplets"].append({
-                "id": f"{tid}-{k}", "subset": subset, "image": names[k], "caption": captions[k],
-                "positive": pos[0], "negative": neg[0], "positive_type": pos[1], "negative_type": neg[1],
-                "twin": tid,
-            })
-        return result
+        _twin_records(result, twin, index, rng, cfg, out)
+    else:
+        _train_records(result, twin, index, rng, cfg, out)
+    return result
+
+
+def _twin_records(result: dict[str, Any], twin: Twin, index: int, rng: np.random.Generator, cfg: SynthConfig, out: Path) -> None:
+    """Both images, the twins.jsonl line and a triplets.jsonl line per image."""
+    subset, captions = twin.subset, twin.captions
+    tid = f"{subset}-{index:05d}"
+    names = [f"images/twins/{tid}_{k}.png" for k in (0, 1)]
+    result["files"] = _images(twin, names, [0, 1], cfg, out)
+    head = {
+        "id": tid, "subset": subset, "image_0": names[0], "image_1": names[1],
+        "caption_0": captions[0], "caption_1": captions[1], "change": twin.change,
+    }
+    result["twins"].append(twin_line(head, twin.scenes))
+    for k in (0, 1):
+        negs, poss = twin.rewrites(k, rng, cfg)
+        pos = poss[int(rng.integers(len(poss)))]
+        neg = negs[int(rng.integers(len(negs)))]
+        triplet = {
+            "id": f"{tid}-{k}", "subset": subset, "image": names[k], "caption": captions[k],
+            "positive": pos[0], "negative": neg[0], "positive_type": pos[1], "negative_type": neg[1],
+            "twin": tid,
+        }
+        result["triplets"].append(json.dumps(triplet) + "\n")
+
+
+def _train_records(result: dict[str, Any], twin: Twin, index: int, rng: np.random.Generator, cfg: SynthConfig, out: Path) -> None:
+    """The training images of a work item (a twin pair, or one scene) and their train.csv lines."""
     tid = f"train-{index:06d}"
     if cfg.train_twins:
         keep = [k for k in (0, 1) if 2 * index + k < cfg.train]
@@ -189,9 +222,9 @@ def build_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = No
         negs, poss = twin.rewrites(k, rng, cfg)
         neg_t, neg_k = _texts(negs)
         pos_t, pos_k = _texts(poss)
-        result["train"].append({
-            "filepath": names[k], "title": captions[k],
+        row = {
+            "filepath": names[k], "title": twin.captions[k],
             "hard_negatives": json.dumps(neg_t), "hard_positives": json.dumps(pos_t),
             "hard_negative_types": json.dumps(neg_k), "hard_positive_types": json.dumps(pos_k),
-        })
-    return result
+        }
+        result["train"].append(csv_line(row))
