@@ -111,8 +111,11 @@ def _has_synonym(stmt: Statement) -> bool:
     return any(vocab.CATEGORIES[d.category][1] or (d.size and vocab.SIZE_SYNONYMS.get(d.size)) for d in descs)
 
 
-def hard_positives(stmt: Statement, style: Style) -> list[tuple[str, str]]:
-    """Meaning-preserving rewrites as (text, type): inverse, synonym, number_form, paraphrase, reorder."""
+def hard_positives(stmt: Statement, style: Style, original: str | None = None) -> list[tuple[str, str]]:
+    """Meaning-preserving rewrites as (text, type): inverse, synonym, number_form, paraphrase, reorder.
+
+    `original`: `realize(stmt, style)` when the caller has it already.
+    """
     out: list[tuple[str, str]] = []
     if _has_synonym(stmt):
         out.append((realize(stmt, _replace(style, synonyms=not style.synonyms)), "synonym"))
@@ -129,16 +132,22 @@ def hard_positives(stmt: Statement, style: Style) -> list[tuple[str, str]]:
         else:
             verbs = vocab.VERBS
             out.append((realize(stmt, _replace(style, verb=verbs[(verbs.index(style.verb) + 1) % len(verbs)])), "paraphrase"))
-    return _dedupe(out, realize(stmt, style))
+    return _dedupe(out, original or realize(stmt, style))
 
 
 def hard_negatives(
-    stmt: Statement, style: Style, rng: np.random.Generator, counts: tuple[int, int] = (1, 5), colours: tuple[str, ...] = ()
+    stmt: Statement,
+    style: Style,
+    rng: np.random.Generator,
+    counts: tuple[int, int] = (1, 5),
+    colours: tuple[str, ...] = (),
+    original: str | None = None,
 ) -> list[tuple[str, str]]:
     """Minimal rewrites that are false for a scene where `stmt` holds cleanly, as (text, type).
 
     Types: relation (inverted relation, swapped arguments, other axis), attribute
-    (swapped sizes or colours, changed colour), count (changed number).
+    (swapped sizes or colours, changed colour), count (changed number). `original`:
+    `realize(stmt, style)` when the caller has it already.
     """
     out: list[tuple[str, str]] = []
     if isinstance(stmt, Count):
@@ -156,7 +165,7 @@ def hard_negatives(
             alt = [c for c in colours if c != stmt.desc.colour]
             if alt:
                 out.append((realize(Count(_replace(stmt.desc, colour=str(_choice(rng, alt))), stmt.n), style), "attribute"))
-        return _dedupe(out, realize(stmt, style))
+        return _dedupe(out, original or realize(stmt, style))
     a, b, rel = stmt.a, stmt.b, stmt.rel
     if rel in vocab.INVERSE:
         out.append((realize(Rel(a, vocab.INVERSE[rel], b), style), "relation"))
@@ -172,7 +181,7 @@ def hard_negatives(
         out.append((realize(Rel(_replace(a, size=b.size), rel, _replace(b, size=a.size)), style), "attribute"))
     if a.colour and b.colour and a.colour != b.colour:
         out.append((realize(Rel(_replace(a, colour=b.colour), rel, _replace(b, colour=a.colour)), style), "attribute"))
-    return _dedupe(out, realize(stmt, style))
+    return _dedupe(out, original or realize(stmt, style))
 
 
 def _dedupe(items: list[tuple[str, str]], original: str) -> list[tuple[str, str]]:

@@ -40,9 +40,7 @@ def background_planes(scene: Scene, size: int) -> np.ndarray:
     p = math.radians(cam.pitch)
     sp, cp = math.sin(p), math.cos(p)
     dy = -sp + v * cp
-    hit = dy < -1e-4
-    t = np.where(hit, cam.height / np.where(hit, -dy, 1), 1e4).astype(np.float32)  # (S, 1)
-    gz = np.where(hit, t * (cp + v * sp), 1e4).astype(np.float32)  # (S, 1)
+    t, gz = _floor_depths(cam.height, dy, v, sp, cp)
     # width of one pixel on the floor, in texture periods (for anti-aliased edges)
     fw = np.clip(t / (f * size * bg.scale) * 1.5, 1e-3, 1.0)
     mix = _texture(bg, t, u, gz, fw)
@@ -68,6 +66,20 @@ def background_planes(scene: Scene, size: int) -> np.ndarray:
         top *= edge[:rows]
         top += wall
     return ground
+
+
+def _floor_depths(height: float, dy: np.ndarray, v: np.ndarray, sp: float, cp: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (S, 1): ray length to the floor and its depth; 1e4 for rows above the horizon.
+
+    The usual cameras see no horizon, so every row hits and the masked form (same values)
+    is skipped.
+    """
+    hit = dy < -1e-4
+    if hit.all():
+        t = height / -dy
+        return t, t * (cp + v * sp)
+    t = np.where(hit, height / np.where(hit, -dy, 1), 1e4).astype(np.float32)
+    return t, np.where(hit, t * (cp + v * sp), 1e4).astype(np.float32)
 
 
 def _texture(bg: Background, t: np.ndarray, u: np.ndarray, gz: np.ndarray, fw: np.ndarray) -> np.ndarray | None:

@@ -45,14 +45,14 @@ class Twin:
 
     def rewrites(self, k: int, rng: np.random.Generator, cfg: SynthConfig) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """(hard negatives, hard positives) of caption k as (text, type); the twin's caption first."""
-        other = self.captions[1 - k]
-        negs = [(other, "twin")] + hard_negatives(self.statements[k], self.style, rng, cfg.counts, cfg.colours)
+        own, other = self.captions[k], self.captions[1 - k]
+        negs = [(other, "twin")] + hard_negatives(self.statements[k], self.style, rng, cfg.counts, cfg.colours, own)
         seen, unique = set(), []
         for text, kind in negs:
-            if text not in seen and text != self.captions[k]:
+            if text not in seen and text != own:
                 seen.add(text)
                 unique.append((text, kind))
-        return unique, hard_positives(self.statements[k], self.style)
+        return unique, hard_positives(self.statements[k], self.style, own)
 
 
 def _pick(rng: np.random.Generator, options, exclude=()) -> str:
