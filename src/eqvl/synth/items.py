@@ -168,6 +168,24 @@ def csv_line(row: dict[str, str]) -> str:
     return buf.getvalue()
 
 
+def run_batch(units: list[Unit]) -> dict[str, Any]:
+    """Several consecutive work items in one call, so one small result goes back through the
+    pool per batch instead of per item: their lines joined, their files, counts by subset."""
+    lines: dict[str, list[str]] = {"twins": [], "triplets": [], "train": []}
+    batch: dict[str, Any] = {"units": len(units), "files": [], "twin_counts": {}, "train_counts": {}, "triplet_rows": 0}
+    for unit in units:
+        res = run_unit(unit)
+        for key, part in lines.items():
+            part += res[key]
+        batch["files"] += res["files"]
+        batch["triplet_rows"] += len(res["triplets"])
+        for key, n in (("twin_counts", len(res["twins"])), ("train_counts", len(res["train"]))):
+            if n:
+                batch[key][res["subset"]] = batch[key].get(res["subset"], 0) + n
+    batch.update((key, "".join(part)) for key, part in lines.items())
+    return batch
+
+
 def run_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None) -> dict[str, Any]:
     """Build one work item: sample, caption, render, write its images; return its records,
     already serialised (twins.jsonl / triplets.jsonl lines, train.csv lines), so that

@@ -19,7 +19,7 @@ from eqvl import __version__
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
-from eqvl.synth.items import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_unit, train_subset
+from eqvl.synth.items import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_batch, train_subset
 from eqvl.synth.sprites import clear_cache, warm_up
 
 __all__ = ["STATE_FILE", "generate", "item_rng", "readable", "train_subset"]
@@ -64,21 +64,24 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
 
 #: below this many work items a --workers 1 run stays in this process (no pool to start)
 IN_PROCESS_MAX_UNITS = 64
+#: work items per task (one pickled result each)
+BATCH_UNITS = 16
 
 
 def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[str, Any]]:
-    """Work items' records in order. Items run in worker processes (one for --workers 1,
-    unless the run is tiny), which tune malloc for numpy's large temporaries without
-    touching the calling process; items go out in large chunks, records come back small."""
-    workers = min(cfg.workers, len(units))
+    """Batches' records in order (items.run_batch). Items run in worker processes (one for
+    --workers 1, unless the run is tiny), which tune malloc for numpy's large temporaries
+    without touching the calling process; batches go out in chunks, records come back joined."""
+    batches = [units[i:i + BATCH_UNITS] for i in range(0, len(units), BATCH_UNITS)]
+    workers = min(cfg.workers, len(batches))
     if workers <= 1 and len(units) < IN_PROCESS_MAX_UNITS:
         init_worker(cfg, str(out))
-        yield from map(run_unit, units)
+        yield from map(run_batch, batches)
         return
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    chunk = max(1, min(128, len(units) // (workers * 4)))
+    chunk = max(1, min(8, len(batches) // (workers * 4)))
     with mp.get_context(method).Pool(workers, initializer=init_worker, initargs=(cfg, str(out), True)) as pool:
-        yield from pool.imap(run_unit, units, chunksize=chunk)
+        yield from pool.imap(run_batch, batches, chunksize=chunk)
 
 
 def _umask() -> int:
@@ -100,6 +103,59 @@ def _write_text(path: Path, text: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _collect(results: Iterator[dict[str, Any]], n_units: int, progress: bool) -> dict[str, Any]:
+    """Concatenate the batches' lines in order and add up their files and counts."""
+    lines: dict[str, list[str]] = {"twins": [], "triplets": [], "train": []}
+    total: dict[str, Any] = {"files": [], "twin_counts": {}, "train_counts": {}, "triplet_rows": 0}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_units, desc="eqvl synth", unit="twin")
+    try:
+        for batch in results:
+            for key, part in lines.items():
+                part.append(batch[key])
+            total["files"] += batch["files"]
+            total["triplet_rows"] += batch["triplet_rows"]
+            for key in ("twin_counts", "train_counts"):
+                for subset, n in batch[key].items():
+                    total[key][subset] = total[key].get(subset, 0) + n
+            if bar is not None:
+                bar.update(batch["units"])
+    finally:
+        clear_cache()
+        if bar is not None:
+            bar.close()
+    total.update((key, "".join(part)) for key, part in lines.items())
+    total["twin_rows"] = sum(total["twin_counts"].values())
+    total["train_rows"] = sum(total["train_counts"].values())
+    return total
+
+
+def _manifest(cfg: SynthConfig, collected: dict[str, Any], hashes: dict[str, str]) -> dict[str, Any]:
+    files, train_counts = collected["files"], collected["train_counts"]
+    listing = sorted(files + list(hashes.items()))
+    content = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in listing).encode()).hexdigest()
+    return {
+        "created_by": "eqvl synth",
+        "eqvl_version": __version__,
+        "seed": cfg.seed,
+        "arguments": cfg.content_args(),
+        "counts": {
+            "twins": {s: collected["twin_counts"].get(s, 0) for s in cfg.subsets},
+            "twins_total": collected["twin_rows"],
+            "triplets": collected["triplet_rows"],
+            "train_rows": collected["train_rows"],
+            "train_subsets": {s: train_counts[s] for s in SUBSETS if train_counts.get(s)},
+            "images": len(files),
+        },
+        "files": hashes,
+        "content_hash": content,
+        "content_hash_method": "sha256 over sorted lines '<relative path>\\t<sha256 of file>' of every image and data file",
+    }
+
+
 def generate(cfg: SynthConfig) -> dict[str, Any]:
     """Write the whole folder described by `cfg`; returns the manifest."""
     cfg.validate()
@@ -109,54 +165,15 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
     _prepare(out, cfg)
     warm_up(tuple(cfg.categories))
     units = _units(cfg)
-    twins: list[str] = []  # serialised lines (items.run_unit)
-    triplets: list[str] = []
-    train: list[str] = []
-    files: list[tuple[str, str]] = []
-    train_counts = {s: 0 for s in SUBSETS}
-    by_subset = {s: 0 for s in cfg.subsets}
-    results = _results(cfg, out, units)
-    if cfg.progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(units), desc="eqvl synth", unit="twin")
-    try:
-        for res in results:
-            twins += res["twins"]
-            triplets += res["triplets"]
-            train += res["train"]
-            train_counts[res["subset"]] += len(res["train"])
-            if res["twins"]:
-                by_subset[res["subset"]] += len(res["twins"])
-            files += res["files"]
-    finally:
-        clear_cache()
+    collected = _collect(_results(cfg, out, units), len(units), cfg.progress)
     hashes: dict[str, str] = {}
-    if twins:
-        hashes["twins.jsonl"] = _write_text(out / "twins.jsonl", "".join(twins))
-        hashes["triplets.jsonl"] = _write_text(out / "triplets.jsonl", "".join(triplets))
-    if train:
+    if collected["twin_rows"]:
+        hashes["twins.jsonl"] = _write_text(out / "twins.jsonl", collected["twins"])
+        hashes["triplets.jsonl"] = _write_text(out / "triplets.jsonl", collected["triplets"])
+    if collected["train_rows"]:
         header = csv_line(dict(zip(TRAIN_FIELDS, TRAIN_FIELDS)))
-        hashes["train.csv"] = _write_text(out / "train.csv", header + "".join(train))
-    listing = sorted(files + list(hashes.items()))
-    content = hashlib.sha256("".join(f"{p}\t{h}\n" for p, h in listing).encode()).hexdigest()
-    manifest = {
-        "created_by": "eqvl synth",
-        "eqvl_version": __version__,
-        "seed": cfg.seed,
-        "arguments": cfg.content_args(),
-        "counts": {
-            "twins": by_subset,
-            "twins_total": len(twins),
-            "triplets": len(triplets),
-            "train_rows": len(train),
-            "train_subsets": {s: n for s, n in train_counts.items() if n},
-            "images": len(files),
-        },
-        "files": hashes,
-        "content_hash": content,
-        "content_hash_method": "sha256 over sorted lines '<relative path>\\t<sha256 of file>' of every image and data file",
-    }
+        hashes["train.csv"] = _write_text(out / "train.csv", header + collected["train"])
+    manifest = _manifest(cfg, collected, hashes)
     write_json_atomic(out / "manifest.json", manifest)
     readable(out / "manifest.json")
     (out / STATE_FILE).unlink(missing_ok=True)
