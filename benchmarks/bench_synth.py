@@ -6,6 +6,11 @@ Prints wall-clock twins/s of a full `generate` run (images, twins.jsonl, triplet
 manifest) into a temporary folder, and twins per CPU-second (this process plus its
 workers): on a shared machine the wall rate depends on the neighbours, the CPU rate much
 less. Goals (issue 3): >= 100 twins/s at 224 px and >= 1,000 twins/s at 64 px on 2 cores.
+
+Everything written goes into one temporary folder that is deleted only at the end: on an
+ext4 file system without a journal, creating files right after thousands were deleted
+costs up to ten times more kernel time (the inode allocator steps over recently freed
+inodes), which would bill one size's clean-up to the next size's run.
 """
 
 from __future__ import annotations
@@ -29,15 +34,14 @@ def _cpu() -> tuple[float, float]:
     return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
-def bench(size: int, twins_per_subset: int, workers: int, seed: int = 0) -> dict[str, float]:
+def bench(size: int, twins_per_subset: int, workers: int, tmp: str, seed: int = 0) -> dict[str, float]:
     shapes.warm_up(tuple(SynthConfig().categories))
-    with tempfile.TemporaryDirectory() as tmp:
-        # warm-up run (sprite caches), not timed
-        generate(SynthConfig(out=os.path.join(tmp, "warm"), twins=10, size=size, seed=seed + 1, workers=1, progress=False))
-        cfg = SynthConfig(out=os.path.join(tmp, "run"), twins=twins_per_subset, size=size, seed=seed, workers=workers, progress=False)
-        (u0, s0), t0 = _cpu(), time.perf_counter()
-        manifest = generate(cfg)
-        wall, (u1, s1) = time.perf_counter() - t0, _cpu()
+    # warm-up run (sprite caches), not timed
+    generate(SynthConfig(out=os.path.join(tmp, f"warm{size}"), twins=10, size=size, seed=seed + 1, workers=1, progress=False))
+    cfg = SynthConfig(out=os.path.join(tmp, f"run{size}"), twins=twins_per_subset, size=size, seed=seed, workers=workers, progress=False)
+    (u0, s0), t0 = _cpu(), time.perf_counter()
+    manifest = generate(cfg)
+    wall, (u1, s1) = time.perf_counter() - t0, _cpu()
     n = manifest["counts"]["twins_total"]
     user, sys = u1 - u0, s1 - s0
     return {
@@ -46,7 +50,7 @@ def bench(size: int, twins_per_subset: int, workers: int, seed: int = 0) -> dict
     }
 
 
-def breakdown(size: int, n_per_subset: int = 100, seed: int = 0) -> dict[str, float]:
+def breakdown(size: int, tmp: str, n_per_subset: int = 100, seed: int = 0) -> dict[str, float]:
     """CPU ms per twin of each stage in one process (user + system): where the time goes.
 
     The sprite cache starts cold as in a worker of a real run (a run of 100 twins per
@@ -77,13 +81,14 @@ def breakdown(size: int, n_per_subset: int = 100, seed: int = 0) -> dict[str, fl
     t = time.process_time()
     pngs = [r.to_png(cfg.png_level()) for r in images]
     t_png = time.process_time() - t
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.process_time()
-        for k, data in enumerate(pngs):
-            fd = os.open(f"{tmp}/{k}.png", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-            os.write(fd, data)
-            os.close(fd)
-        t_write = time.process_time() - t
+    folder = os.path.join(tmp, f"files{size}")
+    os.mkdir(folder)
+    t = time.process_time()
+    for k, data in enumerate(pngs):
+        fd = os.open(f"{folder}/{k}.png", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        os.write(fd, data)
+        os.close(fd)
+    t_write = time.process_time() - t
     n = len(twins) / 1000.0
     return {"sample": t_sample / n, "captions": t_text / n, "render": t_render / n, "png": t_png / n, "files": t_write / n}
 
@@ -96,23 +101,29 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true", help="also print CPU ms per twin of each stage (in memory, one process)")
     args = parser.parse_args()
     print(f"eqvl synth throughput, {args.workers} workers, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
-    for size in (int(s) for s in args.sizes.split(",")):
-        per_subset = args.twins or (200 if size >= 200 else 1000)
-        r = bench(size, per_subset, args.workers)
-        goal = GOALS.get(size)
-        verdict = "" if goal is None else f"  goal {goal:.0f}/s: {'met' if r['twins_per_s'] >= goal else 'NOT met'} (ratio {r['twins_per_s'] / goal:.2f})"
-        cpu_ms = r["user_ms"] + r["sys_ms"]
-        print(
-            f"{size:>4} px: {r['twins']} twins in {r['wall_s']:.1f} s = {r['twins_per_s']:.0f} twins/s wall, "
-            f"{r['twins_per_cpu_s']:.0f} twins per CPU-second{verdict}\n"
-            f"       CPU ms per twin, whole run (all processes): user {r['user_ms']:.2f} + system {r['sys_ms']:.2f} = {cpu_ms:.2f}"
-            f" -> at most {args.workers * 1000 / cpu_ms:.0f} twins/s on {args.workers} idle cores"
-        )
-        if args.breakdown:
-            b = breakdown(size)
-            total = sum(b.values())
-            parts = ", ".join(f"{k} {v:.2f}" for k, v in b.items())
-            print(f"       CPU ms per twin by stage, one process: {parts} = {total:.2f} ms")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            report(size, args, tmp)
+
+
+def report(size: int, args: argparse.Namespace, tmp: str) -> None:
+    """Time one size and print its lines."""
+    per_subset = args.twins or (200 if size >= 200 else 1000)
+    r = bench(size, per_subset, args.workers, tmp)
+    goal = GOALS.get(size)
+    verdict = "" if goal is None else f"  goal {goal:.0f}/s: {'met' if r['twins_per_s'] >= goal else 'NOT met'} (ratio {r['twins_per_s'] / goal:.2f})"
+    cpu_ms = r["user_ms"] + r["sys_ms"]
+    print(
+        f"{size:>4} px: {r['twins']} twins in {r['wall_s']:.1f} s = {r['twins_per_s']:.0f} twins/s wall, "
+        f"{r['twins_per_cpu_s']:.0f} twins per CPU-second{verdict}\n"
+        f"       CPU ms per twin, whole run (all processes): user {r['user_ms']:.2f} + system {r['sys_ms']:.2f} = {cpu_ms:.2f}"
+        f" -> at most {args.workers * 1000 / cpu_ms:.0f} twins/s on {args.workers} idle cores"
+    )
+    if args.breakdown:
+        b = breakdown(size, tmp)
+        total = sum(b.values())
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in b.items())
+        print(f"       CPU ms per twin by stage, one process: {parts} = {total:.2f} ms")
 
 
 if __name__ == "__main__":
