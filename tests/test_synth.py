@@ -304,3 +304,27 @@ def test_png_level_by_size_and_stored_pngs_decode():
     for level in (0, 1):
         with Image.open(io.BytesIO(rendered.to_png(level))) as im:
             assert (np.asarray(im.convert("RGB")) == rendered.image).all()
+
+
+def test_item_generator_draws_numpys_numbers():
+    from eqvl.synth.rng import ItemGenerator
+
+    script = np.random.default_rng(0)
+    for trial in range(200):
+        seq = np.random.SeedSequence(entropy=trial, spawn_key=(1, 2, trial))
+        ours, numpys = ItemGenerator(np.random.PCG64(seq)), np.random.default_rng(seq)
+        for _ in range(40):
+            op = int(script.integers(5))
+            if op == 0:
+                n = int(script.choice([1, 2, 3, 7, 30, 3 * 2**30 + 1, 2**32, 2**40]))
+                assert ours.integers(n) == numpys.integers(n)
+            elif op == 1:
+                low = int(script.integers(0, 5))
+                assert ours.integers(low, low + 3) == numpys.integers(low, low + 3)
+            elif op == 2:
+                assert ours.random() == numpys.random() and ours.uniform(-1, 2) == numpys.uniform(-1, 2)
+            elif op == 3:
+                n = int(script.integers(1, 9))
+                assert ours.permutation(n).tolist() == numpys.permutation(n).tolist()
+            else:
+                assert ours.random((3, 2)).tolist() == numpys.random((3, 2)).tolist()

@@ -21,6 +21,7 @@ from PIL import Image
 
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.render import render_twin
+from eqvl.synth.rng import ItemGenerator
 from eqvl.synth.scene import Scene
 from eqvl.synth.twins import Twin, make_twin
 
@@ -31,9 +32,10 @@ Unit = tuple[str, str, int]  # (split, subset or "", index)
 
 
 def item_rng(seed: int, split: str, subset: str, index: int) -> np.random.Generator:
-    """The generator of one work item; independent of every other item."""
+    """The generator of one work item; independent of every other item. Its numbers are
+    those of `np.random.default_rng` on the same seed sequence (rng.ItemGenerator)."""
     key = (SPLIT_CODES[split], SUBSET_CODES.get(subset, 0), index)
-    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=key))
+    return ItemGenerator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=key)))
 
 
 def train_subset(rng: np.random.Generator, mix: dict[str, float]) -> str:
