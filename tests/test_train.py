@@ -151,6 +151,27 @@ def test_sampler_global_batches_split_across_ranks():
     assert len(list(one)) == 1
 
 
+def test_batch_groups_keep_adjacent_rows_in_one_batch():
+    """--batch-groups 2: every (2i, 2i+1) pair lands in the same batch, across ranks too; blocks are
+    shuffled per epoch; a short last block is dropped; an odd batch size is refused."""
+    seen = []
+    for epoch in (0, 1):
+        sampler = GlobalBatchSampler(21, 6, world=1, rank=0, seed=5, groups=2)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) == 3
+        for batch in batches:
+            assert sorted(batch) == sorted({i - i % 2 for i in batch} | {i - i % 2 + 1 for i in batch})
+        assert 20 not in sum(batches, [])
+        seen.append(batches)
+    assert seen[0] != seen[1]
+    two = [GlobalBatchSampler(20, 4, world=2, rank=r, seed=3, groups=2) for r in range(2)]
+    for batch in two[0]:
+        assert batch[0] % 2 == 0 and batch[1] == batch[0] + 1
+    with pytest.raises(EqvlError, match="multiple of --batch-groups"):
+        GlobalBatchSampler(20, 5, world=1, rank=0, seed=0, groups=2)
+
+
 def test_cli_train_runs(tmp_path, data, capsys):
     rc = main(["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--loss", "itc+eqsim", "--eqsim-k", "2",
                "--batch-size", "12", "--epochs", "1", "--max-steps", "1", "--output", str(tmp_path / "cli"),
@@ -159,6 +180,20 @@ def test_cli_train_runs(tmp_path, data, capsys):
     assert "checkpoint:" in capsys.readouterr().out
     rc = main(["train", "--train-data", str(data), "--output", str(tmp_path / "cli"), "--batch-size", "12"])
     assert rc == 2  # existing checkpoints without --resume / --overwrite
+
+
+def test_cli_parses_list_and_optional_flags():
+    """List fields are repeatable flags (not split into characters); `X | None` fields get X's type."""
+    import argparse
+
+    from eqvl.commands import train as train_cmd
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--train-data", "x.csv", "--eval-benchmark", "twins:/d1",
+                              "--eval-benchmark", "foils:/d2", "--max-steps", "7", "--batch-groups", "2"])
+    assert args.eval_benchmark == ["twins:/d1", "foils:/d2"]
+    assert args.max_steps == 7 and args.batch_groups == 2
 
 
 def test_jsonl_generated_negatives_and_periodic_eval(tmp_path):

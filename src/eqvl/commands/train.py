@@ -7,6 +7,7 @@ Flags are generated from `TrainConfig`'s fields (one source of truth): `--eqsim-
 from __future__ import annotations
 
 import argparse
+import types
 import typing
 from dataclasses import MISSING, fields
 
@@ -36,13 +37,17 @@ HELP = {
     "data_seed": "seed of data order and augmentation (default: --seed); fix it to compare variants",
     "max_steps": "stop after N optimiser steps (the cosine schedule still spans --epochs)",
     "preload": "decode all images once into memory (small datasets)",
+    "batch_groups": "keep blocks of N consecutive rows in one batch, shuffled as blocks (2: synth's twin pairs)",
     "workers": "DataLoader worker processes",
 }
 
 
 def _base_type(tp: typing.Any) -> typing.Any:
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return args[0] if args else tp
+    """`X | None` -> X; anything else (list[str] included) as it is."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if args else tp
+    return tp
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -35,6 +35,9 @@ class TrainConfig:
     #: open_clip's training augmentation (preprocess_train); False = preprocess_val
     train_augment: bool = True
     workers: int = 0
+    #: shuffle blocks of this many consecutive rows and keep each block in one batch (2: the twin
+    #: pairs `eqvl synth` writes on adjacent rows meet in the batch, as hard negatives of each other)
+    batch_groups: int = 1
     # loss
     loss: str = "itc"
     itc_weight: float = 1.0
@@ -90,12 +93,14 @@ class TrainConfig:
             raise EqvlError("--train-data is required")
         if self.precision not in PRECISIONS:
             raise EqvlError(f"--precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
-        for name in ("epochs", "batch_size", "accum_freq", "log_every", "eval_every_epochs"):
+        for name in ("epochs", "batch_size", "accum_freq", "log_every", "eval_every_epochs", "batch_groups"):
             if getattr(self, name) < 1:
                 raise EqvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup", "save_every_steps", "save_every_epochs", "workers", "max_hard_negatives", "max_hard_positives"):
             if getattr(self, name) < 0:
                 raise EqvlError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.batch_size % self.batch_groups:
+            raise EqvlError(f"--batch-size {self.batch_size} must be a multiple of --batch-groups {self.batch_groups}")
         if self.itc_hard_negatives not in ("auto", "on", "off"):
             raise EqvlError(f"--itc-hard-negatives {self.itc_hard_negatives!r}: choose auto, on or off")
         for spec in self.eval_benchmark:

@@ -341,24 +341,30 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
     same order; `skip` drops the first batches (resume) without loading them.
     """
 
-    def __init__(self, n: int, batch_size: int, world: int, rank: int, seed: int):
-        self.n, self.b, self.world, self.rank, self.seed = n, batch_size, world, rank, seed
+    def __init__(self, n: int, batch_size: int, world: int, rank: int, seed: int, groups: int = 1):
+        self.n, self.b, self.world, self.rank, self.seed, self.groups = n, batch_size, world, rank, seed, groups
         self.epoch, self.skip = 0, 0
         if self.n < self.b * world:
             raise EqvlError(f"{n} usable rows are fewer than one global batch ({batch_size} x {world} processes); "
                             "lower --batch-size")
+        if batch_size % groups:
+            raise EqvlError(f"--batch-size {batch_size} must be a multiple of --batch-groups {groups}")
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip
 
     def __len__(self) -> int:
-        return self.n // (self.b * self.world) - self.skip
+        return (self.n - self.n % self.groups) // (self.b * self.world) - self.skip
 
     def __iter__(self) -> Iterator[list[int]]:
         g = torch.Generator().manual_seed(_seed(self.seed, self.epoch, 7))
-        perm = torch.randperm(self.n, generator=g).tolist()
+        if self.groups == 1:
+            perm = torch.randperm(self.n, generator=g).tolist()
+        else:  # whole blocks of `groups` consecutive rows, in random block order (a short last block is dropped)
+            blocks = torch.randperm(self.n // self.groups, generator=g).tolist()
+            perm = [blk * self.groups + j for blk in blocks for j in range(self.groups)]
         gb = self.b * self.world
-        for i in range(self.skip, self.n // gb):
+        for i in range(self.skip, len(perm) // gb):
             start = i * gb + self.rank * self.b
             yield perm[start: start + self.b]
 

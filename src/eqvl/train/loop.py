@@ -178,7 +178,10 @@ def _train(cfg: TrainConfig, info: DistInfo, on_step: StepHook | None, on_eval: 
                           seed=cfg.order_seed, preload=cfg.preload, deterministic_transform=not cfg.train_augment,
                           max_negatives=cfg.max_hard_negatives, max_positives=cfg.max_hard_positives)
     collate = Collate(bundle.tokenizer, k, p, {t: i for i, t in enumerate(types)}, cache=cfg.preload)
-    sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank, cfg.order_seed)
+    if cfg.batch_groups > 1 and report.n_bad:
+        raise EqvlError(f"--batch-groups {cfg.batch_groups} keeps consecutive rows together, but {report.n_bad} rows of "
+                        f"{cfg.train_data} were skipped, which would shift every later group; fix or drop them first")
+    sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank, cfg.order_seed, cfg.batch_groups)
     batches_per_epoch = len(sampler)
     steps_per_epoch = batches_per_epoch // cfg.accum_freq
     if steps_per_epoch < 1:
