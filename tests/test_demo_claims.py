@@ -23,6 +23,13 @@ def test_c1_reproduced_partly_and_not():
     assert "attribute 50.0%" in v.line() and "NOT REPRODUCED" in v.line()
 
 
+def test_c1_is_judged_on_the_named_model():
+    table = _c1_table([0.8], [0.1], [0.2])
+    table["start"] = {"twins/attribute/group": [0.5], "twins/location/group": [0.6], "twins/counting/group": [0.5]}
+    assert all_verdicts(table)[0].status == "reproduced"  # itc by default
+    assert all_verdicts(table, c1_model="start")[0].status == "not reproduced"
+
+
 def test_c2_needs_group_gain_and_tighter_distribution():
     base = {"twins/group": [0.40, 0.42, 0.41], "twins/equivariance_image_median": [0.30, 0.31, 0.29]}
     good = {"itc": base, "itc+eqsim": {"twins/group": [0.48, 0.50, 0.47], "twins/equivariance_image_median": [0.20, 0.21, 0.22]}}

@@ -20,7 +20,8 @@ def test_tiny_demo_end_to_end(tmp_path):
     cfg.pretrain = PhaseConfig(steps=2, batch_size=16, lr=1e-3)
     cfg.finetune = PhaseConfig(steps=1, batch_size=16, lr=1e-3)
     cfg.eval_batch_size = 32
-    result = run_demo(cfg, tmp_path / "out", progress=False, log=lambda s: None)
+    # jobs=2: the fine-tunes run in two spawned worker processes, as `eqvl demo` does by default
+    result = run_demo(cfg, tmp_path / "out", progress=False, log=lambda s: None, jobs=2)
     out = tmp_path / "out"
     for name in ("report.html", "report.md", "results.json"):
         assert (out / name).stat().st_size > 0
@@ -40,6 +41,6 @@ def test_tiny_demo_end_to_end(tmp_path):
     victim = done[-1]
     before = json.loads((victim / "twins.json").read_text())["metrics"]
     shutil.rmtree(victim)
-    again = run_demo(cfg, out, overwrite=True, progress=False, log=lambda s: None)
+    again = run_demo(cfg, out, overwrite=True, progress=False, log=lambda s: None, jobs=2)
     assert json.loads((victim / "twins.json").read_text())["metrics"] == before
     assert again.table == result.table

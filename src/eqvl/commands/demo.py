@@ -24,6 +24,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in OUT (the cache is reused)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; 1 is faster on a machine busy with other work)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="fine-tuning runs at once, each in its own process (default: 2 with 2+ CPUs, else 1); "
+                        "the numbers can differ in the last digits between --jobs values (float summation order)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -39,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    import os
+
+    jobs = args.jobs if args.jobs is not None else (2 if (os.cpu_count() or 1) >= 2 else 1)
+    if jobs < 1:
+        raise EqvlError(f"--jobs must be >= 1, got {jobs}")
     cfg = preset(quick=args.quick)
     if args.seeds is not None:
         if args.seeds < 1:
@@ -47,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     argv = ["demo", *(["--quick"] if args.quick else []), *(["--seeds", str(args.seeds)] if args.seeds else []),
             "--out", args.out]
     result = run_demo(cfg, args.out, cache_dir=args.cache_dir, overwrite=args.overwrite,
-                      progress=not args.no_progress, argv=argv)
+                      progress=not args.no_progress, argv=argv, jobs=jobs, threads=args.threads)
     print_table(result)
     print(f"wrote {result.paths['html']}, {result.paths['markdown']} and {result.paths['results']} "
           f"in {result.timings['total']:.0f} s", file=sys.stdout)

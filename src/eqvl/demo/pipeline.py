@@ -14,11 +14,10 @@ import numpy as np
 from eqvl.demo import steps
 from eqvl.demo.cache import StepCache, config_hash
 from eqvl.demo.claims import Table, Verdict, all_verdicts
-from eqvl.demo.config import DemoConfig
+from eqvl.demo.config import START, DemoConfig
 from eqvl.errors import EqvlError
 from eqvl.io import check_writable, read_json, write_json_atomic
 
-START = "pre-trained start"
 OUTPUTS = ("report.html", "report.md", "results.json")
 
 
@@ -46,8 +45,10 @@ def check_outputs(out: Path, overwrite: bool) -> None:
 
 
 def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None = None, overwrite: bool = False,
-             progress: bool = True, log: Callable[[str], None] = print, argv: list[str] | None = None) -> DemoResult:
-    """Run (or resume) every step and write report.html, report.md and results.json into `out`."""
+             progress: bool = True, log: Callable[[str], None] = print, argv: list[str] | None = None,
+             jobs: int = 1, threads: int | None = None) -> DemoResult:
+    """Run (or resume) every step and write report.html, report.md and results.json into `out`.
+    `jobs` > 1 runs the fine-tunes in that many processes with `threads` // `jobs` threads each."""
     out = Path(out)
     check_outputs(out, overwrite)
     cache = StepCache(cache_dir or out / "cache")
@@ -81,7 +82,11 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     if not model_cfg.exists():
         write_json_atomic(model_cfg, cfg.model)
 
-    pre_key = {"data": data_key, "model": cfg.model, "phase": cfg.pretrain.__dict__, "seed": 0}
+    # keyed by the bytes synth wrote, not by its source: a speed-up of the engine that writes the
+    # same files regenerates the data (seconds) but reuses every trained model (minutes)
+    data_id = data_info.get("content_hash") or data_key  # (a data step without a manifest: its inputs)
+    pre_key = {"data": {"content": data_id, "demo_data": steps.DATA_VERSION}, "model": cfg.model,
+               "phase": cfg.pretrain.key(), "seed": 0}
     pre_dir = step("pre-train (itc, from scratch)", "pretrain", pre_key,
                    lambda d: steps.train_phase(cfg, d, data_dir, model_cfg, None, "itc", cfg.pretrain, 0, {}, progress))
     pre_ckpt = pre_dir / read_json(pre_dir / "step.json")["info"]["checkpoint"]
@@ -90,20 +95,30 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     evals[(START, 0)] = step("evaluate pre-trained start", "eval", {"ckpt": pre_key, "eval": steps.EVAL_VERSION},
                              lambda d: steps.evaluate_checkpoint(cfg, d, data_dir, model_cfg, pre_ckpt, progress))
     # seed-major: an interrupted run has whole seeds done, and `--seeds N` reuses them as they are
+    tasks = []
     for seed in cfg.seeds:
         for variant, loss in cfg.variants.items():
             options = cfg.variant_options.get(variant, {})
-            ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.__dict__, "seed": seed,
+            ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.key(), "seed": seed,
                       "eval": steps.EVAL_VERSION}
-            label = f"fine-tune {variant} seed {seed} + evaluate"
-            ft_dir = step(label, "finetune", ft_key,
-                          lambda d, loss=loss, options=options, seed=seed: _finetune_and_eval(
-                              cfg, d, data_dir, model_cfg, pre_ckpt, loss, seed, options, progress))
-            evals[(variant, seed)] = ft_dir
-            if seed == cfg.seeds[0]:
-                curves[variant] = read_json(ft_dir / "step.json")["info"].get("metrics", [])
+            args = (cfg, data_dir, model_cfg, pre_ckpt, loss, seed, options)
+            tasks.append((variant, seed, f"fine-tune {variant} seed {seed} + evaluate", ft_key, args))
+    if jobs > 1:
+        done_paths = _run_parallel(cache, tasks, jobs, threads, log, lambda: time.perf_counter() - t_start, done, total,
+                                   progress)
+        for (variant, seed, label, key, _), (path, seconds, was_cached) in zip(tasks, done_paths):
+            timings[label], reused[label] = seconds, was_cached
+            if was_cached and cache.seconds("finetune", key) is not None:
+                compute_s[label] = cache.seconds("finetune", key)
+            evals[(variant, seed)] = path
+    else:
+        for variant, seed, label, key, args in tasks:
+            evals[(variant, seed)] = step(label, "finetune", key,
+                                          lambda d, args=args: _finetune_and_eval(d, *args, progress=progress))
+    for variant in cfg.variants:
+        curves[variant] = read_json(evals[(variant, cfg.seeds[0])] / "step.json")["info"].get("metrics", [])
     table, equivariance = aggregate(evals)
-    verdicts = all_verdicts(_c1_view(table, cfg))
+    verdicts = all_verdicts(_c1_view(table, cfg), c1_model=cfg.c1_model)
     result = DemoResult(table, verdicts, curves, equivariance, timings=timings, reused=reused, data_info=data_info)
     result.timings["total"] = time.perf_counter() - t_start
     result.compute_seconds = compute_s
@@ -117,8 +132,54 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     return result
 
 
-def _finetune_and_eval(cfg: DemoConfig, work: Path, data_dir: Path, model_cfg: Path, start: Path, loss: str, seed: int,
-                       options: dict, progress: bool) -> dict:
+def _run_parallel(cache: StepCache, tasks: list, jobs: int, threads: int | None, log: Callable[[str], None],
+                  elapsed: Callable[[], float], done: int, total: int, progress: bool) -> list[tuple[Path, float, bool]]:
+    """Fine-tune in `jobs` processes (spawned, `threads` torch threads each): small models use a
+    core far better as one single-threaded process each than as one process with many threads.
+    Returns (folder, seconds, reused) per task, in task order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    per_job = max(1, (threads or multiprocessing.cpu_count()) // jobs)
+    results: dict[int, tuple[Path, float, bool]] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_finetune_job, str(cache.root), key, args, per_job): i
+                   for i, (_, _, _, key, args) in enumerate(tasks)}
+        bar = _bar(len(tasks), progress)
+        for fut in as_completed(futures):
+            i = futures[fut]
+            folder, seconds, was_cached = fut.result()
+            results[i] = (Path(folder), seconds, was_cached)
+            done += 1
+            log(f"[{done}/{total}] {tasks[i][2]}{' (cached)' if was_cached else f' done in {seconds:.0f}s'}"
+                f"  elapsed {elapsed():.0f}s")
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    return [results[i] for i in range(len(tasks))]
+
+
+def _bar(n: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n, desc="fine-tune + evaluate", unit="run")
+
+
+def _finetune_job(root: str, key: dict, args: tuple, threads: int) -> tuple[str, float, bool]:
+    """One cached fine-tune + evaluation in a worker process (see `_run_parallel`)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    path, was_cached = StepCache(root).run("finetune", key, lambda d: _finetune_and_eval(d, *args, progress=False))
+    return str(path), time.perf_counter() - t0, was_cached
+
+
+def _finetune_and_eval(work: Path, cfg: DemoConfig, data_dir: Path, model_cfg: Path, start: Path, loss: str, seed: int,
+                       options: dict, progress: bool = True) -> dict:
     info = steps.train_phase(cfg, work / "train", data_dir, model_cfg, start, loss, cfg.finetune, seed, options, progress)
     ckpt = work / "train" / info["checkpoint"]
     info["checkpoint"] = str(Path("train") / info["checkpoint"])

@@ -17,14 +17,24 @@ from eqvl.report.model import Figure, Report, Table
 
 SUBSETS_TEXT = (
     "Held-out twins (two images, two captions, one controlled change; scored by Winoground's text / image / group): "
-    "location = the relation between two objects changes (left / right / front / behind / on top of); "
-    "counting = the number of instances changes (1-5); attribute = one object's colour or size is replaced "
+    "location = the relation between two objects changes ({relations}); "
+    "counting = the number of instances changes ({counts}); attribute = one object's colour or size is replaced "
     "(the captions differ in a word, as in EqBen's EQ-Kubric attribute split); binding = colour or size is swapped "
     "between the two objects (same words in both captions, Winoground-style). Triplets: each twin image with its "
     "caption, a hard positive (synonym, paraphrase, inverse relation or reordering; still true) and a hard negative "
     "(the twin's caption or a relation / count / attribute rewrite; false)."
 )
 PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
+RELATION_WORDS = {"left": "left", "right": "right", "front": "in front", "behind": "behind", "on": "on top of"}
+
+
+def subsets_text(synth: dict) -> str:
+    """SUBSETS_TEXT with the relations and counts this run's data used."""
+    from eqvl.synth import vocab
+
+    relations = synth.get("relations") or vocab.RELATIONS
+    lo, hi = synth.get("counts") or (1, 5)
+    return SUBSETS_TEXT.format(relations=" / ".join(RELATION_WORDS.get(r, r) for r in relations), counts=f"{lo}-{hi}")
 
 
 def subsets_of(table: dict, bench: str = "twins", metric: str = "group") -> list[str]:
@@ -66,13 +76,14 @@ def results_table(table: dict) -> Table:
 
 
 def build_report(cfg, result, argv: list[str] | None = None) -> Report:
-    from eqvl.demo.pipeline import START, machine
+    from eqvl.demo.config import START
+    from eqvl.demo.pipeline import machine
 
     seeds = len(cfg.seeds)
     rep = Report(
         title="eqvl demo: do the papers' claims reproduce on eqvl's own synthetic data?",
         subtitle=f"preset {cfg.name}; {seeds} seed(s); eqvl {__version__}; {machine()}; "
-        f"total {result.timings.get('total', 0):.0f} s",
+        f"{result.timings.get('total', 0):.0f} s wall" + (", finished steps reused from the cache" if any(result.reused.values()) else ""),
     )
     sec = rep.section("Verdicts")
     for v in result.verdicts:
@@ -82,7 +93,7 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
         sec.add("• " + rule)
 
     sec = rep.section("Results")
-    sec.add(SUBSETS_TEXT)
+    sec.add(subsets_text(cfg.synth))
     sec.add(results_table(result.table))
     subs = subsets_of(result.table)
     if subs:
@@ -130,8 +141,10 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
     sec.add(Table(["step", "seconds (this run)", "cached", "seconds when computed"],
                   [[k, f"{v:.1f}", "yes" if result.reused.get(k) else "no",
                     f"{result.compute_seconds[k]:.1f}" if k in result.compute_seconds else ("–" if result.reused.get(k) else f"{v:.1f}")]
-                   for k, v in result.timings.items()],
-                  caption="Wall-clock seconds; a cached step's original time is kept in its cache folder (step.json)."))
+                   for k, v in result.timings.items() if k != "total"]
+                  + [["total (wall clock of this run)", f"{result.timings.get('total', 0):.1f}", "", ""]],
+                  caption="Wall-clock seconds; a cached step's original time is kept in its cache folder (step.json). "
+                          "With --jobs > 1 fine-tunes run side by side, so their seconds overlap."))
     sec.add(("code", json.dumps(cfg.to_dict(), indent=1, default=str)))
     sec = rep.section("Re-run")
     cmd = "eqvl " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

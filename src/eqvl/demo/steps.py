@@ -60,6 +60,8 @@ def train_phase(cfg, work: Path, data_dir: Path, model_cfg: Path, start: Path | 
         epochs=max(1, math.ceil(phase.steps / per_epoch)),
         max_steps=phase.steps,
         batch_size=phase.batch_size,
+        batch_groups=phase.batch_groups,
+        max_hard_negatives=phase.max_hard_negatives,
         lr=phase.lr,
         wd=phase.weight_decay,
         warmup=phase.warmup,
