@@ -5,6 +5,11 @@ Objects are drawn far-to-near onto the floor (floor.py) from the ray-marched tem
 scene's light. Besides
 the picture it returns which object each pixel shows and its depth, so tests can check an
 image against its caption without trusting the sampler.
+
+Pictures are composed as channel-first float planes (3, S, S): every per-pixel factor
+(texture, light, shadow, coverage) then multiplies contiguous planes, where an (S, S, 3)
+layout would broadcast over a trailing axis of 3, several times slower in numpy. Only the
+finished uint8 image is interleaved.
 """
 
 from __future__ import annotations
