@@ -182,6 +182,12 @@ def test_cli_train_runs(tmp_path, data, capsys):
     assert rc == 2  # existing checkpoints without --resume / --overwrite
 
 
+def test_batch_groups_refuse_data_with_skipped_rows(tmp_path, data):
+    """The `data` fixture has 3 bad rows: grouping consecutive rows would silently pair the wrong ones."""
+    with pytest.raises(EqvlError, match="batch-groups 2.*3 rows"):
+        train(_cfg(tmp_path, data, batch_groups=2, max_steps=1))
+
+
 def test_cli_parses_list_and_optional_flags():
     """List fields are repeatable flags (not split into characters); `X | None` fields get X's type."""
     import argparse
