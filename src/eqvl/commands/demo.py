@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from eqvl.errors import EqvlError
@@ -42,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    import os
-
     jobs = args.jobs if args.jobs is not None else (2 if (os.cpu_count() or 1) >= 2 else 1)
     if jobs < 1:
         raise EqvlError(f"--jobs must be >= 1, got {jobs}")

@@ -35,8 +35,6 @@ class StepCache:
 
     def seconds(self, step: str, key: Any) -> float | None:
         """How long the step took when it was computed (None for caches written before this was kept)."""
-        import json
-
         path = self.path(step, key) / DONE
         if not path.is_file():
             return None

@@ -7,7 +7,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -60,19 +60,22 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     done = 0
     t_start = time.perf_counter()
 
-    def step(label: str, name: str, key: Any, fn: Callable[[Path], dict | None]) -> Path:
+    def announce(label: str, note: str) -> None:
         nonlocal done
         done += 1
-        t0 = time.perf_counter()
-        hit = cache.is_done(name, key)
-        elapsed = time.perf_counter() - t_start
-        log(f"[{done}/{total}] {label}{' (cached)' if hit else ''}  elapsed {elapsed:.0f}s")
-        path, was_cached = cache.run(name, key, fn)
-        timings[label] = time.perf_counter() - t0
-        reused[label] = was_cached
-        computed = cache.seconds(name, key)
-        if was_cached and computed is not None:
+        log(f"[{done}/{total}] {label}{note}  elapsed {time.perf_counter() - t_start:.0f}s")
+
+    def record(label: str, name: str, key: Any, seconds: float, was_cached: bool) -> None:
+        timings[label], reused[label] = seconds, was_cached
+        computed = cache.seconds(name, key) if was_cached else None
+        if computed is not None:
             compute_s[label] = computed
+
+    def step(label: str, name: str, key: Any, fn: Callable[[Path], dict | None]) -> Path:
+        announce(label, " (cached)" if cache.is_done(name, key) else "")
+        t0 = time.perf_counter()
+        path, was_cached = cache.run(name, key, fn)
+        record(label, name, key, time.perf_counter() - t0, was_cached)
         return path
 
     data_key = {"synth": cfg.synth, "engine": steps.synth_version(), "demo_data": steps.DATA_VERSION}
@@ -89,9 +92,10 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
                "phase": cfg.pretrain.key(), "seed": 0}
     pre_dir = step("pre-train (itc, from scratch)", "pretrain", pre_key,
                    lambda d: steps.train_phase(cfg, d, data_dir, model_cfg, None, "itc", cfg.pretrain, 0, {}, progress))
-    pre_ckpt = pre_dir / read_json(pre_dir / "step.json")["info"]["checkpoint"]
+    pre_info = read_json(pre_dir / "step.json")["info"]
+    pre_ckpt = pre_dir / pre_info["checkpoint"]
     evals: dict[tuple[str, int], Path] = {}
-    curves: dict[str, list[dict]] = {START: read_json(pre_dir / "step.json")["info"].get("metrics", [])}
+    curves: dict[str, list[dict]] = {START: pre_info.get("metrics", [])}
     evals[(START, 0)] = step("evaluate pre-trained start", "eval", {"ckpt": pre_key, "eval": steps.EVAL_VERSION},
                              lambda d: steps.evaluate_checkpoint(cfg, d, data_dir, model_cfg, pre_ckpt, progress))
     # seed-major: an interrupted run has whole seeds done, and `--seeds N` reuses them as they are
@@ -104,12 +108,10 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
             args = (cfg, data_dir, model_cfg, pre_ckpt, loss, seed, options)
             tasks.append((variant, seed, f"fine-tune {variant} seed {seed} + evaluate", ft_key, args))
     if jobs > 1:
-        done_paths = _run_parallel(cache, tasks, jobs, threads, log, lambda: time.perf_counter() - t_start, done, total,
-                                   progress)
-        for (variant, seed, label, key, _), (path, seconds, was_cached) in zip(tasks, done_paths):
-            timings[label], reused[label] = seconds, was_cached
-            if was_cached and cache.seconds("finetune", key) is not None:
-                compute_s[label] = cache.seconds("finetune", key)
+        for i, path, seconds, was_cached in _run_parallel(cache, tasks, jobs, threads, progress):
+            variant, seed, label, key, _ = tasks[i]
+            announce(label, " (cached)" if was_cached else f" done in {seconds:.0f}s")
+            record(label, "finetune", key, seconds, was_cached)
             evals[(variant, seed)] = path
     else:
         for variant, seed, label, key, args in tasks:
@@ -132,32 +134,26 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     return result
 
 
-def _run_parallel(cache: StepCache, tasks: list, jobs: int, threads: int | None, log: Callable[[str], None],
-                  elapsed: Callable[[], float], done: int, total: int, progress: bool) -> list[tuple[Path, float, bool]]:
-    """Fine-tune in `jobs` processes (spawned, `threads` torch threads each): small models use a
-    core far better as one single-threaded process each than as one process with many threads.
-    Returns (folder, seconds, reused) per task, in task order."""
+def _run_parallel(cache: StepCache, tasks: list, jobs: int, threads: int | None,
+                  progress: bool) -> Iterator[tuple[int, Path, float, bool]]:
+    """Fine-tune in `jobs` spawned processes with `threads` // `jobs` torch threads each: small
+    models use a core far better as one single-threaded process each than as one process with
+    many threads. Yields (task index, folder, seconds, reused) as the runs finish."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     per_job = max(1, (threads or multiprocessing.cpu_count()) // jobs)
-    results: dict[int, tuple[Path, float, bool]] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_finetune_job, str(cache.root), key, args, per_job): i
                    for i, (_, _, _, key, args) in enumerate(tasks)}
         bar = _bar(len(tasks), progress)
         for fut in as_completed(futures):
-            i = futures[fut]
             folder, seconds, was_cached = fut.result()
-            results[i] = (Path(folder), seconds, was_cached)
-            done += 1
-            log(f"[{done}/{total}] {tasks[i][2]}{' (cached)' if was_cached else f' done in {seconds:.0f}s'}"
-                f"  elapsed {elapsed():.0f}s")
+            yield futures[fut], Path(folder), seconds, was_cached
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
-    return [results[i] for i in range(len(tasks))]
 
 
 def _bar(n: int, progress: bool):

@@ -25,7 +25,6 @@ SUBSETS_TEXT = (
     "(the twin's caption or a relation / count / attribute rewrite; false)."
 )
 PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
-RELATION_WORDS = {"left": "left", "right": "right", "front": "in front", "behind": "behind", "on": "on top of"}
 
 
 def subsets_text(synth: dict) -> str:
@@ -34,7 +33,8 @@ def subsets_text(synth: dict) -> str:
 
     relations = synth.get("relations") or vocab.RELATIONS
     lo, hi = synth.get("counts") or (1, 5)
-    return SUBSETS_TEXT.format(relations=" / ".join(RELATION_WORDS.get(r, r) for r in relations), counts=f"{lo}-{hi}")
+    words = " / ".join(vocab.RELATION_PHRASES[r][0] for r in relations)
+    return SUBSETS_TEXT.format(relations=words, counts=f"{lo}-{hi}")
 
 
 def subsets_of(table: dict, bench: str = "twins", metric: str = "group") -> list[str]:

@@ -358,11 +358,10 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         g = torch.Generator().manual_seed(_seed(self.seed, self.epoch, 7))
-        if self.groups == 1:
-            perm = torch.randperm(self.n, generator=g).tolist()
-        else:  # whole blocks of `groups` consecutive rows, in random block order (a short last block is dropped)
-            blocks = torch.randperm(self.n // self.groups, generator=g).tolist()
-            perm = [blk * self.groups + j for blk in blocks for j in range(self.groups)]
+        # whole blocks of `groups` consecutive rows in random block order (groups=1: a plain permutation;
+        # a short last block is dropped)
+        blocks = torch.randperm(self.n // self.groups, generator=g).tolist()
+        perm = [blk * self.groups + j for blk in blocks for j in range(self.groups)]
         gb = self.b * self.world
         for i in range(self.skip, len(perm) // gb):
             start = i * gb + self.rank * self.b
