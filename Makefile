@@ -5,18 +5,24 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.eqvl-installed
 TORCH   = torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv test demo demo-quick bench clean
+.PHONY: venv test demo demo-quick bench clean chromium
+
+# Browser tests need Debian's headless Chromium; installed here when missing (root, or passwordless sudo).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo -n apt-get update -q && sudo -n apt-get install -y -q chromium; fi; } || echo "warning: chromium not installed; browser tests will be skipped" >&2
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,hf,faiss,augment]'
+	$(PY) -m pip install -q -e '.[dev,hf,faiss,augment,serve,build]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest
 
 # The demo's report is rebuilt from its step cache, so re-running `make demo` reproduces the same
