@@ -87,3 +87,29 @@ def test_order_formats_and_errors(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match="not a aro folder"):
         bench.load(empty)
+
+
+def test_box_past_the_edge_crops_like_pil(tmp_path):
+    """ARO's official loader crops with PIL Image.crop((x, y, x + w, y + h)): corners rounded, the part of
+    the box outside the image black. A VG box running past the edge must give those same pixels."""
+    from PIL import Image
+
+    from eqvl.data.images import load_image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(tmp_path / "images" / "0.png")
+    boxes = [(20, 10, 30, 40), (-6.5, -3.2, 12, 9.5), (28.5, 20.5, 7.49, 3.5), (40, 30, 5, 5)]  # last: wholly outside
+    recs = [{**_vg("on", k), "image_path": "0.png", "bbox_x": x, "bbox_y": y, "bbox_w": w, "bbox_h": h}
+            for k, (x, y, w, h) in enumerate(boxes)]
+    write_json(tmp_path / "visual_genome_relation.json", recs)
+    data = get_benchmark("aro").load(tmp_path, subset="vg_relation")
+    with Image.open(tmp_path / "images" / "0.png") as handle:
+        source = handle.convert("RGB")
+    for item, (x, y, w, h) in zip(data.items, boxes):
+        official = source.crop((x, y, x + w, y + h))
+        ours = load_image(item.images[0])
+        assert ours.size == official.size and ours.tobytes() == official.tobytes()
+    first = np.asarray(load_image(data.items[0].images[0]))
+    assert first.shape == (40, 30, 3) and not first[14:].any() and not first[:, 12:].any()  # padded black, not clipped
+    assert first[:14, :12].any()

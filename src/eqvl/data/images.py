@@ -72,12 +72,16 @@ def _from_npy(source: Path | io.BytesIO, path: Path) -> Image.Image:
 
 
 def crop_bbox(image: Image.Image, bbox: tuple[float, float, float, float], where: str = "") -> Image.Image:
-    """Crop (x, y, w, h), clipped to the image; an empty box is an error, not a 0-pixel image."""
+    """Crop (x, y, w, h) exactly as ARO's official code does: PIL `Image.crop((x, y, x + w, y + h))`.
+
+    PIL rounds the corners to whole pixels and pads whatever lies outside the image with
+    black, so a box running past the edge keeps its size (and its item its official score);
+    only a box with no area is an error, not a 0-pixel image.
+    """
     x, y, w, h = (float(v) for v in bbox)
-    left, top = max(0, int(round(x))), max(0, int(round(y)))
-    right, bottom = min(image.width, int(round(x + w))), min(image.height, int(round(y + h)))
+    left, top, right, bottom = (int(round(v)) for v in (x, y, x + w, y + h))
     if right <= left or bottom <= top:
-        raise DataError(f"bbox {tuple(bbox)} is empty inside a {image.width}x{image.height} image", path=where or None)
+        raise DataError(f"bbox {tuple(bbox)} is empty (no area)", path=where or None)
     return image.crop((left, top, right, bottom))
 
 
@@ -101,7 +105,7 @@ def image_content_key(ref: ImageRef) -> str:
 
 
 def _bbox_suffix(ref: ImageRef) -> str:
-    return "" if ref.bbox is None else "#bbox=" + ",".join(f"{float(v):g}" for v in ref.bbox)
+    return "" if ref.bbox is None else "#crop=" + ",".join(f"{float(v):g}" for v in ref.bbox)
 
 
 def text_content_key(text: str) -> str:
