@@ -1,7 +1,8 @@
 """The benchmark protocol and its registry.
 
 A benchmark = a reader (official files -> `ScoreItem`s) + a metric (score matrices ->
-results). Adding a benchmark means adding one file with a `@register_benchmark` class.
+results). Adding a benchmark means adding one file with a `@register_benchmark` class and
+its module name to `READERS` below (see `eqvl.registry` for why the list is explicit).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from eqvl.data.records import ScoreItem
-from eqvl.errors import EqvlError
+from eqvl.registry import Registry
 
 
 @dataclass
@@ -55,26 +56,26 @@ class Benchmark:
         raise NotImplementedError
 
 
-_REGISTRY: dict[str, type[Benchmark]] = {}
+#: the reader modules, in `eqvl.benchmarks`; each registers its class with `@register_benchmark`
+READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
+    "aro", "eqben", "foils", "hardpos", "retrieval", "sugarcrepe", "triplets", "twins", "valse", "winoground",
+])
 
 
 def register_benchmark(name: str) -> Callable[[type[Benchmark]], type[Benchmark]]:
+    """Class decorator: make a reader available as ``--benchmark name``."""
+
     def decorator(cls: type[Benchmark]) -> type[Benchmark]:
-        if name in _REGISTRY:
-            raise ValueError(f"benchmark {name!r} registered twice")
         cls.name = name
-        _REGISTRY[name] = cls
-        return cls
+        return READERS.register(name)(cls)
 
     return decorator
 
 
 def get_benchmark(name: str) -> Benchmark:
-    if name not in _REGISTRY:
-        valid = ", ".join(sorted(_REGISTRY))
-        raise EqvlError(f"unknown benchmark {name!r}; valid: {valid}")
-    return _REGISTRY[name]()
+    """A fresh instance of the benchmark registered as `name`."""
+    return READERS.get(name)()
 
 
 def list_benchmarks() -> dict[str, type[Benchmark]]:
-    return dict(sorted(_REGISTRY.items()))
+    return READERS.classes()

@@ -3,7 +3,7 @@
 A loss *term* is an ``nn.Module`` whose ``forward(batch: LossBatch)`` returns a list of
 ``(part_name, raw_value, weight)``. Keeping raw value and weight apart lets the trainer log
 every part unweighted while optimising ``sum(weight * raw)``. Adding a loss = one file with
-``@register_loss("name")``.
+``@register_loss("name")`` plus its module name in ``LOSSES`` (see `eqvl.registry`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from torch import nn
 
 from eqvl.errors import EqvlError
 from eqvl.losses.batch import LossBatch
-
-_REGISTRY: dict[str, type["LossTerm"]] = {}
+from eqvl.registry import Registry
 
 Part = tuple[str, torch.Tensor, float]
 
@@ -33,29 +32,26 @@ class LossTerm(nn.Module):
         raise NotImplementedError
 
 
+#: the loss modules, in `eqvl.losses`; each registers its terms with `@register_loss`
+LOSSES: Registry[type[LossTerm]] = Registry("loss", "eqvl.losses", ["itc", "eqsim", "ce", "hardpos"])
+
+
 def register_loss(name: str) -> Callable[[type[LossTerm]], type[LossTerm]]:
     """Class decorator: make a term available as ``--loss name``."""
 
     def wrap(cls: type[LossTerm]) -> type[LossTerm]:
-        if name in _REGISTRY:
-            raise ValueError(f"loss {name!r} registered twice")
-        _REGISTRY[name] = cls
         cls.loss_name = name
-        return cls
+        return LOSSES.register(name)(cls)
 
     return wrap
 
 
 def available_losses() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return list(LOSSES.classes())
 
 
 def get_loss(name: str) -> type[LossTerm]:
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise EqvlError(f"unknown loss {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return LOSSES.get(name)
 
 
 def parse_loss_spec(spec: str) -> list[str]:
@@ -94,8 +90,3 @@ class CombinedLoss(nn.Module):
                 if weight:
                     total = total + weight * raw
         return total, parts
-
-
-def _load_builtin() -> None:
-    # importing the modules runs their @register_loss decorators
-    from eqvl.losses import ce, eqsim, hardpos, itc  # noqa: F401
