@@ -64,3 +64,13 @@ def test_misalignment_errors(tmp_path):
 def test_wrong_layout(tmp_path):
     with pytest.raises(DataError, match="not a hardpos folder; expected:\na folder with data/<set>.json"):
         get_benchmark("hardpos").load(tmp_path)
+
+
+def test_partial_bbox_is_an_error_not_an_uncropped_image(tmp_path):
+    """hardpos reads VG boxes with ARO's reader: no box fields = whole image, some of them = a named error."""
+    _hp(tmp_path)
+    write_json(tmp_path / "data" / "visual_genome_attribution.json",
+               [_rec("3", "the white dog and the black cat", "the black dog and the white cat", bbox_x=1, bbox_y=2, bbox_w=3)])
+    with pytest.raises(DataError, match=r"visual_genome_attribution.json \(field '\[0\].bbox_h'\)"):
+        get_benchmark("hardpos").load(tmp_path, set="visual_genome_attribution")
+    assert get_benchmark("hardpos").load(tmp_path, set="vl_checklist_relations").items[0].images[0].bbox is None

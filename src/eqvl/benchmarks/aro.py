@@ -192,9 +192,19 @@ def order_options(caption: str, seed: int, index: int, max_words: int = 30, trie
 # ---------------------------------------------------------------- readers
 
 
-def _bbox(rec: dict, path: Path, k: int) -> tuple[float, float, float, float]:
+BBOX_KEYS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
+
+
+def read_bbox(rec: dict, path: Path, k: int, required: bool = True) -> tuple[float, float, float, float] | None:
+    """A Visual Genome record's crop box (x, y, w, h), as ARO's files (and hard positives' copies) give it.
+
+    With `required=False` a record with none of the four fields has no box (None); a record
+    with only some of them is an error either way, never a silently uncropped image.
+    """
+    if not required and not any(key in rec for key in BBOX_KEYS):
+        return None
     try:
-        return tuple(float(rec[key]) for key in ("bbox_x", "bbox_y", "bbox_w", "bbox_h"))  # type: ignore[return-value]
+        return tuple(float(rec[key]) for key in BBOX_KEYS)  # type: ignore[return-value]
     except KeyError as exc:
         raise DataError("missing required field", path=str(path), field=f"[{k}].{exc.args[0]}") from None
     except (TypeError, ValueError):
@@ -219,7 +229,7 @@ def read_vg(path: Path, subset: str, image_root: Path) -> list[ScoreItem]:
             if not isinstance(attrs, list) or len(attrs) != 2:
                 raise DataError("expected a list of 2 attributes", path=str(path), field=f"[{k}].attributes")
             group = f"{attrs[0]}_{attrs[1]}"
-        ref = ImageRef(str(Path(img) if Path(img).is_absolute() else image_root / img), bbox=_bbox(rec, path, k))
+        ref = ImageRef(str(Path(img) if Path(img).is_absolute() else image_root / img), bbox=read_bbox(rec, path, k))
         items.append(ScoreItem(id=f"{subset}/{k}", images=[ref], captions=caps, subset=subset, meta={"group": group}))
     if not items:
         raise DataError("no records", path=str(path))

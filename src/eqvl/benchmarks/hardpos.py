@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from eqvl.benchmarks._common import check_options, layout_error, stack_scores, text_field
+from eqvl.benchmarks.aro import read_bbox
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.benchmarks.triplets import triplet_results
 from eqvl.data.records import ImageRef, ScoreItem
@@ -32,16 +33,6 @@ def _records(path: Path) -> list[dict]:
         if not isinstance(rec, dict):
             raise DataError("expected an object {image_id, true_caption, false_caption, image_path}", path=str(path), field=f"[{k}]")
     return ann
-
-
-def _bbox(rec: dict, path: Path, k: int) -> tuple[float, float, float, float] | None:
-    keys = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
-    if not all(key in rec for key in keys):
-        return None
-    try:
-        return tuple(float(rec[key]) for key in keys)  # type: ignore[return-value]
-    except (TypeError, ValueError):
-        raise DataError("bbox values must be numbers", path=str(path), field=f"[{k}].bbox") from None
 
 
 def read_set(orig_path: Path, swap_path: Path, name: str, image_root: Path) -> list[ScoreItem]:
@@ -65,7 +56,7 @@ def read_set(orig_path: Path, swap_path: Path, name: str, image_root: Path) -> l
             raise DataError(f"record {k} has negative {cn!r} here but {cn2!r} in {swap_path}; the files are misaligned",
                             path=str(orig_path), field=f"[{k}].false_caption")
         path = Path(img) if Path(img).is_absolute() else image_root / img
-        items.append(ScoreItem(id=f"{name}/{k}", images=[ImageRef(str(path), bbox=_bbox(a, orig_path, k))],
+        items.append(ScoreItem(id=f"{name}/{k}", images=[ImageRef(str(path), bbox=read_bbox(a, orig_path, k, required=False))],
                                captions=[c, cp, cn], subset=name, meta={"image_id": a.get("image_id")}))
     if not items:
         raise DataError("no records", path=str(orig_path))
