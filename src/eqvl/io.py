@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from eqvl.errors import DataError, EqvlError
+from eqvl.outputs import LOCK_NAME, OutputLock, OutputLockedError, check_outputs
+
+__all__ = [
+    "LOCK_NAME", "OutputLock", "OutputLockedError", "atomic_open", "check_outputs", "check_writable",
+    "current_umask", "read_csv_rows", "read_json", "read_jsonl", "write_json_atomic", "write_jsonl_atomic",
+]
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -32,7 +38,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should get the user's usual mode
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs should get the user's usual mode
     try:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
@@ -45,7 +51,16 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask alone must set it
+    to read it, which races with threads creating files); files we create get 0o666 & ~umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -132,16 +147,3 @@ def read_csv_rows(path: str | os.PathLike, sep: str = "\t") -> Iterator[tuple[in
             if None in row:
                 raise DataError(f"more fields than the header's {len(reader.fieldnames)}", path=str(path), line=reader.line_num)
             yield reader.line_num, row
-
-
-def require(obj: dict, key: str, path: str, line: int | None = None, kind: type | tuple = str) -> Any:
-    """Fetch a required field, or raise naming file, line and field."""
-    if key not in obj:
-        raise DataError("missing required field", path=path, line=line, field=key)
-    value = obj[key]
-    if not isinstance(value, kind):
-        want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise DataError(f"expected {want}, got {type(value).__name__}", path=path, line=line, field=key)
-    if isinstance(value, str) and not value.strip():
-        raise DataError("empty string", path=path, line=line, field=key)
-    return value
