@@ -40,7 +40,7 @@ def test_load_filter_and_pairwise(tmp_path):
     assert res["metrics"]["pairwise_acc"] == 0.5
     assert res["metrics"]["pairwise_acc_macro"] == pytest.approx((1 + 0 + 0.5) / 3)
     assert res["subsets"]["actant-swap"] == {"pairwise_acc": 0.5, "n": 2}
-    assert res["phenomena"]["counting"] == {"pairwise_acc": 0.0, "n": 1}
+    assert res["phenomena"]["counting"] == {"pairwise_acc": 0.0, "pairwise_acc_pooled": 0.0, "n": 1, "instruments": 1}
     assert "acc" not in res["metrics"]
     assert len(bench.load(tmp_path, validated_only="false").items) == 5
 
@@ -74,3 +74,30 @@ def test_errors(tmp_path):
     write_json(tmp_path / "data" / "existence.json", {"e0": _ex("visual7w", "a.jpg", "cap", " ", 3)})
     with pytest.raises(DataError, match=r"existence.json \(field \"\['e0'\].foil\"\): empty string"):
         bench.load(tmp_path)
+
+
+def test_phenomenon_row_is_the_mean_of_its_instruments(tmp_path):
+    """VALSE reports each instrument on its own and averages instruments, not items: actions =
+    mean(action-replacement 1/1, actant-swap 1/3) = 2/3, not the pooled 2/4; counting likewise over 3 files."""
+    write_json(tmp_path / "action-replacement.json", {"r0": _ex("SWiG", "r.jpg", "A man cuts bread.", "A man eats bread.", 3)})
+    write_json(tmp_path / "actant-swap.json", {f"a{k}": _ex("SWiG", f"a{k}.jpg", f"A man lifts box {k}.", f"A box lifts man {k}.", 3)
+                                               for k in range(3)})
+    for name, n in (("counting-hard", 2), ("counting-small-quant", 1), ("counting-adversarial", 5)):
+        write_json(tmp_path / f"{name}.json", {f"{name}{k}": _ex("visual7w", f"{name}{k}.jpg", f"{k} dogs", f"{k + 1} dogs", 2)
+                                               for k in range(n)})
+    bench = get_benchmark("valse")
+    data = bench.load(tmp_path)
+    data.meta["score_kind"] = "cosine"
+    by_id = {"action-replacement/r0": RIGHT, "actant-swap/a0": RIGHT, "actant-swap/a1": WRONG, "actant-swap/a2": TIE,
+             "counting-hard/counting-hard0": RIGHT, "counting-hard/counting-hard1": WRONG,
+             "counting-small-quant/counting-small-quant0": RIGHT}
+    scores = [by_id.get(it.id, WRONG) for it in data.items]  # every counting-adversarial item wrong
+    res = bench.evaluate(data, scores)
+    inst = {name: row["pairwise_acc"] for name, row in res["subsets"].items()}
+    assert inst == pytest.approx({"counting-hard": 0.5, "counting-small-quant": 1.0, "counting-adversarial": 0.0,
+                                  "action-replacement": 1.0, "actant-swap": 1 / 3})
+    actions, counting = res["phenomena"]["actions"], res["phenomena"]["counting"]
+    assert actions["pairwise_acc"] == pytest.approx((1.0 + 1 / 3) / 2) and actions["pairwise_acc_pooled"] == 0.5
+    assert actions["n"] == 4 and actions["instruments"] == 2
+    assert counting["pairwise_acc"] == pytest.approx((0.5 + 1.0 + 0.0) / 3) and counting["pairwise_acc_pooled"] == pytest.approx(2 / 8)
+    assert list(res["phenomena"]) == ["counting", "actions"]
