@@ -35,7 +35,7 @@ def test_load_filter_and_pairwise(tmp_path):
     assert data.meta["dropped_unvalidated"]["existence"] == 1
     assert data.items[0].images[0].path == "/v7w/v7w_1.jpg" and data.items[2].images[0].path == "/swig/exercising_255.jpg"
     assert data.items[3].captions == ["A woman cuts bread.", "Bread cuts a woman."]
-    data.meta["score_kind"] = "cosine"
+    data.score_kind = "cosine"
     res = bench.evaluate(data, [RIGHT, TIE, RIGHT, WRONG])
     assert res["metrics"]["pairwise_acc"] == 0.5
     assert res["metrics"]["pairwise_acc_macro"] == pytest.approx((1 + 0 + 0.5) / 3)
@@ -49,10 +49,10 @@ def test_probability_metrics_and_refusal(tmp_path):
     _valse(tmp_path)
     bench = get_benchmark("valse")
     data = bench.load(tmp_path, probability_metrics=True)
-    data.meta["score_kind"] = "cosine"
+    data.score_kind = "cosine"
     with pytest.raises(EqvlError, match="meaningless for a cosine-valued scorer"):
         bench.evaluate(data, [RIGHT, TIE, RIGHT, WRONG])
-    data.meta["score_kind"] = "probability"
+    data.score_kind = "probability"
     res = bench.evaluate(data, [RIGHT, TIE, RIGHT, WRONG])
     # p(caption) > .5: .8, .6, .8, .4 -> pc = 3/4; p(foil) < .5: .3, .6, .3, .7 -> pf = 2/4
     assert res["metrics"]["pc"] == 0.75 and res["metrics"]["pf"] == 0.5
@@ -87,7 +87,7 @@ def test_phenomenon_row_is_the_mean_of_its_instruments(tmp_path):
                                                for k in range(n)})
     bench = get_benchmark("valse")
     data = bench.load(tmp_path)
-    data.meta["score_kind"] = "cosine"
+    data.score_kind = "cosine"
     by_id = {"action-replacement/r0": RIGHT, "actant-swap/a0": RIGHT, "actant-swap/a1": WRONG, "actant-swap/a2": TIE,
              "counting-hard/counting-hard0": RIGHT, "counting-hard/counting-hard1": WRONG,
              "counting-small-quant/counting-small-quant0": RIGHT}

@@ -23,6 +23,8 @@ class BenchmarkData:
 
     items: list[ScoreItem]
     meta: dict[str, Any] = field(default_factory=dict)
+    #: what the scores handed to `evaluate` mean ("cosine", "probability"); set by the evaluation
+    score_kind: str | None = None
 
 
 class Benchmark:

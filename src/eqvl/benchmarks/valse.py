@@ -166,7 +166,7 @@ class ValseBenchmark(Benchmark):
         return BenchmarkData(items=items, meta=meta)
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
-        kind = data.meta.get("score_kind")
+        kind = data.score_kind
         want_prob = bool(data.meta.get("probability_metrics"))
         if want_prob and kind != "probability":
             raise EqvlError(
