@@ -74,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
         colours=args.colours, materials=args.materials, train_mix=args.train_mix, train_twins=not args.train_singles, workers=args.workers,
         overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress,
     ).validate()
+    _check_out_folder(args.out)
     if args.gallery:
+        from eqvl.io import check_outputs
         from eqvl.synth.gallery import write_gallery
+
+        check_outputs([args.gallery], overwrite=args.overwrite)
 
         path = write_gallery(args.gallery, cfg, per_subset=args.gallery_per_subset, overwrite=args.overwrite)
         print(f"gallery: {path}")
@@ -84,11 +88,29 @@ def run(args: argparse.Namespace) -> int:
 
         from eqvl.synth.writer import generate
 
+        from eqvl.io import OutputLock
+
         start = time.perf_counter()
-        manifest = generate(cfg)
+        with OutputLock(args.out):
+            manifest = generate(cfg)
         seconds = time.perf_counter() - start
         counts = manifest["counts"]
         print(f"wrote {args.out}: {counts['twins_total']} twins ({', '.join(f'{k} {v}' for k, v in counts['twins'].items())}), "
               f"{counts['triplets']} triplets, {counts['train_rows']} training rows, {counts['images']} images")
         print(f"in {seconds:.1f} s ({counts['images'] / max(seconds, 1e-9):.0f} images/s); content hash {manifest['content_hash'][:16]}… (manifest.json)")
     return 0
+
+
+def _check_out_folder(out: str | None) -> None:
+    """--out is a folder: refuse a file (or a path under a file) in one line before anything runs."""
+    from pathlib import Path
+
+    if not out:
+        return
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == path else f"is under {p}, which is a file"
+                raise EqvlError(f"--out {out} {what}; synth writes a folder (give a new or existing folder path)")
+            return

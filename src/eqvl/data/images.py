@@ -1,18 +1,34 @@
-"""Robust image loading for evaluation: one function from an `ImageRef` to an RGB PIL image.
+"""Robust image loading: `decode_rgb` turns image bytes into the RGB picture that train and eval see.
 
 Handles every format Pillow reads, EqBen's `.npy` frames (H x W x 3 uint8, BGR) and
 ARO's bounding-box crops. Failures raise `DataError` naming the path so the engine
 can name the record (or skip it with `--skip-bad`).
+
+Decoding rules (each tested against an independent numpy decode in tests/test_faults.py):
+- EXIF orientation is applied (`ImageOps.exif_transpose`): the picture as a viewer shows it.
+- 16-bit grey (Pillow modes I;16, I;16B, I;16L; and I holding 0..65535, how some 16-bit files open)
+  keeps its high byte (v >> 8, as libpng's strip-16 and torchvision's integer down-scaling do);
+  Pillow's own RGB conversion clips such images to white. `I` values outside 0..65535 and float
+  (`F`) images are refused with the file named, since their range is not defined.
+- Alpha (RGBA, LA, PA, palette transparency) is dropped, keeping the stored colour channels: this is
+  `PIL convert("RGB")`, what open_clip's `_convert_to_rgb` and torchvision's RGB decode give, so a
+  model sees the same pixels here as in open_clip training. No background compositing.
+- CMYK uses Pillow's conversion, R = (255 - C)(255 - K) / 255 rounded; embedded ICC profiles are
+  not applied (neither do open_clip nor torchvision).
+- An image over Pillow's pixel limit (`PIL.Image.MAX_IMAGE_PIXELS`, a decompression-bomb guard) is a
+  `DataError` naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from eqvl.data.records import ImageRef
 from eqvl.errors import DataError
@@ -45,20 +61,57 @@ def _decode(ref: ImageRef, source: Path | io.BytesIO) -> Image.Image:
     path = Path(ref.path)
     if isinstance(source, Path) and not path.is_file():
         raise DataError("image file not found", path=str(path))
-    try:
-        if path.suffix.lower() == ".npy":
+    if path.suffix.lower() == ".npy":
+        try:
             image = _from_npy(source, path)
-        else:
-            with Image.open(source) as handle:
-                handle.load()
-                image = handle.convert("RGB")
-    except DataError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"unreadable image: {exc}", path=str(path)) from None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"unreadable image: {exc}", path=str(path)) from None
+    else:
+        image = decode_rgb(source, str(path))
     if ref.bbox is not None:
         image = crop_bbox(image, ref.bbox, str(path))
     return image
+
+
+def decode_rgb(source: str | Path | BinaryIO, name: str | None = None) -> Image.Image:
+    """Decode an image file (path or file object) into RGB by the module's rules; DataError names
+    `name` (default: the path) on any failure, a decompression bomb included."""
+    where = name if name is not None else str(source)
+    try:
+        with Image.open(source) as handle:
+            handle.load()
+            return to_rgb(handle, where)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"image too large to decode ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS if you trust it",
+                        path=where) from None
+    except FileNotFoundError:
+        raise DataError("image file not found", path=where) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DataError(f"unreadable image: {exc}", path=where) from None
+
+
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def to_rgb(image: Image.Image, where: str = "") -> Image.Image:
+    """A new RGB image from a loaded PIL image: EXIF orientation applied, 16-bit grey scaled, alpha dropped."""
+    if image.getexif().get(ImageOps.ExifTags.Base.Orientation, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+    if image.mode in _SIXTEEN_BIT:
+        grey = np.asarray(image)
+        if image.mode == "I" and grey.size and (grey.min() < 0 or grey.max() > 65535):
+            raise DataError(f"32-bit integer image with values {grey.min()}..{grey.max()} (only 0..65535 is defined)",
+                            path=where or None)
+        grey = (grey.astype(np.uint32) >> 8).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2), mode="RGB")
+    if image.mode == "F":
+        raise DataError("floating-point image (mode F) has no defined 0..255 range; convert it to 8 or 16 bits",
+                        path=where or None)
+    with warnings.catch_warnings():  # Pillow suggests RGBA for palette transparency; we drop alpha on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        return image.convert("RGB") if image.mode != "RGB" else image.copy()
 
 
 def _from_npy(source: Path | io.BytesIO, path: Path) -> Image.Image:

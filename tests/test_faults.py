@@ -1,0 +1,191 @@
+"""Fault injection: one or more cases per failure class of issue 12, each asserting the clear
+one-line error or the correct recovery, and that no output was lost or mixed.
+
+Test names are `test_<class>__<case>`; `scripts/fault_matrix.py` prints the matrix
+(class | cases tried | handled | how) from a `pytest -m faults` run of these names.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from eqvl.cli import main
+from eqvl.data.images import decode_rgb, load_image
+from eqvl.data.records import ImageRef
+from eqvl.errors import DataError, EqvlError
+
+pytestmark = pytest.mark.faults
+
+RNG = np.random.default_rng(12)
+
+
+def _one_line_error(capsys, argv: list[str], *needles: str) -> str:
+    """Run the CLI, expect exit 2 and exactly one stderr line holding every needle."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+def _decoded(path: Path) -> np.ndarray:
+    image = load_image(ImageRef(str(path)))
+    assert image.mode == "RGB"
+    return np.asarray(image)
+
+
+# ---------------------------------------------------------------- 12.5 image decoding
+
+@pytest.mark.parametrize("dtype,fmt", [("<u2", "png"), ("<u2", "tiff"), (">u2", "tiff")])
+def test_image_decode__sixteen_bit_grey_keeps_high_byte(tmp_path, dtype, fmt):
+    grey = RNG.integers(0, 65536, size=(7, 9), dtype=np.uint32).astype(np.uint16)
+    grey[0, :3] = [0, 255, 65535]
+    path = tmp_path / f"g16.{fmt}"
+    Image.fromarray(grey.astype(dtype)).save(path)
+    expected = np.repeat((grey // 256).astype(np.uint8)[:, :, None], 3, axis=2)
+    assert np.array_equal(_decoded(path), expected)
+    assert _decoded(path).std() > 0  # not the all-white picture Pillow's convert("RGB") gives
+
+
+def test_image_decode__int32_mode_I_as_sixteen_bit_and_out_of_range_refused(tmp_path):
+    grey = RNG.integers(0, 65536, size=(5, 6)).astype(np.int32)
+    ok = tmp_path / "i32.tiff"
+    Image.fromarray(grey).save(ok)
+    assert Image.open(ok).mode == "I"
+    assert np.array_equal(_decoded(ok), np.repeat((grey >> 8).astype(np.uint8)[:, :, None], 3, axis=2))
+    bad = tmp_path / "neg.tiff"
+    Image.fromarray(grey - 70000).save(bad)
+    with pytest.raises(DataError, match=r"neg\.tiff: 32-bit integer image"):
+        load_image(ImageRef(str(bad)))
+
+
+def test_image_decode__float_image_refused_with_file_named(tmp_path):
+    path = tmp_path / "f.tiff"
+    Image.fromarray(RNG.random((4, 4)).astype(np.float32)).save(path)
+    with pytest.raises(DataError, match=r"f\.tiff: floating-point image"):
+        load_image(ImageRef(str(path)))
+
+
+def test_image_decode__palette_with_transparency_uses_palette_colours(tmp_path):
+    palette = RNG.integers(0, 256, size=(16, 3), dtype=np.uint8)
+    index = RNG.integers(0, 16, size=(6, 8), dtype=np.uint8)
+    image = Image.fromarray(index, mode="L").convert("P")
+    image = Image.frombytes("P", (8, 6), index.tobytes())
+    image.putpalette(palette.flatten().tolist())
+    path = tmp_path / "p.png"
+    image.save(path, transparency=bytes([0, 128] + [255] * 14))
+    reopened = Image.open(path)
+    assert reopened.mode == "P" and "transparency" in reopened.info
+    assert np.array_equal(_decoded(path), palette[index])
+
+
+def test_image_decode__cmyk_by_the_textbook_formula(tmp_path):
+    cmyk = RNG.integers(0, 256, size=(5, 7, 4), dtype=np.uint8)
+    path = tmp_path / "c.tiff"
+    Image.fromarray(cmyk, mode="CMYK").save(path)
+    c, k = cmyk[:, :, :3].astype(np.float64), cmyk[:, :, 3:].astype(np.float64)
+    expected = np.round((255 - c) * (255 - k) / 255).astype(np.uint8)
+    assert np.array_equal(_decoded(path), expected)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_image_decode__alpha_dropped_like_open_clip(tmp_path, mode):
+    channels = 4 if mode == "RGBA" else 2
+    pixels = RNG.integers(0, 256, size=(6, 5, channels), dtype=np.uint8)
+    pixels[0, 0, -1] = 0  # a fully transparent pixel keeps its stored colour
+    path = tmp_path / f"{mode}.png"
+    Image.fromarray(pixels, mode=mode).save(path)
+    colour = pixels[:, :, :3] if mode == "RGBA" else np.repeat(pixels[:, :, :1], 3, axis=2)
+    assert np.array_equal(_decoded(path), colour)
+
+
+# EXIF orientation -> what the stored pixels need to be shown upright (EXIF 2.3, tag 0x0112)
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: a.transpose(1, 0, 2)[::-1, :],
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_UPRIGHT))
+def test_image_decode__exif_orientation_applied(tmp_path, orientation):
+    pixels = RNG.integers(0, 256, size=(4, 7, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    image.save(path, exif=exif)
+    assert np.array_equal(_decoded(path), _UPRIGHT[orientation](pixels))
+
+
+def test_image_decode__train_uses_the_same_decoder(tmp_path):
+    from eqvl.train import dataset
+
+    grey = RNG.integers(256, 65536, size=(4, 4), dtype=np.uint32).astype(np.uint16)
+    path = tmp_path / "g.png"
+    Image.fromarray(grey).save(path)
+
+    class Pair:
+        image = str(path)
+
+    class Row:
+        blob, pair, where = None, Pair(), "train.csv:2"
+
+    assert np.array_equal(np.asarray(dataset.load_image(Row())), _decoded(path))
+
+
+# ---------------------------------------------------------------- 12.8 one line instead of a traceback
+
+def test_one_line__decompression_bomb_named_in_eval_and_train(tmp_path, monkeypatch):
+    from eqvl.train import dataset
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (40, 40)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1600 px is over twice the limit: Pillow raises
+    with pytest.raises(DataError, match=r"big\.png: image too large to decode"):
+        load_image(ImageRef(str(path)))
+    with pytest.raises(DataError, match=r"big\.png"):
+        decode_rgb(open(path, "rb"), str(path))
+
+    class Pair:
+        image = str(path)
+
+    class Row:
+        blob, pair, where = None, Pair(), "train.csv:2"
+
+    with pytest.raises(DataError, match=r"train\.csv:2.*big\.png.*too large"):
+        dataset.load_image(Row())
+
+
+def test_one_line__synth_out_pointing_at_a_file(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    _one_line_error(capsys, ["synth", "--out", str(target), "--twins", "1", "--size", "32"], "is a file", "folder")
+    _one_line_error(capsys, ["synth", "--out", str(target / "sub"), "--twins", "1", "--size", "32"], "which is a file")
+    assert target.read_text() == "keep me"
+
+
+# ---------------------------------------------------------------- 12.3 locks (synth; train/eval have theirs)
+
+def test_lock__synth_refuses_a_folder_another_run_holds(tmp_path, capsys):
+    from eqvl.io import OutputLock
+
+    out = tmp_path / "s"
+    with OutputLock(out, command="eqvl synth --out s"):
+        _one_line_error(capsys, ["synth", "--out", str(out), "--twins", "1", "--size", "32", "--subsets", "location",
+                                 "--no-progress"], "is locked by pid", "(command eqvl synth --out s)")
+    assert [p.name for p in out.iterdir()] == []  # nothing written by the refused run, lock released
