@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from eqvl import __version__
 from eqvl.errors import EqvlError
-from eqvl.io import atomic_open, read_json, write_json_atomic
+from eqvl.io import LOCK_NAME, atomic_open, current_umask, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.items import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_batch, train_subset
 from eqvl.synth.sprites import clear_cache, warm_up
@@ -40,7 +40,7 @@ def _units(cfg: SynthConfig) -> list[Unit]:
 def _prepare(out: Path, cfg: SynthConfig) -> None:
     """Refuse, clear (--overwrite) or check (--resume) an existing output folder."""
     args = cfg.content_args()
-    existing = out.exists() and any(out.iterdir())
+    existing = out.exists() and any(p.name != LOCK_NAME for p in out.iterdir())  # our own run's lock is not content
     ours = (out / STATE_FILE).exists() or (out / "manifest.json").exists()
     if existing and not (cfg.overwrite or cfg.resume):
         raise EqvlError(f"{out} already exists and is not empty; pass --overwrite to replace it or --resume to finish an interrupted run")
@@ -84,15 +84,9 @@ def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[st
         yield from pool.imap(run_batch, batches, chunksize=chunk)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def readable(path: Path) -> None:
     """Atomic writes go through mkstemp (mode 0600); give data files the usual umask mode."""
-    os.chmod(path, 0o666 & ~_umask())
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 def _write_text(path: Path, text: str) -> str:
