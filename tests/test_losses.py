@@ -44,23 +44,43 @@ def _check(fn_fast, fn_slow, *inputs):
 # ---------------------------------------------------------------- EqSim
 
 def _eqsim_slow(s, close, alpha, beta, mode):
+    """The official FIBER code's definition, pair by pair: v1 = the mean over all N x N entries of
+    (s_ij - s_ji)^2 with close pairs (either direction) zeroed; v2 text / image side = means over the
+    close pairs; each hinged after the mean."""
     n = s.shape[0]
-    v1, v2 = [], []
+    v1, v2t, v2i = [], [], []
     for i in range(n):
         for j in range(n):
             if i == j:
                 continue
             is_close = bool(close[i, j])
-            if mode == "v1-all" or mode == "v1-all+v2-close" or (mode == "hybrid" and not is_close):
+            near = is_close or bool(close[j, i])
+            if mode == "v1-all" or mode == "v1-all+v2-close" or (mode == "hybrid" and not near):
                 v1.append((s[i, j] - s[j, i]) ** 2)
             if mode == "v2-all" or (mode in ("hybrid", "v2-close", "v1-all+v2-close") and is_close):
-                v2.append(((s[i, i] - s[i, j]) - (s[j, j] - s[j, i])) ** 2)
-                v2.append(((s[i, i] - s[j, i]) - (s[j, j] - s[i, j])) ** 2)
+                v2t.append(((s[i, i] - s[i, j]) - (s[j, j] - s[j, i])) ** 2)
+                v2i.append(((s[i, i] - s[j, i]) - (s[j, j] - s[i, j])) ** 2)
     total = s.new_zeros(())
-    for terms in (v1, v2):
+    for terms, count in ((v1, n * n), (v2t, len(v2t)), (v2i, len(v2i))):
         if terms:
-            total = total + max(sum(terms) / len(terms) - alpha, s.new_zeros(()))
+            total = total + max(sum(terms) / count - alpha, s.new_zeros(()))
     return beta * total
+
+
+def _official_pairloss(s, close, alpha, beta):
+    """A faithful re-implementation of the official `pairloss_criterion` + `get_pairloss_v1_itc_hard`
+    (hybrid mode): gather (s_00, s_0i, s_i0, s_ii) per close pair, nn.MSELoss per side, margin after
+    the mean; v1 = nn.MSELoss(S * mask, S.T * mask) with the close pairs masked both ways."""
+    rows, cols = torch.nonzero(close, as_tuple=True)
+    c0_i0, c1_i0, c0_i1, c1_i1 = s[rows, rows], s[rows, cols], s[cols, rows], s[cols, cols]
+    mse = torch.nn.MSELoss()
+    text = (mse(c0_i0 - c1_i0, c1_i1 - c0_i1) - alpha).clamp(min=0.0)
+    image = (mse(c0_i0 - c0_i1, c1_i1 - c1_i0) - alpha).clamp(min=0.0)
+    mask = torch.ones_like(s)
+    mask[rows, cols] = 0.0
+    mask[cols, rows] = 0.0
+    v1 = (mse(s * mask, s.T * mask) - alpha).clamp(min=0.0)
+    return beta * (text + image + v1)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "v1-all", "v2-all", "v2-close", "v1-all+v2-close"])
@@ -71,6 +91,14 @@ def test_eqsim_matches_brute_force(mode, alpha):
     close = close_set(s, 3)
     _check(lambda x: eqsim_loss(x, close, alpha=alpha, beta=0.5, mode=mode),
            lambda x: _eqsim_slow(x, close, alpha, 0.5, mode), s)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.02])
+def test_eqsim_matches_official_pairloss(alpha):
+    s = torch.softmax(3 * torch.randn(9, 9, generator=torch.Generator().manual_seed(7)), dim=1)
+    close = close_set(s, 3)
+    _check(lambda x: eqsim_loss(x, close, alpha=alpha, beta=0.5),
+           lambda x: _official_pairloss(x, close, alpha, 0.5), s)
 
 
 def test_eqsim_hinge_switches_term_off():
@@ -104,14 +132,73 @@ def test_eqsim_term_softmax_normalised_rows():
     txt = F.normalize(torch.randn(6, 5, generator=g), dim=-1)
     scale = torch.tensor(10.0)
     term = EqSimLoss(beta=0.5, alpha=0.0, k=2)
-    (name, raw, w), (n1, mse1, w1), (n2, mse2, w2) = term(LossBatch(image=img, text=txt, logit_scale=scale))
-    assert (n1, n2, w1, w2) == ("eqsim_mse_v1", "eqsim_mse_v2", 0.0, 0.0)  # logged only
+    (name, raw, w), *logged = term(LossBatch(image=img, text=txt, logit_scale=scale))
+    names = [n for n, _, _ in logged]
+    assert names == ["eqsim_mse_v1", "eqsim_mse_v2_text", "eqsim_mse_v2_image", "eqsim_active"]
+    assert all(wt == 0.0 for _, _, wt in logged)  # logged only
     sim = torch.softmax(10.0 * img @ txt.T, dim=1)
     assert torch.allclose(sim.sum(1), torch.ones(6))
     assert name == "eqsim" and w == 0.5
     assert torch.allclose(raw, _eqsim_slow(sim, close_set(sim, 2), 0.0, 1.0, "hybrid"))
     assert torch.allclose(normalise(img @ txt.T, scale, "softmax"), sim)
-    assert torch.allclose(raw, mse1 + mse2)  # alpha 0: the loss is the sum of the two logged mses
+    means = [v for _, v, _ in logged[:3]]
+    assert torch.allclose(raw, sum(means))  # alpha 0: the loss is the sum of the three logged means
+    assert logged[3][1].item() == 3  # all three hinges active
+
+
+def _batch(n, d=32, seed=0, scale=100.0):
+    g = torch.Generator().manual_seed(seed)
+    img = F.normalize(torch.randn(n, d, generator=g), dim=-1).requires_grad_(True)
+    txt = F.normalize(torch.randn(n, d, generator=g), dim=-1).requires_grad_(True)
+    return LossBatch(image=img, text=txt, logit_scale=torch.tensor(scale), step=0)
+
+
+def test_eqsim_defaults_act_on_64_random_embeddings():
+    """The issue's case: at the defaults (softmax, top-8, beta 0.5) the term was 0 at batch 64."""
+    b = _batch(64)
+    term = EqSimLoss()
+    assert term.alpha == 0.0
+    total, parts = CombinedLoss({"eqsim": term})(b)
+    assert total.item() > 0.0 and parts["eqsim_active"].item() == 3
+    gi, gt = torch.autograd.grad(total, [b.image, b.text])
+    assert gi.abs().sum().item() > 0 and gt.abs().sum().item() > 0
+
+
+def _above_raw_terms(b):
+    """A margin 10x the largest raw batch mean of `b`: the hinge is certainly off."""
+    _, parts = CombinedLoss({"eqsim": EqSimLoss()})(b)
+    return 10 * max(parts[n].item() for n in ("eqsim_mse_v1", "eqsim_mse_v2_text", "eqsim_mse_v2_image"))
+
+
+def test_eqsim_warns_once_when_hinge_stays_inactive(caplog, capsys):
+    batches = [_batch(64, seed=step) for step in range(6)]
+    alpha = max(_above_raw_terms(b) for b in batches)
+    term = EqSimLoss(alpha=alpha, inactive_warn_steps=3)
+    with caplog.at_level("WARNING", logger="eqvl.losses.eqsim"):
+        for step, b in enumerate(batches):
+            b.step = step
+            (_, loss, _), *_ = term(b)
+            assert loss.item() == 0.0
+    warnings = [r for r in caplog.records if "inactive for 3 steps" in r.getMessage()]
+    assert len(warnings) == 1 and f"alpha = {alpha:g}" in warnings[0].getMessage()
+    err = capsys.readouterr().err
+    assert err.count("EqSim has been inactive") == 1 and "--eqsim-alpha" in err
+
+
+def test_eqsim_inactivity_counter_resets_and_can_be_disabled(caplog, capsys):
+    batches = [_batch(64, seed=step) for step in range(5)]
+    alpha = max(_above_raw_terms(b) for b in batches)
+    term = EqSimLoss(alpha=alpha, inactive_warn_steps=3)
+    quiet = EqSimLoss(alpha=alpha, inactive_warn_steps=0)
+    for step, b in enumerate(batches):
+        term.alpha = 0.0 if step == 2 else alpha  # the hinge acts at step 2: the count starts again
+        term(b)
+        quiet(b)
+    assert term.inactive_steps == 2 and quiet.inactive_steps == 5
+    assert "inactive" not in capsys.readouterr().err
+    assert not [r for r in caplog.records if "inactive" in r.getMessage()]
+    with pytest.raises(EqvlError, match="inactive-warn-steps"):
+        EqSimLoss(inactive_warn_steps=-1)
 
 
 def test_eqsim_bad_mode_is_clear():
@@ -295,7 +382,8 @@ def test_parse_and_combine_logs_each_part():
     combo = CombinedLoss({"itc": ITCLoss(), "eqsim": EqSimLoss(alpha=0.0), "ce": CELoss(), "hardpos": HardPosLoss()})
     total, parts = combo(b)
     # 6 images, k = 8: every pair is close, so there is no v1 pair and no eqsim_mse_v1 part
-    assert set(parts) == {"itc", "eqsim", "eqsim_mse_v2", "ce_rank", "ce_imc", "hardpos", "hardpos_margin"}
+    assert set(parts) == {"itc", "eqsim", "eqsim_mse_v2_text", "eqsim_mse_v2_image", "eqsim_active", "ce_rank", "ce_imc",
+                          "hardpos", "hardpos_margin"}
     expect = parts["itc"] + 0.5 * parts["eqsim"] + 0.2 * parts["ce_rank"] + 0.3 * parts["ce_imc"] + parts["hardpos"] + parts["hardpos_margin"]
     assert torch.allclose(total, expect) and math.isfinite(total.item())
     assert combo.needs_negatives and combo.needs_positives

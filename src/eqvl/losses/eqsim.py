@@ -1,18 +1,30 @@
 """EqSim (Wang et al., "Equivariant Similarity for Vision-Language Foundation Models", sec. 3, app. C).
 
 For image-text similarities s_ij (image i, caption j):
-  v1 (distant pairs):  s_ij = s_ji                            -> (s_ij - s_ji)^2
-  v2 (close pairs):    s_ii - s_ij = s_jj - s_ji and
-                       s_ii - s_ji = s_jj - s_ij              -> both squared differences
-Each family is a mean squared error with a hinge margin alpha, [mse - alpha]_+, and the sum
-is weighted by beta. The "close" set of anchor i is the top-k j != i of row i (paper, k = 8)
-or k draws from the row's softmax (the official code). For dual encoders the paper takes the
-cosine similarity and normalises it by a softmax per row (FIBER); we use the model's logit
-scale as the softmax temperature, *detached*: otherwise the loss could be satisfied by
-shrinking the scale until every row is uniform.
+  v1 (distant pairs):  s_ij = s_ji                          -> (s_ij - s_ji)^2
+  v2 (close pairs):    text side  s_ii - s_ij = s_jj - s_ji -> ((s_ii - s_ij) - (s_jj - s_ji))^2
+                       image side s_ii - s_ji = s_jj - s_ij -> ((s_ii - s_ji) - (s_jj - s_ij))^2
+As in the official FIBER code (github.com/Wangt-CN/EqBen, EqSim/FIBER, `pairloss_criterion`):
+each of the three is a batch *mean*, the hinge acts on that mean, [mean - alpha]_+, and the
+sum of the three hinged means is weighted by beta. v1's mean runs over the whole N x N matrix
+with the close pairs (both directions) zeroed, as the official `MSELoss(S * mask, S.T * mask)`;
+v2's over the close pairs. The official default margin is 0 (`pairloss_margin = 0.0`; the
+paper sweeps {0, 0.04, 0.1}), so the default here is alpha = 0 and the term always acts.
+Differences from the official code, on purpose: one alpha for v1 and v2 (official: a separate
+v1 margin, default 0 too); the close set of anchor i is the top-k j != i of row i (paper,
+k = 8) or k draws from the row's softmax (the official code draws 4 from the row and 4 from
+the column); and the softmax temperature is the model's logit scale *detached* — otherwise
+the loss could be satisfied by shrinking the scale until every row is uniform.
+
+With softmax-normalised scores the raw means are small (about 1e-3 at batch 64, see
+docs/guide/eqsim.md), so a margin of 0.04 switches the term off entirely: `EqSimLoss` warns
+once (log and console) when the hinge has been inactive for `inactive_warn_steps` steps.
 """
 
 from __future__ import annotations
+
+import logging
+import sys
 
 import torch
 
@@ -23,6 +35,11 @@ from eqvl.losses.registry import LossTerm, Part, register_loss
 MODES = ("hybrid", "v1-all", "v2-all", "v2-close", "v1-all+v2-close")
 CLOSE_METHODS = ("topk", "sample")
 NORMS = ("softmax", "none", "sigmoid")
+#: the raw batch means, logged under these part names (weight 0: logged, not optimised)
+TERMS = ("eqsim_mse_v1", "eqsim_mse_v2_text", "eqsim_mse_v2_image")
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # the message reaches the console once, by print, not also via lastResort
 
 
 def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.Generator | None = None) -> torch.Tensor:
@@ -44,38 +61,42 @@ def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.
     return close.scatter_(1, idx, True)
 
 
-def eqsim_terms(sim: torch.Tensor, close: torch.Tensor, mode: str = "hybrid") -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Mean squared errors (mse_v1, mse_v2) over the pairs ``mode`` assigns; None if no pair."""
+def eqsim_terms(sim: torch.Tensor, close: torch.Tensor, mode: str = "hybrid") -> dict[str, torch.Tensor]:
+    """The batch means `TERMS` of the pairs ``mode`` assigns (a family without pairs is left out)."""
     if mode not in MODES:
         raise EqvlError(f"unknown EqSim mode {mode!r}; choose from {', '.join(MODES)}")
     n = sim.shape[0]
     off = ~torch.eye(n, dtype=torch.bool, device=sim.device)
     close = close & off
-    v1_pairs = {"hybrid": off & ~close, "v1-all": off, "v1-all+v2-close": off}.get(mode)
+    near = close | close.T  # the official mask zeroes a close pair in both directions
+    v1_pairs = {"hybrid": off & ~near, "v1-all": off, "v1-all+v2-close": off}.get(mode)
     v2_pairs = {"hybrid": close, "v2-all": off, "v2-close": close, "v1-all+v2-close": close}.get(mode)
     st = sim.T
-    mse_v1 = mse_v2 = None
+    terms: dict[str, torch.Tensor] = {}
     # masked sums rather than boolean indexing: no gather/copy of the N x N matrices
     if v1_pairs is not None and v1_pairs.any():
-        mse_v1 = ((sim - st) ** 2 * v1_pairs).sum() / v1_pairs.sum()
+        terms[TERMS[0]] = ((sim - st) ** 2 * v1_pairs).sum() / (n * n)
     if v2_pairs is not None and v2_pairs.any():
         d = torch.diagonal(sim)
         dii, djj = d[:, None], d[None, :]
-        a = (dii - sim) - (djj - st)  # (s_ii - s_ij) - (s_jj - s_ji)
-        b = (dii - st) - (djj - sim)  # (s_ii - s_ji) - (s_jj - s_ij)
-        mse_v2 = ((a**2 + b**2) * v2_pairs).sum() / (2 * v2_pairs.sum())
-    return mse_v1, mse_v2
+        count = v2_pairs.sum()
+        terms[TERMS[1]] = ((((dii - sim) - (djj - st)) ** 2) * v2_pairs).sum() / count  # text side
+        terms[TERMS[2]] = ((((dii - st) - (djj - sim)) ** 2) * v2_pairs).sum() / count  # image side
+    return terms
+
+
+def hinged(terms: dict[str, torch.Tensor], alpha: float) -> torch.Tensor:
+    """sum of [mean - alpha]_+ over the terms (the official code's margin after the mean)."""
+    total = next(iter(terms.values())).new_zeros(()) if terms else torch.zeros(())
+    for mean in terms.values():
+        total = total + torch.clamp(mean - alpha, min=0)
+    return total
 
 
 def eqsim_loss(sim: torch.Tensor, close: torch.Tensor, *, alpha: float = 0.0, beta: float = 1.0,
                mode: str = "hybrid") -> torch.Tensor:
-    """beta * ([mse_v1 - alpha]_+ + [mse_v2 - alpha]_+) on a similarity matrix (rows = images)."""
-    mse_v1, mse_v2 = eqsim_terms(sim, close, mode)
-    total = sim.new_zeros(())
-    for mse in (mse_v1, mse_v2):
-        if mse is not None:
-            total = total + torch.clamp(mse - alpha, min=0)
-    return beta * total
+    """beta * sum of [mean - alpha]_+ over v1, v2 text side, v2 image side (rows of ``sim`` = images)."""
+    return beta * hinged(eqsim_terms(sim, close, mode), alpha)
 
 
 def normalise(cos: torch.Tensor, logit_scale: torch.Tensor, norm: str) -> torch.Tensor:
@@ -91,10 +112,13 @@ def normalise(cos: torch.Tensor, logit_scale: torch.Tensor, norm: str) -> torch.
 
 @register_loss("eqsim")
 class EqSimLoss(LossTerm):
-    """The paper's default: softmax-normalised, top-8 close set, v2 close / v1 distant."""
+    """Softmax-normalised scores, top-8 close set, v2 close / v1 distant, alpha 0 (official default).
 
-    def __init__(self, beta: float = 0.5, alpha: float = 0.04, k: int = 8, mode: str = "hybrid",
-                 close: str = "topk", norm: str = "softmax"):
+    `inactive_warn_steps` > 0: warn once when every hinged mean has stayed at or below alpha
+    (the term and its gradient are exactly 0) for that many consecutive steps; 0 never warns."""
+
+    def __init__(self, beta: float = 0.5, alpha: float = 0.0, k: int = 8, mode: str = "hybrid",
+                 close: str = "topk", norm: str = "softmax", inactive_warn_steps: int = 50):
         super().__init__()
         if mode not in MODES:
             raise EqvlError(f"unknown --eqsim-mode {mode!r}; choose from {', '.join(MODES)}")
@@ -102,7 +126,12 @@ class EqSimLoss(LossTerm):
             raise EqvlError(f"unknown --eqsim-close {close!r}; choose from {', '.join(CLOSE_METHODS)}")
         if norm not in NORMS:
             raise EqvlError(f"unknown --eqsim-norm {norm!r}; choose from {', '.join(NORMS)}")
+        if inactive_warn_steps < 0:
+            raise EqvlError(f"--eqsim-inactive-warn-steps must be >= 0, got {inactive_warn_steps}")
         self.beta, self.alpha, self.k, self.mode, self.close, self.norm = beta, alpha, k, mode, close, norm
+        self.inactive_warn_steps = inactive_warn_steps
+        self.inactive_steps = 0  # consecutive training steps with every hinge off
+        self.warned = False
 
     def forward(self, b: LossBatch) -> list[Part]:
         # the whole global matrix: the row softmax and the hinge on the mean need every pair
@@ -110,13 +139,26 @@ class EqSimLoss(LossTerm):
         gen = None
         if self.close == "sample":
             gen = torch.Generator().manual_seed(b.seed * 1_000_003 + b.step)
-        close = close_set(sim, self.k, self.close, gen)
-        mse_v1, mse_v2 = eqsim_terms(sim, close, self.mode)
-        loss = sim.new_zeros(())
-        parts: list[Part] = []
-        for name, mse in (("eqsim_mse_v1", mse_v1), ("eqsim_mse_v2", mse_v2)):
-            if mse is not None:
-                loss = loss + torch.clamp(mse - self.alpha, min=0)
-                # logged, not optimised (weight 0): the hinge only acts while an mse exceeds alpha
-                parts.append((name, mse.detach(), 0.0))
-        return [("eqsim", loss, self.beta), *parts]
+        terms = eqsim_terms(sim, close_set(sim, self.k, self.close, gen), self.mode)
+        raw = {name: mean.detach() for name, mean in terms.items()}
+        active = sum((m > self.alpha).to(torch.int64) for m in raw.values()) if raw else torch.zeros((), dtype=torch.int64)
+        if self.training and torch.is_grad_enabled():
+            self._track(raw, int(active), b)
+        parts: list[Part] = [("eqsim", hinged(terms, self.alpha), self.beta)]
+        parts += [(name, mean, 0.0) for name, mean in raw.items()]
+        return parts + [("eqsim_active", active.to(sim.dtype), 0.0)]
+
+    def _track(self, raw: dict[str, torch.Tensor], active: int, b: LossBatch) -> None:
+        """Count consecutive steps with the hinge off; warn once (rank 0 only) when it reaches the limit."""
+        self.inactive_steps = 0 if active else self.inactive_steps + 1
+        if self.warned or not self.inactive_warn_steps or self.inactive_steps < self.inactive_warn_steps:
+            return
+        self.warned = True
+        if b.start != 0:  # another process holds the first rows and warns for all
+            return
+        means = ", ".join(f"{name.removeprefix('eqsim_')} {float(v):.3g}" for name, v in raw.items())
+        msg = (f"EqSim has been inactive for {self.inactive_steps} steps: every batch mean is at or below the "
+               f"margin alpha = {self.alpha:g} ({means} at step {b.step}), so the term and its gradient are 0 and "
+               f"training equals the other terms alone; lower --eqsim-alpha (0 = always active) or change --eqsim-norm")
+        log.warning(msg)
+        print(f"eqvl train: warning: {msg}", file=sys.stderr)
