@@ -1,0 +1,70 @@
+"""Image and caption filters of the build: perceptual hash, face detector, motion words.
+
+- dHash (difference hash, 64 bits): the grey 9x8 thumbnail's left/right brightness steps. Two
+  frames whose hashes differ in <= `dedup_bits` bits are near-duplicates: such a twin shows no
+  visual change, and a second twin with the same two pictures adds nothing.
+- Faces: OpenCV's Haar cascade (`haarcascade_frontalface_default.xml`), whose weights ship in the
+  `opencv-python-headless` 4.x wheel (`cv2.data.haarcascades`); nothing is downloaded. EqBen drops
+  YouCook2 frames that show the chef's face instead of the food (appendix B.3).
+- Motion words: GEBC captions with words a still frame cannot show (appendix B.2's list).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from eqvl.errors import EqvlError
+
+#: EqBen B.2: "action words (e.g. up, down, upward, downward and towards)"
+DEFAULT_MOTION_WORDS = ("up", "down", "upward", "downward", "towards")
+FACE_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+def dhash(image: Image.Image, size: int = 8) -> int:
+    """64-bit difference hash of an image (Pillow resize to (size+1) x size, grey)."""
+    grey = np.asarray(image.convert("L").resize((size + 1, size), Image.Resampling.LANCZOS), dtype=np.int16)
+    bits = (grey[:, 1:] > grey[:, :-1]).flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def motion_word_hits(text: str, words: Iterable[str]) -> list[str]:
+    """The listed words that occur in `text` as whole words (case-insensitive)."""
+    tokens = set(re.findall(r"[a-z']+", text.lower()))
+    return [w for w in words if w.lower() in tokens]
+
+
+@lru_cache(maxsize=1)
+def _cascade():
+    try:
+        import cv2
+    except ImportError:
+        raise EqvlError("the face filter needs OpenCV: pip install 'eqvl[build]' (opencv-python-headless 4.x)") from None
+    data = getattr(cv2, "data", None)
+    if data is None or not getattr(data, "haarcascades", None):
+        raise EqvlError(f"this OpenCV ({cv2.__version__}) ships no Haar cascades (cv2.data); install opencv-python-headless<5")
+    detector = cv2.CascadeClassifier(data.haarcascades + FACE_CASCADE)
+    if detector.empty():
+        raise EqvlError(f"cannot load {FACE_CASCADE} from {data.haarcascades}")
+    return cv2, detector
+
+
+def count_faces(image: Image.Image, min_size: int = 24, min_neighbors: int = 5) -> int:
+    """Frontal faces found by OpenCV's bundled Haar cascade (grey, histogram-equalised)."""
+    cv2, detector = _cascade()
+    grey = cv2.equalizeHist(np.asarray(image.convert("L")))
+    faces = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(min_size, min_size))
+    return int(len(faces))
+
+
+def similarity_band(value: float, band: Sequence[float]) -> bool:
+    lo, hi = band
+    return lo <= value <= hi

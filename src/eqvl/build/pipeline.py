@@ -1,0 +1,155 @@
+"""Run a build: plan (from a dataset reader) -> frames per video (workers, resumable) -> filters
+-> `twins.jsonl` + `manifest.json` (+ the EqBen export).
+
+Output is byte-identical on re-runs: videos and twins keep the plan's order, markers and
+manifest hold no clock times, and images are encoded deterministically by Pillow.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from eqvl.build.extract import ExtractJob, extract_video, read_marker
+from eqvl.build.plan import Plan
+from eqvl.build.select import ScreenConfig, select_twins
+from eqvl.errors import EqvlError
+from eqvl.io import write_json_atomic, write_jsonl_atomic
+
+OUR_ENTRIES = ("images", ".build", "twins.jsonl", "manifest.json", "eqben", "review")
+CONFIG_FILE = ".build/config.json"
+
+
+@dataclass
+class BuildConfig:
+    out: str
+    workers: int = 1
+    image_format: str = "jpg"
+    faces: bool = False
+    skip_bad: bool = False
+    overwrite: bool = False
+    resume: bool = False
+    progress: bool = True
+    export: tuple[str, ...] = ()
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
+
+    def validate(self) -> "BuildConfig":
+        if self.workers < 1:
+            raise EqvlError(f"--workers must be >= 1, got {self.workers}")
+        if self.image_format not in ("jpg", "png"):
+            raise EqvlError(f"--image-format must be jpg or png, got {self.image_format!r}")
+        if self.overwrite and self.resume:
+            raise EqvlError("--overwrite and --resume exclude each other")
+        for name in self.export:
+            if name != "eqben":
+                raise EqvlError(f"--export: unknown format {name!r}; valid: eqben")
+        self.screen.validate()
+        return self
+
+
+def prepare_out(cfg: BuildConfig, identity: dict[str, Any]) -> Path:
+    """Refuse an existing folder unless --overwrite (remove our files) or --resume (same settings)."""
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise EqvlError(f"{out} exists and is not a folder")
+    busy = out.is_dir() and any(out.iterdir())
+    if busy and cfg.resume:
+        path = out / CONFIG_FILE
+        if not path.is_file():
+            raise EqvlError(f"{out} is not an eqvl build folder (no {CONFIG_FILE}); cannot --resume")
+        before = json.loads(path.read_text(encoding="utf-8"))
+        if before != identity:
+            changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+            raise EqvlError(f"{out} was built with different settings ({', '.join(changed)}); use --overwrite to start again")
+    elif busy and cfg.overwrite:
+        for name in OUR_ENTRIES:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    elif busy:
+        raise EqvlError(f"{out} already exists; pass --overwrite to replace it or --resume to finish it")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / CONFIG_FILE, identity)
+    return out
+
+
+def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
+    """Markers of every video, extracting those without one (in `cfg.workers` processes)."""
+    markers: dict[str, dict[str, Any]] = {}
+    todo = []
+    for vp in plan.videos:
+        marker = read_marker(cfg.out, vp.video) if cfg.resume else None
+        if marker is not None and set(marker.get("frames", {})) == set(vp.frames):
+            markers[vp.video] = marker
+        else:
+            todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces))
+    bar = tqdm(total=len(plan.videos), initial=len(markers), desc=f"build {plan.subset}", unit="video", disable=not cfg.progress)
+    try:
+        if cfg.workers == 1 or len(todo) <= 1:
+            results = map(extract_video, todo)
+            for result in results:
+                markers[result["video"]] = result
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
+                for result in pool.map(extract_video, todo, chunksize=1):
+                    markers[result["video"]] = result
+                    bar.update(1)
+    finally:
+        bar.close()
+    bad = sorted(v for v, m in markers.items() if "error" in m)
+    if bad and not cfg.skip_bad:
+        raise EqvlError(f"{markers[bad[0]]['error']} ({len(bad)} bad video(s); --skip-bad skips them)")
+    if not cfg.skip_bad:
+        for video in sorted(markers):
+            for name, info in sorted(markers[video].get("frames", {}).items()):
+                if "error" in info:
+                    raise EqvlError(f"{info['error']} (video {video!r}, frame {name}; --skip-bad drops its pairs)")
+    return markers
+
+
+def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, Any]:
+    """The whole build for one plan; returns the manifest (also written to `out/manifest.json`)."""
+    cfg.validate()
+    identity = {"subset": plan.subset, "settings": plan.settings, "image_format": cfg.image_format, "faces": cfg.faces}
+    out = prepare_out(cfg, json.loads(json.dumps(identity)))
+    markers = extract_all(plan, cfg)
+    rows, dropped = select_twins(plan, markers, cfg.screen, encoder, out, progress=cfg.progress)
+    write_jsonl_atomic(out / "twins.jsonl", rows)
+    all_dropped = Counter(plan.dropped)
+    all_dropped.update(dropped)
+    bad_videos = sorted(v for v, m in markers.items() if "error" in m)
+    manifest = {
+        "dataset": plan.subset,
+        "counts": {
+            "videos": len(plan.videos),
+            "bad_videos": len(bad_videos),
+            "candidates": plan.candidates,
+            "kept": len(rows),
+            "dropped": dict(sorted(all_dropped.items())),
+        },
+        "bad_videos": {v: markers[v]["error"] for v in bad_videos},
+        "settings": plan.settings,
+        "filters": cfg.screen.manifest(faces=cfg.faces),
+        "image_format": cfg.image_format,
+        "files": {"twins": "twins.jsonl", "images": "images/"},
+    }
+    if "eqben" in cfg.export:
+        from eqvl.build.export import export_eqben
+
+        manifest["files"]["eqben"] = export_eqben(out, rows, plan.subset)
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest
+
+
+def config_dict(cfg: BuildConfig) -> dict[str, Any]:
+    return asdict(cfg)

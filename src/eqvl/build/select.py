@@ -1,0 +1,134 @@
+"""Which candidates become twins, after the frames exist: image-level filters and the automatic screen.
+
+In order, a candidate is dropped when one of its frames failed (`bad_frame`), shows a face
+(`face`, YouCook2), the two frames are near-duplicates by dHash (`near_duplicate`), the same two
+pictures already form a kept twin (`duplicate_images`), or, with a screening encoder, the
+image-image cosine similarity falls outside the band (`screen_too_different` /
+`screen_too_similar`): a twin should show one scene with a small change, so very low similarity
+means a cut or a different scene and very high similarity means no visible change.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eqvl.build.filters import hamming
+from eqvl.build.plan import Plan, safe_name
+from eqvl.errors import EqvlError
+
+
+@dataclass
+class ScreenConfig:
+    #: frames whose dHashes differ in at most this many of 64 bits are near-duplicates (-1: off)
+    dedup_bits: int = 2
+    #: image-image cosine band a kept twin must fall in (only with a screening encoder)
+    sim_low: float = 0.5
+    sim_high: float = 0.97
+    model: str | None = None
+    pretrained: str | None = None
+    batch_size: int = 32
+
+    def validate(self) -> "ScreenConfig":
+        if not -1 <= self.dedup_bits <= 64:
+            raise EqvlError(f"--dedup-bits must be in -1..64, got {self.dedup_bits}")
+        if not -1.0 <= self.sim_low <= self.sim_high <= 1.0:
+            raise EqvlError(f"--sim-band must be LOW,HIGH with -1 <= LOW <= HIGH <= 1, got {self.sim_low},{self.sim_high}")
+        return self
+
+    def manifest(self, faces: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"dhash_near_duplicate_max_bits": self.dedup_bits, "face_filter": faces}
+        if self.model is not None:
+            out["screen"] = {"model": self.model, "pretrained": self.pretrained, "image_cosine_band": [self.sim_low, self.sim_high]}
+        else:
+            out["screen"] = None
+        return out
+
+
+def _frame_ok(info: dict | None, faces: Counter, name: str) -> str | None:
+    if info is None or "error" in info:
+        return "bad_frame"
+    if info.get("faces", 0) > 0:
+        return "face"
+    return None
+
+
+def twin_id(plan_subset: str, video: str, cand, used: Counter) -> str:
+    base = f"{plan_subset}/{safe_name(video)}/{cand.frame_0}-{cand.frame_1}"
+    if "object" in cand.extra:
+        base += f"/{safe_name(cand.extra['object'])}"
+    used[base] += 1
+    return base if used[base] == 1 else f"{base}#{used[base]}"
+
+
+def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, encoder: Any, out: Path,
+                 progress: bool = True) -> tuple[list[dict], Counter]:
+    """Apply the filters; return twins.jsonl rows (plan order) and the drop counts."""
+    dropped: Counter = Counter()
+    rows: list[dict] = []
+    seen_pairs: set[tuple[str, str]] = set()
+    used: Counter = Counter()
+    for vp in plan.videos:
+        marker = markers.get(vp.video, {})
+        if "error" in marker:
+            dropped["bad_video"] += len(vp.candidates)
+            continue
+        frames = marker.get("frames", {})
+        for cand in vp.candidates:
+            a, b = frames.get(cand.frame_0), frames.get(cand.frame_1)
+            why = _frame_ok(a, dropped, cand.frame_0) or _frame_ok(b, dropped, cand.frame_1)
+            if why is None and screen.dedup_bits >= 0:
+                if hamming(int(a["dhash"], 16), int(b["dhash"], 16)) <= screen.dedup_bits:
+                    why = "near_duplicate"
+                else:
+                    key = tuple(sorted((a["dhash"], b["dhash"])))
+                    why = "duplicate_images" if key in seen_pairs else None
+                    seen_pairs.add(key)
+            if why is not None:
+                dropped[why] += 1
+                continue
+            row = {"id": twin_id(plan.subset, vp.video, cand, used), "subset": plan.subset,
+                   "image_0": a["path"], "image_1": b["path"], "caption_0": cand.caption_0, "caption_1": cand.caption_1,
+                   "video": vp.video, "frame_0": cand.frame_0, "frame_1": cand.frame_1, "rule": cand.rule}
+            spec0, spec1 = vp.frames[cand.frame_0], vp.frames[cand.frame_1]
+            if spec0.time is not None:
+                row["time_0"], row["time_1"] = round(spec0.time, 6), round(spec1.time, 6)
+            row.update(cand.extra)
+            rows.append(row)
+    if encoder is not None and rows:
+        rows = _screen(rows, screen, encoder, out, dropped, progress)
+    return rows, dropped
+
+
+def image_similarities(encoder: Any, out: Path, rows: list[dict], batch_size: int, progress: bool) -> np.ndarray:
+    """Cosine similarity of each twin's two images, via the shared encoding layer (each image once)."""
+    from eqvl.data.records import ImageRef
+    from eqvl.encode import EncodeConfig, encode_images
+
+    paths = sorted({r[k] for r in rows for k in ("image_0", "image_1")})
+    index = {p: i for i, p in enumerate(paths)}
+    enc = encode_images(encoder, [ImageRef(str(out / p)) for p in paths], EncodeConfig(batch_size=batch_size, progress=progress))
+    if enc.bad:
+        first = next(iter(enc.bad.values()))
+        raise EqvlError(f"screen: {len(enc.bad)} image(s) failed to encode; first: {first}")
+    emb = enc.emb / np.linalg.norm(enc.emb, axis=1, keepdims=True)
+    i0 = np.array([index[r["image_0"]] for r in rows])
+    i1 = np.array([index[r["image_1"]] for r in rows])
+    return np.sum(emb[i0] * emb[i1], axis=1)
+
+
+def _screen(rows: list[dict], screen: ScreenConfig, encoder: Any, out: Path, dropped: Counter, progress: bool) -> list[dict]:
+    sims = image_similarities(encoder, out, rows, screen.batch_size, progress)
+    kept = []
+    for row, sim in zip(rows, sims):
+        if sim < screen.sim_low:
+            dropped["screen_too_different"] += 1
+        elif sim > screen.sim_high:
+            dropped["screen_too_similar"] += 1
+        else:
+            kept.append({**row, "image_similarity": round(float(sim), 4)})
+    return kept

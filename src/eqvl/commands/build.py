@@ -1,0 +1,134 @@
+"""`eqvl build`: make EqBen-style twin benchmarks from video annotations, SD-style caption pairs,
+and screen the result by hand (`eqvl build review`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from eqvl.errors import EqvlError
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _band(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH like 0.5,0.97, got {text!r}") from None
+    return lo, hi
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output folder (twins.jsonl, images/, manifest.json)")
+    p.add_argument("--workers", type=int, default=1, help="processes extracting frames (output identical for any value)")
+    p.add_argument("--image-format", default="jpg", choices=("jpg", "png"), help="frame image format (default jpg)")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and count) missing / undecodable videos and bad timestamps")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing build folder")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted build; finished videos are not redone")
+    p.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (EqBen's official layout)")
+    p.add_argument("--dedup-bits", type=int, default=2, help="dHash near-duplicate threshold in bits of 64, -1 = off (default 2)")
+    p.add_argument("--screen-model", default=None, help="screen pairs with this encoder's image-image similarity (any eqvl model)")
+    p.add_argument("--screen-pretrained", default="none", help="weights of --screen-model (default none)")
+    p.add_argument("--sim-band", type=_band, default=(0.5, 0.97), metavar="LOW,HIGH", help="keep twins with cosine in [LOW, HIGH] (default 0.5,0.97)")
+    p.add_argument("--device", default="cpu", help="device of the screening encoder (default cpu)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("build", help="build twin benchmarks from video annotations (EqBen's natural subsets), SD pairs, review page",
+                              description="Build EqBen-style visual-minimal twins from Action Genome, GEBC and YouCook2 annotations "
+                              "(EqBen appendix B), EQ-SD-style caption pairs, and review them by hand.")
+    sub = p.add_subparsers(dest="build_command", metavar="SOURCE")
+    sub.required = True
+
+    ag = sub.add_parser("ag", help="Action Genome scene graphs -> EQ-AG twins")
+    ag.add_argument("--annotations", required=True, help="AG annotations/ folder (pickles + *_classes.txt)")
+    src = ag.add_mutually_exclusive_group(required=True)
+    src.add_argument("--frames", help="pre-extracted frames folder (frames/<ID>.mp4/<%%06d>.png)")
+    src.add_argument("--videos", help="Charades videos folder (<ID>.mp4)")
+    ag.add_argument("--split", default="all", choices=("all", "train", "test"), help="AG metadata set to use (default all)")
+    _common(ag)
+    ag.set_defaults(func=run_ag)
+
+    gebc = sub.add_parser("gebc", help="GEBC / Kinetics-GEB+ boundaries -> EQ-GEBC twins")
+    gebc.add_argument("--annotations", required=True, help="GEBC annotation JSON ({train,val,test}.json)")
+    gebc.add_argument("--videos", required=True, help="Kinetics clips folder (<class>/<ytid>_<start>_<end>.mp4 or <ytid>.mp4)")
+    gebc.add_argument("--gap", type=int, default=2, help="pair the segment before boundary i with the one after boundary i+gap-1 (paper: 2)")
+    gebc.add_argument("--motion-words", type=_names, default=None, help="comma list; captions with these words are dropped (default: up,down,upward,downward,towards)")
+    _common(gebc)
+    gebc.set_defaults(func=run_gebc)
+
+    yc = sub.add_parser("youcook2", help="YouCook2 segments -> EQ-YouCook2 twins (face filter)")
+    yc.add_argument("--annotations", required=True, help="youcookii_annotations_trainval.json")
+    yc.add_argument("--videos", required=True, help="raw_videos/ folder (<split>/<recipe>/<id>.<mp4|mkv|webm>)")
+    yc.add_argument("--pairs", default="consecutive", choices=("consecutive", "all"), help="which segments of a video to pair (default consecutive)")
+    yc.add_argument("--split", default="all", choices=("all", "training", "validation"), help="subset to use (default all)")
+    yc.add_argument("--no-face-filter", action="store_true", help="keep frames that show a human face")
+    _common(yc)
+    yc.set_defaults(func=run_youcook2)
+
+
+
+def screen_encoder(args: argparse.Namespace):
+    if not args.screen_model:
+        return None
+    from eqvl.models import load_encoder
+
+    return load_encoder(args.screen_model, args.screen_pretrained, device=args.device)
+
+
+def _config(args: argparse.Namespace, faces: bool = False):
+    from eqvl.build.pipeline import BuildConfig
+    from eqvl.build.select import ScreenConfig
+
+    screen = ScreenConfig(dedup_bits=args.dedup_bits, sim_low=args.sim_band[0], sim_high=args.sim_band[1],
+                          model=args.screen_model, pretrained=args.screen_pretrained if args.screen_model else None)
+    return BuildConfig(out=args.out, workers=args.workers, image_format=args.image_format, faces=faces, skip_bad=args.skip_bad,
+                       overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress, export=args.export,
+                       screen=screen).validate()
+
+
+def _run(plan, args: argparse.Namespace, faces: bool = False) -> int:
+    from eqvl.build.pipeline import run_build
+
+    cfg = _config(args, faces)
+    encoder = screen_encoder(args)
+    start = time.perf_counter()
+    manifest = run_build(plan, cfg, encoder)
+    seconds = time.perf_counter() - start
+    counts = manifest["counts"]
+    dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items()) or "none"
+    print(f"wrote {args.out}: {counts['kept']} twins from {counts['candidates']} candidate pairs in {counts['videos']} videos "
+          f"({counts['bad_videos']} bad) in {seconds:.1f} s")
+    print(f"dropped: {dropped}")
+    if "eqben" in manifest["files"]:
+        print(f"EqBen layout: {args.out}/{manifest['files']['eqben']}")
+    return 0
+
+
+def run_ag(args: argparse.Namespace) -> int:
+    from eqvl.build.ag import read_ag
+
+    plan = read_ag(args.annotations, frames_dir=args.frames, videos_dir=args.videos, split=args.split)
+    return _run(plan, args)
+
+
+def run_gebc(args: argparse.Namespace) -> int:
+    from eqvl.build.filters import DEFAULT_MOTION_WORDS
+    from eqvl.build.gebc import read_gebc
+
+    if args.gap < 1:
+        raise EqvlError(f"--gap must be >= 1, got {args.gap}")
+    words = args.motion_words if args.motion_words is not None else DEFAULT_MOTION_WORDS
+    plan = read_gebc(args.annotations, args.videos, gap=args.gap, motion_words=words)
+    return _run(plan, args)
+
+
+def run_youcook2(args: argparse.Namespace) -> int:
+    from eqvl.build.youcook2 import read_youcook2
+
+    plan = read_youcook2(args.annotations, args.videos, pairs=args.pairs, split=args.split)
+    return _run(plan, args, faces=not args.no_face_filter)
