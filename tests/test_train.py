@@ -11,7 +11,7 @@ import torch
 from eqvl.cli import main
 from eqvl.errors import DataError, EqvlError
 from eqvl.train import TrainConfig, train
-from eqvl.train.data import GlobalBatchSampler
+from eqvl.train.batching import GlobalBatchSampler
 
 from train_helpers import make_csv  # noqa: E402
 
@@ -49,9 +49,9 @@ def test_training_lowers_loss_and_checkpoint_loads(tmp_path, data):
     # open_clip loads it as pretrained weights (weights_only=True)
     import open_clip
 
-    from eqvl.models.openclip import _open_clip
+    from eqvl.models.openclip import register_configs
 
-    _open_clip()  # registers eqvl's shipped configs
+    register_configs()  # registers eqvl's shipped configs
     model = open_clip.create_model("eqvl-tiny-rn", pretrained=str(ckpt))
     saved = torch.load(ckpt, weights_only=True)
     assert torch.equal(model.state_dict()["logit_scale"], saved["state_dict"]["logit_scale"])
@@ -105,14 +105,10 @@ def test_all_losses_train_and_log_each_term(tmp_path, data):
     assert any(k.endswith("tau") for k in saved["loss_state"])  # CE's margins survive a resume
 
 
-def test_missing_hard_negative_column_is_clear_without_augmenter(tmp_path, monkeypatch):
+def test_missing_hard_negative_column_is_clear_without_augmenter(tmp_path):
     csv = make_csv(tmp_path, n=12, hard=False)
-    import eqvl.train.data as tdata
-
-    monkeypatch.setattr(tdata, "_augmenter", lambda: None)
-    monkeypatch.setattr("eqvl.train.loop._augmenter", lambda: None)
     with pytest.raises(EqvlError, match="hard_negatives.*augment"):
-        train(_cfg(tmp_path, csv, loss="itc+ce"))
+        train(_cfg(tmp_path, csv, loss="itc+ce"), augmenter=None)
 
 
 def test_resume_after_kill_gives_same_weights(tmp_path, data):

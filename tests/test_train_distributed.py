@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from eqvl.train import TrainConfig, build_loss
-from eqvl.train.data import Batch
+from eqvl.train.batching import Batch
 from eqvl.train.distributed import DistInfo
 from eqvl.train.loop import forward_loss
 

@@ -9,7 +9,6 @@ every pairwise metric equal the cosine's) and it makes VALSE's probability metri
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from PIL import Image
 
 from eqvl.errors import EqvlError
 from eqvl.models.openclip import eval_mode, weights_hash
+from eqvl.precision import autocast
 
 SUPPORTED = ("CLIPModel", "SiglipModel")
 
@@ -105,14 +105,9 @@ class HFEncoder:
             sort_keys=True,
         )
 
-    def _autocast(self):
-        if self.device.type == "cuda" and self.precision.startswith("amp"):
-            return torch.autocast("cuda", dtype=torch.bfloat16 if self.precision == "amp_bf16" else torch.float16)
-        return contextlib.nullcontext()
-
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype
-        with eval_mode(self.model), torch.inference_mode(), self._autocast():
+        with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
             out = _features(self.model.get_image_features(pixel_values=pixels.to(self.device, dtype=dtype)))
         return torch.nn.functional.normalize(out.float(), dim=-1)
 
@@ -125,7 +120,7 @@ class HFEncoder:
         batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         if self.is_siglip:
             batch.pop("attention_mask", None)  # SiglipModel's own forward ignores padding too
-        with eval_mode(self.model), torch.inference_mode(), self._autocast():
+        with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
             out = _features(self.model.get_text_features(**batch))
         return torch.nn.functional.normalize(out.float(), dim=-1)
 

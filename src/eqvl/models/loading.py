@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eqvl.errors import EqvlError
 from eqvl.models.base import Encoder
+from eqvl.precision import check_precision
 
 HF_PREFIX = "hf:"
 
@@ -20,10 +21,7 @@ def load_encoder(
     if not model or not model.strip():
         raise EqvlError("--model is empty")
     _check_device(device)
-    from eqvl.models.openclip import PRECISIONS
-
-    if precision not in PRECISIONS:
-        raise EqvlError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    precision = check_precision(precision)
     if model.startswith(HF_PREFIX):
         from eqvl.models.hf import HFEncoder
 

@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 
 from eqvl.errors import EqvlError
+from eqvl.precision import autocast, check_precision, input_dtype, weights_precision
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 _SCHEMAS = ("hf-hub:", "local-dir:")
 _NO_WEIGHTS = {"", "none", "random", "scratch"}
-PRECISIONS = ("fp32", "amp", "amp_bf16", "fp16", "bf16", "pure_fp16", "pure_bf16")
 
 
 @dataclass
@@ -46,7 +46,9 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
-def _open_clip():
+def register_configs():
+    """Make eqvl's shipped configs (eqvl-tiny-rn, ...) known to open_clip; returns the open_clip module,
+    so plain `open_clip.create_model("eqvl-tiny-rn", pretrained=ckpt)` works after it."""
     import open_clip
 
     if str(CONFIG_DIR) not in {str(p) for p in open_clip.factory._MODEL_CONFIG_PATHS}:
@@ -56,7 +58,7 @@ def _open_clip():
 
 def resolve_model_name(model: str) -> str:
     """Map eqvl's spellings onto a name open_clip knows; unknown names list the valid ones."""
-    open_clip = _open_clip()
+    open_clip = register_configs()
     if model.startswith(_SCHEMAS):
         return model
     path = Path(model)
@@ -80,7 +82,7 @@ def _register_config_file(path: Path) -> str:
     """Register a model-config JSON with open_clip under its file stem."""
     from eqvl.io import read_json
 
-    open_clip = _open_clip()
+    open_clip = register_configs()
     cfg = read_json(path)
     if isinstance(cfg, dict) and "model_cfg" in cfg:
         raise EqvlError(f"{path}: this is an open_clip_config.json; use --model local-dir:{path.parent}")
@@ -110,9 +112,8 @@ def create_openclip(
     `state_dict`, keys optionally `module.`-prefixed, as open_clip's `epoch_N.pt`), or
     `none` for random init seeded by `seed` (so two runs build the same model).
     """
-    open_clip = _open_clip()
-    if precision not in PRECISIONS:
-        raise EqvlError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    open_clip = register_configs()
+    precision = check_precision(precision)
     name = resolve_model_name(model)
     pretrained = (pretrained or "none").strip()
     if name.startswith(_SCHEMAS):
@@ -131,9 +132,9 @@ def create_openclip(
                 f"valid tags: {', '.join(tags) or '(none)'}, a checkpoint path, or none"
             )
         weights = pretrained
-    open_precision = "fp32" if precision.startswith("amp") else precision
+    open_precision = weights_precision(precision)
     try:
-        with torch.random.fork_rng(devices=[]), _quiet_open_clip():
+        with torch.random.fork_rng(devices=[]), _quietregister_configs():
             torch.manual_seed(seed)
             net, pre_train, pre_val = open_clip.create_model_and_transforms(
                 name, pretrained=weights, precision=open_precision, device=device
@@ -153,7 +154,7 @@ def create_openclip(
 
 
 @contextlib.contextmanager
-def _quiet_open_clip():
+def _quietregister_configs():
     """open_clip logs a WARNING for every random init; for --pretrained none that is intended."""
     root = logging.getLogger()
     old = root.level
@@ -261,24 +262,15 @@ class OpenClipEncoder:
             sort_keys=True,
         )
 
-    def _autocast(self):
-        device = self.device
-        if device.type == "cuda" and self.precision.startswith("amp"):
-            dtype = torch.bfloat16 if self.precision == "amp_bf16" else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return contextlib.nullcontext()
-
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        from open_clip.model import get_input_dtype
-
-        dtype = get_input_dtype(self.precision) or torch.float32  # as open_clip's own eval feeds pixels
-        with eval_mode(self.model), torch.inference_mode(), self._autocast():
+        dtype = input_dtype(self.precision)  # as open_clip's own eval feeds pixels
+        with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
             out = self.model.encode_image(pixels.to(self.device, dtype=dtype, non_blocking=True), normalize=True)
         return out.float()
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(list(texts)).to(self.device)
-        with eval_mode(self.model), torch.inference_mode(), self._autocast():
+        with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
             out = self.model.encode_text(tokens, normalize=True)
         return out.float()
 

@@ -17,6 +17,8 @@ import torch
 
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open
+from eqvl.train.config import TrainConfig
+from eqvl.train.distributed import DistInfo, barrier
 
 LATEST = "epoch_latest.pt"
 
@@ -76,3 +78,39 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise EqvlError(f"{path}: not an eqvl/open_clip training checkpoint (no 'state_dict')")
     return ckpt
+
+
+def prepare_output(cfg: TrainConfig, info: DistInfo) -> Path | None:
+    """The checkpoint to resume from (None: a fresh run); refuses to start over existing checkpoints
+    without --overwrite, and drops a stale epoch_latest.pt of an overwritten run."""
+    ckdir = Path(cfg.output) / "checkpoints"
+    resume_path = find_resume(cfg.resume, cfg.output) if cfg.resume else None
+    if resume_path is None and not cfg.overwrite and ckdir.is_dir() and any(ckdir.glob("*.pt")):
+        raise EqvlError(f"{ckdir} already has checkpoints; pass --resume latest to continue or --overwrite to start over")
+    if info.is_main and resume_path is None and (ckdir / LATEST).exists():
+        (ckdir / LATEST).unlink()
+    return resume_path
+
+
+class Checkpointer:
+    """Writes the run's state (rank 0) under the given names, then waits for every rank."""
+
+    def __init__(self, ckdir: Path, cfg: TrainConfig, info: DistInfo, state: Any, model_name: str, types: list[str]):
+        self.ckdir, self.cfg, self.info, self.state = ckdir, cfg, info, state
+        self.model_name, self.types = model_name, types
+
+    def payload(self, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+        st = self.state
+        return {"epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_batch": self.cfg.batch_size * self.info.world,
+                "step": st.step, "name": self.model_name,
+                "state_dict": st.model.state_dict(), "optimizer": st.optimizer.state_dict(),
+                "scaler": st.scaler.state_dict() if st.scaler is not None else {}, "loss_state": st.loss_fn.state_dict(),
+                "rng": rng_state(), "config": self.cfg.to_dict(), "negative_types": self.types}
+
+    def save(self, names: list[str], epoch: int, batch_in_epoch: int) -> Path:
+        if self.info.is_main:
+            blob = self.payload(epoch, batch_in_epoch)
+            for name in names:
+                save_checkpoint(self.ckdir / name, blob)
+        barrier(self.info)
+        return self.ckdir / names[0]

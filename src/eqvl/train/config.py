@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from eqvl.errors import EqvlError
-
-PRECISIONS = ("fp32", "amp", "amp_bf16", "amp_fp16")
+from eqvl.precision import check_precision
 
 
 @dataclass
@@ -91,8 +90,7 @@ class TrainConfig:
         """Check values that are cheap to check before anything heavy is built."""
         if not self.train_data:
             raise EqvlError("--train-data is required")
-        if self.precision not in PRECISIONS:
-            raise EqvlError(f"--precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         for name in ("epochs", "batch_size", "accum_freq", "log_every", "eval_every_epochs", "batch_groups"):
             if getattr(self, name) < 1:
                 raise EqvlError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eqvl.errors import DataError
-from eqvl.train.data import DataReport, Row, extra_columns, make_row
+from eqvl.train.records import DataReport, Row, extra_columns, make_row
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp")
 

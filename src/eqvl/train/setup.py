@@ -1,0 +1,175 @@
+"""Everything a run builds before its first step: loss, data pipeline, model, optimiser, resume.
+
+Order matters for the user: cheap checks (loss flags, data file) fail before a large model loads.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from eqvl.errors import EqvlError
+from eqvl.losses import CombinedLoss, get_loss, parse_loss_spec
+from eqvl.precision import needs_grad_scaler
+from eqvl.train.batching import Collate, GlobalBatchSampler, type_vocabulary
+from eqvl.train.config import TrainConfig
+from eqvl.train.dataset import Augmenter, PairDataset
+from eqvl.train.distributed import DistInfo
+from eqvl.train.records import DataReport, Row, data_kind, read_pairs
+
+
+def build_loss(cfg: TrainConfig, n_types: int = 1) -> CombinedLoss:
+    """Instantiate each `+`-separated term with its flags."""
+    kwargs = {
+        "itc": dict(weight=cfg.itc_weight, hard_negatives=cfg.itc_hard_negatives),
+        "eqsim": dict(beta=cfg.eqsim_beta, alpha=cfg.eqsim_alpha, k=cfg.eqsim_k, mode=cfg.eqsim_mode,
+                      close=cfg.eqsim_close, norm=cfg.eqsim_norm),
+        "ce": dict(rank_weight=cfg.ce_rank_weight, imc_weight=cfg.ce_imc_weight, tau_max=cfg.ce_tau_max, n_types=n_types),
+        "hardpos": dict(weight=cfg.hardpos_weight, margin=cfg.hardpos_margin, margin_weight=cfg.hardpos_margin_weight),
+    }
+    return CombinedLoss({name: get_loss(name)(**kwargs.get(name, {})) for name in parse_loss_spec(cfg.loss)})
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def read_rows(path: str, cfg: TrainConfig) -> tuple[list[Row], DataReport, dict[str, bool]]:
+    """CSV / JSONL / tar shards -> validated rows, the report, and which optional columns exist."""
+    if data_kind(path, cfg.dataset_type) == "webdataset":
+        from eqvl.train.shards import read_shards
+
+        return read_shards(path, cfg)
+    return read_pairs(path, cfg)
+
+
+@dataclass
+class DataPipeline:
+    """The dataset, its collate and sampler, and the shapes the loss sees (K negatives, P positives)."""
+
+    rows: list[Row]
+    report: DataReport
+    types: list[str]
+    k: int
+    p: int
+    dataset: PairDataset
+    collate: Collate
+    sampler: GlobalBatchSampler
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.sampler)
+
+
+def _hard_text_plan(cfg: TrainConfig, probe: CombinedLoss, rows: list[Row], has: dict[str, bool],
+                    augmenter: Augmenter | None, source: str) -> tuple[bool, bool, int, int]:
+    """Which hard texts to generate (the file lacks them) and how many slots (K, P) each row gets."""
+    need_neg, need_pos = probe.needs_negatives, probe.needs_positives
+    gen_neg, gen_pos = need_neg and not has["hard_negatives"], need_pos and not has["hard_positives"]
+    if (gen_neg or gen_pos) and augmenter is None:
+        missing = "hard_negatives" if gen_neg else "hard_positives"
+        raise EqvlError(f"--loss {cfg.loss} needs {missing.replace('_', ' ')}, {source} has no {missing!r} column, "
+                        "and eqvl.augment.augment_caption is not available to generate them")
+    k = (cfg.max_hard_negatives if gen_neg else min(cfg.max_hard_negatives, max(len(r.pair.hard_negatives) for r in rows))) if need_neg else 0
+    p = (cfg.max_hard_positives if gen_pos else min(cfg.max_hard_positives, max(len(r.pair.hard_positives) for r in rows))) if need_pos else 0
+    for needed, have, what in ((need_neg, k, "hard negatives"), (need_pos, p, "hard positives")):
+        if needed and not have:
+            raise EqvlError(f"--loss {cfg.loss} needs {what}, but no row of {source} has any "
+                            f"(or --max-{what.replace(' ', '-')} is 0)")
+    return gen_neg, gen_pos, k, p
+
+
+def build_data(cfg: TrainConfig, info: DistInfo, bundle: Any, probe: CombinedLoss, source: str,
+               loaded: tuple[list[Row], DataReport, dict[str, bool]], augmenter: Augmenter | None,
+               *, shuffle_seed: int | None = None) -> DataPipeline:
+    """Rows -> dataset (+ generated hard texts), collate with fixed K / P, global-batch sampler."""
+    rows, report, has = loaded
+    gen_neg, gen_pos, k, p = _hard_text_plan(cfg, probe, rows, has, augmenter, source)
+    report.generated_negatives, report.generated_positives = gen_neg, gen_pos
+    types = type_vocabulary(rows, gen_neg)
+    dataset = PairDataset(rows, bundle.preprocess_train if cfg.train_augment else bundle.preprocess_val,
+                          negatives=probe.needs_negatives, positives=probe.needs_positives, generate_negatives=gen_neg,
+                          generate_positives=gen_pos, seed=cfg.order_seed, preload=cfg.preload,
+                          deterministic_transform=not cfg.train_augment, max_negatives=cfg.max_hard_negatives,
+                          max_positives=cfg.max_hard_positives, augmenter=augmenter)
+    collate = Collate(bundle.tokenizer, k, p, {t: i for i, t in enumerate(types)}, cache=cfg.preload)
+    if cfg.batch_groups > 1 and report.n_bad:
+        raise EqvlError(f"--batch-groups {cfg.batch_groups} keeps consecutive rows together, but {report.n_bad} rows of "
+                        f"{source} were skipped, which would shift every later group; fix or drop them first")
+    sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank,
+                                 cfg.order_seed if shuffle_seed is None else shuffle_seed, cfg.batch_groups)
+    return DataPipeline(rows, report, types, k, p, dataset, collate, sampler)
+
+
+def build_model(cfg: TrainConfig, info: DistInfo) -> Any:
+    """The open_clip model + transforms + tokenizer, with open_clip's tower locks applied."""
+    from eqvl.models.openclip import create_openclip
+
+    bundle = create_openclip(cfg.model, cfg.pretrained, seed=cfg.seed, device=str(info.device),
+                             precision=cfg.precision)
+    model = bundle.model
+    if cfg.lock_image:
+        model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+    if cfg.lock_text:
+        model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
+    model.train()
+    return bundle
+
+
+def param_groups(model: torch.nn.Module, wd: float) -> list[dict[str, Any]]:
+    """open_clip's split: no weight decay on gains, biases, norms, embeddings' scale and logit_scale."""
+    def exclude(n: str, p: torch.nn.Parameter) -> bool:
+        return p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [{"params": [p for n, p in named if exclude(n, p)], "weight_decay": 0.0},
+            {"params": [p for n, p in named if not exclude(n, p)], "weight_decay": wd}]
+
+
+@dataclass
+class TrainState:
+    """What the loop updates and a checkpoint stores."""
+
+    model: torch.nn.Module
+    ddp: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    scaler: Any  # torch.amp.GradScaler or None
+    loss_fn: CombinedLoss
+    step: int = 0
+    start_epoch: int = 0
+    skip: int = 0  # batches of start_epoch already consumed (mid-epoch resume)
+
+
+def build_state(cfg: TrainConfig, info: DistInfo, model: torch.nn.Module, loss_fn: CombinedLoss) -> TrainState:
+    """AdamW (foreach: one kernel per parameter group), the GradScaler fp16 needs, DDP under torchrun."""
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.wd), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                                  foreach=True)
+    scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(cfg.precision, info.device) else None
+    ddp = model
+    if info.enabled:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    return TrainState(model, ddp, optimizer, scaler, loss_fn)
+
+
+def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConfig, info: DistInfo) -> None:
+    """Load a checkpoint's weights, optimiser, scaler, loss state and RNGs into `state`."""
+    from eqvl.train.checkpoint import set_rng_state
+
+    state.model.load_state_dict(ckpt["state_dict"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    if state.scaler is not None and ckpt.get("scaler"):
+        state.scaler.load_state_dict(ckpt["scaler"])
+    state.loss_fn.load_state_dict(ckpt.get("loss_state", {}), strict=False)
+    set_rng_state(ckpt["rng"])
+    state.step, state.start_epoch, state.skip = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt.get("batch_in_epoch", 0))
+    was = ckpt.get("global_batch", cfg.batch_size * info.world)
+    if state.skip and was != cfg.batch_size * info.world:
+        raise EqvlError(f"{source} stopped mid-epoch with a global batch of {was}; resume with the same "
+                        f"--batch-size x processes (now {cfg.batch_size} x {info.world})")
