@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,67 @@ def test_lock__synth_refuses_a_folder_another_run_holds(tmp_path, capsys):
         _one_line_error(capsys, ["synth", "--out", str(out), "--twins", "1", "--size", "32", "--subsets", "location",
                                  "--no-progress"], "is locked by pid", "(command eqvl synth --out s)")
     assert [p.name for p in out.iterdir()] == []  # nothing written by the refused run, lock released
+
+
+# ---------------------------------------------------------------- 12.7 disk full
+
+_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # the kernel then fails the write with EFBIG, as a full disk does
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+{code}
+"""
+
+
+def _limited(code: str, limit: int, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh Python whose files may not grow beyond `limit` bytes (no root needed)."""
+    script = _LIMITED.format(limit=limit, code=code)
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_disk_full__fsync_enospc_is_one_line_and_old_output_kept(tmp_path, monkeypatch):
+    from eqvl.errors import StorageFullError
+    from eqvl.io import write_json_atomic
+
+    out = tmp_path / "results.json"
+    out.write_text('{"old": true}\n')
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StorageFullError) as err:
+        write_json_atomic(out, {"values": list(range(1000))})
+    msg = str(err.value)
+    assert f"cannot write {out}: no space left on device; needed at least" in msg and "bytes free there" in msg
+    assert json.loads(out.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # temp file removed
+
+
+@pytest.mark.parametrize("writer", ["json", "torch", "numpy"])
+def test_disk_full__atomic_writers_under_a_real_write_limit(tmp_path, writer):
+    code = {
+        "json": "from eqvl.io import write_json_atomic as w; w('out.bin', list(range(100000)))",
+        "torch": "import torch; from eqvl.io import atomic_open\n"
+                 "with atomic_open('out.bin', 'wb') as h: torch.save({'w': torch.zeros(100000)}, h)",
+        "numpy": "import numpy as np; from eqvl.io import atomic_open\n"
+                 "with atomic_open('out.bin', 'wb') as h: np.save(h, np.zeros(100000))",
+    }[writer]
+    wrapped = f"from eqvl.errors import EqvlError\ntry:\n    " + code.replace("\n", "\n    ") + \
+        "\nexcept EqvlError as e:\n    print(type(e).__name__, e)\n    sys.exit(2)\n"
+    proc = _limited(wrapped, 50_000, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.startswith("StorageFullError cannot write out.bin: over the file-size limit"), proc.stdout
+    assert "needed at least" in proc.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_disk_full__synth_run_is_one_line_naming_the_image(tmp_path):
+    code = ("from eqvl.cli import main\n"
+            "sys.exit(main(['synth', '--out', 's', '--twins', '2', '--size', '32', '--subsets', 'location', '--no-progress']))")
+    proc = _limited(code, 300, tmp_path)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and "\n" not in err and "Traceback" not in err, err
+    assert re.fullmatch(r"eqvl synth: error: cannot write s/\S+: over the file-size limit \(ulimit -f\); needed at least [\d,]+ bytes", err), err
+    assert not (tmp_path / "s" / "manifest.json").exists()  # the unfinished folder is not presented as done
+    assert not (tmp_path / "s" / ".eqvl.lock").exists()

@@ -21,3 +21,8 @@ class DataError(EqvlError):
             where = f"field {field!r}: "
         super().__init__(where + message)
         self.path, self.line, self.field = path, line, field
+
+
+class StorageFullError(EqvlError):
+    """A write failed for lack of space (disk full, quota, file-size limit); names path and bytes.
+    Whatever was half-written has been removed, so nothing partial is trusted later."""

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from eqvl.errors import DataError, EqvlError
+from eqvl.errors import DataError, EqvlError, StorageFullError
 from eqvl.outputs import LOCK_NAME, OutputLock, OutputLockedError, check_outputs
 
 __all__ = [
     "LOCK_NAME", "OutputLock", "OutputLockedError", "atomic_open", "check_outputs", "check_writable",
-    "current_umask", "read_csv_rows", "read_json", "read_jsonl", "write_json_atomic", "write_jsonl_atomic",
+    "current_umask", "is_storage_full", "read_csv_rows", "storage_full", "read_json", "read_jsonl", "write_json_atomic", "write_jsonl_atomic",
 ]
 
 
@@ -33,22 +36,111 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
-    """Open a temporary file beside `path`; rename it over `path` only if the block succeeds."""
+    """Open a temporary file beside `path`; rename it over `path` only if the block succeeds.
+
+    A full disk (or quota, or file-size limit) becomes one `StorageFullError` naming `path` and
+    the bytes the write needed, even when the writer (torch.save, zipfile) wrapped the OSError
+    in its own exception; the temporary file is removed either way.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs should get the user's usual mode
+    raw = _RawFile(tmp, "w")
     try:
-        with open(tmp, mode, **kwargs) as handle:
+        buffered = io.BufferedWriter(raw)
+        handle = buffered if mode == "wb" else io.TextIOWrapper(buffered, **kwargs)
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        needed = max(raw.requested, _size(tmp))
+        raw.close()
+        full = exc if _is_storage_full(exc) else raw.storage_error
+        if full is None and isinstance(exc, OSError) and exc.errno is None:
+            full = _probe_full(tmp)  # numpy's tofile reports a short write without an errno
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if full is not None:
+            raise storage_full(path, full, needed) from None
         raise
+
+
+class _RawFile(io.FileIO):
+    """The OS file under atomic_open's buffers: counts the bytes asked for and remembers a
+    storage-full error, which writers such as torch.save re-raise as something else."""
+
+    requested = 0
+    storage_error: OSError | None = None
+
+    def write(self, data: Any) -> int | None:
+        self.requested += memoryview(data).nbytes
+        try:
+            return super().write(data)
+        except OSError as exc:
+            if _is_storage_full(exc):
+                self.storage_error = exc
+            raise
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _is_storage_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS
+
+
+def _probe_full(tmp: str) -> OSError | None:
+    """After a short write that gave no reason: does appending one byte fail for lack of room?"""
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return None
+    try:
+        os.write(fd, b"\0")
+    except OSError as exc:
+        return exc if _is_storage_full(exc) else None
+    finally:
+        os.close(fd)
+    return None
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def storage_full(path: str | os.PathLike, exc: OSError, needed: int | None = None) -> StorageFullError:
+    """The one-line error for a write that ran out of room (ENOSPC, EDQUOT, EFBIG)."""
+    path = Path(path)
+    need = f"needed at least {needed:,} bytes" if needed else "needed more space"
+    if exc.errno == errno.EFBIG:
+        return StorageFullError(f"cannot write {path}: over the file-size limit (ulimit -f); {need}")
+    try:
+        free = f"{shutil.disk_usage(_existing_parent(path)).free:,} bytes free there"
+    except OSError:
+        free = "free space unknown"
+    what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on device"
+    return StorageFullError(f"cannot write {path}: {what}; {need}, {free}")
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether `exc` is a full disk / quota / file-size-limit error (for writers outside atomic_open)."""
+    return _is_storage_full(exc)
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.absolute().parent
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def current_umask() -> int:
