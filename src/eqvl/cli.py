@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"eqvl {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # backstop for writers outside eqvl.io that ran out of disk: still one line
+        from eqvl.io import is_storage_full, storage_full
+
+        if not is_storage_full(exc):
+            raise
+        print(f"eqvl {args.command}: error: {storage_full(exc.filename or '(a file)', exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
