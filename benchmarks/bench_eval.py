@@ -2,7 +2,7 @@
 
 On a tiny model and N synthetic twins (images drawn on the fly in a temp dir) it times:
   raw    - encode the benchmark's unique images + captions directly (same DataLoader, batch size, workers)
-  eval   - eqvl.evaluate.evaluate end to end (read, dedupe, encode, gather, metrics), no cache
+  eval   - eqvl.evaluation.evaluate end to end (read, dedupe, encode, gather, metrics), no cache
   eval+cache cold / warm - the same with a fresh, then a filled embedding cache
   naive  - the official EqBen example's loop: for every twin, encode each (image, caption) pair separately
 and prints the ratios (goals: eval throughput >= 0.9x raw; eval >= 2x faster than naive).
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from eqvl.data.images import load_image
 from eqvl.data.records import ImageRef
-from eqvl.evaluate import evaluate
+from eqvl.evaluation import evaluate
 from eqvl.models import load_encoder
 
 COLORS = ["red", "green", "blue", "yellow", "purple", "orange", "cyan", "gray"]

@@ -12,7 +12,7 @@ from PIL import Image
 transformers = pytest.importorskip("transformers")
 
 from eqvl.errors import EqvlError  # noqa: E402
-from eqvl.evaluate import evaluate  # noqa: E402
+from eqvl.evaluation import evaluate  # noqa: E402
 from eqvl.models import load_encoder  # noqa: E402
 
 TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=24,

@@ -16,8 +16,8 @@ from PIL import Image
 from eqvl.data.images import crop_bbox, load_image
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError
-from eqvl.evaluate import evaluate
-from eqvl.scoring import EngineConfig, collect_unique, gather_scores, score_items
+from eqvl.encode import EncodeConfig
+from eqvl.evaluation import collect_unique, evaluate, gather_scores, score_items
 
 DIM = 12
 
@@ -182,7 +182,7 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
     rows = [{"id": f"r{i}", "image_0": f"u{2 * i}.png", "image_1": f"u{2 * i + 1}.png",
              "caption_0": f"cap {i} a", "caption_1": f"cap {i} b"} for i in range(6)]
     (tmp_path / "twins.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    monkeypatch.setattr("eqvl.cache.SHARD_ROWS", 4)
+    monkeypatch.setattr("eqvl.encode.cache.SHARD_ROWS", 4)
     broken = FakeEncoder(fail_after_image_batches=2)
     with pytest.raises(KeyboardInterrupt):
         evaluate(broken, "twins", tmp_path, batch_size=4, cache_dir=tmp_path / "cache", progress=False)
@@ -244,7 +244,7 @@ def test_score_items_direct_shapes(tmp_path):
     Image.new("RGB", (10, 10), "red").save(tmp_path / "a.png")
     ref = ImageRef(str(tmp_path / "a.png"))
     items = [ScoreItem("f", [ref], ["a red thing", "a blue thing", "x"]), ScoreItem("g", [ref, ref], ["y"])]
-    out = score_items(FakeEncoder(), items, EngineConfig(progress=False))
+    out = score_items(FakeEncoder(), items, EncodeConfig(progress=False))
     assert [s.shape for s in out.scores] == [(3, 1), (1, 2)]
 
 

@@ -1,4 +1,4 @@
-"""`eqvl eval`: score one model on one benchmark, print a table, write results JSON (+ scores).
+"""`eqvl eval`: flags -> `eqvl.evaluation` -> a table, the results JSON (+ score files).
 
 Every output path is checked before the model is even built, so a forgotten
 `--overwrite` costs nothing; all writes are atomic.
@@ -9,9 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from eqvl.errors import EqvlError
 
@@ -68,6 +65,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from eqvl.benchmarks import get_benchmark
+    from eqvl.evaluation import has_official_layout
     from eqvl.io import check_writable
 
     bench = get_benchmark(args.benchmark)  # unknown names fail before anything heavy
@@ -79,24 +77,25 @@ def run(args: argparse.Namespace) -> int:
         check_writable(path, args.overwrite)
     if args.scores_out and not args.scores_out.endswith(".npz"):
         raise EqvlError(f"--scores-out {args.scores_out}: only .npz is supported")
-    if args.export_official_scores and not hasattr(bench, "export_official_scores"):
+    if args.export_official_scores and not has_official_layout(bench):
         raise EqvlError(f"--export-official-scores: benchmark {args.benchmark} has no official score layout")
     if not Path(args.data).exists():
         raise EqvlError(f"--data {args.data}: no such file or folder")
 
     import torch
 
-    from eqvl.cache import default_cache_dir
-    from eqvl.evaluate import evaluate
-    from eqvl.io import atomic_open, write_json_atomic
+    from eqvl.encode import default_cache_dir
+    from eqvl.evaluation import evaluate, write_official_scores, write_score_file
+    from eqvl.io import write_json_atomic
     from eqvl.models import load_encoder
+    from eqvl.report.console import print_results
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     encoder = load_encoder(args.model, args.pretrained, device=device, seed=args.seed, precision=args.precision)
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     result = evaluate(
         encoder,
-        args.benchmark,
+        bench,
         args.data,
         batch_size=args.batch_size,
         workers=args.workers,
@@ -107,41 +106,10 @@ def run(args: argparse.Namespace) -> int:
         config={"device": device, "seed": args.seed, "precision": args.precision, "pretrained_arg": args.pretrained},
     )
     if args.export_official_scores:
-        if result.results.get("skipped", {}).get("n"):
-            raise EqvlError("--export-official-scores needs every record; some were skipped (--skip-bad)")
-        official = np.asarray(bench.export_official_scores(result.data, result.scores))
-        with atomic_open(args.export_official_scores, "wb") as handle:
-            np.save(handle, official)
+        write_official_scores(args.export_official_scores, bench, result)
     if args.scores_out:
-        with atomic_open(args.scores_out, "wb") as handle:
-            np.savez(handle, **scores_arrays(result))
+        write_score_file(args.scores_out, result)
     write_json_atomic(args.output, result.results, overwrite=args.overwrite)
-
-    from eqvl.report.console import print_results
-
     print_results(result.results)
-    written = [str(p) for p in outputs]
-    print(f"wrote {', '.join(written)}")
+    print(f"wrote {', '.join(str(p) for p in outputs)}")
     return 0
-
-
-def scores_arrays(result: Any) -> dict[str, np.ndarray]:
-    """Per-sample scores for `--scores-out`: ids, subsets, scores [N, C, I] (or flat + shapes
-    when items differ in shape), and EqSim's equivariance gaps for 2x2 twins."""
-    from eqvl.metrics import equivariance_scores
-
-    items = result.data.items
-    arrays: dict[str, np.ndarray] = {
-        "ids": np.asarray([it.id for it in items], dtype=str),
-        "subsets": np.asarray([it.subset for it in items], dtype=str),
-    }
-    shapes = {s.shape for s in result.scores}
-    if len(shapes) == 1:
-        arrays["scores"] = np.stack(result.scores)
-        if shapes == {(2, 2)}:
-            eq = equivariance_scores(arrays["scores"])
-            arrays["equivariance_text"], arrays["equivariance_image"] = eq["text"], eq["image"]
-    elif result.scores:
-        arrays["scores_flat"] = np.concatenate([s.reshape(-1) for s in result.scores])
-        arrays["shapes"] = np.asarray([s.shape for s in result.scores], dtype=np.int64)
-    return arrays

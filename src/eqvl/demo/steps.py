@@ -85,8 +85,7 @@ def train_phase(cfg, work: Path, data_dir: Path, model_cfg: Path, start: Path | 
 
 def evaluate_checkpoint(cfg, work: Path, data_dir: Path, model_cfg: Path, ckpt: Path, progress: bool = True) -> dict[str, Any]:
     """Evaluate on every demo benchmark: `<bench>.json` (results) + `<bench>.npz` (per-item scores)."""
-    from eqvl.commands.eval import scores_arrays
-    from eqvl.evaluate import evaluate
+    from eqvl.evaluation import evaluate, write_score_file
     from eqvl.models import load_encoder
 
     encoder = load_encoder(str(model_cfg), str(ckpt))
@@ -96,7 +95,7 @@ def evaluate_checkpoint(cfg, work: Path, data_dir: Path, model_cfg: Path, ckpt: 
         source = data_dir / info[f"{bench}_file"] if info.get(f"{bench}_file") else data_dir
         result = evaluate(encoder, bench, source, batch_size=cfg.eval_batch_size, progress=progress)
         write_json_atomic(work / f"{bench}.json", result.results)
-        np.savez(work / f"{bench}.npz", **scores_arrays(result))
+        write_score_file(work / f"{bench}.npz", result)
         out[bench] = result.results["metrics"]
     return {"eval": out}
 
@@ -123,11 +122,10 @@ def flat_metrics(folder: Path) -> dict[str, float]:
 
 
 def equivariance(folder: Path) -> dict[str, np.ndarray]:
+    """The per-twin equivariance gaps the evaluation stored with the twins' scores."""
     path = folder / "twins.npz"
     if not path.exists():
         return {}
-    from eqvl.metrics import equivariance_scores
+    from eqvl.evaluation import read_score_file
 
-    with np.load(path) as data:
-        scores = data["scores"]
-    return equivariance_scores(scores)
+    return read_score_file(path).equivariance

@@ -2,28 +2,22 @@
 
 Used by evaluation (benchmark scoring) and by `eqvl index build`. Unique items are
 encoded once, in batches, with DataLoader decode workers and the content-keyed
-embedding cache; `shard_range` splits work across torchrun ranks.
+embedding cache (written by a background thread, off the critical path);
+`shard_range` / `encode_image_shard` split work across torchrun ranks. Pair scorers
+(ITM heads) get exactly the unique (image, caption) pairs asked for (`score_pairs`).
 """
 
 from __future__ import annotations
 
-from eqvl.cache import EmbeddingCache, default_cache_dir
-from eqvl.scoring import EncodeStats, Encoded, EngineConfig, encode_images, encode_texts
-
-#: the engine's settings under the name callers outside evaluation use
-EncodeConfig = EngineConfig
-
-
-def shard_range(n: int, rank: int, world: int) -> range:
-    """Contiguous, disjoint slice of `range(n)` owned by `rank` of `world` (sizes differ by at most one)."""
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"rank {rank} not in a world of {world}")
-    base, extra = divmod(n, world)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (1 if rank < extra else 0))
-
+from eqvl.encode.cache import EmbeddingCache, default_cache_dir
+from eqvl.encode.images import content_keys, encode_images
+from eqvl.encode.pairs import PairScores, score_pairs
+from eqvl.encode.shard import Shard, encode_image_shard, encode_text_shard, rank_and_world, shard_range
+from eqvl.encode.texts import encode_texts
+from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats
 
 __all__ = [
-    "EmbeddingCache", "EncodeConfig", "EncodeStats", "Encoded", "default_cache_dir",
-    "encode_images", "encode_texts", "shard_range",
+    "EmbeddingCache", "EncodeConfig", "EncodeStats", "Encoded", "PairScores", "Shard", "content_keys",
+    "default_cache_dir", "encode_image_shard", "encode_images", "encode_text_shard", "encode_texts",
+    "rank_and_world", "score_pairs", "shard_range",
 ]

@@ -1,8 +1,12 @@
-"""The encoder protocol: the only heavy object in eqvl.
+"""The encoder protocols: the only heavy objects in eqvl.
 
 Dual encoders (CLIP-like) implement `Encoder`: images and texts are embedded
 separately and scored by cosine similarity, so each unique item is encoded once.
 Fusion models (ITM heads) implement `PairScorer`: they score (image, caption) pairs.
+
+Optional abilities are protocols of their own, checked with `isinstance` (all are
+`runtime_checkable`), so a caller never probes for an undeclared method:
+`RowScorer` (vectorised scores of aligned rows) and `OnDevice` (where it computes).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from PIL import Image
 class Encoder(Protocol):
     #: human-readable model name ("ViT-B-32", "hf:/path", a config path)
     name: str
+    #: the weights it was loaded with ("openai", a checkpoint path, "none" for random init)
+    pretrained: str
     #: what the scores mean: "cosine" (dual encoders) or "probability" (sigmoid-calibrated)
     score_kind: str
     #: PIL image -> tensor [3, H, W]; runs in DataLoader workers
@@ -36,10 +42,26 @@ class Encoder(Protocol):
 
 
 @runtime_checkable
+class RowScorer(Protocol):
+    """An `Encoder` that can score aligned rows at once (the engine's vectorised gather)."""
+
+    def score_rows(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """[P, D] x [P, D] -> [P]: the score of each (image_p, text_p) pair, as `score` would give it."""
+
+
+@runtime_checkable
+class OnDevice(Protocol):
+    """An encoder that says where it computes (lets decode workers pin memory for CUDA)."""
+
+    device: torch.device
+
+
+@runtime_checkable
 class PairScorer(Protocol):
     """A model that can only score (image, caption) pairs jointly (e.g. an ITM head)."""
 
     name: str
+    pretrained: str
     score_kind: str
     preprocess: Callable[[Image.Image], torch.Tensor]
 
@@ -47,3 +69,8 @@ class PairScorer(Protocol):
 
     def score_pairs(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """[B, 3, H, W] with B captions -> [B] scores, one per (image_b, text_b)."""
+
+
+def is_pair_scorer(model: object) -> bool:
+    """Pair scorers go through pair scoring; a model that can also embed is used as an `Encoder`."""
+    return isinstance(model, PairScorer) and not isinstance(model, Encoder)

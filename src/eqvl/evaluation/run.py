@@ -1,4 +1,4 @@
-"""Evaluate one encoder on one benchmark: reader -> scoring engine -> metric -> results dict.
+"""Evaluate one encoder on one benchmark: reader -> encoding layer -> score arrays -> metric -> results dict.
 
 The results dict is CLIP_benchmark-compatible (dataset, model, pretrained, task,
 metrics as fractions) plus eqvl's subsets, config, encoding stats and eqvl_version,
@@ -7,6 +7,7 @@ so every number can be traced back to how it was made.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ import numpy as np
 
 from eqvl import __version__
 from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
-from eqvl.cache import EmbeddingCache
+from eqvl.encode import EmbeddingCache, EncodeConfig
 from eqvl.errors import EqvlError
-from eqvl.scoring import EngineConfig, embed_all, score_items
+from eqvl.evaluation.items import embed_all, score_items
 
 #: at most this many skipped records are listed by name in the results JSON
 SKIP_EXAMPLES = 20
@@ -51,21 +52,24 @@ def evaluate(
     if workers < 0:
         raise EqvlError(f"--workers must be >= 0, got {workers}")
     bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
-    benchmark = bench.name
     options = dict(options or {})
     data = bench.load(Path(data_dir), **options)
+    data.score_kind = encoder.score_kind
     cache = EmbeddingCache(cache_dir, encoder.identity()) if cache_dir is not None else None
-    cfg = EngineConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
-    data.meta["score_kind"] = encoder.score_kind
-    if bench.full_matrix:
-        out, stats = _full_matrix(bench, encoder, data, cfg)
-        scores, skipped, n_items = [], [], len(data.meta["images"])
-    else:
-        out, stats, scores, skipped, data = _per_item(bench, encoder, data, cfg, str(data_dir))
-        n_items = len(data.items)
+    cfg = EncodeConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
+    try:
+        if bench.full_matrix:
+            out, stats = _full_matrix(bench, encoder, data, cfg)
+            scores, skipped, n_items = [], [], len(data.meta["images"])
+        else:
+            out, stats, scores, skipped, data = _per_item(bench, encoder, data, cfg, str(data_dir))
+            n_items = len(data.items)
+    finally:
+        if cache is not None:
+            cache.close()  # the background writer's last shards land before we return (or re-raise)
     results = _results(bench, encoder, out, n_items, stats)
     results["config"] = {
-        "benchmark": benchmark,
+        "benchmark": bench.name,
         "data": str(data_dir),
         "options": options,
         "batch_size": batch_size,
@@ -80,7 +84,7 @@ def evaluate(
     return EvalResult(results, scores, data)
 
 
-def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EngineConfig):
+def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeConfig):
     """Retrieval-style: embed every listed image / caption once, the benchmark ranks them."""
     for key in ("images", "captions"):
         if key not in data.meta:
@@ -89,7 +93,7 @@ def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: Engin
     return bench.evaluate_embeddings(data, image_emb, text_emb), stats
 
 
-def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EngineConfig, where: str):
+def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeConfig, where: str):
     """Score every item's [captions x images]; skipped items leave `data` (a copy keeps their ids)."""
     if not data.items:
         raise EqvlError(f"benchmark {bench.name}: no items in {where}")
@@ -98,19 +102,19 @@ def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EngineCo
         if not scored.kept:
             first = scored.skipped[0]
             raise EqvlError(f"all {len(data.items)} records were skipped; first: record {first['id']!r}: {first['error']}")
-        data = BenchmarkData(items=[data.items[n] for n in scored.kept], meta=dict(data.meta))
+        data = dataclasses.replace(data, items=[data.items[n] for n in scored.kept], meta=dict(data.meta))
         data.meta["skipped_ids"] = [s["id"] for s in scored.skipped]
     _check_finite(scored.scores, data)
     return bench.evaluate(data, scored.scores), scored.stats, scored.scores, scored.skipped, data
 
 
-def _results(bench, encoder, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:
+def _results(bench: Benchmark, encoder: Any, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:
     if "metrics" not in out:
         raise EqvlError(f"benchmark {bench.name}: evaluate() returned no 'metrics'")
     results: dict[str, Any] = {
         "dataset": bench.name,
         "model": encoder.name,
-        "pretrained": getattr(encoder, "pretrained", None),
+        "pretrained": encoder.pretrained,
         "task": bench.task,
         "metrics": out["metrics"],
         "subsets": out.get("subsets", {}),
@@ -128,5 +132,3 @@ def _check_finite(scores: list[np.ndarray], data: BenchmarkData) -> None:
     for item, s in zip(data.items, scores):
         if not np.all(np.isfinite(s)):
             raise EqvlError(f"record {item.id!r}: the encoder produced non-finite scores {s.tolist()}")
-
-

@@ -1,0 +1,197 @@
+"""On-disk embedding cache: re-runs and interrupted runs skip work already done.
+
+Layout: `<cache_dir>/<hash of encoder identity>/<kind>-<uuid>.npz`, each shard holding
+`keys` (content hashes) and `values` (float32 rows). The directory name changes with
+model name, weights hash and preprocessing, so two models never read each other's rows.
+
+The cache is optional and never on the critical path: shards are handed to one
+background writer thread (a bounded queue, so memory stays small) and written
+atomically while encoding goes on; `close()` waits for them at the end of a run.
+A shard that cannot be read is a warning and its rows are simply encoded again; a
+write that fails (a full disk) is a warning, never the run's failure.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import queue
+import threading
+import uuid
+import weakref
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: rows per shard: small enough that an interruption loses little, large enough to keep file counts sane
+SHARD_ROWS = 4096
+#: shards waiting for the writer; encoding blocks (never drops rows) when this many are queued
+QUEUE_SHARDS = 4
+
+
+def default_cache_dir() -> Path:
+    """$EQVL_CACHE_DIR, else $XDG_CACHE_HOME/eqvl/embeddings, else ~/.cache/eqvl/embeddings."""
+    if os.environ.get("EQVL_CACHE_DIR"):
+        return Path(os.environ["EQVL_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "eqvl" / "embeddings"
+
+
+def write_shard(path: Path, keys: list[str], values: np.ndarray) -> None:
+    """Write one shard atomically; the temporary name carries our pid so a later run can tell
+    a killed writer's leftovers (dead pid) from a live writer's file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, keys=np.asarray(keys, dtype=str), values=values)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+#: every writer with work in flight; a normal interpreter exit waits for them
+_WRITERS: "weakref.WeakSet[_Writer]" = weakref.WeakSet()
+
+
+class _Writer:
+    """One daemon thread writing queued shards in order; failures become one warning."""
+
+    def __init__(self, maxsize: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._thread: threading.Thread | None = None
+        self.failed: str | None = None
+
+    def submit(self, path: Path, keys: list[str], values: np.ndarray) -> None:
+        if self.failed:
+            return  # the disk refused once (full, read-only): stop trying, the run goes on
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="eqvl-cache-writer", daemon=True)
+            self._thread.start()
+            _WRITERS.add(self)
+        self._queue.put((path, keys, values))
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            path, keys, values = self._queue.get()
+            try:
+                if not self.failed:
+                    write_shard(path, keys, values)
+            except Exception as exc:  # noqa: BLE001 - any failure of an optional cache is a warning
+                self.failed = f"{path.parent}: {exc}"
+                log.warning("embedding cache: cannot write %s (%s); this run goes on without caching", path, exc)
+            finally:
+                self._queue.task_done()
+
+
+@atexit.register
+def _wait_for_writers() -> None:
+    for writer in list(_WRITERS):
+        writer.wait()
+
+
+class EmbeddingCache:
+    """Content-keyed rows (image/text embeddings, pair scores) for one encoder identity."""
+
+    def __init__(self, root: str | Path, identity: str, shard_rows: int | None = None):
+        self.identity = identity
+        self.dir = Path(root) / hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ident_file = self.dir / "identity.json"
+        if not ident_file.exists():
+            write_shard_text(ident_file, identity + "\n")
+        self.shard_rows = shard_rows or SHARD_ROWS
+        self._pending: dict[str, tuple[list[str], list[np.ndarray]]] = {}
+        self._writer = _Writer(QUEUE_SHARDS)
+        remove_stale_temporaries(self.dir)
+
+    def has(self, kind: str) -> bool:
+        """Whether any shard of `kind` exists (a fresh cache can skip the up-front hashing pass)."""
+        return any(self.dir.glob(f"{kind}-*.npz"))
+
+    def lookup(self, kind: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """Rows already cached for any of `keys` (missing keys are simply absent)."""
+        wanted = set(keys)
+        found: dict[str, np.ndarray] = {}
+        for shard in sorted(self.dir.glob(f"{kind}-*.npz")):
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    shard_keys, values = data["keys"], data["values"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                log.warning("ignoring unreadable cache shard %s: %s", shard, exc)
+                continue
+            for row, key in enumerate(shard_keys.tolist()):
+                if key in wanted and key not in found:
+                    found[key] = values[row]
+        return found
+
+    def add(self, kind: str, keys: list[str], values: np.ndarray) -> None:
+        """Queue rows; a full shard goes to the background writer at once."""
+        pending_keys, pending_values = self._pending.setdefault(kind, ([], []))
+        pending_keys.extend(keys)
+        pending_values.append(np.asarray(values, dtype=np.float32))
+        if len(pending_keys) >= self.shard_rows:
+            self.flush(kind)
+
+    def flush(self, kind: str | None = None) -> None:
+        """Hand queued rows of `kind` (or of every kind) to the writer as one shard each (no waiting)."""
+        for name in [kind] if kind else list(self._pending):
+            keys, values = self._pending.pop(name, ([], []))
+            if keys:
+                path = self.dir / f"{name}-{uuid.uuid4().hex}.npz"
+                self._writer.submit(path, keys, np.concatenate(values, axis=0))
+
+    def close(self) -> None:
+        """Flush everything and wait until the writer has finished (the end of a run)."""
+        self.flush()
+        self._writer.wait()
+
+    def __enter__(self) -> "EmbeddingCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def write_failed(self) -> str | None:
+        """Why the cache stopped writing in this run (None while all is well)."""
+        return self._writer.failed
+
+
+def write_shard_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.warning("embedding cache: cannot write %s (%s)", path, exc)
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files left by killed writers (their pid is gone); live writers' files stay."""
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
