@@ -1,0 +1,101 @@
+"""GEBC / Kinetics-GEB+ boundaries -> EQ-GEBC candidates (EqBen appendix B.2).
+
+A video's m boundaries (sorted by time) cut it into m+1 segments. Adjacent segments are often
+indistinguishable in still frames (the change is an action), so, as the paper does, one boundary
+is skipped: the segment before boundary i is paired with the segment after boundary i+1
+(`gap` = 2; gap 1 gives the naive adjacent pairs). Each image is the middle frame of its segment;
+its caption is the boundary's subject with its status before / after ("a man in blue" +
+"stands on a rope"). Captions with motion words a still frame cannot show are dropped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+from eqvl.build.filters import DEFAULT_MOTION_WORDS, motion_word_hits
+from eqvl.build.locate import index_videos
+from eqvl.build.plan import Candidate, FrameSpec, Plan, VideoPlan
+from eqvl.errors import DataError
+from eqvl.io import read_json
+
+LAYOUT = ("{youtube_id: [{boundary_id, timestamp, prev_timestamp, next_timestamp, label, subject, status_before, "
+          "status_after, action_of_cause, caption}, ...]} (GEBC / Kinetics-GEB+ train/val/test.json)")
+REQUIRED = ("timestamp", "status_before", "status_after")
+
+
+def _check(ann: Any, path: Path) -> dict[str, list[dict]]:
+    if isinstance(ann, dict) and "database" in ann:
+        raise DataError(f"this is a YouCook2 annotation file; expected the GEBC layout {LAYOUT}", path=str(path))
+    if not isinstance(ann, dict) or not ann:
+        raise DataError(f"expected the GEBC layout {LAYOUT}; got {type(ann).__name__}", path=str(path))
+    for vid, bounds in ann.items():
+        if not isinstance(bounds, list) or not all(isinstance(b, dict) for b in bounds):
+            raise DataError(f"expected the GEBC layout {LAYOUT}", path=str(path), field=vid)
+        for k, b in enumerate(bounds):
+            for key in REQUIRED:
+                if key not in b:
+                    raise DataError(f"missing required field (expected the GEBC layout {LAYOUT})", path=str(path), field=f"{vid}[{k}].{key}")
+            for key in ("timestamp", "prev_timestamp", "next_timestamp"):
+                if key in b and not isinstance(b[key], (int, float)):
+                    raise DataError(f"expected seconds, got {b[key]!r}", path=str(path), field=f"{vid}[{k}].{key}")
+            for key in ("status_before", "status_after"):
+                if not isinstance(b[key], str) or not b[key].strip():
+                    raise DataError("expected a non-empty status caption", path=str(path), field=f"{vid}[{k}].{key}")
+    return ann
+
+
+def status_caption(boundary: dict, status: str) -> str:
+    """Subject + status ("a man in blue" + "stands on a rope"), capitalised and full-stopped."""
+    subject = str(boundary.get("subject") or "").strip()
+    text = f"{subject} {boundary[status].strip()}".strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "."
+
+
+def segment_edges(bounds: list[dict]) -> list[float]:
+    """[start, t_0, t_1, ..., t_{m-1}, end]: segment k lies between edges k and k+1."""
+    start = float(bounds[0].get("prev_timestamp", 0.0) or 0.0)
+    end = float(bounds[-1].get("next_timestamp", bounds[-1]["timestamp"]))
+    return [start] + [float(b["timestamp"]) for b in bounds] + [end]
+
+
+def read_gebc(annotations: str | Path, videos_dir: str | Path, gap: int = 2,
+              motion_words: Sequence[str] = DEFAULT_MOTION_WORDS) -> Plan:
+    path = Path(annotations)
+    ann = _check(read_json(path), path)
+    index = index_videos(videos_dir)
+    plan = Plan(subset="gebc", videos=[], settings={"gap": gap, "motion_words": list(motion_words), "frame": "segment middle"})
+    for vid in sorted(ann):
+        bounds = sorted(ann[vid], key=lambda b: float(b["timestamp"]))
+        if not bounds:
+            continue
+        edges = segment_edges(bounds)
+        for k in range(len(edges) - 1):
+            if edges[k + 1] < edges[k]:
+                raise DataError(f"segment {k} ends ({edges[k + 1]} s) before it starts ({edges[k]} s)", path=str(path), field=vid)
+        frames: dict[str, FrameSpec] = {}
+        candidates = []
+        for i in range(len(bounds) - gap + 1):
+            before, after = bounds[i], bounds[i + gap - 1]
+            cap0, cap1 = status_caption(before, "status_before"), status_caption(after, "status_after")
+            plan.candidates += 1
+            if motion_word_hits(cap0, motion_words) or motion_word_hits(cap1, motion_words):
+                plan.dropped["motion_word"] += 1
+                continue
+            if cap0 == cap1:
+                plan.dropped["same_caption"] += 1
+                continue
+            specs = []
+            for seg in (i, i + gap):
+                t = round((edges[seg] + edges[seg + 1]) / 2, 6)
+                spec = FrameSpec(name=f"t{int(round(t * 1000)):08d}", time=t)
+                frames[spec.name] = spec
+                specs.append(spec)
+            extra = {"boundary_0": before.get("boundary_id"), "boundary_1": after.get("boundary_id"),
+                     "segment_0": i, "segment_1": i + gap}
+            candidates.append(Candidate(vid, specs[0].name, specs[1].name, cap0, cap1, f"gebc:segment_i,i+{gap}", extra))
+        if candidates:
+            source = index.get(vid, Path(videos_dir) / f"{vid}.mp4")
+            plan.videos.append(VideoPlan(vid, str(source), frames, candidates))
+    return plan
