@@ -12,7 +12,7 @@ from eqvl import __version__
 from eqvl.errors import EqvlError
 
 #: subcommands in the order `eqvl --help` lists them; a module that is absent is skipped
-COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "index", "search"]
+COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "ground", "index", "search"]
 
 
 def build_parser() -> argparse.ArgumentParser:
