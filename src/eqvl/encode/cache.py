@@ -21,7 +21,6 @@ import queue
 import threading
 import uuid
 import weakref
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +127,8 @@ class EmbeddingCache:
             try:
                 with np.load(shard, allow_pickle=False) as data:
                     shard_keys, values = data["keys"], data["values"]
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-                log.warning("ignoring unreadable cache shard %s: %s", shard, exc)
+            except Exception as exc:  # noqa: BLE001 - zero-byte, truncated, foreign: any unreadable shard
+                _drop_unreadable(shard, exc)
                 continue
             for row, key in enumerate(shard_keys.tolist()):
                 if key in wanted and key not in found:
@@ -167,6 +166,29 @@ class EmbeddingCache:
     def write_failed(self) -> str | None:
         """Why the cache stopped writing in this run (None while all is well)."""
         return self._writer.failed
+
+
+def open_cache(root: str | Path | None, identity: str) -> EmbeddingCache | None:
+    """The cache for this encoder, or None (with a warning) when its folder cannot be made."""
+    if root is None:
+        return None
+    try:
+        return EmbeddingCache(root, identity)
+    except OSError as exc:
+        log.warning("embedding cache: cannot use %s (%s); this run goes on without caching", root, exc.strerror or exc)
+        return None
+
+
+def _drop_unreadable(shard: Path, exc: Exception) -> None:
+    """Warn and delete the shard (published shards are complete, so it will not heal by itself);
+    its rows are simply encoded again and land in a new shard."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        shard.unlink()
+        done = "removed it; its rows will be encoded again"
+    except OSError as err:
+        done = f"could not remove it ({err.strerror or err}); its rows will be encoded again"
+    log.warning("embedding cache: unreadable shard %s (%s); %s", shard, reason, done)
 
 
 def write_shard_text(path: Path, text: str) -> None:

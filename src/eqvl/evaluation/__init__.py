@@ -1,13 +1,13 @@
 """Encoder x benchmark -> score arrays -> metrics -> results dict and score files.
 
-`evaluate` runs one encoder on one benchmark (through `eqvl.encode`); `outputs` writes
+`evaluate` runs one encoder on one benchmark (through `eqvl.encode`); `score_files` writes
 and reads what a run leaves besides its results JSON.
 """
 
 from __future__ import annotations
 
 from eqvl.evaluation.items import ItemScores, UniqueInputs, collect_unique, embed_all, gather_scores, score_items
-from eqvl.evaluation.outputs import (
+from eqvl.evaluation.score_files import (
     OfficialScores,
     ScoreFile,
     has_official_layout,

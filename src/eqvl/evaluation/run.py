@@ -16,7 +16,7 @@ import numpy as np
 
 from eqvl import __version__
 from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
-from eqvl.encode import EmbeddingCache, EncodeConfig
+from eqvl.encode import EncodeConfig, open_cache
 from eqvl.errors import EqvlError
 from eqvl.evaluation.items import embed_all, score_items
 
@@ -55,7 +55,7 @@ def evaluate(
     options = dict(options or {})
     data = bench.load(Path(data_dir), **options)
     data.score_kind = encoder.score_kind
-    cache = EmbeddingCache(cache_dir, encoder.identity()) if cache_dir is not None else None
+    cache = open_cache(cache_dir, encoder.identity())
     cfg = EncodeConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
     try:
         if bench.full_matrix:
