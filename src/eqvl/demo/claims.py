@@ -1,6 +1,6 @@
 """Verdicts on the papers' claims, computed from the demo's measured numbers by explicit rules.
 
-Input: per-variant, per-seed metrics (`Table[variant][metric] -> list over seeds`).
+Input: per-variant, per-seed metrics (`SeedMetrics[variant][metric] -> list over seeds`).
 Comparisons between two variants are paired by seed (same data order, same start), and a
 difference counts only if it clears both a minimum effect and two standard errors of the
 paired differences (with one seed, only the minimum effect). The rules are printed in the
@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 #: variant -> metric -> one value per seed
-Table = dict[str, dict[str, list[float]]]
+SeedMetrics = dict[str, dict[str, list[float]]]
 
 MIN_EFFECT = 0.02  # 2 points: smaller differences are called noise whatever the seeds say
 C1_MIN_GAP = 0.10  # attribute must beat location / counting by 10 points to call it a failure pattern
@@ -92,7 +92,7 @@ def _status(checks: list[Comparison]) -> str:
     return "partly reproduced" if passed else "not reproduced"
 
 
-def _get(table: Table, variant: str, metric: str) -> list[float] | None:
+def _get(table: SeedMetrics, variant: str, metric: str) -> list[float] | None:
     vals = table.get(variant, {}).get(metric)
     return list(vals) if vals else None
 
@@ -105,7 +105,7 @@ def _pct(vals: Sequence[float]) -> str:
     return f"{np.mean(vals) * 100:.1f}%"
 
 
-def verdict_c1(table: Table, variant: str = "itc") -> Verdict:
+def verdict_c1(table: SeedMetrics, variant: str = "itc") -> Verdict:
     claim = "C1 (EqBen table 4: plain contrastive fails on location/counting, not attributes)"
     att, loc, cnt = (_get(table, variant, f"twins/{s}/group") for s in ("attribute", "location", "counting"))
     if att is None or loc is None or cnt is None:
@@ -115,7 +115,7 @@ def verdict_c1(table: Table, variant: str = "itc") -> Verdict:
     return Verdict(claim, _status(checks), summary, checks)
 
 
-def verdict_c2(table: Table, base: str = "itc", eqsim: str = "itc+eqsim") -> Verdict:
+def verdict_c2(table: SeedMetrics, base: str = "itc", eqsim: str = "itc+eqsim") -> Verdict:
     claim = "C2 (EqSim tables 2-3, 6 and figure 6: EqSim raises group score and tightens equivariance)"
     g_b, g_e = _get(table, base, "twins/group"), _get(table, eqsim, "twins/group")
     q_b, q_e = _get(table, base, "twins/equivariance_image_median"), _get(table, eqsim, "twins/equivariance_image_median")
@@ -131,7 +131,7 @@ def verdict_c2(table: Table, base: str = "itc", eqsim: str = "itc+eqsim") -> Ver
     return Verdict(claim, _status([group_cmp, tight]), summary, [group_cmp, tight])
 
 
-def verdict_c3(table: Table, base: str = "itc", hn: str = "itc+ce", hp: str = "itc+ce+hardpos") -> Verdict:
+def verdict_c3(table: SeedMetrics, base: str = "itc", hn: str = "itc+ce", hp: str = "itc+ce+hardpos") -> Verdict:
     claim = "C3 (hard positives: hard negatives help on negatives, hurt on positives; hard positives recover)"
     need = {(v, m): _get(table, v, f"triplets/{m}") for v in (base, hn, hp) for m in ("orig_acc", "joint_acc")}
     if any(v is None for v in need.values()):
@@ -151,6 +151,6 @@ def verdict_c3(table: Table, base: str = "itc", hn: str = "itc+ce", hp: str = "i
     return Verdict(claim, _status(checks), summary, checks)
 
 
-def all_verdicts(table: Table, c1_model: str = "itc") -> list[Verdict]:
+def all_verdicts(table: SeedMetrics, c1_model: str = "itc") -> list[Verdict]:
     """The three verdicts; `c1_model` names the plain-contrastive model C1 is judged on."""
     return [verdict_c1(table, c1_model), verdict_c2(table), verdict_c3(table)]

@@ -1,9 +1,8 @@
-"""The demo's steps in order, each cached (see `cache.py`), then aggregation and the report."""
+"""The demo's steps in order, each cached (see `step_cache.py`), then aggregation and the report
+(built by `report.py`)."""
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,18 +11,20 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from eqvl.demo import steps
-from eqvl.demo.cache import StepCache, config_hash
-from eqvl.demo.claims import Table, Verdict, all_verdicts
+from eqvl.demo.claims import SeedMetrics, Verdict, all_verdicts
 from eqvl.demo.config import START, DemoConfig
+from eqvl.demo.report import build_report, results_json
+from eqvl.demo.step_cache import StepCache, config_hash
 from eqvl.errors import EqvlError
 from eqvl.io import check_writable, read_json, write_json_atomic
+from eqvl.report.write import write_report
 
 OUTPUTS = ("report.html", "report.md", "results.json")
 
 
 @dataclass
 class DemoResult:
-    table: Table
+    table: SeedMetrics
     verdicts: list[Verdict]
     curves: dict[str, list[dict]]
     equivariance: dict[str, dict[str, np.ndarray]]
@@ -124,11 +125,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     result = DemoResult(table, verdicts, curves, equivariance, timings=timings, reused=reused, data_info=data_info)
     result.timings["total"] = time.perf_counter() - t_start
     result.compute_seconds = compute_s
-    from eqvl.demo.render import build_report, results_json  # matplotlib is imported late
-
     report = build_report(cfg, result, argv=argv)
-    from eqvl.report.write import write_report
-
     result.paths = write_report(report, out / "report.html", overwrite=overwrite)
     result.paths["results"] = write_json_atomic(out / "results.json", results_json(cfg, result), overwrite=overwrite)
     return result
@@ -185,9 +182,9 @@ def _finetune_and_eval(work: Path, cfg: DemoConfig, data_dir: Path, model_cfg: P
     return info
 
 
-def aggregate(evals: dict[tuple[str, int], Path]) -> tuple[Table, dict[str, dict[str, np.ndarray]]]:
+def aggregate(evals: dict[tuple[str, int], Path]) -> tuple[SeedMetrics, dict[str, dict[str, np.ndarray]]]:
     """variant -> metric -> per-seed values, and variant -> side -> pooled equivariance gaps."""
-    table: Table = {}
+    table: SeedMetrics = {}
     eq: dict[str, dict[str, list[np.ndarray]]] = {}
     for (variant, _seed), folder in sorted(evals.items(), key=lambda kv: kv[0][1]):
         row = table.setdefault(variant, {})
@@ -199,7 +196,7 @@ def aggregate(evals: dict[tuple[str, int], Path]) -> tuple[Table, dict[str, dict
     return table, pooled
 
 
-def _c1_view(table: Table, cfg: DemoConfig) -> Table:
+def _c1_view(table: SeedMetrics, cfg: DemoConfig) -> SeedMetrics:
     """Expose synth's subset names under the roles C1 compares (attribute / location / counting)."""
     view = {v: dict(m) for v, m in table.items()}
     for variant, metrics in view.items():
@@ -208,11 +205,3 @@ def _c1_view(table: Table, cfg: DemoConfig) -> Table:
             if key in table[variant]:
                 metrics[f"twins/{role}/group"] = table[variant][key]
     return view
-
-
-def machine() -> str:
-    import os
-
-    import torch
-
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs visible, torch {torch.__version__} (threads {torch.get_num_threads()})"

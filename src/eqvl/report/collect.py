@@ -15,7 +15,7 @@ from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
 from eqvl.metrics import equivariance_scores
 from eqvl.report import plots
-from eqvl.report.model import Figure, Report, Table
+from eqvl.report.document import Figure, Report, Table
 
 #: the headline metric of each result kind, first match wins (keys from contracts.md)
 MAIN_METRICS = ("group", "joint_acc", "acc", "image_retrieval_recall@1", "text_retrieval_recall@1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from eqvl.report.model import Figure, Report, Table
+from eqvl.report.document import Figure, Report, Table
 
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

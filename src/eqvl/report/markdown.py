@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from eqvl.report.model import Figure, Report, Table
+from eqvl.report.document import Figure, Report, Table
 
 
 def render_markdown(report: Report, image_dir: str = "") -> tuple[str, dict[str, bytes]]:

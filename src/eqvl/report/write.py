@@ -7,7 +7,7 @@ from pathlib import Path
 from eqvl.io import atomic_open, check_writable
 from eqvl.report.html import render_html
 from eqvl.report.markdown import render_markdown
-from eqvl.report.model import Report
+from eqvl.report.document import Report
 
 
 def write_report(report: Report, html_path: str | Path, *, overwrite: bool = False) -> dict[str, Path]:

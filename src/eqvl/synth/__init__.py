@@ -14,7 +14,7 @@ from eqvl.synth.logic import Count, Desc, Rel, evaluate
 from eqvl.synth.render import Rendered, render_background, render_scene, render_twin
 from eqvl.synth.scene import Background, Camera, Light, Obj, Scene
 from eqvl.synth.twins import Twin, make_twin, sample_scene
-from eqvl.synth.items import item_rng
+from eqvl.synth.work_units import item_rng
 from eqvl.synth.writer import generate
 
 __all__ = [

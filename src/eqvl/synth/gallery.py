@@ -14,7 +14,7 @@ from eqvl.io import atomic_open, check_writable
 from eqvl.synth.config import SynthConfig
 from eqvl.synth.render import render_twin
 from eqvl.synth.twins import make_twin
-from eqvl.synth.items import item_rng
+from eqvl.synth.work_units import item_rng
 from eqvl.synth.writer import readable
 
 

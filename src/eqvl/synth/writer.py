@@ -19,7 +19,7 @@ from eqvl import __version__
 from eqvl.errors import EqvlError
 from eqvl.io import LOCK_NAME, atomic_open, current_umask, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
-from eqvl.synth.items import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_batch, train_subset
+from eqvl.synth.work_units import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_batch, train_subset
 from eqvl.synth.sprites import clear_cache, warm_up
 
 __all__ = ["STATE_FILE", "generate", "item_rng", "readable", "train_subset"]

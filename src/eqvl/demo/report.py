@@ -4,6 +4,8 @@ chart, equivariance distributions, training curves, and how to re-run."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shlex
 import sys
 from typing import Any
@@ -12,8 +14,10 @@ import numpy as np
 
 from eqvl import __version__
 from eqvl.demo.claims import MIN_EFFECT, RULES
+from eqvl.demo.config import START
 from eqvl.report import plots
-from eqvl.report.model import Figure, Report, Table
+from eqvl.report.document import Figure, Report, Table
+from eqvl.synth import vocab
 
 SUBSETS_TEXT = (
     "Held-out twins (two images, two captions, one controlled change; scored by Winoground's text / image / group): "
@@ -29,8 +33,6 @@ PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
 
 def subsets_text(synth: dict) -> str:
     """SUBSETS_TEXT with the relations and counts this run's data used."""
-    from eqvl.synth import vocab
-
     relations = synth.get("relations") or vocab.RELATIONS
     lo, hi = synth.get("counts") or (1, 5)
     words = " / ".join(vocab.RELATION_PHRASES[r][0] for r in relations)
@@ -68,17 +70,22 @@ def cell(key: str, vals: list[float] | None) -> str:
     return text + (f" ± {arr.std(ddof=1) * 100:.1f}" if arr.size > 1 else "")
 
 
-def results_table(table: dict) -> Table:
+def variants_table(table: dict) -> Table:
+    """One row per variant: each metric's mean ± std over seeds, formatted."""
     cols = columns(table)
     rows = [[variant, *(cell(k, metrics.get(k)) for _, k in cols)] for variant, metrics in table.items()]
     return Table(["variant", *(h for h, _ in cols)], rows,
                  caption="Scores in % (mean ± sample std over seeds); eq. gap = median image-side EqSim-v2 gap, lower is more equivariant.")
 
 
-def build_report(cfg, result, argv: list[str] | None = None) -> Report:
-    from eqvl.demo.config import START
-    from eqvl.demo.pipeline import machine
+def machine() -> str:
+    """The hardware and torch threads the run used, for the report's subtitle."""
+    import torch
 
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs visible, torch {torch.__version__} (threads {torch.get_num_threads()})"
+
+
+def build_report(cfg, result, argv: list[str] | None = None) -> Report:
     seeds = len(cfg.seeds)
     rep = Report(
         title="eqvl demo: do the papers' claims reproduce on eqvl's own synthetic data?",
@@ -94,7 +101,7 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
 
     sec = rep.section("Results")
     sec.add(subsets_text(cfg.synth))
-    sec.add(results_table(result.table))
+    sec.add(variants_table(result.table))
     subs = subsets_of(result.table)
     if subs:
         series = {v: [float(np.mean(m.get(f"twins/{s}/group", [np.nan]))) for s in subs] for v, m in result.table.items()}
@@ -173,7 +180,7 @@ def print_table(result, console=None) -> None:
     from rich.table import Table as RichTable
 
     console = console or (Console() if sys.stdout.isatty() else Console(width=160))
-    t = results_table(result.table)
+    t = variants_table(result.table)
     split = next((i for i, h in enumerate(t.headers) if h.startswith("triplets")), len(t.headers))
     parts = [("eqvl demo: twins (%; mean ± std over seeds)", list(range(split))),
              ("eqvl demo: triplets (%) and median equivariance gap", [0, *range(split, len(t.headers))])]

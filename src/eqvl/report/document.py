@@ -1,4 +1,5 @@
-"""The report as plain data, so that HTML and Markdown render exactly the same content."""
+"""The report document as plain data (sections of paragraphs, tables, figures), so that HTML
+and Markdown render exactly the same content."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Table:
+    """A table of already formatted cells (the terminal's tables are rich's, see console.py)."""
+
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""

@@ -1,5 +1,6 @@
-"""One work item of `eqvl synth`: sample a twin, caption it, render and write its images,
-and return its records (twins.jsonl / triplets.jsonl lines, train.csv rows).
+"""The worker side of `eqvl synth`: one work unit (split, subset, index) = sample a twin,
+caption it, render and write its images, and return its records (twins.jsonl /
+triplets.jsonl lines, train.csv rows). The pool runs units in batches (`run_batch`).
 
 Every item's randomness comes from its own seed (seed, split, subset, index), so an item's
 bytes do not depend on which worker made it or when. Images are renamed into place whole;
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from eqvl.io import is_storage_full, storage_full
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.render import render_twin
 from eqvl.synth.rng import ItemGenerator
@@ -103,6 +105,11 @@ def _write_bytes(path: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+    except OSError as exc:
+        if is_storage_full(exc):  # disk full: one line naming the file; the partial image goes
+            os.unlink(path)
+            raise storage_full(path, exc, len(data)) from None
+        raise
     finally:
         os.close(fd)
 
