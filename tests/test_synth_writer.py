@@ -174,7 +174,7 @@ def test_train_mix_and_single_scenes(tmp_path):
 
 
 def test_twin_line_is_plain_json_dumps():
-    from eqvl.synth.items import twin_line
+    from eqvl.synth.work_units import twin_line
 
     cfg = SynthConfig()
     for subset in cfg.subsets:

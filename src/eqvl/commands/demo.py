@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from eqvl.demo.config import preset
     from eqvl.demo.pipeline import run_demo
-    from eqvl.demo.render import print_table
+    from eqvl.demo.report import print_table
 
     if args.threads is not None:
         if args.threads < 1:
