@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eqvl.demo.config import VARIANTS, PhaseConfig, preset
 from eqvl.demo.pipeline import run_demo
-from eqvl.demo.render import print_table
+from eqvl.demo.report import print_table
 
 
 def main() -> None:  # guarded: --jobs > 1 spawns worker processes that re-import this file
