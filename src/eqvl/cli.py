@@ -1,5 +1,10 @@
 """The `eqvl` command line: thin. Each subcommand lives in `eqvl/commands/<name>.py`
 with `add_parser(subparsers)` that registers its flags and sets `func(args) -> int`.
+
+Adding a command = adding its module and its name to `COMMANDS`. The list is explicit (like
+the loss and benchmark registries, see `eqvl.registry`): a listed module that is missing is an
+ImportError when the parser is built, never a command that silently disappears from `--help`;
+tests/test_cli.py checks that every module in `eqvl/commands/` is listed.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ import sys
 from eqvl import __version__
 from eqvl.errors import EqvlError
 
-#: subcommands in the order `eqvl --help` lists them; a module that is absent is skipped
-COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "ground", "index", "search"]
+#: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
+COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "ground"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"eqvl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"eqvl.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"eqvl.commands.{name}":
-                continue
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"eqvl.commands.{name}").add_parser(sub)
     return parser
 
 
