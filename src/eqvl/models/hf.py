@@ -134,5 +134,16 @@ class HFEncoder:
     def score(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return self._calibrate(text_emb.float().cpu() @ image_emb.float().cpu().T)
 
+    @property
+    def context_length(self) -> int:
+        """Text tokens the model reads; longer captions are cut (see `overlong`)."""
+        return self.max_length
+
+    def overlong(self, texts: list[str]) -> list[bool]:
+        """Which captions are longer than `context_length` (counted and warned about by evaluation)."""
+        from eqvl.models.tokens import overlong_transformers
+
+        return overlong_transformers(self.tokenizer, self.max_length, texts)
+
     def score_rows(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return self._calibrate((text_emb.float().cpu() * image_emb.float().cpu()).sum(-1))

@@ -277,6 +277,17 @@ class OpenClipEncoder:
     def score(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return text_emb.float() @ image_emb.float().T
 
+    @property
+    def context_length(self) -> int:
+        """Text tokens the model reads; longer captions are cut (see `overlong`)."""
+        return int(self.tokenizer.context_length)
+
+    def overlong(self, texts: list[str]) -> list[bool]:
+        """Which captions are longer than `context_length` (counted and warned about by evaluation)."""
+        from eqvl.models.tokens import overlong_open_clip
+
+        return overlong_open_clip(self.tokenizer, texts)
+
     def score_rows(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """Row-wise scores of aligned [P, D] pairs (the engine's vectorised gather)."""
         return (text_emb.float() * image_emb.float()).sum(-1)
