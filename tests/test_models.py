@@ -140,7 +140,7 @@ def test_bad_pretrained_values(tiny, tmp_path):
     wrong = create_openclip("eqvl-tiny-rn", "none")
     path = tmp_path / "rn.pt"
     torch.save({"state_dict": wrong.model.state_dict()}, path)
-    with pytest.raises(EqvlError, match="cannot load into eqvl-tiny-vit"):
+    with pytest.raises(EqvlError, match=r"does not fit --model eqvl-tiny-vit: \d+ missing keys \(visual\.\S+ \[\d"):
         create_openclip("eqvl-tiny-vit", str(path))
     with pytest.raises(EqvlError, match="precision"):
         create_openclip("eqvl-tiny-vit", precision="fp8")
@@ -168,3 +168,58 @@ def test_from_model_wraps_live_model(tiny):
     tiny.model.eval()
     wrapped = OpenClipEncoder.from_model(torch.nn.DataParallel(tiny.model), tiny.preprocess_val, tiny.tokenizer)
     assert wrapped.model is tiny.model
+
+
+def test_checkpoint_errors_say_what_the_file_is_and_which_keys_differ(tmp_path):
+    """Issue 13: a non-checkpoint names what it is; a wrong architecture lists keys with shapes, one line."""
+    text = tmp_path / "notackpt.pt"
+    text.write_text("hello world\n")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path, what in ((text, "a text file (starts 'hello world')"), (empty, "an empty file (0 bytes")):
+        with pytest.raises(EqvlError) as exc:
+            load_encoder("eqvl-tiny-rn", str(path))
+        assert f"not a model checkpoint: it is {what}" in str(exc.value) and "\n" not in str(exc.value)
+    rn = create_openclip("eqvl-tiny-rn", "none")
+    path = tmp_path / "rn.pt"
+    torch.save({"state_dict": rn.model.state_dict(), "config": {"model": "eqvl-tiny-rn"}}, path)
+    with pytest.raises(EqvlError) as exc:
+        load_encoder("eqvl-tiny-vit", str(path))
+    msg = str(exc.value)
+    assert "\n" not in msg and "missing keys (visual.class_embedding [64]" in msg
+    assert "unexpected keys (visual.bn1.weight [16]" in msg
+    assert "visual.conv1.weight: checkpoint [16x3x3x3], model [64x3x16x16]" in msg
+    assert msg.endswith("the checkpoint was trained with --model eqvl-tiny-rn")
+
+
+def test_random_weights_need_explicit_none_and_checkpoint_names_its_model(tmp_path):
+    with pytest.raises(EqvlError, match="no --pretrained given.*--pretrained none"):
+        load_encoder("eqvl-tiny-rn")
+    with pytest.raises(EqvlError, match="unknown model"):  # a misspelt name is reported first
+        load_encoder("eqvl-tiny-nr")
+    rn = create_openclip("eqvl-tiny-rn", "none", seed=3)
+    path = tmp_path / "epoch_1.pt"
+    torch.save({"state_dict": rn.model.state_dict(), "name": "eqvl-tiny-rn"}, path)
+    enc = load_encoder(None, str(path))  # no --model: the checkpoint says which
+    assert enc.name == "eqvl-tiny-rn" and weights_hash(enc.model) == weights_hash(rn.model)
+    torch.save(rn.model.state_dict(), tmp_path / "raw.pt")
+    with pytest.raises(EqvlError, match="--model is required: .*raw.pt does not store its model name"):
+        load_encoder(None, str(tmp_path / "raw.pt"))
+
+
+def test_model_typo_lists_nearest_names_once():
+    with pytest.raises(EqvlError) as exc:
+        load_encoder("eqvl-tiny-nr", "none")
+    msg = str(exc.value)
+    nearest = msg.split("(nearest: ")[1].split(")")[0].split(", ")
+    assert nearest[0] == "eqvl-tiny-rn" and len(nearest) == len(set(nearest)) <= 4
+    assert len(msg) < 600  # not the ~150 names of every model
+
+
+def test_pretrained_tag_without_network_fails_at_once(monkeypatch):
+    """HF_HUB_OFFLINE (or an unreachable hub) and weights not cached: one line saying what to do,
+    before open_clip starts its download retries."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EqvlError, match=r"--pretrained openai: the weights of RN50 \(openai\) are not in the local "
+                                        r"cache and HF_HUB_OFFLINE is set; .*--pretrained /path/to/weights.bin"):
+        create_openclip("RN50", "openai")

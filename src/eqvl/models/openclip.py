@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from eqvl.errors import EqvlError
+from eqvl.models.hub import offline_guard
 from eqvl.precision import autocast, check_precision, input_dtype, weights_precision
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -69,10 +70,12 @@ def resolve_model_name(model: str) -> str:
     cleaned = model.replace("/", "-")
     if cleaned in open_clip.list_models():
         return cleaned
-    close = difflib.get_close_matches(model, shipped_configs() + open_clip.list_models(), n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    names = list(dict.fromkeys(shipped_configs() + open_clip.list_models()))
+    close = difflib.get_close_matches(model, names, n=4, cutoff=0.5)
+    hint = f" (nearest: {', '.join(close)})" if close else ""
     raise EqvlError(
-        f"unknown model {model!r}{hint}; valid: an open_clip model name ({', '.join(open_clip.list_models())}), "
+        f"unknown model {model!r}{hint}; valid: an open_clip model name (e.g. ViT-B-32, RN50; all "
+        f"{len(open_clip.list_models())}: python -c 'import open_clip; print(open_clip.list_models())'), "
         f"a shipped config ({', '.join(shipped_configs())}), a path to an open_clip model-config JSON, "
         "hf-hub:ORG/REPO, local-dir:DIR, or hf:DIR (transformers CLIPModel/SiglipModel)"
     )
@@ -132,18 +135,19 @@ def create_openclip(
                 f"valid tags: {', '.join(tags) or '(none)'}, a checkpoint path, or none"
             )
         weights = pretrained
-    open_precision = weights_precision(precision)
+    if weights and os.path.isfile(weights):
+        _check_checkpoint_file(weights)
     try:
-        with torch.random.fork_rng(devices=[]), _quietregister_configs():
+        with torch.random.fork_rng(devices=[]), _quiet_open_clip(), offline_guard(name, weights):
             torch.manual_seed(seed)
             net, pre_train, pre_val = open_clip.create_model_and_transforms(
-                name, pretrained=weights, precision=open_precision, device=device
+                name, pretrained=weights, precision=weights_precision(precision), device=device
             )
     except FileNotFoundError as exc:
         raise EqvlError(f"model {model!r}: {exc}") from None
     except RuntimeError as exc:
         if weights and os.path.isfile(weights):
-            raise EqvlError(f"--pretrained {weights}: cannot load into {name}: {_first_line(exc)}") from None
+            raise EqvlError(f"--pretrained {weights}: does not fit --model {model}: {_mismatch(name, weights)}") from None
         raise EqvlError(f"model {model!r} (pretrained {pretrained!r}): {_first_line(exc)}") from None
     except (KeyError, ValueError, OSError) as exc:
         raise EqvlError(f"model {model!r} (pretrained {pretrained!r}): {_first_line(exc)}") from None
@@ -153,8 +157,33 @@ def create_openclip(
     return OpenClipBundle(net, pre_train, pre_val, tokenizer, name, cfg, pretrained if weights else "none")
 
 
+def _check_checkpoint_file(path: str) -> None:
+    """A --pretrained file torch cannot read is named for what it is (empty, text, an image...)."""
+    from eqvl.models.loading import describe_file
+
+    if path.endswith(".safetensors"):
+        return
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - whatever torch says, the useful fact is what the file is
+        raise EqvlError(f"--pretrained {path}: not a model checkpoint: it is {describe_file(path)}") from None
+
+
+def _mismatch(name: str, path: str) -> str:
+    """Which keys of the checkpoint do not fit a fresh `name` model (and what the checkpoint says it is)."""
+    from eqvl.models.loading import checkpoint_model_name, describe_mismatch, state_dict_of
+
+    open_clip = register_configs()
+    with torch.random.fork_rng(devices=[]), _quiet_open_clip():
+        fresh = open_clip.create_model(name, pretrained=None)
+    got = state_dict_of(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+    stored = checkpoint_model_name(path)
+    hint = f"; the checkpoint was trained with --model {stored}" if stored else ""
+    return describe_mismatch(fresh.state_dict(), got) + hint
+
+
 @contextlib.contextmanager
-def _quietregister_configs():
+def _quiet_open_clip():
     """open_clip logs a WARNING for every random init; for --pretrained none that is intended."""
     root = logging.getLogger()
     old = root.level
