@@ -254,3 +254,129 @@ def test_disk_full__synth_run_is_one_line_naming_the_image(tmp_path):
     assert re.fullmatch(r"eqvl synth: error: cannot write s/\S+: over the file-size limit \(ulimit -f\); needed at least [\d,]+ bytes", err), err
     assert not (tmp_path / "s" / "manifest.json").exists()  # the unfinished folder is not presented as done
     assert not (tmp_path / "s" / ".eqvl.lock").exists()
+
+
+# ---------------------------------------------------------------- 12.6 encoding errors
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _png(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path)
+    return path
+
+
+def test_encoding__csv_bad_byte_named_by_file_line_and_offset(tmp_path):
+    from eqvl.io import read_csv_rows
+
+    data = b"filepath\ttitle\na.png\ta dog\nb.png\ta caf\xe9 table\nc.png\ta cat\n"
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    with pytest.raises(DataError) as err:
+        list(read_csv_rows(path))
+    offset = data.index(bytes([0xE9]))
+    assert str(err.value) == f"{path}:3: not UTF-8 text: byte 0xe9 at byte offset {offset} (re-save the file as UTF-8)"
+    bad: list = []
+    assert [line for line, _ in read_csv_rows(path, bad=bad)] == [2, 4]  # skipped, later lines keep their numbers
+    assert [line for line, _ in bad] == [3]
+
+
+def test_encoding__jsonl_bad_byte_named_and_skippable(tmp_path):
+    from eqvl.io import read_jsonl
+
+    data = BOM + b'{"a": 1}\n{"a": "\xff"}\n{"a": 3}\n'
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    offset = data.index(bytes([0xFF]))
+    with pytest.raises(DataError, match=rf"t\.jsonl:2: not UTF-8 text: byte 0xff at byte offset {offset}"):
+        list(read_jsonl(path))
+    bad: list = []
+    assert [obj["a"] for _, obj in read_jsonl(path, bad=bad)] == [1, 3] and bad[0][0] == 2
+
+
+def test_encoding__bom_accepted_by_train_reader(tmp_path):
+    from eqvl.train.config import TrainConfig
+    from eqvl.train.records import read_pairs
+
+    _png(tmp_path / "a.png")
+    path = tmp_path / "train.csv"
+    path.write_bytes(BOM + b"filepath\ttitle\na.png\ta small square\n")
+    rows, report, _ = read_pairs(path, TrainConfig())
+    assert [r.pair.caption for r in rows] == ["a small square"] and report.used == 1
+    data = b"filepath\ttitle\na.png\ta small \x80square\n"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=rf"train\.csv:2: not UTF-8 text: byte 0x80 at byte offset {data.index(0x80)}"):
+        read_pairs(path, TrainConfig())
+
+
+def test_encoding__eval_readers_name_line_and_accept_bom(tmp_path):
+    from eqvl.benchmarks._common import read_json_keyed, read_own_jsonl
+
+    _png(tmp_path / "a.png")
+    own = tmp_path / "twins.jsonl"
+    data = b'{"id": "1", "image": "a.png", "caption": "ok"}\n{"id": "2", "image": "a.png", "caption": "\xc3("}\n'
+    own.write_bytes(data)
+    with pytest.raises(DataError, match=rf"twins\.jsonl:2: not UTF-8 text: byte 0xc3 at byte offset {data.index(0xC3)}"):
+        read_own_jsonl(own, ["image"], ["caption"])
+    js = tmp_path / "ann.json"
+    js.write_bytes(BOM + b'{"x": [1, 2]}')
+    assert read_json_keyed(js) == {"x": [1, 2]}
+    js.write_bytes(b'{"x":\n "\xfe"}')
+    with pytest.raises(DataError, match=r"ann\.json:2: not UTF-8 text: byte 0xfe at byte offset 8 "):
+        read_json_keyed(js)
+
+
+def test_encoding__augment_one_line_then_skip_bad_counts_and_bom(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_bytes(BOM + b"filepath\ttitle\na.jpg\ta brown dog on the grass\nb.jpg\ta red \xff car\nc.jpg\ta white cat\n")
+    out = tmp_path / "out.csv"
+    _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet"],
+                    f"{src}:3: not UTF-8 text: byte 0xff at byte offset", "--skip-bad")
+    assert not out.exists()
+    assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--skip-bad"]) == 0
+    assert "1 unreadable row(s) dropped" in " ".join(capsys.readouterr().out.split())  # rich wraps lines
+    assert [line.split("\t")[0] for line in out.read_text().splitlines()] == ["filepath", "a.jpg", "c.jpg"]
+
+
+# ---------------------------------------------------------------- 12.10 augment and existing hard captions
+
+def _hard_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    lines = ["filepath\ttitle\thard_negatives"] + [f"img{i}.jpg\t{cap}\t{neg}" for i, (cap, neg) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_existing_columns__refused_without_a_flag(tmp_path, capsys):
+    src = _hard_csv(tmp_path / "in.csv", [("a brown dog on the grass", '["my own negative"]')])
+    _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(tmp_path / "o.csv"), "--quiet"],
+                    "already has column(s) hard_negatives (1 row(s) with values)", "--existing merge", "--existing replace")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_existing_columns__merge_keeps_them_first_replace_drops_them(tmp_path, capsys):
+    src = _hard_csv(tmp_path / "in.csv", [("a brown dog on the grass", '["my own negative"]'), ("a white cat", "")])
+    merged, replaced = tmp_path / "m.jsonl", tmp_path / "r.jsonl"
+    assert main(["augment", "--in", str(src), "--out", str(merged), "--quiet", "--existing", "merge", "--types"]) == 0
+    assert "merged (kept 1 hard negative(s) and 0 hard positive(s) from 1 row(s)" in capsys.readouterr().err
+    assert main(["augment", "--in", str(src), "--out", str(replaced), "--quiet", "--existing", "replace", "--types"]) == 0
+    assert "replaced (1 row(s) had values, now dropped)" in capsys.readouterr().err
+    m = [json.loads(line) for line in merged.read_text().splitlines()]
+    r = [json.loads(line) for line in replaced.read_text().splitlines()]
+    assert m[0]["hard_negatives"][0] == "my own negative" and m[0]["hard_negative_types"][0] == "untyped"
+    assert m[0]["hard_negatives"][1:] == r[0]["hard_negatives"] and "my own negative" not in r[0]["hard_negatives"]
+    assert m[1]["hard_negatives"] == r[1]["hard_negatives"]
+
+
+def test_existing_columns__malformed_values_named_by_line(tmp_path, capsys):
+    src = _hard_csv(tmp_path / "in.csv", [("a brown dog on the grass", '["ok"]'), ("a white cat", "[not json"),
+                                          ("a red car", '{"a": 1}')])
+    out = tmp_path / "o.csv"
+    _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "merge"],
+                    f"{src}:3: hard_negatives is not a JSON list", "--skip-bad")
+    assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "merge", "--skip-bad"]) == 0
+    assert "2 malformed value(s), first at line 3" in capsys.readouterr().err
+    assert [line.split("\t")[0] for line in out.read_text().splitlines()] == ["filepath", "img0.jpg"]
+    assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "replace", "--overwrite"]) == 0
+    assert "replaced (3 row(s) had values, now dropped); 2 malformed value(s), first at line 3" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 4

@@ -17,7 +17,7 @@ from typing import Iterator
 from eqvl.augment import augment_caption
 from eqvl.augment.wordnet import get_wordnet
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import atomic_open, check_writable, read_jsonl
+from eqvl.io import atomic_open, check_writable, read_jsonl, text_lines
 
 NEG_COL, POS_COL = "hard_negatives", "hard_positives"
 NEG_TYPES_COL, POS_TYPES_COL = "hard_negative_types", "hard_positive_types"
@@ -45,30 +45,38 @@ def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> Table:
         raise DataError("file not found", path=str(path))
     if _is_jsonl(path):
         return _read_jsonl(path, caption_column)
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=sep)
-        header = next(reader, None)
-        if not header:
-            raise DataError("empty file (no header)", path=str(path), line=1)
-        if caption_column not in header:
-            raise DataError(f"no column {caption_column!r} in the header (columns: {', '.join(header)}); "
-                            "choose one with --caption-column", path=str(path), line=1)
-        table = Table(header, [], [])
-        line_start = reader.line_num + 1
-        for values in reader:
-            lineno = line_start
-            line_start = reader.line_num + 1
-            if not values or values == [""]:
-                continue
-            if len(values) != len(header):
-                table.bad.append((lineno, f"{len(values)} fields, the header has {len(header)}"))
-                continue
-            row = dict(zip(header, values))
-            if not row[caption_column].strip():
-                table.bad.append((lineno, f"empty {caption_column!r}"))
-                continue
-            table.rows.append(row)
-            table.lines.append(lineno)
+    bad: list[tuple[int, str]] = []
+    physical: list[int] = []  # the file's line number of each line handed to the csv module
+
+    def lines() -> Iterator[str]:
+        for lineno, text in text_lines(path, bad, header=True):  # BOM accepted; non-UTF-8 lines go to `bad`
+            physical.append(lineno)
+            yield text
+
+    reader = csv.reader(lines(), delimiter=sep)
+    header = next(reader, None)
+    if not header:
+        raise DataError("empty file (no header)", path=str(path), line=1)
+    if caption_column not in header:
+        raise DataError(f"no column {caption_column!r} in the header (columns: {', '.join(header)}); "
+                        "choose one with --caption-column", path=str(path), line=1)
+    table = Table(header, [], [], bad=bad)
+    consumed = reader.line_num
+    for values in reader:
+        lineno = physical[consumed]  # a record's first line
+        consumed = reader.line_num
+        if not values or values == [""]:
+            continue
+        if len(values) != len(header):
+            table.bad.append((lineno, f"{len(values)} fields, the header has {len(header)}"))
+            continue
+        row = dict(zip(header, values))
+        if not row[caption_column].strip():
+            table.bad.append((lineno, f"empty {caption_column!r}"))
+            continue
+        table.rows.append(row)
+        table.lines.append(lineno)
+    table.bad.sort()
     return table
 
 
@@ -153,14 +161,15 @@ def write_table(path: str | Path, table: Table, results: list[tuple[list, list]]
     """Write input columns + hard_negatives/hard_positives (JSON lists) [+ *_types] atomically."""
     path = check_writable(path, overwrite)
     extra = [NEG_COL, POS_COL] + ([NEG_TYPES_COL, POS_TYPES_COL] if types else [])
-    columns = [c for c in table.columns if c not in extra] + extra
+    hard = (NEG_COL, POS_COL, NEG_TYPES_COL, POS_TYPES_COL)  # an input's own are never copied through stale
+    columns = [c for c in table.columns if c not in hard] + extra
     jsonl = _is_jsonl(path)
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = None if jsonl else csv.writer(handle, delimiter=sep, lineterminator="\n")
         if writer:
             writer.writerow(columns)
         for row, (neg, pos) in zip(table.rows, results):
-            out = {c: row.get(c, "") for c in columns if c not in extra}
+            out = {c: row.get(c, "") for c in columns if c not in hard}
             values = {NEG_COL: [t for t, _ in neg], POS_COL: [t for t, _ in pos]}
             if types:
                 values[NEG_TYPES_COL] = [k for _, k in neg]

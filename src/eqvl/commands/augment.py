@@ -30,6 +30,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--types", action="store_true", help="also write hard_negative_types / hard_positive_types")
     p.add_argument("--keep-invalid", action="store_true", help="keep rewrites whose validity flag is false")
     p.add_argument("--skip-bad", action="store_true", help="drop unreadable rows (listed) instead of failing")
+    p.add_argument("--existing", choices=("merge", "replace"),
+                   help="the input already has hard_negatives / hard_positives: keep them and add new rewrites "
+                        "(merge) or drop them (replace); without it such an input is refused")
     p.add_argument("--rewriter", metavar="SPEC",
                    help="optional local model for replacements: mlm:/path/to/masked-lm-dir or py:module:factory")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -73,12 +76,22 @@ def run(args: argparse.Namespace) -> int:
         if not args.skip_bad:
             raise EqvlError(msg + "; fix them or pass --skip-bad to drop these rows")
         print(f"eqvl augment: warning: {msg}; dropped", file=sys.stderr)
+    from eqvl.augment import existing
+
+    existing.refuse_unless_mode(args.inp, table, args.existing)
+    kept = None
+    if existing.existing_columns(table):
+        report, olds = existing.prepare(args.inp, table, args.existing, args.skip_bad)
+        kept = (report, olds)
     captions = [row[args.caption_column] for row in table.rows]
     start = time.perf_counter()
     results = list(augment_many(captions, negatives=negatives, positives=positives, seed=args.seed,
                                 per_type=args.per_type, workers=args.workers, keep_invalid=args.keep_invalid,
                                 rewriter=rewriter, progress=not args.quiet))
     elapsed = time.perf_counter() - start
+    if kept is not None:
+        results = existing.apply(kept[1], results, kept[0])
+        print(f"eqvl augment: {kept[0].summary()}", file=sys.stderr)
     out = write_table(args.out, table, results, types=args.types, overwrite=args.overwrite, sep=args.sep)
     _print_summary(out, captions, results, elapsed, negatives, positives, len(table.bad), table.lines, args.inp)
     return 0
