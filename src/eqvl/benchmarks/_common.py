@@ -14,7 +14,7 @@ import numpy as np
 
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import read_jsonl
+from eqvl.io import read_jsonl, read_text
 from eqvl.metrics import mean_of
 
 
@@ -163,13 +163,11 @@ def read_json_keyed(path: str | Path) -> Any:
             out[key] = value
         return out
 
+    text = read_text(path)  # a BOM is accepted; bad bytes are named by line and byte offset
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=no_dupes)
+        return json.loads(text, object_pairs_hook=no_dupes)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", path=str(path), line=exc.lineno) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text: {exc.reason}", path=str(path)) from None
 
 
 def read_own_jsonl(path: Path, image_keys: Sequence[str], caption_keys: Sequence[str]) -> list[ScoreItem]:

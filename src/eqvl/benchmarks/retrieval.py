@@ -20,7 +20,7 @@ from eqvl.benchmarks._common import check_options, layout_error, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ImageRef
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import read_csv_rows, read_json
+from eqvl.io import read_csv_rows, read_json, text_lines
 from eqvl.metrics import RETRIEVAL_TIES, retrieval_recalls
 
 _KARPATHY = ("dataset_coco.json", "dataset_flickr30k.json", "dataset_flickr8k.json")
@@ -88,9 +88,8 @@ def read_clip_benchmark_txt(path: Path) -> "OrderedDict[str, list[str]]":
     `<image>.jpg,<caption>` with commas left unquoted inside the caption. Split as CLIP_benchmark
     does, at ".jpg,"; a line without it (another extension) splits at its first comma."""
     out: "OrderedDict[str, list[str]]" = OrderedDict()
-    with open(path, encoding="utf-8") as handle:
-        handle.readline()
-        for line_no, line in enumerate(handle, start=2):
+    for line_no, line in text_lines(path):  # BOM accepted, bad bytes named by line and offset
+        if line_no > 1:
             line = line.strip()
             if not line:
                 continue
@@ -108,14 +107,12 @@ def read_clip_benchmark_txt(path: Path) -> "OrderedDict[str, list[str]]":
 
 
 def _is_clip_benchmark_txt(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        return handle.readline().strip() == "image,caption"
+    return next(text_lines(path), (1, ""))[1].strip() == "image,caption"
 
 
 def read_caption_csv(path: Path, split: str, image_col: str, caption_col: str) -> "OrderedDict[str, list[str]]":
     """A CSV (tab- or comma-separated, with header) with one row per caption; rows of one image share its path."""
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline()
+    header = next(text_lines(path), (1, ""))[1]
     sep = "\t" if "\t" in header else ","
     out: "OrderedDict[str, list[str]]" = OrderedDict()
     for line, row in read_csv_rows(path, sep=sep):
