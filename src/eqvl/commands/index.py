@@ -1,0 +1,276 @@
+"""`eqvl index build|add|remove|info|search|serve`: image-text search over a collection.
+
+    eqvl index build  --model M --pretrained P --images photos.csv --out idx/
+    torchrun --nproc-per-node 8 -m eqvl index build ... --out idx/
+    eqvl index add    idx/ --images new.csv
+    eqvl index remove idx/ --paths gone.txt
+    eqvl index info   idx/
+    eqvl index search idx/ --text "a red car left of a bus" -k 10 [--where subset=location] [--json]
+    eqvl index serve  idx/ --port 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from eqvl.errors import EqvlError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("index", help="build, update and search an image index (FAISS + SQLite), serve it over HTTP",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="index_command", metavar="ACTION")
+    _build_parser(sub)
+    _add_parser(sub)
+    q = sub.add_parser("remove", help="remove images (by path) from an index")
+    q.add_argument("index", help="index folder")
+    q.add_argument("--paths", required=True, help="text file, one image path per line (relative to its folder)")
+    q.add_argument("--ignore-missing", action="store_true", help="remove the listed paths that are indexed, skip the rest")
+    q.set_defaults(func=run_remove)
+    q = sub.add_parser("info", help="count, dimension, model, index type, memory, recall estimate")
+    q.add_argument("index", help="index folder")
+    q.add_argument("--recall-queries", type=int, default=100, help="queries for the recall@10 estimate (0: skip)")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=run_info)
+    _search_parser(sub)
+    _serve_parser(sub)
+
+
+def _input_flags(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--images", required=True, help="open_clip CSV (tab-separated filepath[, title, extra columns]), "
+                   "JSONL, or a folder of images")
+    q.add_argument("--csv-img-key", default="filepath", help="image path column")
+    q.add_argument("--csv-caption-key", default="title", help="caption column")
+    q.add_argument("--csv-separator", default="\t", help="CSV separator (open_clip: tab)")
+    q.add_argument("--skip-bad", action="store_true", help="skip missing/unreadable images (counted, listed in the manifest)")
+    q.add_argument("--batch-size", type=int, default=64, help="images per encoder call")
+    q.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="image decoding workers")
+    q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    q.add_argument("--cache-dir", default=None, help="embedding cache to reuse across runs (default: one inside the "
+                   "index folder, kept only until the run commits)")
+    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    q.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _build_parser(sub) -> None:
+    q = sub.add_parser("build", help="embed images and build a new index (torchrun: sharded over ranks)")
+    q.add_argument("--model", required=True, help="open_clip name, shipped config (eqvl-tiny-rn), config JSON, hf:DIR")
+    q.add_argument("--pretrained", default="none", help="open_clip tag, checkpoint file, or none")
+    q.add_argument("--out", required=True, help="index folder to create")
+    q.add_argument("--index", default="auto", help="auto (size rule), flat, hnsw, ivfpq, or a FAISS factory string")
+    q.add_argument("--precision", default="fp32", help="fp32, amp, bf16 ... (stored; queries use the same)")
+    q.add_argument("--seed", type=int, default=0, help="seed of a random init (--pretrained none)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
+    _input_flags(q)
+    q.set_defaults(func=run_build)
+
+
+def _add_parser(sub) -> None:
+    q = sub.add_parser("add", help="add images; already-indexed content is skipped and counted")
+    q.add_argument("index", help="index folder")
+    _input_flags(q)
+    q.set_defaults(func=run_add)
+
+
+def _rerank_flags(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--rerank-model", default=None, help="second-stage model re-scoring the top --rerank-k hits")
+    q.add_argument("--rerank-pretrained", default="none", help="its pretrained tag / checkpoint")
+    q.add_argument("--rerank-k", type=int, default=100, help="first-stage hits handed to the re-ranker")
+
+
+def _search_parser(sub) -> None:
+    q = sub.add_parser("search", help="query an index by text or image")
+    q.add_argument("index", help="index folder")
+    what = q.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="query text")
+    what.add_argument("--image", help="query image file")
+    q.add_argument("-k", type=int, default=10, help="hits to return")
+    q.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="metadata filter applied before the top-k cut (repeatable; same key twice = either value)")
+    q.add_argument("--model", default=None, help="query model (default: the index's; another one is refused)")
+    q.add_argument("--pretrained", default="none", help="with --model")
+    q.add_argument("--device", default="cpu")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    _rerank_flags(q)
+    q.set_defaults(func=run_search)
+
+
+def _serve_parser(sub) -> None:
+    q = sub.add_parser("serve", help="JSON API + a search page over HTTP (FastAPI + uvicorn)")
+    q.add_argument("index", help="index folder")
+    q.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    q.add_argument("--port", type=int, default=8000)
+    q.add_argument("--max-k", type=int, default=100, help="largest k a request may ask for")
+    q.add_argument("--max-upload-mb", type=float, default=10.0, help="largest query image upload")
+    q.add_argument("--device", default="cpu")
+    _rerank_flags(q)
+    q.set_defaults(func=run_serve)
+
+
+# ---------------------------------------------------------------- actions
+
+
+def _options(args: argparse.Namespace, identity_source: Any = None):
+    from eqvl.index import EmbedOptions
+
+    if args.batch_size <= 0 or args.workers < 0:
+        raise EqvlError("--batch-size must be > 0 and --workers >= 0")
+    cache = None
+    if args.cache_dir and identity_source is not None:
+        from eqvl.encode import EmbeddingCache
+
+        cache = EmbeddingCache(args.cache_dir, identity_source.identity())
+    return EmbedOptions(batch_size=args.batch_size, workers=args.workers, skip_bad=args.skip_bad,
+                        progress=not args.no_progress, cache=cache)
+
+
+def _fmt(args: argparse.Namespace):
+    from eqvl.index import SourceFormat
+
+    return SourceFormat(args.csv_img_key, args.csv_caption_key, args.csv_separator)
+
+
+def _print_report(report, as_json: bool) -> None:
+    if report is None:  # a torchrun rank other than 0
+        return
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    rows = [("operation", report.op), ("images in index", report.count), ("added", report.added),
+            ("already indexed (same content)", report.already_indexed), ("duplicates in input", report.duplicates),
+            ("removed", report.removed), ("skipped bad images", len(report.bad)), ("index", report.index),
+            ("generation", report.generation), ("seconds", f"{report.seconds:.1f}")]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    for bad in report.bad[:10]:
+        print(f"  skipped {bad['where']}: {bad['error']}", file=sys.stderr)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from eqvl.index import Index, read_items
+    from eqvl.index.distributed import ranks_from_env, shutdown
+
+    items = read_items(args.images, _fmt(args))  # a bad listing fails before the model is built
+    ranks = ranks_from_env(args.device)
+    try:
+        encoder = None
+        if args.cache_dir:  # the cache is keyed by the model's identity: build the model once, here
+            from eqvl.models import load_encoder
+
+            encoder = load_encoder(args.model, args.pretrained, device=args.device, seed=args.seed,
+                                   precision=args.precision)
+        report = Index.build(args.out, items, args.model, args.pretrained, index=args.index, overwrite=args.overwrite,
+                             device=args.device, precision=args.precision, seed=args.seed,
+                             options=_options(args, encoder), ranks=ranks, encoder=encoder)
+    finally:
+        shutdown()
+    _print_report(report, args.json)
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from eqvl.index import Index, read_items
+    from eqvl.index.distributed import ranks_from_env, shutdown
+
+    items = read_items(args.images, _fmt(args))
+    idx = Index.open(args.index, device=args.device)
+    ranks = ranks_from_env(args.device)
+    try:
+        report = idx.add(items, options=_options(args, idx.encoder), ranks=ranks)
+    finally:
+        shutdown()
+    _print_report(report, args.json)
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from eqvl.index import Index
+    from eqvl.index.sources import read_path_list
+
+    paths = read_path_list(args.paths)
+    report = Index.open(args.index).remove(paths, ignore_missing=args.ignore_missing)
+    _print_report(report, False)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from eqvl.index import Index
+    from eqvl.index.core import describe_model
+
+    info = Index.open(args.index).info(recall_queries=max(0, args.recall_queries))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    mem = info["memory"]
+    rows = [("index", info["path"]), ("images", info["count"]), ("dimension", info["dim"]),
+            ("model", describe_model(info["model"])), ("index type", f"{info['index']['kind']} ({info['index']['factory']})"),
+            ("search params", info["index"]["params"] or "-"), ("FAISS index in RAM", _bytes(mem["faiss_index_bytes"])),
+            ("bytes per vector (index)", mem["index_bytes_per_vector"]),
+            ("stored vectors (float16, mmap)", _bytes(mem["vectors_bytes_on_disk_mmap"])),
+            ("metadata (SQLite)", _bytes(mem["metadata_bytes"])), ("columns", ", ".join(info["columns"])),
+            ("removed, masked", info["deleted_masked"]), ("skipped at build/add", info["skipped_at_build"]),
+            ("recall@10 vs exact", f"{info['recall_at_10_vs_exact']:.3f} ({info['recall_queries']} queries)"),
+            ("generation", info["generation"]), ("updated", info["updated"])]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return str(n)
+
+
+def _load_rerank(args: argparse.Namespace):
+    if not args.rerank_model:
+        return None
+    from eqvl.models import load_encoder
+
+    if args.rerank_k <= 0:
+        raise EqvlError("--rerank-k must be > 0")
+    return load_encoder(args.rerank_model, args.rerank_pretrained, device=args.device)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from eqvl.index import Index
+
+    encoder = None
+    if args.model:
+        from eqvl.models import load_encoder
+
+        encoder = load_encoder(args.model, args.pretrained, device=args.device)
+    idx = Index.open(args.index, encoder=encoder, device=args.device)
+    reranker = _load_rerank(args)
+    texts = [args.text] if args.text is not None else None
+    images = [args.image] if args.image is not None else None
+    hits = idx.search(texts=texts, images=images, k=args.k, where=args.where, rerank_model=reranker,
+                      rerank_k=args.rerank_k)[0]
+    if args.json:
+        print(json.dumps({"query": args.text or args.image, "k": args.k, "hits": [h.to_dict() for h in hits]}, indent=2))
+        return 0
+    print(f"{'rank':>4}  {'id':>8}  {'score':>8}  {'stage':<24}  caption / path")
+    for n, h in enumerate(hits, 1):
+        print(f"{n:>4}  {h.id:>8}  {h.score:>8.4f}  {h.stage:<24}  {h.caption or '-'}  [{h.path}]")
+    if not hits:
+        print("(no hits: nothing matches the --where filter)")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from eqvl.index import Index
+    from eqvl.index.server import Limits, serve
+
+    idx = Index.open(args.index, device=args.device)
+    reranker = _load_rerank(args)
+    limits = Limits(max_k=args.max_k, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    serve(idx, host=args.host, port=args.port, limits=limits, rerank_model=reranker, rerank_k=args.rerank_k)
+    return 0

@@ -1,0 +1,176 @@
+"""The FAISS side: which index for how many vectors, building it, searching it with a filter.
+
+Size rule (documented in docs/guide/index.md, measured by benchmarks/bench_index.py):
+  * up to FLAT_MAX vectors: exact inner product (`Flat`) — brute force is fast enough and exact;
+  * up to HNSW_MAX: HNSW graph over 8-bit scalar-quantised vectors (`HNSW32,SQ8`);
+  * beyond: IVF-PQ (`IVF<nlist>,PQ<d/8>`), 64 bytes a vector at 512-d, the only one whose RAM
+    stays small at 100M+ (its lists can also live on disk, see the guide).
+Approximate candidates are always re-scored exactly from the stored float16 vectors, so
+compression costs recall only when a true top-k vector misses the candidate list.
+Vectors carry stable int64 ids through `IndexIDMap`; removed ids are masked by an ID selector.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from eqvl.errors import EqvlError
+
+FLAT_MAX = 100_000
+HNSW_MAX = 5_000_000
+HNSW_M = 32
+#: search-time defaults, tuned with bench_index.py (recall@10 >= 0.95 on 1M clustered vectors)
+DEFAULT_EF_SEARCH = 96
+DEFAULT_NPROBE = 32
+#: approximate candidates re-scored exactly per query: max(RESCORE_MIN, RESCORE_FACTOR * k)
+RESCORE_MIN = 100
+RESCORE_FACTOR = 4
+KINDS = ("auto", "flat", "hnsw", "ivfpq")
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise EqvlError("eqvl index needs FAISS: pip install 'eqvl[serve]' (faiss-cpu)") from None
+    return faiss
+
+
+@dataclass
+class IndexSpec:
+    """What to build and how to search it; stored in the manifest."""
+
+    kind: str  # flat | hnsw | ivfpq | factory
+    factory: str
+    params: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "factory": self.factory, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "IndexSpec":
+        return cls(d["kind"], d["factory"], dict(d.get("params", {})))
+
+    @property
+    def exact(self) -> bool:
+        return self.kind == "flat" or self.factory == "Flat"
+
+
+def choose_spec(requested: str, n: int, dim: int) -> IndexSpec:
+    """`--index auto|flat|hnsw|ivfpq|<factory string>` -> a concrete spec for `n` vectors of `dim`."""
+    kind = (requested or "auto").strip()
+    if kind == "auto":
+        kind = "flat" if n <= FLAT_MAX else "hnsw" if n <= HNSW_MAX else "ivfpq"
+    if kind == "flat":
+        return IndexSpec("flat", "Flat")
+    if kind == "hnsw":
+        return IndexSpec("hnsw", f"HNSW{HNSW_M},SQ8", {"efSearch": DEFAULT_EF_SEARCH, "efConstruction": 64})
+    if kind == "ivfpq":
+        return IndexSpec("ivfpq", ivfpq_factory(n, dim), {"nprobe": DEFAULT_NPROBE})
+    faiss = _faiss()
+    try:
+        faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1][:200]
+        raise EqvlError(f"--index {kind!r}: not flat, hnsw, ivfpq, auto or a FAISS factory string ({first})") from None
+    return IndexSpec("factory", kind, {"efSearch": DEFAULT_EF_SEARCH, "nprobe": DEFAULT_NPROBE})
+
+
+def ivfpq_factory(n: int, dim: int) -> str:
+    """nlist ~ 4 sqrt(n) (FAISS's guideline), at most n/39 so every list gets training points;
+    PQ with d/8 sub-quantisers (one byte each), fewer bits when there are too few vectors to train 256 codes."""
+    nlist = max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39 if n >= 39 else 1))
+    m = next(m for m in (dim // 8, dim // 4, dim // 2, dim, 1) if m >= 1 and dim % m == 0)
+    nbits = 8 if n >= 256 * 39 else max(1, min(8, int(math.log2(max(n // 39, 2)))))
+    return f"IVF{nlist},PQ{m}x{nbits}"
+
+
+def build(spec: IndexSpec, dim: int, train_sample: Callable[[], np.ndarray],
+          chunks: Iterable[tuple[np.ndarray, np.ndarray]]):
+    """A FAISS index with the ids of `chunks` ((ids, float32 rows) blocks), trained on `train_sample()` if it needs it."""
+    faiss = _faiss()
+    index = faiss.index_factory(dim, spec.factory, faiss.METRIC_INNER_PRODUCT)
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSW) and "efConstruction" in spec.params:
+        inner.hnsw.efConstruction = int(spec.params["efConstruction"])
+    if not isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = faiss.IndexIDMap(index)
+    if not index.is_trained:
+        sample = train_sample()
+        if len(sample) == 0:
+            raise EqvlError(f"index {spec.factory} needs training vectors; the collection is empty")
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    for ids, rows in chunks:
+        index.add_with_ids(np.ascontiguousarray(rows, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+    return index
+
+
+def add(index, ids: np.ndarray, rows: np.ndarray) -> None:
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(rows, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+
+
+def write(index, path) -> None:
+    _faiss().write_index(index, str(path))
+
+
+def read(path, mmap: bool = False):
+    faiss = _faiss()
+    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+    try:
+        return faiss.read_index(str(path), flags)
+    except RuntimeError as exc:
+        raise EqvlError(f"{path}: cannot read the FAISS index ({str(exc).strip().splitlines()[-1][:200]})") from None
+
+
+def memory_bytes(index) -> int:
+    """Bytes the index holds in RAM (serialised size: codes + graph/lists + id map)."""
+    return int(_faiss().serialize_index(index).nbytes)
+
+
+def supports_selector(index) -> bool:
+    faiss = _faiss()
+    inner = faiss.downcast_index(index.index if hasattr(index, "id_map") else index)
+    return isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSW, faiss.IndexIVF))
+
+
+def search(index, queries: np.ndarray, k: int, params: dict[str, int], allowed: np.ndarray | None = None,
+           excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS search for `k` candidates, restricted to `allowed` ids or skipping `excluded` ids."""
+    faiss = _faiss()
+    inner = faiss.downcast_index(index.index if hasattr(index, "id_map") else index)
+    if isinstance(inner, faiss.IndexHNSW):
+        sp = faiss.SearchParametersHNSW()
+        sp.efSearch = max(int(params.get("efSearch", DEFAULT_EF_SEARCH)), k)
+    elif isinstance(inner, faiss.IndexIVF):
+        sp = faiss.SearchParametersIVF()
+        sp.nprobe = min(int(params.get("nprobe", DEFAULT_NPROBE)), inner.nlist)
+    else:
+        sp = faiss.SearchParameters()
+    keep = []  # the selectors must outlive the search call
+    if allowed is not None:
+        keep.append(faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64)))
+        sp.sel = keep[-1]
+    elif excluded is not None and len(excluded):
+        keep.append(faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64)))
+        keep.append(faiss.IDSelectorNot(keep[-1]))
+        sp.sel = keep[-1]
+    k = max(1, min(k, index.ntotal))
+    return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=sp)
+
+
+def range_ids(index, query: np.ndarray, threshold: float, excluded: np.ndarray | None = None) -> np.ndarray:
+    """Every id whose (index) score exceeds `threshold`: completes a tie group cut by the candidate list."""
+    faiss = _faiss()
+    sp = faiss.SearchParameters()
+    keep = []
+    if excluded is not None and len(excluded):
+        keep.append(faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64)))
+        keep.append(faiss.IDSelectorNot(keep[-1]))
+        sp.sel = keep[-1]
+    lims, _, ids = index.range_search(np.ascontiguousarray(query[None], dtype=np.float32), float(threshold), params=sp)
+    return ids[lims[0] : lims[1]]

@@ -1,0 +1,338 @@
+"""`Index`: open a built index, search it by text or image, add and remove images.
+
+    from eqvl.index import Index
+    idx = Index.open("idx/")
+    hits = idx.search(texts=["a red car left of a bus"], k=10)[0]
+
+An opened index is one generation: later writes by other processes are not seen until the
+index is opened again (the files of an open generation stay valid even after a newer one
+replaces them). The query model is the one named in the manifest; an encoder passed in must
+have the same identity (name, weights hash, preprocessing), or the query is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from eqvl.errors import EqvlError
+from eqvl.index import ann, rerank, search, store
+from eqvl.index.embedding import EmbedOptions
+from eqvl.index.metadata import MetaStore
+from eqvl.index.sources import Item, SourceFormat, read_items
+from eqvl.index.vectors import VectorStore
+from eqvl.index.writer import WriteReport, remove_paths, write_items
+
+MAX_TEXT_CHARS = 1000
+#: the most hits one query may ask for (a guard against a typo asking for the whole collection)
+MAX_K = 10_000
+
+
+@dataclass
+class Hit:
+    """One result: stable id, score, which stage produced the score, and the image's metadata."""
+
+    id: int
+    score: float
+    stage: str
+    path: str
+    caption: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    first_stage_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def model_info(encoder: Any, model: str, pretrained: str, precision: str, seed: int) -> dict[str, Any]:
+    return {"name": model, "pretrained": pretrained, "precision": precision, "seed": seed,
+            "identity": encoder.identity()}
+
+
+def describe_model(info: Mapping[str, Any]) -> str:
+    """'eqvl-tiny-rn (pretrained none, weights 1a2b3c4d)' from a manifest's model entry."""
+    try:
+        weights = json.loads(info.get("identity", "{}")).get("weights", "?")[:8]
+    except (ValueError, AttributeError):
+        weights = "?"
+    return f"{info.get('name')} (pretrained {info.get('pretrained')}, weights {weights})"
+
+
+def parse_where(where: Mapping[str, Any] | Sequence[str] | None) -> dict[str, list[str]]:
+    """{'subset': 'location'} or ['subset=location', ...] -> {'subset': ['location']}."""
+    if not where:
+        return {}
+    out: dict[str, list[str]] = {}
+    pairs = where.items() if isinstance(where, Mapping) else []
+    if not isinstance(where, Mapping):
+        parsed = []
+        for text in where:
+            key, sep, value = str(text).partition("=")
+            if not sep or not key.strip():
+                raise EqvlError(f"--where {text!r}: expected KEY=VALUE")
+            parsed.append((key.strip(), value))
+        pairs = parsed
+    for key, value in pairs:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out.setdefault(str(key), []).extend(str(v) for v in values)
+    return out
+
+
+class Index:
+    """A read-only view of one generation, plus the writes that create the next one."""
+
+    def __init__(self, root: Path, encoder: Any = None, device: str = "cpu", mmap: bool = False):
+        self.root = Path(root)
+        self.generation = store.current_generation(self.root)
+        self.manifest = store.read_manifest(self.generation)
+        self.spec = ann.IndexSpec.from_dict(self.manifest["index"])
+        self.meta = MetaStore.open_readonly(self.generation / store.META)
+        self.vectors = VectorStore(self.root / store.VECTORS, self.manifest["shards"], int(self.manifest["dim"]))
+        self.faiss = ann.read(self.generation / store.FAISS_FILE, mmap=mmap)
+        self.deleted = np.load(self.generation / store.DELETED)
+        self.device = device
+        self._encoder = None
+        if encoder is not None:
+            self.check_encoder(encoder)
+            self._encoder = encoder
+
+    # ------------------------------------------------------------ opening, building
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, encoder: Any = None, device: str = "cpu", mmap: bool = False) -> "Index":
+        """Open the live generation (retried once if a writer replaced it while we were opening)."""
+        try:
+            return cls(Path(root), encoder, device, mmap)
+        except (FileNotFoundError, EqvlError):
+            if not store.is_index(root):
+                raise
+            return cls(Path(root), encoder, device, mmap)
+
+    @classmethod
+    def build(cls, root: str | os.PathLike, images: str | os.PathLike | Sequence[Item], model: str,
+              pretrained: str = "none", *, index: str = "auto", overwrite: bool = False, device: str = "cpu",
+              precision: str = "fp32", seed: int = 0, fmt: SourceFormat | None = None,
+              options: EmbedOptions | None = None, ranks: Any = None, encoder: Any = None) -> WriteReport | None:
+        """Embed `images` with `model` and write a new index at `root` (see `eqvl index build`).
+        `encoder`: the already-built `model` (saves building it again); its identity goes into the manifest."""
+        from eqvl.models import load_encoder
+
+        root = Path(root)
+        if store.is_index(root) and not overwrite:
+            raise EqvlError(f"{root} is already an index; pass --overwrite to replace it (or use `eqvl index add`)")
+        if root.exists() and not root.is_dir():
+            raise EqvlError(f"--out {root} exists and is not a folder")
+        if root.is_dir() and not store.is_index(root) and any(_foreign(p) for p in root.iterdir()):
+            raise EqvlError(f"--out {root} is a non-empty folder that is not an eqvl index; choose another")
+        items = images if isinstance(images, list) else read_items(images, fmt)
+        ann.choose_spec(index, len(items), 8) if index not in ann.KINDS else None  # a bad --index fails early
+        if os.path.exists(pretrained):
+            pretrained = os.path.abspath(pretrained)  # the index must find its model from any folder
+        if encoder is None:
+            encoder = load_encoder(model, pretrained, device=device, seed=seed, precision=precision)
+        info = model_info(encoder, model, pretrained, precision, seed)
+        opts = options or EmbedOptions()
+        if opts.cache is None:
+            opts.cache = _staging_cache(root, encoder)
+        return write_items(root, encoder, info, items, opts, index, ranks)
+
+    # ------------------------------------------------------------ model
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return dict(self.manifest["model"])
+
+    @property
+    def encoder(self) -> Any:
+        """The query model named in the manifest (loaded on first use, checked against the index)."""
+        if self._encoder is None:
+            from eqvl.models import load_encoder
+
+            m = self.model
+            enc = load_encoder(m["name"], m["pretrained"], device=self.device, seed=int(m.get("seed", 0)),
+                               precision=m.get("precision", "fp32"))
+            self.check_encoder(enc, what="the index's own model as loaded now")
+            self._encoder = enc
+        return self._encoder
+
+    def check_encoder(self, encoder: Any, what: str = "the query model") -> None:
+        if encoder.identity() != self.model["identity"]:
+            ident = json.loads(encoder.identity()) if encoder.identity().startswith("{") else {}
+            now = {"name": getattr(encoder, "name", "?"), "pretrained": getattr(encoder, "pretrained", "?"),
+                   "identity": json.dumps(ident)}
+            raise EqvlError(f"{self.root} was built with {describe_model(self.model)}, but {what} is "
+                            f"{describe_model(now)}: embeddings of different models cannot be compared; "
+                            "rebuild the index with that model")
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def count(self) -> int:
+        return int(self.manifest["count"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    def columns(self) -> list[str]:
+        return [c for c in self.meta.columns() if c != "id"]
+
+    def image_path(self, id_: int) -> str | None:
+        """Stored path of an indexed id (None for an id not in the index)."""
+        row = self.meta.rows([int(id_)]).get(int(id_))
+        return row["path"] if row else None
+
+    # ------------------------------------------------------------ search
+
+    def embed_query(self, texts: Sequence[str] | None = None, images: Sequence[Any] | None = None) -> np.ndarray:
+        """Normalised query embeddings of texts, or of images (PIL images or paths)."""
+        from eqvl.encode import EncodeConfig, encode_texts
+
+        if (texts is None) == (images is None):
+            raise EqvlError("give a query: texts or images (not both)")
+        if texts is not None:
+            for text in texts:
+                check_text(text)
+            return encode_texts(self.encoder, list(texts), EncodeConfig(progress=False)).emb
+        pixels = torch.stack([self.encoder.preprocess(load_query_image(im)) for im in images])
+        return self.encoder.encode_images(pixels).detach().float().cpu().numpy()
+
+    def search(self, texts: Sequence[str] | None = None, images: Sequence[Any] | None = None, k: int = 10,
+               where: Mapping[str, Any] | Sequence[str] | None = None, rerank_model: Any = None,
+               rerank_k: int = 100) -> list[list[Hit]]:
+        """Top-k hits per query (filtered by `where` before the cut; re-ranked by `rerank_model` if given)."""
+        if not isinstance(k, int) or k <= 0:
+            raise EqvlError(f"k must be a positive integer, got {k!r}")
+        if k > MAX_K:
+            raise EqvlError(f"k = {k} is over the limit of {MAX_K}")
+        if rerank_model is not None and rerank_k < k:
+            raise EqvlError(f"--rerank-k ({rerank_k}) must be at least k ({k})")
+        filters = parse_where(where)
+        allowed = self.meta.filter_ids(filters) if filters else None
+        queries = self.embed_query(texts, images)
+        depth = rerank_k if rerank_model is not None else k
+        ranked = search.search(self.faiss, self.spec, self.vectors, queries, depth, self.count, self.deleted,
+                               allowed, live_ids=self.meta.live_ids)
+        out = []
+        for n, found in enumerate(ranked):
+            hits = self._hits(found)
+            if rerank_model is not None:
+                query = {"text": texts[n]} if texts is not None else {"image": load_query_image(images[n])}
+                hits = self._rerank(hits, rerank_model, query, k)
+            out.append(hits[:k])
+        return out
+
+    def _hits(self, found: search.Ranked) -> list[Hit]:
+        rows = self.meta.rows([i for i, _ in found])
+        stage = "exact" if self.spec.exact else f"{self.spec.kind}+exact-rescore"
+        hits = []
+        for id_, score in found:
+            row = rows[id_]
+            extra = {c: v for c, v in row.items() if c not in ("id", "path", "caption", "hash")}
+            hits.append(Hit(id_, score, stage, row["path"], row["caption"], extra))
+        return hits
+
+    def _rerank(self, hits: list[Hit], model: Any, query: dict[str, Any], k: int) -> list[Hit]:
+        scores = rerank.rerank_scores(model, [h.path for h in hits], **query)
+        order = rerank.reorder(np.array([h.id for h in hits], dtype=np.int64), scores, k)
+        stage = rerank.stage_name(model)
+        out = []
+        for i in order:
+            h = hits[i]
+            ok = not np.isnan(scores[i])
+            out.append(Hit(h.id, float(scores[i]) if ok else h.score, stage if ok else f"{h.stage} (unreadable for re-rank)",
+                           h.path, h.caption, h.meta, h.score))
+        return out
+
+    # ------------------------------------------------------------ writes (each opens the next generation)
+
+    def add(self, images: str | os.PathLike | Sequence[Item], *, fmt: SourceFormat | None = None,
+            options: EmbedOptions | None = None, ranks: Any = None) -> WriteReport | None:
+        """Add images (already-indexed content is skipped and counted); this object then shows the new state."""
+        items = images if isinstance(images, list) else read_items(images, fmt)
+        opts = options or EmbedOptions()
+        if opts.cache is None:
+            opts.cache = _staging_cache(self.root, self.encoder)
+        report = write_items(self.root, self.encoder, self.model, items, opts, None, ranks)
+        self.__init__(self.root, self._encoder, self.device)
+        return report
+
+    def remove(self, paths: Sequence[str], ignore_missing: bool = False) -> WriteReport:
+        report = remove_paths(self.root, [os.path.abspath(p) for p in paths], ignore_missing)
+        self.__init__(self.root, self._encoder, self.device)
+        return report
+
+    def info(self, recall_queries: int = 100, k: int = 10) -> dict[str, Any]:
+        """Count, model, index type, memory, and recall@k of this index against exact search."""
+        gen = self.generation
+        faiss_bytes = (gen / store.FAISS_FILE).stat().st_size
+        recall, took = self.estimate_recall(recall_queries, k)
+        return {
+            "path": str(self.root), "generation": gen.name, "count": self.count, "dim": self.dim,
+            "model": self.model, "index": self.spec.to_dict(), "deleted_masked": int(len(self.deleted)),
+            "skipped_at_build": len(self.manifest.get("skipped", [])), "columns": self.columns(),
+            "memory": {"faiss_index_bytes": faiss_bytes, "vectors_bytes_on_disk_mmap": self.vectors.nbytes(),
+                       "metadata_bytes": (gen / store.META).stat().st_size,
+                       "index_bytes_per_vector": round(faiss_bytes / max(1, self.faiss.ntotal), 1)},
+            f"recall_at_{k}_vs_exact": recall, "recall_queries": min(recall_queries, self.count),
+            "recall_seconds": round(took, 3), "created": self.manifest.get("created"),
+            "updated": self.manifest.get("updated"),
+        }
+
+    def estimate_recall(self, n_queries: int = 100, k: int = 10, seed: int = 0) -> tuple[float, float]:
+        """Queries near stored vectors (noise added, so none is an exact copy): this index vs brute force."""
+        live = self.meta.live_ids()
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(live, size=min(n_queries, len(live)), replace=False))
+        q = self.vectors.get(picked) + rng.normal(0, 0.5 / np.sqrt(self.dim), (len(picked), self.dim))
+        q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+        started = time.perf_counter()
+        found = search.search(self.faiss, self.spec, self.vectors, q, k, self.count, self.deleted, None,
+                              live_ids=self.meta.live_ids)
+        took = time.perf_counter() - started
+        truth = search.exact_topk(self.vectors, q, live, k)
+        return search.recall_at(found, truth, k), took
+
+
+#: files eqvl itself leaves in an index folder that never finished its first build
+_OURS = {store.EMBED_CACHE, store.VECTORS, store.LOCK}
+
+
+def _foreign(path: Path) -> bool:
+    return path.name not in _OURS and not path.name.startswith((".tmp-", "gen-"))
+
+
+def _staging_cache(root: Path, encoder: Any):
+    from eqvl.encode import EmbeddingCache
+
+    return EmbeddingCache(root / store.EMBED_CACHE, encoder.identity())
+
+
+def check_text(text: Any) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise EqvlError("the query text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise EqvlError(f"the query text is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}")
+    return text
+
+
+def load_query_image(image: Any) -> Image.Image:
+    """A query image: a PIL image, or a path read with eqvl's loader (errors name the file)."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    from eqvl.data.images import load_image
+    from eqvl.data.records import ImageRef
+    from eqvl.errors import DataError
+
+    try:
+        return load_image(ImageRef(str(image)))
+    except DataError as exc:
+        raise EqvlError(f"query image: {exc}") from None

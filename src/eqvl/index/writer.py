@@ -1,0 +1,234 @@
+"""`build` / `add` / `remove` as transactions: prepare the next generation, then switch one pointer.
+
+Nothing a reader sees is modified in place: the metadata is copied (SQLite backup API), new
+vectors go to new shard files, the FAISS index is written anew (or hard-linked when unchanged),
+and `store.commit` makes the result live with one `os.replace`. A killed writer leaves the old
+generation live; its embeddings stay in `embed-cache/`, so re-running the command skips them.
+Under torchrun every rank embeds its slice (`embedding.embed_rank`); rank 0 alone holds the
+writer lock, assigns ids, builds the FAISS index and commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from eqvl.errors import EqvlError
+from eqvl.index import ann, store
+from eqvl.index.embedding import EmbedOptions, embed_rank, read_notes
+from eqvl.index.metadata import MetaStore
+from eqvl.index.sources import Item
+from eqvl.index.vectors import VectorStore, write_ids
+
+#: removed vectors are masked until they are this share of the FAISS index, then it is rebuilt without them
+COMPACT_SHARE = 0.2
+TRAIN_MAX = 200_000
+PAUSE_ENV = "EQVL_INDEX_PAUSE_AT"
+
+
+@dataclass
+class WriteReport:
+    """What a write did (printed by the CLI, returned by the Python API)."""
+
+    op: str
+    count: int = 0
+    added: int = 0
+    already_indexed: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    bad: list[dict[str, str]] = field(default_factory=list)
+    index: str = ""
+    generation: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Ranks:
+    """This process's place under torchrun (rank 0 of 1 otherwise) and the collectives it needs."""
+
+    rank: int = 0
+    world: int = 1
+    barrier: Callable[[], None] = lambda: None
+    agree: Callable[[str], str] = lambda message: message  # rank 0's message (or "") reaches every rank
+
+
+def pause_point(stage: str) -> None:
+    """Fault-injection hook for the crash tests: with EQVL_INDEX_PAUSE_AT=<stage>, stop here."""
+    if os.environ.get(PAUSE_ENV) == stage:
+        print(f"eqvl-index-paused-at: {stage}", file=sys.stderr, flush=True)
+        time.sleep(3600)
+
+
+def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
+                index_kind: str | None, ranks: Ranks | None = None) -> WriteReport | None:
+    """`build` (index_kind given: a fresh index) or `add` (index_kind None: onto the live generation).
+    Returns the report on rank 0, None on the other ranks."""
+    ranks = ranks or Ranks()
+    started = time.perf_counter()
+    notes_dir = root / store.EMBED_CACHE / "notes"
+    with contextlib.ExitStack() as stack:
+        error = ""
+        if ranks.rank == 0:
+            try:
+                stack.enter_context(store.writer_lock(root))
+                if store.is_index(root):
+                    store.collect_garbage(root)
+                shutil.rmtree(notes_dir, ignore_errors=True)
+                notes_dir.mkdir(parents=True)
+            except EqvlError as exc:
+                error = str(exc)
+        error = ranks.agree(error)
+        if error:
+            raise EqvlError(error)
+        base = None if index_kind is not None else store.current_generation(root)
+        known = _known_hashes(base)
+        embed_rank(encoder, items, known, opts, notes_dir, root / store.VECTORS, ranks.rank, ranks.world)
+        ranks.barrier()
+        if ranks.rank != 0:
+            return None
+        pause_point("embedded")
+        report = _merge(root, base, model, items, read_notes(notes_dir, ranks.world), index_kind)
+        shutil.rmtree(root / store.EMBED_CACHE, ignore_errors=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _known_hashes(base: Path | None) -> Callable[[list[str]], set[str]]:
+    if base is None:
+        return lambda hashes: set()
+
+    def known(hashes: list[str]) -> set[str]:
+        meta = MetaStore.open_readonly(base / store.META)
+        try:
+            return set(meta.ids_by_hash(hashes))
+        finally:
+            meta.close()
+
+    return known
+
+
+def _merge(root: Path, base: Path | None, model: dict[str, str], items: Sequence[Item], notes: list[dict],
+           index_kind: str | None) -> WriteReport:
+    """Rank 0: ids for the embedded rows, metadata, FAISS index, manifest; then commit."""
+    manifest = store.read_manifest(base) if base else {"shards": [], "next_id": 0, "skipped": []}
+    report = WriteReport(op="build" if base is None else "add")
+    staged = store.staging_dir(root)
+    meta = MetaStore.create(staged / store.META, copy_from=base / store.META if base else None)
+    next_id, seen, rows, new_stems, dim = int(manifest["next_id"]), set(), [], [], int(manifest.get("dim", 0))
+    for note in notes:
+        report.already_indexed += note["known"]
+        report.duplicates += note["duplicates"]
+        report.bad += [{"where": items[int(p)].where, "path": items[int(p)].path, "error": m} for p, m in note["bad"].items()]
+        ids = np.full(len(note["rows"]), -1, dtype=np.int64)
+        for r, pos in enumerate(note["rows"]):
+            h = note["hashes"][pos - note["start"]]
+            if h in seen:  # the same bytes embedded by two ranks: keep the first in input order
+                report.duplicates += 1
+                continue
+            seen.add(h)
+            ids[r] = next_id
+            item = items[pos]
+            rows.append((next_id, item.path, item.caption, h, item.extra))
+            next_id += 1
+        if len(note["rows"]):
+            if dim and note["dim"] != dim:
+                raise EqvlError(f"new embeddings have dimension {note['dim']}, the index {dim} (different model?)")
+            dim = note["dim"]
+            write_ids(root / store.VECTORS, note["stem"], ids)
+            new_stems.append(note["stem"])
+    try:
+        meta.insert(rows)
+    except sqlite3.IntegrityError as exc:
+        raise EqvlError(f"{root}: an image path is already indexed with other content ({exc}); remove it first") from None
+    count = meta.count()
+    meta.finish()
+    if count == 0:
+        raise EqvlError("nothing to index: every listed image was skipped (see the errors above)")
+    shards = list(manifest["shards"]) + new_stems
+    vstore = VectorStore(root / store.VECTORS, shards, dim)
+    new_ids = np.array([r[0] for r in rows], dtype=np.int64)
+    spec, deleted = _faiss_for(root, base, manifest, index_kind, vstore, new_ids, staged)
+    np.save(staged / store.DELETED, deleted)
+    report.added, report.count, report.index = len(rows), count, spec.factory
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    manifest.update(model=model, dim=dim, count=count, next_id=next_id, shards=shards, index=spec.to_dict(),
+                    deleted=int(len(deleted)), skipped=list(manifest.get("skipped", [])) + report.bad, updated=now)
+    manifest.setdefault("created", now)
+    report.generation = _commit(root, staged, manifest)
+    return report
+
+
+def _faiss_for(root: Path, base: Path | None, manifest: dict, index_kind: str | None, vstore: VectorStore,
+               new_ids: np.ndarray, staged: Path) -> tuple[ann.IndexSpec, np.ndarray]:
+    """A new index over every stored vector (build), or the live one plus the new vectors (add)."""
+    if base is None:
+        spec = ann.choose_spec(index_kind or "auto", len(vstore), vstore.dim)
+        index = build_from_store(spec, vstore, vstore.ids)
+        deleted = np.zeros(0, np.int64)
+    else:
+        spec = ann.IndexSpec.from_dict(manifest["index"])
+        index = ann.read(base / store.FAISS_FILE)
+        for ids, rows in vstore.chunks(new_ids):
+            ann.add(index, ids, rows)
+        deleted = np.load(base / store.DELETED)
+    ann.write(index, staged / store.FAISS_FILE)
+    return spec, deleted
+
+
+def build_from_store(spec: ann.IndexSpec, vstore: VectorStore, ids: np.ndarray):
+    """Train (on a random sample) and fill a FAISS index from the stored vectors of `ids`."""
+    rng = np.random.default_rng(0)
+    sample_ids = np.sort(rng.choice(ids, size=min(len(ids), TRAIN_MAX), replace=False)) if len(ids) else ids
+    return ann.build(spec, vstore.dim, lambda: vstore.get(sample_ids), vstore.chunks(ids))
+
+
+def _commit(root: Path, staged: Path, manifest: dict) -> str:
+    pause_point("staged")
+    return store.commit(root, staged, manifest, before_switch=lambda: pause_point("renamed")).name
+
+
+def remove_paths(root: Path, paths: Sequence[str], ignore_missing: bool = False) -> WriteReport:
+    """Drop the listed images: metadata rows go, their ids are masked in FAISS (rebuilt past COMPACT_SHARE)."""
+    started = time.perf_counter()
+    with store.writer_lock(root):
+        base = store.current_generation(root)
+        store.collect_garbage(root)
+        manifest = store.read_manifest(base)
+        live = MetaStore.open_readonly(base / store.META)
+        found = live.ids_by_path(list(paths))
+        live.close()
+        missing = [p for p in paths if p not in found]
+        if missing and not ignore_missing:
+            raise EqvlError(f"{len(missing)} path(s) are not in the index, e.g. {missing[0]} "
+                            "(nothing removed; pass --ignore-missing to remove the others)")
+        staged = store.staging_dir(root)
+        meta = MetaStore.create(staged / store.META, copy_from=base / store.META)
+        meta.delete(list(found.values()))
+        count, live_ids = meta.count(), meta.live_ids()
+        meta.finish()
+        deleted = np.union1d(np.load(base / store.DELETED), np.fromiter(found.values(), dtype=np.int64))
+        spec = ann.IndexSpec.from_dict(manifest["index"])
+        index = ann.read(base / store.FAISS_FILE)
+        if len(deleted) > COMPACT_SHARE * index.ntotal:
+            vstore = VectorStore(root / store.VECTORS, manifest["shards"], int(manifest["dim"]))
+            ann.write(build_from_store(spec, vstore, live_ids), staged / store.FAISS_FILE)
+            deleted = np.zeros(0, np.int64)
+        else:
+            os.link(base / store.FAISS_FILE, staged / store.FAISS_FILE)
+        np.save(staged / store.DELETED, deleted)
+        manifest.update(count=count, deleted=int(len(deleted)), updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        generation = _commit(root, staged, manifest)
+    return WriteReport(op="remove", count=count, removed=len(found), index=spec.factory, generation=generation,
+                       seconds=time.perf_counter() - started)
