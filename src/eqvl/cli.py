@@ -17,7 +17,7 @@ from eqvl import __version__
 from eqvl.errors import EqvlError
 
 #: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
-COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "ground"]
+COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "ground", "index"]
 
 
 def build_parser() -> argparse.ArgumentParser:
