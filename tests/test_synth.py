@@ -247,13 +247,13 @@ def test_options_shape_the_scenes():
 
 def test_sprite_area_filter_is_exact_and_the_pyramid_close():
     """A sprite pixel is the exact area average of the template (summed-area table), and
-    small sprites averaged from the pyramid stay within a few percent of it."""
+    small sprites averaged from the pyramid stay within a few percent of it. Checked on the
+    public `sprites.sprite` (alpha, unit normals, depth = the averaged channels it returns)."""
     from eqvl.synth import shapes, sprites
 
     sprites.warm_up(("cube",))
     th, tw = shapes.template_shape()
-    rows, _ = sprites._rows_and_sums("cube", 0, 1, 0)
-    stack = np.moveaxis(rows, 1, 0).astype(np.float64)  # (5, th, tw)
+    stack = shapes.template("cube", 0, 1).stack.astype(np.float64)  # (5, th, tw): alpha, normal xyz, depth (0 outside)
 
     def brute(h: int, w: int) -> np.ndarray:
         sy, sx = th / h, tw / w
@@ -266,11 +266,18 @@ def test_sprite_area_filter_is_exact_and_the_pyramid_close():
                 out[:, i, j] = np.einsum("chw,h,w->c", stack, ry, rx) / (sy * sx)
         return out
 
-    h, w = 61, 47  # level 0: exact
-    got = sprites._area_average(sprites._tables("cube", 0, 1, 0), h, w, th / h, tw / w)
-    assert np.abs(got - brute(h, w)).max() < 1e-4
-    h, w = 13, 10  # a pyramid level: close to exact
-    assert sprites._level(th, tw, h, w) >= 1
+    h, w = 61, 47  # level 0 (fewer than 2 * MIN_SOURCE_PIXELS template pixels per sprite pixel): exact
+    assert min(th / h, tw / w) < 2 * sprites.MIN_SOURCE_PIXELS
+    sprites.clear_cache()
+    alpha, normals, depth = sprites.sprite("cube", 0, 1, w, h)
+    want = brute(h, w)
+    assert np.abs(alpha - np.clip(want[0], 0, 1)).max() < 1e-4
+    assert np.abs(depth * np.maximum(alpha, 1e-6) - want[4]).max() < 1e-4
+    solid = want[0] > 0.1
+    unit = want[1:4] / np.maximum(np.sqrt((want[1:4] ** 2).sum(0, keepdims=True)), 1e-6)
+    assert solid.any() and np.abs(normals - unit)[:, solid].max() < 1e-3
+    h, w = 13, 10  # a pyramid level (at least 2 * MIN_SOURCE_PIXELS per sprite pixel): close to exact
+    assert min(th / h, tw / w) >= 2 * sprites.MIN_SOURCE_PIXELS
     sprites.clear_cache()
     alpha, _, _ = sprites.sprite("cube", 0, 1, w, h)
     assert np.abs(alpha - np.clip(brute(h, w)[0], 0, 1)).mean() < 0.01
@@ -328,3 +335,23 @@ def test_item_generator_draws_numpys_numbers():
                 assert ours.permutation(n).tolist() == numpys.permutation(n).tolist()
             else:
                 assert ours.random((3, 2)).tolist() == numpys.random((3, 2)).tolist()
+
+
+def test_written_files_get_the_users_umask_mode(tmp_path):
+    """Data files, manifest and gallery are written atomically (mkstemp makes 0600); they must
+    end up with the mode the user's umask gives, like any other file they create."""
+    import os
+
+    from eqvl.synth.gallery import write_gallery
+    from eqvl.synth.writer import generate
+
+    old = os.umask(0o027)
+    try:
+        cfg = SynthConfig(out=str(tmp_path / "s"), twins=2, train=2, size=32, seed=3, progress=False)
+        generate(cfg)
+        write_gallery(tmp_path / "g.png", cfg, per_subset=1)
+    finally:
+        os.umask(old)
+    files = [tmp_path / "g.png", *(tmp_path / "s").glob("*.*")]
+    assert {p.name for p in files} >= {"manifest.json", "twins.jsonl", "train.csv", "g.png"}
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o640)}

@@ -15,7 +15,6 @@ from eqvl.synth.config import SynthConfig
 from eqvl.synth.render import render_twin
 from eqvl.synth.twins import make_twin
 from eqvl.synth.work_units import item_rng
-from eqvl.synth.writer import readable
 
 
 def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size: int | None = None, overwrite: bool = False) -> Path:
@@ -52,5 +51,4 @@ def write_gallery(path: str | Path, cfg: SynthConfig, per_subset: int = 3, size:
     plt.close(fig)
     with atomic_open(path, "wb") as handle:
         handle.write(buf.getvalue())
-    readable(path)
     return path

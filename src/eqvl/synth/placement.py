@@ -67,11 +67,6 @@ def ground_at(cam: Camera, sx: float, zc: float) -> tuple[float, float]:
     return x, z
 
 
-def _stacked(scene: Scene, i: int, j: int) -> bool:
-    a, b = scene.objects[i], scene.objects[j]
-    return a.support == j or b.support == i
-
-
 def fits(scene: Scene, i: int, others: Iterable[int] | None = None) -> bool:
     """Is object i in frame, on the platform, clear of the others and not hiding/hidden too much?
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 from eqvl import __version__
 from eqvl.errors import EqvlError
-from eqvl.io import LOCK_NAME, atomic_open, current_umask, read_json, write_json_atomic
+from eqvl.io import LOCK_NAME, atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.work_units import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_batch, train_subset
 from eqvl.synth.sprites import clear_cache, warm_up
 
-__all__ = ["STATE_FILE", "generate", "item_rng", "readable", "train_subset"]
+__all__ = ["STATE_FILE", "generate", "item_rng", "train_subset"]
 
 STATE_FILE = ".eqvl-synth-state.json"
 OUTPUT_FILES = ("twins.jsonl", "triplets.jsonl", "train.csv", "manifest.json")
@@ -84,16 +83,10 @@ def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[st
         yield from pool.imap(run_batch, batches, chunksize=chunk)
 
 
-def readable(path: Path) -> None:
-    """Atomic writes go through mkstemp (mode 0600); give data files the usual umask mode."""
-    os.chmod(path, 0o666 & ~current_umask())
-
-
 def _write_text(path: Path, text: str) -> str:
     data = text.encode("utf-8")
     with atomic_open(path, "wb") as handle:
         handle.write(data)
-    readable(path)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -169,7 +162,6 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
         hashes["train.csv"] = _write_text(out / "train.csv", header + collected["train"])
     manifest = _manifest(cfg, collected, hashes)
     write_json_atomic(out / "manifest.json", manifest)
-    readable(out / "manifest.json")
     (out / STATE_FILE).unlink(missing_ok=True)
     return manifest
 
