@@ -380,3 +380,62 @@ def test_existing_columns__malformed_values_named_by_line(tmp_path, capsys):
     assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "replace", "--overwrite"]) == 0
     assert "replaced (3 row(s) had values, now dropped); 2 malformed value(s), first at line 3" in capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 4
+
+
+# ---------------------------------------------------------------- 12.11 paths escaping the data root
+
+def test_outside_root__resolver_rule(tmp_path):
+    from eqvl.data.paths import resolve_data_path, root_policy
+
+    root = tmp_path / "data"
+    inside, up, absolute = "img/a.png", "../../x.png", str(tmp_path / "elsewhere" / "b.png")
+    assert resolve_data_path(root, up) == str(root / up)  # no policy active: library callers own their inputs
+    with root_policy(allow_outside=False):
+        assert resolve_data_path(root, inside) == str(root / inside)
+        assert resolve_data_path(root, str(root / "img" / "c.png")) == str(root / "img" / "c.png")  # absolute, inside
+        assert resolve_data_path(root, "img/../img/a.png") == str(root / "img/../img/a.png")  # .. that stays inside
+        for bad in (up, absolute, "img/../../data2/x.png"):
+            with pytest.raises(DataError, match=rf"f\.csv:3: path '{re.escape(bad)}' is outside the data root .*--allow-outside-root"):
+                resolve_data_path(root, bad, "f.csv:3")
+    with root_policy(allow_outside=True) as policy:
+        resolve_data_path(root, up, "f.csv:3")
+        resolve_data_path(root, absolute, "f.csv:4")
+        resolve_data_path(root, inside, "f.csv:5")
+    assert [w for w, _ in policy.outside] == ["f.csv:3", "f.csv:4"]
+    assert policy.summary().startswith("2 path(s) outside their data root, allowed by --allow-outside-root (first: f.csv:3 -> ")
+
+
+def test_outside_root__train_reader_refuses_then_counts(tmp_path):
+    from eqvl.data.paths import root_policy
+    from eqvl.train.config import TrainConfig
+    from eqvl.train.records import read_pairs
+
+    _png(tmp_path / "outside.png")
+    _png(tmp_path / "data" / "in.png")
+    csv_path = tmp_path / "data" / "train.csv"
+    csv_path.write_text(f"filepath\ttitle\nin.png\ta square\n../outside.png\ta square too\n")
+    with root_policy(allow_outside=False):
+        with pytest.raises(DataError, match=r"train\.csv:3: path '\.\./outside\.png' is outside the data root"):
+            read_pairs(csv_path, TrainConfig())
+    with root_policy(allow_outside=True) as policy:
+        rows, _, _ = read_pairs(csv_path, TrainConfig())
+    assert len(rows) == 2 and len(policy.outside) == 1 and policy.outside[0][0].endswith("train.csv:3")
+
+
+def test_outside_root__eval_command_refuses_then_allows_and_counts(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    lines = ["filepath\ttitle"]
+    for color in ("red", "blue"):
+        Image.new("RGB", (16, 16), color).save(tmp_path / "data" / f"{color}.png")
+        lines.append(f"{color}.png\ta {color} square")
+    Image.new("RGB", (16, 16), "green").save(tmp_path / "green.png")
+    lines.append("../green.png\ta green square")
+    data = tmp_path / "data" / "pairs.csv"
+    data.write_text("\n".join(lines) + "\n")
+    argv = ["eval", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "retrieval", "--data", str(data),
+            "--output", str(tmp_path / "r.json"), "--no-cache", "--no-progress", "--workers", "0"]
+    _one_line_error(capsys, argv, "'../green.png' is outside the data root", "--allow-outside-root")
+    assert not (tmp_path / "r.json").exists()
+    assert main(argv + ["--allow-outside-root"]) == 0
+    assert "eqvl eval: 1 path(s) outside their data root, allowed by --allow-outside-root" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["encoding"]["images"]["encoded"] == 3
