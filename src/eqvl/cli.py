@@ -18,6 +18,8 @@ from eqvl.errors import EqvlError
 
 #: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
 COMMANDS = ["benchmarks", "eval", "report", "synth", "augment", "train", "demo", "build", "ground", "index"]
+#: commands whose data files name images; they take --allow-outside-root (rule in eqvl.data.paths)
+ROOT_CHECKED = ("eval", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"eqvl.commands.{name}").add_parser(sub)
+    for name in ROOT_CHECKED:
+        sub.choices[name].add_argument(
+            "--allow-outside-root", action="store_true",
+            help="allow image paths in data files that point outside their data root (../x.png, absolute paths "
+                 "elsewhere); they are counted in the summary. Without it such a path is an error")
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; data-reading commands under the outside-root rule of eqvl.data.paths."""
+    if not hasattr(args, "allow_outside_root"):
+        return int(args.func(args) or 0)
+    from eqvl.data.paths import root_policy
+
+    with root_policy(args.allow_outside_root) as policy:
+        code = int(args.func(args) or 0)
+    if policy.outside:
+        print(f"eqvl {args.command}: {policy.summary()}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        return _run(args)
     except EqvlError as exc:
         print(f"eqvl {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_jsonl, read_text
@@ -88,9 +89,8 @@ def record_id(obj: Mapping[str, Any], path: str | Path, line: int | None, seen: 
 
 
 def resolve(root: str | Path, rel: str) -> str:
-    """Join a relative image path to its root; absolute paths stay as they are."""
-    p = Path(rel)
-    return str(p if p.is_absolute() else Path(root) / p)
+    """Join a relative image path to its root; absolute paths stay as they are (eqvl.data.paths rules)."""
+    return resolve_data_path(root, rel)
 
 
 def image_ref(root: str | Path, rel: str, bbox: tuple[float, float, float, float] | None = None) -> ImageRef:

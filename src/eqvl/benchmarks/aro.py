@@ -30,6 +30,7 @@ import numpy as np
 from eqvl import metrics
 from eqvl.benchmarks._common import check_options, layout_error, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
+from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
@@ -229,7 +230,7 @@ def read_vg(path: Path, subset: str, image_root: Path) -> list[ScoreItem]:
             if not isinstance(attrs, list) or len(attrs) != 2:
                 raise DataError("expected a list of 2 attributes", path=str(path), field=f"[{k}].attributes")
             group = f"{attrs[0]}_{attrs[1]}"
-        ref = ImageRef(str(Path(img) if Path(img).is_absolute() else image_root / img), bbox=read_bbox(rec, path, k))
+        ref = ImageRef(resolve_data_path(image_root, img, f"{path}[{k}]"), bbox=read_bbox(rec, path, k))
         items.append(ScoreItem(id=f"{subset}/{k}", images=[ref], captions=caps, subset=subset, meta={"group": group}))
     if not items:
         raise DataError("no records", path=str(path))
@@ -277,7 +278,7 @@ def read_order(path: Path, subset: str, image_root: Path, seed: int, max_words: 
             left_out += 1 + len(PERTURBATIONS) - len(opts)
         if len(opts) < 2:
             continue
-        ref = ImageRef(str(Path(img) if Path(img).is_absolute() else image_root / img))
+        ref = ImageRef(resolve_data_path(image_root, img, f"{path}{where}"))
         items.append(ScoreItem(id=f"{subset}/{idx}", images=[ref], captions=opts, subset=subset, meta={"where": where}))
     if not items:
         raise DataError("no test captions", path=str(path))

@@ -27,6 +27,7 @@ import numpy as np
 from eqvl.benchmarks._common import check_options, layout_error, stack_scores, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.benchmarks.twins import twin_results
+from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
@@ -86,7 +87,7 @@ class _ImageResolver:
         self._swap: dict[tuple[str, str], str | None] = {}
 
     def __call__(self, rel: str) -> ImageRef:
-        path = Path(rel) if Path(rel).is_absolute() else self.root / rel
+        path = Path(resolve_data_path(self.root, rel))
         suffix = path.suffix.lower()
         if suffix not in (".png", ".jpg", ".jpeg"):
             return ImageRef(str(path))

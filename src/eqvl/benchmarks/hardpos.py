@@ -17,6 +17,7 @@ from eqvl.benchmarks._common import check_options, layout_error, stack_scores, t
 from eqvl.benchmarks.aro import read_bbox
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.benchmarks.triplets import triplet_results
+from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
@@ -55,7 +56,7 @@ def read_set(orig_path: Path, swap_path: Path, name: str, image_root: Path) -> l
         if cn != cn2:
             raise DataError(f"record {k} has negative {cn!r} here but {cn2!r} in {swap_path}; the files are misaligned",
                             path=str(orig_path), field=f"[{k}].false_caption")
-        path = Path(img) if Path(img).is_absolute() else image_root / img
+        path = resolve_data_path(image_root, img, f"{orig_path}[{k}]")
         items.append(ScoreItem(id=f"{name}/{k}", images=[ImageRef(str(path), bbox=read_bbox(a, orig_path, k, required=False))],
                                captions=[c, cp, cn], subset=name, meta={"image_id": a.get("image_id")}))
     if not items:

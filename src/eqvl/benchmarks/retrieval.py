@@ -18,6 +18,7 @@ import numpy as np
 
 from eqvl.benchmarks._common import check_options, layout_error, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
+from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_csv_rows, read_json, text_lines
@@ -173,7 +174,7 @@ class RetrievalBenchmark(Benchmark):
         root = Path(options["image_root"]) if options.get("image_root") else self._default_root(path.parent, next(iter(by_image)))
         images, captions, owner = [], [], []
         for k, (rel, caps) in enumerate(by_image.items()):
-            images.append(ImageRef(str(Path(rel) if Path(rel).is_absolute() else root / rel)))
+            images.append(ImageRef(resolve_data_path(root, rel, str(path))))
             captions.extend(caps)
             owner.extend([k] * len(caps))
         try:

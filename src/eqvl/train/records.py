@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import TrainPair
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_csv_rows, read_jsonl
@@ -141,7 +142,7 @@ def read_pairs(path: str | os.PathLike, cfg: Any) -> tuple[list[Row], DataReport
         elif not image:
             reason = "empty image path"
         else:
-            img_path = Path(image) if os.path.isabs(image) else base / image
+            img_path = Path(resolve_data_path(base, image, where))  # outside-root rule: eqvl.data.paths
             if not img_path.is_file():
                 reason = "missing image"
             image = str(img_path)
