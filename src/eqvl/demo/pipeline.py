@@ -45,6 +45,36 @@ def check_outputs(out: Path, overwrite: bool) -> None:
                             "(finished steps are reused from the cache either way)") from None
 
 
+class _StepRunner:
+    """Runs the demo's cached steps in order: numbers them on the log ("[3/23] ...") and keeps
+    each one's seconds, whether it was reused, and how long a reused one took when computed."""
+
+    def __init__(self, cache: StepCache, total: int, log: Callable[[str], None]):
+        self.cache, self.total, self.log = cache, total, log
+        self.done = 0
+        self.t_start = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self.reused: dict[str, bool] = {}
+        self.compute_s: dict[str, float] = {}  # for cached steps: how long they took when computed
+
+    def announce(self, label: str, note: str) -> None:
+        self.done += 1
+        self.log(f"[{self.done}/{self.total}] {label}{note}  elapsed {time.perf_counter() - self.t_start:.0f}s")
+
+    def record(self, label: str, name: str, key: Any, seconds: float, was_cached: bool) -> None:
+        self.timings[label], self.reused[label] = seconds, was_cached
+        computed = self.cache.seconds(name, key) if was_cached else None
+        if computed is not None:
+            self.compute_s[label] = computed
+
+    def step(self, label: str, name: str, key: Any, fn: Callable[[Path], dict | None]) -> Path:
+        self.announce(label, " (cached)" if self.cache.is_done(name, key) else "")
+        t0 = time.perf_counter()
+        path, was_cached = self.cache.run(name, key, fn)
+        self.record(label, name, key, time.perf_counter() - t0, was_cached)
+        return path
+
+
 def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None = None, overwrite: bool = False,
              progress: bool = True, log: Callable[[str], None] = print, argv: list[str] | None = None,
              jobs: int = 1, threads: int | None = None) -> DemoResult:
@@ -53,34 +83,9 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     out = Path(out)
     check_outputs(out, overwrite)
     cache = StepCache(cache_dir or out / "cache")
-    timings: dict[str, float] = {}
-    reused: dict[str, bool] = {}
-    compute_s: dict[str, float] = {}  # for cached steps: how long they took when computed
-    n_ft = len(cfg.variants) * len(cfg.seeds)
-    total = 2 + 1 + n_ft
-    done = 0
-    t_start = time.perf_counter()
-
-    def announce(label: str, note: str) -> None:
-        nonlocal done
-        done += 1
-        log(f"[{done}/{total}] {label}{note}  elapsed {time.perf_counter() - t_start:.0f}s")
-
-    def record(label: str, name: str, key: Any, seconds: float, was_cached: bool) -> None:
-        timings[label], reused[label] = seconds, was_cached
-        computed = cache.seconds(name, key) if was_cached else None
-        if computed is not None:
-            compute_s[label] = computed
-
-    def step(label: str, name: str, key: Any, fn: Callable[[Path], dict | None]) -> Path:
-        announce(label, " (cached)" if cache.is_done(name, key) else "")
-        t0 = time.perf_counter()
-        path, was_cached = cache.run(name, key, fn)
-        record(label, name, key, time.perf_counter() - t0, was_cached)
-        return path
-
+    run = _StepRunner(cache, 2 + 1 + len(cfg.variants) * len(cfg.seeds), log)
     data_key = {"synth": cfg.synth, "engine": steps.synth_version(), "demo_data": steps.DATA_VERSION}
-    data_dir = step("synthetic data", "data", data_key, lambda d: steps.make_data(cfg, d, progress=progress))
+    data_dir = run.step("synthetic data", "data", data_key, lambda d: steps.make_data(cfg, d, progress=progress))
     data_info = read_json(data_dir / "step.json")["info"]
     model_cfg = cache.root / f"model-{config_hash(cfg.model)}.json"
     if not model_cfg.exists():
@@ -91,15 +96,44 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     data_id = data_info.get("content_hash") or data_key  # (a data step without a manifest: its inputs)
     pre_key = {"data": {"content": data_id, "demo_data": steps.DATA_VERSION}, "model": cfg.model,
                "phase": cfg.pretrain.key(), "seed": 0}
-    pre_dir = step("pre-train (itc, from scratch)", "pretrain", pre_key,
-                   lambda d: steps.train_phase(cfg, d, data_dir, model_cfg, None, "itc", cfg.pretrain, 0, {}, progress))
+    pre_dir = run.step("pre-train (itc, from scratch)", "pretrain", pre_key,
+                       lambda d: steps.train_phase(cfg, d, data_dir, model_cfg, None, "itc", cfg.pretrain, 0, {}, progress))
     pre_info = read_json(pre_dir / "step.json")["info"]
     pre_ckpt = pre_dir / pre_info["checkpoint"]
     evals: dict[tuple[str, int], Path] = {}
     curves: dict[str, list[dict]] = {START: pre_info.get("metrics", [])}
-    evals[(START, 0)] = step("evaluate pre-trained start", "eval", {"ckpt": pre_key, "eval": steps.EVAL_VERSION},
-                             lambda d: steps.evaluate_checkpoint(cfg, d, data_dir, model_cfg, pre_ckpt, progress))
-    # seed-major: an interrupted run has whole seeds done, and `--seeds N` reuses them as they are
+    evals[(START, 0)] = run.step("evaluate pre-trained start", "eval", {"ckpt": pre_key, "eval": steps.EVAL_VERSION},
+                                 lambda d: steps.evaluate_checkpoint(cfg, d, data_dir, model_cfg, pre_ckpt, progress))
+    tasks = _finetune_tasks(cfg, pre_key, (data_dir, model_cfg, pre_ckpt))
+    if jobs > 1:
+        for i, path, seconds, was_cached in _run_parallel(cache, tasks, jobs, threads, progress):
+            variant, seed, label, key, _ = tasks[i]
+            run.announce(label, " (cached)" if was_cached else f" done in {seconds:.0f}s")
+            run.record(label, "finetune", key, seconds, was_cached)
+            evals[(variant, seed)] = path
+    else:
+        for variant, seed, label, key, args in tasks:
+            evals[(variant, seed)] = run.step(label, "finetune", key,
+                                              lambda d, args=args: _finetune_and_eval(d, *args, progress=progress))
+    for variant in cfg.variants:
+        curves[variant] = read_json(evals[(variant, cfg.seeds[0])] / "step.json")["info"].get("metrics", [])
+    table, equivariance = aggregate(evals)
+    verdicts = all_verdicts(_c1_view(table, cfg), c1_model=cfg.c1_model)
+    result = DemoResult(table, verdicts, curves, equivariance, timings=run.timings, reused=run.reused,
+                        data_info=data_info)
+    result.timings["total"] = time.perf_counter() - run.t_start
+    result.compute_seconds = run.compute_s
+    report = build_report(cfg, result, argv=argv)
+    result.paths = write_report(report, out / "report.html", overwrite=overwrite)
+    result.paths["results"] = write_json_atomic(out / "results.json", results_json(cfg, result), overwrite=overwrite)
+    return result
+
+
+def _finetune_tasks(cfg: DemoConfig, pre_key: dict, inputs: tuple[Path, Path, Path]) -> list[tuple]:
+    """(variant, seed, label, cache key, arguments of `_finetune_and_eval`) for every fine-tune,
+    seed-major: an interrupted run has whole seeds done, and `--seeds N` reuses them as they are.
+    `inputs`: the data folder, the model config file and the pre-trained checkpoint."""
+    data_dir, model_cfg, pre_ckpt = inputs
     tasks = []
     for seed in cfg.seeds:
         for variant, loss in cfg.variants.items():
@@ -108,27 +142,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
                       "eval": steps.EVAL_VERSION}
             args = (cfg, data_dir, model_cfg, pre_ckpt, loss, seed, options)
             tasks.append((variant, seed, f"fine-tune {variant} seed {seed} + evaluate", ft_key, args))
-    if jobs > 1:
-        for i, path, seconds, was_cached in _run_parallel(cache, tasks, jobs, threads, progress):
-            variant, seed, label, key, _ = tasks[i]
-            announce(label, " (cached)" if was_cached else f" done in {seconds:.0f}s")
-            record(label, "finetune", key, seconds, was_cached)
-            evals[(variant, seed)] = path
-    else:
-        for variant, seed, label, key, args in tasks:
-            evals[(variant, seed)] = step(label, "finetune", key,
-                                          lambda d, args=args: _finetune_and_eval(d, *args, progress=progress))
-    for variant in cfg.variants:
-        curves[variant] = read_json(evals[(variant, cfg.seeds[0])] / "step.json")["info"].get("metrics", [])
-    table, equivariance = aggregate(evals)
-    verdicts = all_verdicts(_c1_view(table, cfg), c1_model=cfg.c1_model)
-    result = DemoResult(table, verdicts, curves, equivariance, timings=timings, reused=reused, data_info=data_info)
-    result.timings["total"] = time.perf_counter() - t_start
-    result.compute_seconds = compute_s
-    report = build_report(cfg, result, argv=argv)
-    result.paths = write_report(report, out / "report.html", overwrite=overwrite)
-    result.paths["results"] = write_json_atomic(out / "results.json", results_json(cfg, result), overwrite=overwrite)
-    return result
+    return tasks
 
 
 def _run_parallel(cache: StepCache, tasks: list, jobs: int, threads: int | None,
