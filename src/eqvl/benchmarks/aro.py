@@ -295,6 +295,7 @@ class AroBenchmark(Benchmark):
         "  seed= (Order perturbations, default 0), max_words= (30), min_pair_count= (VG-Attribution, 25)"
     )
     OPTIONS = ("subset", "vg_root", "coco_root", "flickr_root", "seed", "max_words", "min_pair_count")
+    reads_subsets = True
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, self.OPTIONS)

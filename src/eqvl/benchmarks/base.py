@@ -46,6 +46,9 @@ class Benchmark:
     #: then encodes data.meta["images"] (list[ImageRef]) and data.meta["captions"]
     #: (list[str]) once each and calls `evaluate_embeddings` instead of `evaluate`.
     full_matrix: bool = False
+    #: True when `load` takes a `subset` option itself (it picks files by it); for the others
+    #: the evaluation applies `--option subset=a,b` by keeping the items whose `subset` is listed.
+    reads_subsets: bool = False
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         raise NotImplementedError

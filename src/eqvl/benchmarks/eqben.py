@@ -334,6 +334,7 @@ class EqBenBenchmark(Benchmark):
         "  images under image_root= (default: <data>/image, <data>/images or <data>); YouCook2 frames are BGR .npy"
     )
     OPTIONS = ("layout", "subset", "image_root", "private_info", "private_idx")
+    reads_subsets = True
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, self.OPTIONS)

@@ -31,6 +31,7 @@ def _default_image_root(folder: Path) -> Path:
 
 @register_benchmark("sugarcrepe")
 class SugarCrepeBenchmark(Benchmark):
+    reads_subsets = True
     layout = (
         "a folder (or its data/ subfolder) with add_att.json, add_obj.json, replace_att.json, replace_obj.json,\n"
         "  replace_rel.json, swap_att.json, swap_obj.json: {\"<idx>\": {filename, caption, negative_caption}};\n"
