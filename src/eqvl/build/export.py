@@ -76,3 +76,22 @@ def export_eqben(out: str | Path, rows: Iterable[dict], subset: str) -> str:
     rel = f"eqben/{folder}.json"
     write_json_atomic(out / rel, flat if subset == "sd" else nested)
     return rel
+
+
+def export_accepted(folder: str | Path, accepted: str | Path | None = None) -> tuple[str, int]:
+    """Re-export a finished build, keeping only the twins accepted in `accepted` (a review decisions file)."""
+    from eqvl.errors import DataError
+    from eqvl.io import read_json, read_jsonl
+
+    folder = Path(folder)
+    manifest = read_json(folder / "manifest.json")
+    subset = manifest.get("dataset") if isinstance(manifest, dict) else None
+    rows = [obj for _, obj in read_jsonl(folder / "twins.jsonl")]
+    if accepted is not None:
+        from eqvl.build.decisions import accepted_ids
+
+        keep = accepted_ids(accepted)
+        rows = [r for r in rows if r.get("id") in keep]
+        if not rows:
+            raise DataError("no twin of this build is accepted there", path=str(accepted))
+    return export_eqben(folder, rows, str(subset)), len(rows)

@@ -70,6 +70,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(yc)
     yc.set_defaults(func=run_youcook2)
 
+    sd = sub.add_parser("sd-pairs", help="EQ-SD-style caption pairs (object / scene / attribute changes), optionally rendered")
+    sd.add_argument("--out", required=True, help="output folder (pairs.jsonl; with --render also images/ and twins.jsonl)")
+    sd.add_argument("--n", type=int, default=1500, help="caption pairs (default 1500)")
+    sd.add_argument("--seed", type=int, default=0)
+    sd.add_argument("--render", default=None, metavar="diffusers:DIR", help="render both captions from one seed and noise with a local diffusers pipeline")
+    sd.add_argument("--size", type=int, default=512, help="rendered image size (default 512)")
+    sd.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    sd.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+    sd.add_argument("--device", default="cpu")
+    sd.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (needs --render)")
+    sd.add_argument("--overwrite", action="store_true")
+    sd.add_argument("--resume", action="store_true", help="keep pairs already rendered")
+    sd.add_argument("--no-progress", action="store_true")
+    sd.set_defaults(func=run_sd)
+
+    rv = sub.add_parser("review", help="a local page (127.0.0.1) to accept / reject twins by key; decisions appended to a file")
+    rv.add_argument("folder", help="a build folder (with twins.jsonl)")
+    rv.add_argument("--port", type=int, default=8765)
+    rv.add_argument("--decisions", default=None, help="decisions file (default FOLDER/review/decisions.jsonl)")
+    rv.set_defaults(func=run_review)
+
+    ex = sub.add_parser("export", help="export a build (optionally only its accepted twins) in EqBen's official layout")
+    ex.add_argument("folder", help="a build folder (with twins.jsonl and manifest.json)")
+    ex.add_argument("--accepted", default=None, help="keep only the twins accepted in this decisions file (eqvl build review)")
+    ex.set_defaults(func=run_export)
+
 
 
 def screen_encoder(args: argparse.Namespace):
@@ -132,3 +158,32 @@ def run_youcook2(args: argparse.Namespace) -> int:
 
     plan = read_youcook2(args.annotations, args.videos, pairs=args.pairs, split=args.split)
     return _run(plan, args, faces=not args.no_face_filter)
+
+
+def run_sd(args: argparse.Namespace) -> int:
+    from eqvl.build.sd_render import RenderConfig, build_sd
+
+    cfg = RenderConfig(size=args.size, steps=args.steps, guidance=args.guidance, device=args.device)
+    manifest = build_sd(args.out, args.n, args.seed, args.render, cfg, overwrite=args.overwrite, resume=args.resume,
+                        export=args.export, progress=not args.no_progress)
+    counts = manifest["counts"]
+    aspects = ", ".join(f"{k} {v}" for k, v in counts["aspects"].items())
+    print(f"wrote {args.out}: {counts['pairs']} caption pairs ({aspects}; {counts['repeated_captions']} repeat a caption pair with a new seed)")
+    if "twins" in manifest["files"]:
+        print(f"rendered {counts['pairs']} twins: {args.out}/twins.jsonl")
+    return 0
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from eqvl.build.review import serve
+
+    serve(args.folder, port=args.port, decisions=args.decisions)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from eqvl.build.export import export_accepted
+
+    rel, n = export_accepted(args.folder, args.accepted)
+    print(f"exported {n} twins: {args.folder}/{rel}")
+    return 0
