@@ -15,6 +15,7 @@ from eqvl import metrics
 from eqvl.benchmarks._common import check_options, find_file, items_subsets, read_own_jsonl, stack_scores, summarize
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ScoreItem
+from eqvl.errors import DataError
 
 def read_twins(path: Path) -> list[ScoreItem]:
     """Parse a twins.jsonl file; image paths are relative to its folder."""
@@ -38,13 +39,21 @@ class TwinsBenchmark(Benchmark):
     layout = (
         "twins.jsonl (or --data pointing at the .jsonl file): one JSON object per line\n"
         '  {"id", "subset", "image_0", "image_1", "caption_0", "caption_1", ...extra}\n'
-        "  image paths relative to the folder holding the file"
+        "  image paths relative to the folder holding the file; option accepted=decisions.jsonl (eqvl build review)"
     )
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
-        check_options(self.name, options, [])
+        check_options(self.name, options, ["accepted"])
         path = find_file(data_dir, ["twins.jsonl"], self.name, self.layout)
-        return BenchmarkData(items=read_twins(path), meta={"source": str(path)})
+        items = read_twins(path)
+        if options.get("accepted"):  # `eqvl build review` decisions: keep the accepted twins only
+            from eqvl.build.decisions import accepted_ids
+
+            keep = accepted_ids(options["accepted"])
+            items = [it for it in items if it.id in keep]
+            if not items:
+                raise DataError(f"no twin of this file is accepted in {options['accepted']}", path=str(path))
+        return BenchmarkData(items=items, meta={"source": str(path)})
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
         s = stack_scores(scores, len(data.items), (2, 2), self.name)
