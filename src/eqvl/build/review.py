@@ -6,8 +6,7 @@ appended to `DIR/review/decisions.jsonl` at once, so closing the page (or killin
 loses nothing and reopening it resumes at the first undecided twin.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations` here: FastAPI must see the request model class, not a string
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from eqvl.build.decisions import DECISIONS, DEFAULT_FILE, append_decision, read_
 from eqvl.build.review_page import PAGE
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_jsonl
+
 
 def load_twins(folder: Path) -> list[dict[str, Any]]:
     path = folder / "twins.jsonl"

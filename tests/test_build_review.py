@@ -1,0 +1,123 @@
+"""eqvl build review: decisions round-trip through the HTTP API and the page's keys; eval / export keep accepted twins."""
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from eqvl.benchmarks import get_benchmark
+from eqvl.build.decisions import accepted_ids, read_decisions
+from eqvl.cli import main
+from eqvl.errors import DataError
+from test_build_fixtures import write_ag, write_gebc
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from eqvl.build.review import create_app  # noqa: E402
+
+
+@pytest.fixture()
+def built(tmp_path):
+    write_ag(tmp_path)
+    out = tmp_path / "out"
+    assert main(["build", "ag", "--annotations", str(tmp_path / "annotations"), "--frames", str(tmp_path / "frames"),
+                 "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_api_round_trip_and_resume(built):
+    client = TestClient(create_app(built))
+    data = client.get("/api/twins").json()
+    ids = [t["id"] for t in data["twins"]]
+    assert len(ids) == 2 and data["counts"] == {"total": 2, "accepted": 0, "rejected": 0, "undecided": 2}
+    assert client.get(data["twins"][0]["image_0"]).status_code == 200
+    r = client.post("/api/decision", json={"id": ids[0], "decision": "accept"}).json()
+    assert r["decision"] == "accept" and r["counts"]["accepted"] == 1
+    client.post("/api/decision", json={"id": ids[1], "decision": "accept"})
+    client.post("/api/decision", json={"id": ids[1], "decision": "reject"})  # changed her mind: last wins
+    assert client.post("/api/decision", json={"id": "nope", "decision": "accept"}).status_code == 404
+    assert client.post("/api/decision", json={"id": ids[0], "decision": "maybe"}).status_code == 422
+    assert client.get("/img/../twins.jsonl").status_code == 404 and client.get("/img/manifest.json").status_code == 404
+    store = built / "review" / "decisions.jsonl"
+    assert len(store.read_text().splitlines()) == 3
+    # a new server (a later session) resumes from the file
+    again = TestClient(create_app(built)).get("/api/twins").json()
+    assert [t["decision"] for t in again["twins"]] == ["accept", "reject"]
+    client.post("/api/decision", json={"id": ids[1], "decision": "undo"})
+    assert read_decisions(store) == {ids[0]: "accept"}
+
+
+def test_eval_and_export_keep_accepted_only(built, tmp_path, capsys):
+    ids = [json.loads(x)["id"] for x in (built / "twins.jsonl").read_text().splitlines()]
+    store = built / "review" / "decisions.jsonl"
+    client = TestClient(create_app(built))
+    client.post("/api/decision", json={"id": ids[1], "decision": "accept"})
+    client.post("/api/decision", json={"id": ids[0], "decision": "reject"})
+    data = get_benchmark("twins").load(built, accepted=str(store))
+    assert [it.id for it in data.items] == [ids[1]]
+    assert main(["build", "export", str(built), "--accepted", str(store)]) == 0
+    exported = json.loads((built / "eqben" / "eqbenag.json").read_text())
+    assert sum(len(v) for subj in exported.values() for v in subj.values()) == 1
+    assert len(get_benchmark("eqben").load(built / "eqben").items) == 1
+    with store.open("a") as f:  # a line cut by a crash is ignored; a bad line in the middle is named
+        f.write('{"id": "x", "deci')
+    assert accepted_ids(store) == {ids[1]}
+    store.write_text('garbage\n{"id": "a", "decision": "accept"}\n')
+    with pytest.raises(DataError, match="decisions.jsonl:1: malformed JSON line"):
+        accepted_ids(store)
+    with pytest.raises(DataError, match="decisions file not found"):
+        get_benchmark("twins").load(built, accepted=str(tmp_path / "none.jsonl"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_browser_keys_accept_and_reject(built):
+    from browser import browser_page
+
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(built), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        with browser_page(1100, 620) as page:
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("body[data-ready='1']")
+            first = page.inner_text("#twin-id")
+            assert page.inner_text("#cap0").startswith("The person is")
+            page.keyboard.press("a")
+            page.wait_for_selector("body[data-accepted='1']")
+            second = page.inner_text("#twin-id")
+            page.keyboard.press("r")
+            page.wait_for_selector("body[data-rejected='1']")
+            assert page.inner_text("#state") == "rejected"
+            assert first != second
+            page.keyboard.press("ArrowLeft")
+            assert page.inner_text("#twin-id") == first and page.inner_text("#state") == "accepted"
+            # the images really loaded
+            assert page.evaluate("document.getElementById('img0').naturalWidth") == 64
+            if os.environ.get("EQVL_WRITE_DOCS_IMG"):
+                page.screenshot(path=str(Path(__file__).parents[1] / "docs" / "img" / "build_review.png"))
+        assert read_decisions(built / "review" / "decisions.jsonl") == {first: "accept", second: "reject"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_review_refuses_a_folder_without_twins(tmp_path):
+    with pytest.raises(DataError, match="not a build folder"):
+        create_app(tmp_path)
