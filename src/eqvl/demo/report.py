@@ -78,6 +78,14 @@ def variants_table(table: dict) -> Table:
                  caption="Scores in % (mean ± sample std over seeds); eq. gap = median image-side EqSim-v2 gap, lower is more equivariant.")
 
 
+def mean_and_std(table: dict, keys: list[str]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per variant, each metric's mean over seeds (NaN when missing) and its sample std (0 with
+    fewer than two seeds): the bars and error bars of a chart."""
+    series = {v: [float(np.mean(m.get(k, [np.nan]))) for k in keys] for v, m in table.items()}
+    errors = {v: [float(np.std(m[k], ddof=1)) if len(m.get(k, [])) > 1 else 0.0 for k in keys] for v, m in table.items()}
+    return series, errors
+
+
 def machine() -> str:
     """The hardware and torch threads the run used, for the report's subtitle."""
     import torch
@@ -104,17 +112,13 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
     sec.add(variants_table(result.table))
     subs = subsets_of(result.table)
     if subs:
-        series = {v: [float(np.mean(m.get(f"twins/{s}/group", [np.nan]))) for s in subs] for v, m in result.table.items()}
-        errors = {v: [float(np.std(m.get(f"twins/{s}/group", [0.0]), ddof=1)) if len(m.get(f"twins/{s}/group", [])) > 1 else 0.0
-                      for s in subs] for v, m in result.table.items()}
+        series, errors = mean_and_std(result.table, [f"twins/{s}/group" for s in subs])
         sec.add(Figure("group_by_subset", plots.bar_chart(subs, series, errors=errors, ylabel="group score",
                                                           title="Twins: group score per subset"),
                        "Group score per twin subset and variant (error bars: std over seeds)."))
     trip = [("orig", "triplets/orig_acc"), ("aug", "triplets/aug_acc"), ("joint", "triplets/joint_acc")]
     if any(k in m for _, k in trip for m in result.table.values()):
-        series = {v: [float(np.mean(m.get(k, [np.nan]))) for _, k in trip] for v, m in result.table.items()}
-        errors = {v: [float(np.std(m[k], ddof=1)) if len(m.get(k, [])) > 1 else 0.0 for _, k in trip]
-                  for v, m in result.table.items()}
+        series, errors = mean_and_std(result.table, [k for _, k in trip])
         sec.add(Figure("triplets", plots.bar_chart(["orig: s(c) > s(c_n)", "aug: s(c_p) > s(c_n)", "joint: both"], series,
                                                    errors=errors, ylabel="accuracy", title="Triplets: hard negatives vs hard positives"),
                        "Triplet accuracy (C3): orig = caption beats its hard negative, aug = the hard positive beats it, "
