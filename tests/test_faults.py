@@ -439,3 +439,27 @@ def test_outside_root__eval_command_refuses_then_allows_and_counts(tmp_path, cap
     assert main(argv + ["--allow-outside-root"]) == 0
     assert "eqvl eval: 1 path(s) outside their data root, allowed by --allow-outside-root" in capsys.readouterr().err
     assert json.loads((tmp_path / "r.json").read_text())["encoding"]["images"]["encoded"] == 3
+
+
+def test_lock__killed_holder_is_taken_over_by_the_next_synth(tmp_path, capsys, caplog):
+    out = tmp_path / "s"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom eqvl.io import OutputLock\n"
+                               "with OutputLock(sys.argv[1], command='killed run'):\n    print('locked', flush=True)\n"
+                               "    time.sleep(120)\n", str(out)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()  # kill -9: the lock file stays, its flock goes with the process
+    holder.wait()
+    with caplog.at_level("WARNING"):
+        assert main(["synth", "--out", str(out), "--twins", "1", "--size", "32", "--subsets", "location", "--no-progress"]) == 0
+    assert f"taking over a stale lock left by pid {holder.pid}" in caplog.text and "(command killed run)" in caplog.text
+    assert (out / "manifest.json").exists() and not (out / ".eqvl.lock").exists()
+
+
+def test_lock__check_outputs_refuses_before_any_write(tmp_path):
+    from eqvl.io import check_outputs
+
+    first, second = tmp_path / "results.json", tmp_path / "scores.npz"
+    second.write_bytes(b"an earlier run's scores")
+    with pytest.raises(EqvlError, match=r"scores\.npz already exists; pass --overwrite"):
+        check_outputs([first, second], overwrite=False)
+    assert not first.exists() and second.read_bytes() == b"an earlier run's scores"

@@ -83,7 +83,7 @@ class OutputLock:
         else:
             self.targets = sorted({Path(p) for p in target})
             self.lock_paths = [p.with_name(p.name + ".lock") for p in self.targets]
-        self.command = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        self.command = command if command is not None else _command_line()
         self.taken_over: list[dict] = []
         self._held: list[tuple[int, Path]] = []
 
@@ -110,6 +110,11 @@ class OutputLock:
                 if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
                     os.unlink(lock_path)
             os.close(fd)
+
+
+def _command_line() -> str:
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return " ".join(["eqvl" if prog in ("__main__.py", "eqvl") else prog, *sys.argv[1:]])
 
 
 def _acquire(lock_path: Path, target: Path, payload: bytes, taken_over: list[dict]) -> int:
