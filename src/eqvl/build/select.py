@@ -49,7 +49,7 @@ class ScreenConfig:
         return out
 
 
-def _frame_ok(info: dict | None, faces: Counter, name: str) -> str | None:
+def _frame_ok(info: dict | None) -> str | None:
     if info is None or "error" in info:
         return "bad_frame"
     if info.get("faces", 0) > 0:
@@ -80,7 +80,7 @@ def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, enc
         frames = marker.get("frames", {})
         for cand in vp.candidates:
             a, b = frames.get(cand.frame_0), frames.get(cand.frame_1)
-            why = _frame_ok(a, dropped, cand.frame_0) or _frame_ok(b, dropped, cand.frame_1)
+            why = _frame_ok(a) or _frame_ok(b)
             if why is None and screen.dedup_bits >= 0:
                 if hamming(int(a["dhash"], 16), int(b["dhash"], 16)) <= screen.dedup_bits:
                     why = "near_duplicate"
