@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from eqvl.data.images import load_image
+from eqvl.data.images import load_image, to_rgb
 from eqvl.data.records import ImageRef
 from eqvl.models.base import Encoder
 
@@ -115,5 +115,5 @@ def train_model(**config: Any):
 
 def _as_pil(image: ImageLike) -> Image.Image:
     if isinstance(image, Image.Image):
-        return image.convert("RGB") if image.mode != "RGB" else image
+        return to_rgb(image, "image")  # the file decoder's rules (16-bit, alpha, CMYK, EXIF) for in-memory images too
     return load_image(ImageRef(str(image)))
