@@ -463,3 +463,11 @@ def test_lock__check_outputs_refuses_before_any_write(tmp_path):
     with pytest.raises(EqvlError, match=r"scores\.npz already exists; pass --overwrite"):
         check_outputs([first, second], overwrite=False)
     assert not first.exists() and second.read_bytes() == b"an earlier run's scores"
+
+
+def test_image_decode__in_memory_images_of_the_python_api_follow_the_same_rules():
+    from eqvl.api import _as_pil
+
+    grey = RNG.integers(256, 65536, size=(3, 5), dtype=np.uint32).astype(np.uint16)
+    decoded = np.asarray(_as_pil(Image.fromarray(grey)))
+    assert np.array_equal(decoded, np.repeat((grey >> 8).astype(np.uint8)[:, :, None], 3, axis=2))
