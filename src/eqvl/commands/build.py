@@ -96,6 +96,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--accepted", default=None, help="keep only the twins accepted in this decisions file (eqvl build review)")
     ex.set_defaults(func=run_export)
 
+    ga = sub.add_parser("gallery", help="draw the first twins of a build folder to a PNG")
+    ga.add_argument("folder", help="a build folder (with twins.jsonl)")
+    ga.add_argument("--out", required=True, help="PNG to write")
+    ga.add_argument("--n", type=int, default=4, help="twins to draw (default 4)")
+    ga.add_argument("--overwrite", action="store_true")
+    ga.set_defaults(func=run_gallery)
+
 
 
 def screen_encoder(args: argparse.Namespace):
@@ -186,4 +193,11 @@ def run_export(args: argparse.Namespace) -> int:
 
     rel, n = export_accepted(args.folder, args.accepted)
     print(f"exported {n} twins: {args.folder}/{rel}")
+    return 0
+
+
+def run_gallery(args: argparse.Namespace) -> int:
+    from eqvl.build.gallery import write_twins_picture
+
+    print(f"wrote {write_twins_picture(args.folder, args.out, args.n, args.overwrite)}")
     return 0
