@@ -132,8 +132,8 @@ class Train:
 
         final = sorted((out / "checkpoints").glob("epoch_[0-9]*.pt"), key=lambda p: int(p.stem.split("_")[1]))[-1]
         state = torch.load(final, map_location="cpu", weights_only=True)["state_dict"]
-        steps = [json.loads(x).get("step") for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        steps = [s for s in steps if s is not None]
+        records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        steps = [r["step"] for r in records if "event" not in r]  # logged steps; start/resume/end events differ
         return final.name, {k: v.clone() for k, v in state.items()}, steps
 
     @staticmethod

@@ -471,3 +471,16 @@ def test_image_decode__in_memory_images_of_the_python_api_follow_the_same_rules(
     grey = RNG.integers(256, 65536, size=(3, 5), dtype=np.uint32).astype(np.uint16)
     decoded = np.asarray(_as_pil(Image.fromarray(grey)))
     assert np.array_equal(decoded, np.repeat((grey >> 8).astype(np.uint8)[:, :, None], 3, axis=2))
+
+
+def test_lock__augment_refuses_an_out_another_run_holds(tmp_path, capsys):
+    from eqvl.io import OutputLock
+
+    src = tmp_path / "in.csv"
+    src.write_text("filepath\ttitle\na.jpg\ta brown dog on the grass\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    with OutputLock([out], command="eqvl augment --out out.csv"):
+        _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet"], "out.csv is locked by pid")
+    assert not out.exists()
+    assert main(["augment", "--in", str(src), "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # lock released

@@ -65,24 +65,30 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise EqvlError("--out is required with --in")
-    from eqvl.augment.io import augment_many, describe_bad, ensure_not_input, read_table, write_table
-    from eqvl.io import check_writable
+    from eqvl.augment.io import ensure_not_input
+    from eqvl.io import OutputLock, check_outputs
 
     ensure_not_input(args.inp, args.out)
-    check_writable(args.out, args.overwrite)
+    check_outputs([args.out], args.overwrite)
+    with OutputLock([args.out]):  # a second augment to the same --out waits its turn with one line
+        return _augment_file(args, negatives, positives, rewriter)
+
+
+def _augment_file(args: argparse.Namespace, negatives: list[str], positives: list[str], rewriter) -> int:
+    from eqvl.augment import existing
+    from eqvl.augment.io import augment_many, describe_bad, read_table, write_table
+    from eqvl.errors import EqvlError
+
     table = read_table(args.inp, args.caption_column, args.sep)
     if table.bad:
         msg = describe_bad(args.inp, table.bad)
         if not args.skip_bad:
             raise EqvlError(msg + "; fix them or pass --skip-bad to drop these rows")
         print(f"eqvl augment: warning: {msg}; dropped", file=sys.stderr)
-    from eqvl.augment import existing
-
     existing.refuse_unless_mode(args.inp, table, args.existing)
     kept = None
     if existing.existing_columns(table):
-        report, olds = existing.prepare(args.inp, table, args.existing, args.skip_bad)
-        kept = (report, olds)
+        kept = existing.prepare(args.inp, table, args.existing, args.skip_bad)
     captions = [row[args.caption_column] for row in table.rows]
     start = time.perf_counter()
     results = list(augment_many(captions, negatives=negatives, positives=positives, seed=args.seed,
@@ -90,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
                                 rewriter=rewriter, progress=not args.quiet))
     elapsed = time.perf_counter() - start
     if kept is not None:
-        results = existing.apply(kept[1], results, kept[0])
-        print(f"eqvl augment: {kept[0].summary()}", file=sys.stderr)
+        report, olds = kept
+        results = existing.apply(olds, results, report)
+        print(f"eqvl augment: {report.summary()}", file=sys.stderr)
     out = write_table(args.out, table, results, types=args.types, overwrite=args.overwrite, sep=args.sep)
     _print_summary(out, captions, results, elapsed, negatives, positives, len(table.bad), table.lines, args.inp)
     return 0
