@@ -17,6 +17,7 @@ import pickle
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,12 @@ OBJECT_LAYOUT = "a dict keyed 'VIDEO.mp4/FRAME.png' -> list of {class, bbox, att
 N_ATTENTION, N_SPATIAL, N_RELATIONS = 3, 6, 26
 
 
+@lru_cache(maxsize=4096)
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z]", "", name.lower())
 
 
+@lru_cache(maxsize=4096)
 def readable(name: str) -> str:
     """Caption text of a class name: 'in_front_of' -> 'in front of', 'cup/glass/bottle' -> 'cup'."""
     return name.split("/")[0].replace("_", " ").strip()
@@ -125,7 +128,11 @@ def caption_list(obj_class: str, rel: tuple[tuple[str, ...], ...]) -> list[str]:
 
 def differing(a: tuple, b: tuple) -> int:
     """How many of the 3 relationship sets differ between two annotations of one object."""
-    return sum(set(x) != set(y) for x, y in zip(a, b))
+    return sum(frozenset(x) != frozenset(y) for x, y in zip(a, b))
+
+
+def _ndiff(a: tuple, b: tuple) -> int:
+    return (a[0] != b[0]) + (a[1] != b[1]) + (a[2] != b[2])
 
 
 def pair_track(frames: list[int], rels: list[tuple]) -> tuple[list[tuple[int, int]], Counter]:
@@ -136,13 +143,14 @@ def pair_track(frames: list[int], rels: list[tuple]) -> tuple[list[tuple[int, in
     (i, j) positions and why each other pair (i < j) of the track was not chosen.
     """
     n = len(frames)
+    rels = [tuple(frozenset(x) for x in r) for r in rels]  # compare sets once each, not per pair
     blocked: set[int] = set()
     chosen: list[tuple[int, int]] = []
     for i in range(n):
         if i in blocked:
             continue
         for j in range(i + 1, n):
-            if j not in blocked and differing(rels[i], rels[j]) >= 2:
+            if j not in blocked and _ndiff(rels[i], rels[j]) >= 2:
                 chosen.append((i, j))
                 blocked.update((i + 1, j + 1))
                 break
@@ -152,7 +160,7 @@ def pair_track(frames: list[int], rels: list[tuple]) -> tuple[list[tuple[int, in
         for j in range(i + 1, n):
             if (i, j) in picked:
                 continue
-            if differing(rels[i], rels[j]) < 2:
+            if _ndiff(rels[i], rels[j]) < 2:
                 dropped["relations_differ_lt_2"] += 1
             elif i in blocked or j in blocked:
                 dropped["next_frame_of_chosen"] += 1

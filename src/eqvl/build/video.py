@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from PIL import Image
 
@@ -138,14 +138,15 @@ class VideoReader:
                 raise DataError(f"frame {n} is past the end of the video ({self.duration * self.fps:.0f} frames)", path=str(self.path))
         return self.frames_at(times)
 
-    def all_frames(self) -> Iterator[tuple[float, Image.Image]]:
-        """Every frame from the start, decoded in order (the reference the seeking path is measured against)."""
+    def all_frames(self) -> Iterator[tuple[float, Any]]:
+        """Every decoded frame from the start, in order, as (time, av.VideoFrame): the reference the
+        seeking path is measured against (convert with `.to_image()` only the frames you keep)."""
         self._seek(self.start)
         while True:
             frame = self._next()
             if frame is None:
                 return
-            yield frame.time - self.start, frame.to_image()
+            yield frame.time - self.start, frame
 
 
 def frames_every_decode(path: str | Path, times: Sequence[float]) -> list[Image.Image]:
@@ -154,15 +155,15 @@ def frames_every_decode(path: str | Path, times: Sequence[float]) -> list[Image.
     out: list[Image.Image | None] = [None] * len(times)
     with VideoReader(path) as reader:
         k, last = 0, None
-        for t, image in reader.all_frames():
+        for t, frame in reader.all_frames():
             while k < len(wanted) and t > times[wanted[k]] + 1e-6:
-                out[wanted[k]] = last if last is not None else image
+                out[wanted[k]] = (last if last is not None else frame).to_image()
                 k += 1
-            last = image
+            last = frame
             if k == len(wanted):
                 break
         while k < len(wanted):
-            out[wanted[k]] = last
+            out[wanted[k]] = last.to_image()
             k += 1
     return out  # type: ignore[return-value]
 
