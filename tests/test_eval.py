@@ -143,7 +143,7 @@ def test_retrieval_full_matrix_end_to_end(tmp_path):
         Image.new("RGB", (30, 30), color).save(tmp_path / f"{color}.png")
         lines += [f"{color}.png\ta {color} square", f"{color}.png\ta square that is {color}"]
     (tmp_path / "pairs.csv").write_text("\n".join(lines) + "\n")
-    assert main(["eval", "--model", "eqvl-tiny-rn", "--benchmark", "retrieval", "--data", str(tmp_path / "pairs.csv"),
+    assert main(["eval", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "retrieval", "--data", str(tmp_path / "pairs.csv"),
                  "--output", str(tmp_path / "r.json"), "--no-cache", "--no-progress", "--workers", "0"]) == 0
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["encoding"]["images"]["encoded"] == 3 and res["encoding"]["texts"]["encoded"] == 6
@@ -174,3 +174,105 @@ def test_export_official_scores_writes_npy(tmp_path, capsys):
     assert _eval(tmp_path, "--benchmark", "_test_twins_official_export", "--overwrite", "--output",
                  str(tmp_path / "o2.json"), "--export-official-scores", str(tmp_path / "o2.json")) == 2
     assert "must be different files" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ several runs, locks, provenance, truncation
+
+
+def make_triplets(root) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 32), "red").save(root / "r.png")
+    rows = [{"id": k, "subset": "swap", "image": "r.png", "caption": f"a red cube {k}",
+             "positive": f"a cube that is red {k}", "negative": f"a blue cube {k}"} for k in range(3)]
+    (root / "triplets.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_several_models_and_benchmarks_with_summary(tmp_path, capsys):
+    make_twins(tmp_path)
+    make_triplets(tmp_path / "trip")
+    args = ["eval", "--model", "eqvl-tiny-rn", "eqvl-tiny-vit", "--pretrained", "none", "--benchmark", "twins", "triplets",
+            "--data", str(tmp_path), str(tmp_path / "trip"), "--output", str(tmp_path / "res" / "{benchmark}_{model}.json"),
+            "--scores-out", str(tmp_path / "res" / "{benchmark}_{model}.npz"), "--summary", str(tmp_path / "summary.csv"),
+            "--no-cache", "--workers", "0", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    written = sorted(p.name for p in (tmp_path / "res").glob("*.json"))
+    assert written == ["triplets_eqvl-tiny-rn.json", "triplets_eqvl-tiny-vit.json", "twins_eqvl-tiny-rn.json", "twins_eqvl-tiny-vit.json"]
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [(r["model"], r["benchmark"]) for r in rows] == [
+        ("eqvl-tiny-rn", "twins"), ("eqvl-tiny-rn", "triplets"), ("eqvl-tiny-vit", "twins"), ("eqvl-tiny-vit", "triplets")]
+    for row in rows:
+        res = json.loads((tmp_path / "res" / f"{row['benchmark']}_{row['model']}.json").read_text())
+        main_metric = "group" if row["benchmark"] == "twins" else "joint_acc"
+        assert float(row[main_metric]) == pytest.approx(res["metrics"][main_metric])
+        assert int(row["n_items"]) == res["n_items"]
+    assert rows[1]["group"] == "" and rows[0]["joint_acc"] == ""  # a metric a benchmark lacks stays blank
+    assert "### twins" in out and "### triplets" in out and "| eqvl-tiny-vit | none | 4 |" in out
+    # a template that cannot tell the runs apart is refused before any work
+    args[args.index("--output") + 1] = str(tmp_path / "one.json")
+    assert main(args + ["--overwrite"]) == 2
+    assert "would share one file" in capsys.readouterr().err and not (tmp_path / "one.json").exists()
+    md = tmp_path / "summary.md"
+    assert main(["eval", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "twins", "--data", str(tmp_path),
+                 "--output", str(tmp_path / "o.json"), "--summary", str(md), "--no-cache", "--workers", "0", "--no-progress"]) == 0
+    assert md.read_text().startswith("### twins\n")
+
+
+def test_locked_outputs_stop_a_second_run_and_nothing_is_replaced(tmp_path, capsys):
+    from eqvl.io import OutputLock
+
+    make_twins(tmp_path)
+    outputs = [tmp_path / "out.json", tmp_path / "s.npz"]
+    with OutputLock(outputs, command="eqvl eval (the first run)"):  # what a first, still running eval holds
+        assert _eval(tmp_path, "--scores-out", str(tmp_path / "s.npz")) == 2
+    err = capsys.readouterr().err
+    assert "locked by pid" in err and "the first run" in err
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "s.npz").exists()
+    assert _eval(tmp_path, "--scores-out", str(tmp_path / "s.npz")) == 0
+    assert not list(tmp_path.glob("*.lock"))  # released at the end
+    before = (tmp_path / "s.npz").read_bytes()
+    assert _eval(tmp_path, "--scores-out", str(tmp_path / "s.npz"), "--output", str(tmp_path / "new.json")) == 2
+    assert "s.npz already exists" in capsys.readouterr().err
+    assert (tmp_path / "s.npz").read_bytes() == before and not (tmp_path / "new.json").exists()
+
+
+def test_report_refuses_scores_of_another_run(tmp_path, capsys):
+    for name, n in (("a", 4), ("b", 3)):
+        (tmp_path / name).mkdir()
+        make_twins(tmp_path / name, n=n)
+        assert _eval(tmp_path, "--output", str(tmp_path / f"{name}.json"), "--scores-out", str(tmp_path / f"{name}.npz"),
+                     data=tmp_path / name) == 0
+    with np.load(tmp_path / "a.npz") as z:
+        made = json.loads(str(z["provenance"]))
+    res = json.loads((tmp_path / "a.json").read_text())
+    assert made == res["provenance"] and made["benchmark"] == "twins" and made["n_items"] == 4
+    assert made["data"] == str((tmp_path / "a").resolve()) and len(made["data_hash"]) == 32 and made["model_hash"]
+    html = str(tmp_path / "rep.html")
+    assert main(["report", str(tmp_path / "a.json"), "--scores", str(tmp_path / "b.npz"), "--out", html]) == 2
+    err = capsys.readouterr().err
+    assert "b.npz" in err and "another run" in err and "a.json" in err
+    assert main(["report", str(tmp_path / "a.json"), "--scores", str(tmp_path / "a.npz"), "--out", html]) == 0
+
+
+def test_overlong_captions_are_counted_and_warned(tmp_path, capsys):
+    make_twins(tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "twins.jsonl").read_text().splitlines()]
+    long = " ".join(["a red cube on a table"] * 6)  # 36 words: past the tiny models' 32-token context
+    rows[0]["caption_0"], rows[0]["caption_1"] = long + " left of a ball", long + " right of a ball"
+    (tmp_path / "twins.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert _eval(tmp_path) == 0
+    res = json.loads((tmp_path / "out.json").read_text())
+    cut = res["truncated_captions"]
+    assert cut["n"] == 2 and cut["of"] == 8 and cut["context_length"] == 32
+    assert "2 of 8 captions of twins are longer than the model's 32-token context" in capsys.readouterr().err
+
+
+def test_subset_option_restricts_twins(tmp_path, capsys):
+    make_twins(tmp_path)
+    assert _eval(tmp_path, "--option", "subset=relation") == 0
+    res = json.loads((tmp_path / "out.json").read_text())
+    assert res["n_items"] == 2 and list(res["subsets"]) == ["relation"] and res["config"]["options"] == {"subset": "relation"}
+    assert _eval(tmp_path, "--option", "subset=colour", "--overwrite") == 2
+    assert "no subset colour; valid: count, relation" in capsys.readouterr().err

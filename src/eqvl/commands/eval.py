@@ -1,13 +1,15 @@
-"""`eqvl eval`: flags -> `eqvl.evaluation` -> a table, the results JSON (+ score files).
+"""`eqvl eval`: flags -> `eqvl.evaluation` -> a table, the results JSON (+ score files, a summary).
 
-Every output path is checked before the model is even built, so a forgotten
-`--overwrite` costs nothing; all writes are atomic.
+Every output of every run is checked before the first model is built, so a forgotten
+`--overwrite` costs nothing; the outputs are locked for the whole call (a second `eqvl eval`
+on them stops at once); all writes are atomic.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from eqvl.errors import EqvlError
@@ -16,36 +18,43 @@ from eqvl.errors import EqvlError
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="evaluate a model on a benchmark (table + CLIP_benchmark-style results JSON)",
-        description="Evaluate an image-text model on a compositionality benchmark. "
+        help="evaluate models on benchmarks (tables + CLIP_benchmark-style results JSON)",
+        description="Evaluate image-text models on compositionality benchmarks. "
         "Models: an open_clip name (ViT-B-32), a shipped config (eqvl-tiny-rn, eqvl-tiny-vit), a path to an "
         "open_clip model-config JSON, hf-hub:ORG/REPO, local-dir:DIR, or hf:DIR (transformers CLIPModel / "
-        "SiglipModel saved with save_pretrained). See `eqvl benchmarks` for benchmark names and layouts.",
+        "SiglipModel saved with save_pretrained). See `eqvl benchmarks` for benchmark names and layouts. "
+        "Several --model and/or --benchmark values run every pair; then --output (and --scores-out, "
+        "--export-official-scores) are templates with {benchmark}, {model}, {pretrained}.",
     )
-    p.add_argument("--model", required=True, help="model name, config JSON, hf-hub:/local-dir:/hf: spec")
-    p.add_argument("--pretrained", default="none",
-                   help="open_clip pretrained tag, checkpoint file (incl. epoch_N.pt), or none (random init)")
-    p.add_argument("--benchmark", required=True, help="benchmark name (see `eqvl benchmarks`)")
-    p.add_argument("--data", required=True, help="benchmark folder (or its annotation file)")
-    p.add_argument("--output", required=True, help="results JSON to write")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--model", nargs="+", default=None,
+                   help="model name(s), config JSON, hf-hub:/local-dir:/hf: spec (default: the name stored in the --pretrained checkpoint)")
+    p.add_argument("--pretrained", nargs="+", default=None,
+                   help="open_clip pretrained tag, checkpoint file (incl. epoch_N.pt), or none (random init); "
+                   "one for all models or one per --model (default: required unless the model carries its weights)")
+    p.add_argument("--benchmark", nargs="+", required=True, help="benchmark name(s) (see `eqvl benchmarks`)")
+    p.add_argument("--data", nargs="+", required=True, help="benchmark folder (or its annotation file), one per --benchmark")
+    p.add_argument("--output", required=True,
+                   help="results JSON to write (several runs: a template, e.g. results/{benchmark}_{model}.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     p.add_argument("--scores-out", default=None, metavar="FILE.npz",
-                   help="also write per-sample scores (ids, subsets, scores[, equivariance_*]) as .npz")
+                   help="also write per-sample scores (ids, subsets, scores[, equivariance_*], provenance) as .npz (default: none)")
     p.add_argument("--export-official-scores", default=None, metavar="FILE.npy",
-                   help="write scores in the benchmark's official submission order (EqBen leaderboard)")
-    p.add_argument("--batch-size", type=int, default=64, help="images or captions per encoder call (default 64)")
+                   help="write scores in the benchmark's official submission order (EqBen leaderboard) (default: none)")
+    p.add_argument("--summary", default=None, metavar="FILE.csv|FILE.md",
+                   help="one table over all runs: a row per model x benchmark, a column per metric (default: none)")
+    p.add_argument("--batch-size", type=int, default=64, help="images or captions per encoder call (default: 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="DataLoader workers decoding images (0 = in the main process)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random init (--pretrained none)")
+                   help="DataLoader workers decoding images, 0 = in the main process (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random init with --pretrained none (default: 0)")
     p.add_argument("--precision", default="amp",
-                   help="amp (autocast on GPU, fp32 on CPU), amp_bf16, fp32, fp16, bf16")
+                   help="amp (autocast on GPU, fp32 on CPU), amp_bf16, fp32, fp16, bf16 (default: amp)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $EQVL_CACHE_DIR or ~/.cache/eqvl)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip records whose image is missing/unreadable (counted in the results JSON) instead of failing")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="benchmark reader option (repeatable), e.g. --option subset=AG")
+                   help="benchmark reader option (repeatable), e.g. --option subset=AG (default: none)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -63,25 +72,53 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def run(args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace):
+    """Every run and every output, checked before anything heavy happens."""
     from eqvl.benchmarks import get_benchmark
     from eqvl.evaluation import has_official_layout
-    from eqvl.io import check_writable
+    from eqvl.evaluation.plan import plan_runs
 
-    bench = get_benchmark(args.benchmark)  # unknown names fail before anything heavy
-    options = parse_options(args.option)
-    outputs = [Path(args.output)] + [Path(p) for p in (args.scores_out, args.export_official_scores) if p]
-    if len({p.resolve() for p in outputs}) != len(outputs):
-        raise EqvlError("--output, --scores-out and --export-official-scores must be different files")
-    for path in outputs:
-        check_writable(path, args.overwrite)
+    benches = {name: get_benchmark(name) for name in args.benchmark}  # unknown names fail first
+    models = args.model or [None] * len(args.pretrained or [None])
+    runs = plan_runs(models, args.pretrained or [None], args.benchmark, args.data,
+                     args.output, args.scores_out, args.export_official_scores)
     if args.scores_out and not args.scores_out.endswith(".npz"):
         raise EqvlError(f"--scores-out {args.scores_out}: only .npz is supported")
-    if args.export_official_scores and not has_official_layout(bench):
-        raise EqvlError(f"--export-official-scores: benchmark {args.benchmark} has no official score layout")
-    if not Path(args.data).exists():
-        raise EqvlError(f"--data {args.data}: no such file or folder")
+    if args.summary and Path(args.summary).suffix.lower() not in (".csv", ".md"):
+        raise EqvlError(f"--summary {args.summary}: name a .csv or .md file")
+    for name, bench in benches.items():
+        if args.export_official_scores and not has_official_layout(bench):
+            raise EqvlError(f"--export-official-scores: benchmark {name} has no official score layout")
+    for folder in args.data:
+        if not Path(folder).exists():
+            raise EqvlError(f"--data {folder}: no such file or folder")
+    outputs = [p for r in runs for p in r.outputs()] + ([Path(args.summary)] if args.summary else [])
+    return benches, runs, outputs
 
+
+def run(args: argparse.Namespace) -> int:
+    from eqvl.io import OutputLock, check_outputs
+
+    benches, runs, outputs = _plan(args)
+    options = parse_options(args.option)
+    check_outputs(outputs, args.overwrite)
+    with OutputLock(outputs):
+        check_outputs(outputs, args.overwrite)  # again under the lock: another run may have written meanwhile
+        results = _run_all(args, benches, runs, options)
+        if args.summary:
+            from eqvl.evaluation.summary import write_summary
+
+            write_summary(args.summary, results)
+    if len(results) > 1:
+        from eqvl.evaluation.summary import summary_markdown
+
+        print(summary_markdown(results))
+    print(f"wrote {', '.join(str(p) for p in outputs)}")
+    return 0
+
+
+def _run_all(args: argparse.Namespace, benches: dict, runs: list, options: dict[str, str]) -> list[dict]:
+    """Build each model once and run it on every benchmark, writing each run's files as it ends."""
     import torch
 
     from eqvl.encode import default_cache_dir
@@ -91,25 +128,31 @@ def run(args: argparse.Namespace) -> int:
     from eqvl.report.console import print_results
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    encoder = load_encoder(args.model, args.pretrained, device=device, seed=args.seed, precision=args.precision)
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    result = evaluate(
-        encoder,
-        bench,
-        args.data,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        cache_dir=cache_dir,
-        skip_bad=args.skip_bad,
-        options=options,
-        progress=not args.no_progress,
-        config={"device": device, "seed": args.seed, "precision": args.precision, "pretrained_arg": args.pretrained},
-    )
-    if args.export_official_scores:
-        write_official_scores(args.export_official_scores, bench, result)
-    if args.scores_out:
-        write_score_file(args.scores_out, result)
-    write_json_atomic(args.output, result.results, overwrite=args.overwrite)
-    print_results(result.results)
-    print(f"wrote {', '.join(str(p) for p in outputs)}")
-    return 0
+    results, encoder, built_for = [], None, None
+    for spec in runs:
+        if built_for != (spec.model, spec.pretrained):
+            encoder = load_encoder(spec.model, spec.pretrained, device=device, seed=args.seed, precision=args.precision)
+            built_for = (spec.model, spec.pretrained)
+        result = evaluate(
+            encoder, benches[spec.benchmark], spec.data, batch_size=args.batch_size, workers=args.workers,
+            cache_dir=cache_dir, skip_bad=args.skip_bad, options=options, progress=not args.no_progress,
+            config={"device": device, "seed": args.seed, "precision": args.precision, "pretrained_arg": spec.pretrained},
+        )
+        if spec.official_out:
+            write_official_scores(spec.official_out, benches[spec.benchmark], result)
+        if spec.scores_out:
+            write_score_file(spec.scores_out, result)
+        write_json_atomic(spec.output, result.results, overwrite=True)  # checked (and locked) above
+        print_results(result.results)
+        _warn_truncated(result.results)
+        results.append(result.results)
+    return results
+
+
+def _warn_truncated(results: dict) -> None:
+    cut = results.get("truncated_captions") or {}
+    if cut.get("n"):
+        print(f"warning: {cut['n']} of {cut['of']} captions of {results['dataset']} are longer than the model's "
+              f"{cut['context_length']}-token context and were cut (captions that differ only past it score the same); "
+              f"e.g. {cut['examples'][0]!r}", file=sys.stderr)

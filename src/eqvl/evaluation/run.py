@@ -19,6 +19,8 @@ from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
 from eqvl.encode import EncodeConfig, open_cache
 from eqvl.errors import EqvlError
 from eqvl.evaluation.items import embed_all, score_items
+from eqvl.evaluation.provenance import items_hash, provenance
+from eqvl.models.base import TextLimit
 
 #: at most this many skipped records are listed by name in the results JSON
 SKIP_EXAMPLES = 20
@@ -53,8 +55,14 @@ def evaluate(
         raise EqvlError(f"--workers must be >= 0, got {workers}")
     bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
     options = dict(options or {})
-    data = bench.load(Path(data_dir), **options)
+    reader_options = dict(options)
+    subset = None if bench.reads_subsets else reader_options.pop("subset", None)
+    data = bench.load(Path(data_dir), **reader_options)
+    if subset is not None:
+        data = select_subsets(bench, data, subset)
     data.score_kind = encoder.score_kind
+    data_hash = items_hash(data.items, data.meta.get("images", ()), data.meta.get("captions", ()))
+    truncated = _truncated_captions(encoder, data)
     cache = open_cache(cache_dir, encoder.identity())
     cfg = EncodeConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
     try:
@@ -79,6 +87,9 @@ def evaluate(
         "score_kind": encoder.score_kind,
         **(config or {}),
     }
+    results["provenance"] = provenance(bench.name, str(Path(data_dir).resolve()), data_hash, encoder, n_items)
+    if truncated is not None:
+        results["truncated_captions"] = truncated
     if skip_bad:
         results["skipped"] = {"n": len(skipped), "examples": skipped[:SKIP_EXAMPLES]}
     return EvalResult(results, scores, data)
@@ -125,6 +136,28 @@ def _results(bench: Benchmark, encoder: Any, out: dict[str, Any], n_items: int, 
     for key, value in out.items():
         results.setdefault(key, value)
     return results
+
+
+def select_subsets(bench: Benchmark, data: BenchmarkData, wanted: str) -> BenchmarkData:
+    """`--option subset=a,b` for readers that do not pick files by subset: keep those items."""
+    names = [n.strip() for n in str(wanted).split(",") if n.strip()]
+    have = list(dict.fromkeys(it.subset for it in data.items))
+    unknown = [n for n in names if n not in have]
+    if bench.full_matrix or not names or unknown:
+        valid = ", ".join(have) if have and not bench.full_matrix else "(this benchmark has no subsets)"
+        raise EqvlError(f"--option subset={wanted}: {bench.name} has no subset {', '.join(unknown) or repr(wanted)}; valid: {valid}")
+    return dataclasses.replace(data, items=[it for it in data.items if it.subset in names])
+
+
+def _truncated_captions(encoder: Any, data: BenchmarkData) -> dict[str, Any] | None:
+    """Captions longer than the text tower's context are scored as their prefix: two that differ
+    only past it tie. Count them (None when the encoder cannot say)."""
+    if not isinstance(encoder, TextLimit):
+        return None
+    texts = list(dict.fromkeys([c for it in data.items for c in it.captions] + list(data.meta.get("captions", ()))))
+    flags = encoder.overlong(texts)
+    cut = [t for t, f in zip(texts, flags) if f]
+    return {"n": len(cut), "of": len(texts), "context_length": encoder.context_length, "examples": cut[:3]}
 
 
 def _check_finite(scores: list[np.ndarray], data: BenchmarkData) -> None:

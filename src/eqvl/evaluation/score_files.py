@@ -7,6 +7,7 @@ the demo and the report never need to know how it is laid out.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from eqvl.errors import DataError, EqvlError
+from eqvl.evaluation.provenance import check_same_run
 from eqvl.io import atomic_open
 from eqvl.metrics import equivariance_scores
 
@@ -35,12 +37,15 @@ def has_official_layout(bench: object) -> bool:
 
 def scores_arrays(result: "EvalResult") -> dict[str, np.ndarray]:
     """Per-sample scores for `--scores-out`: ids, subsets, scores [N, C, I] (or flat + shapes
-    when items differ in shape), and EqSim's equivariance gaps for 2x2 twins."""
+    when items differ in shape), EqSim's equivariance gaps for 2x2 twins, and `provenance`
+    (JSON text: benchmark, data path + hash, model + weights hash) naming the run."""
     items = result.data.items
     arrays: dict[str, np.ndarray] = {
         "ids": np.asarray([it.id for it in items], dtype=str),
         "subsets": np.asarray([it.subset for it in items], dtype=str),
     }
+    if "provenance" in result.results:
+        arrays["provenance"] = np.asarray(json.dumps(result.results["provenance"], sort_keys=True))
     shapes = {s.shape for s in result.scores}
     if len(shapes) == 1:
         arrays["scores"] = np.stack(result.scores)
@@ -85,6 +90,13 @@ class ScoreFile:
     arrays: dict[str, np.ndarray]
 
     @property
+    def provenance(self) -> dict[str, Any] | None:
+        """What made these scores (None for files written before eqvl recorded it)."""
+        if "provenance" not in self.arrays:
+            return None
+        return json.loads(str(self.arrays["provenance"]))
+
+    @property
     def equivariance(self) -> dict[str, np.ndarray]:
         """{"text": gaps, "image": gaps} for 2x2 twins, as written with the scores (computed for
         older files that stored only `scores`); {} for other shapes."""
@@ -94,6 +106,12 @@ class ScoreFile:
         if scores is None or scores.ndim != 3 or scores.shape[1:] != (2, 2):
             return {}
         return equivariance_scores(scores)
+
+
+def check_scores_match(scores_path: str | Path, n_rows: int, results: dict[str, Any], results_path: str | Path) -> None:
+    """Refuse a score file (n_rows items) that was not made by the run behind `results` (eqvl report)."""
+    meta = read_score_file(scores_path).provenance if Path(scores_path).suffix == ".npz" else None
+    check_same_run(meta, n_rows, results, str(scores_path), str(results_path))
 
 
 def read_score_file(path: str | Path) -> ScoreFile:

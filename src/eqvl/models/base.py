@@ -6,7 +6,8 @@ Fusion models (ITM heads) implement `PairScorer`: they score (image, caption) pa
 
 Optional abilities are protocols of their own, checked with `isinstance` (all are
 `runtime_checkable`), so a caller never probes for an undeclared method:
-`RowScorer` (vectorised scores of aligned rows) and `OnDevice` (where it computes).
+`RowScorer` (vectorised scores of aligned rows), `OnDevice` (where it computes) and
+`TextLimit` (which captions its tokenizer cuts).
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ class OnDevice(Protocol):
     """An encoder that says where it computes (lets decode workers pin memory for CUDA)."""
 
     device: torch.device
+
+
+@runtime_checkable
+class TextLimit(Protocol):
+    """An encoder whose text tower reads at most `context_length` tokens (longer captions are cut)."""
+
+    context_length: int
+
+    def overlong(self, texts: list[str]) -> list[bool]:
+        """For each caption: is it longer than the context (so it is scored as its prefix)?"""
 
 
 @runtime_checkable

@@ -82,8 +82,11 @@ def runs_from_files(result_paths: Sequence[str | Path], score_paths: Sequence[st
     for run, label in zip(runs, labels or [""] * len(runs)):
         run.label = label
     _auto_labels(runs)
+    from eqvl.evaluation.score_files import check_scores_match  # refuses scores of another run
+
     for run, spath in _pair_scores(result_paths, score_paths).items():
         runs[run].twin_scores, runs[run].twin_subsets = load_twin_scores(spath)
+        check_scores_match(spath, len(runs[run].twin_scores), runs[run].results, result_paths[run])
     return runs
 
 
