@@ -484,3 +484,15 @@ def test_lock__augment_refuses_an_out_another_run_holds(tmp_path, capsys):
     assert not out.exists()
     assert main(["augment", "--in", str(src), "--out", str(out), "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # lock released
+
+
+def test_resume__synth_killed_before_its_state_file_restarts_cleanly(tmp_path, capsys):
+    """A kill between taking the lock and writing the state file leaves only bookkeeping files:
+    the folder counts as empty, so the plain re-run (or --resume) just starts."""
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / ".eqvl.lock").write_text('{"pid": 1, "host": "elsewhere"}')  # flock gone: stale
+    (out / "..eqvl-synth-state.json.abc123.tmp").write_text('{"argu')  # atomic_open temp name, cut by the kill
+    argv = ["synth", "--out", str(out), "--twins", "1", "--size", "32", "--subsets", "location", "--no-progress"]
+    assert main(argv + ["--resume"]) == 0
+    assert (out / "manifest.json").exists()

@@ -39,7 +39,7 @@ def _units(cfg: SynthConfig) -> list[Unit]:
 def _prepare(out: Path, cfg: SynthConfig) -> None:
     """Refuse, clear (--overwrite) or check (--resume) an existing output folder."""
     args = cfg.content_args()
-    existing = out.exists() and any(p.name != LOCK_NAME for p in out.iterdir())  # our own run's lock is not content
+    existing = out.exists() and any(not _bookkeeping(p.name) for p in out.iterdir())
     ours = (out / STATE_FILE).exists() or (out / "manifest.json").exists()
     if existing and not (cfg.overwrite or cfg.resume):
         raise EqvlError(f"{out} already exists and is not empty; pass --overwrite to replace it or --resume to finish an interrupted run")
@@ -56,9 +56,16 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
         shutil.rmtree(out / "images", ignore_errors=True)
         for name in OUTPUT_FILES + (STATE_FILE,):
             (out / name).unlink(missing_ok=True)
+    # the state file first: a run killed right after it leaves a folder that --resume recognises
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / STATE_FILE, {"arguments": args, "eqvl_version": __version__})
     (out / "images" / "twins").mkdir(parents=True, exist_ok=True)
     (out / "images" / "train").mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / STATE_FILE, {"arguments": args, "eqvl_version": __version__})
+
+
+def _bookkeeping(name: str) -> bool:
+    """Our own run's lock, or the temp file of a state write that a kill interrupted: not content."""
+    return name == LOCK_NAME or (name.startswith(f".{STATE_FILE}.") and name.endswith(".tmp"))
 
 
 #: below this many work items a --workers 1 run stays in this process (no pool to start)
