@@ -82,3 +82,16 @@ def brute_force(db: np.ndarray, queries: np.ndarray, k: int, ids: np.ndarray | N
         order = np.lexsort((ids, -s))[:k]
         out.append([(int(ids[i]), float(s[i])) for i in order])
     return out
+
+
+def shape_images(root: Path, n: int, size: int = 64) -> list[tuple[str, str, str, str]]:
+    """train_helpers' coloured shapes, each made unique (make_images repeats every 12: the index would dedup them)."""
+    from train_helpers import make_images
+
+    rows = make_images(root, n, size)
+    for i, (rel, *_) in enumerate(rows):
+        with Image.open(root / rel) as im:
+            im = im.convert("RGB")
+        im.putpixel((0, 0), (i % 256, 128, 128))
+        im.save(root / rel)
+    return rows

@@ -151,7 +151,7 @@ def test_bad_queries(shapes, built, tmp_path, capsys):
     assert "query image: " in one_line_error(capsys, "search", built, "--image", tmp_path / "q.jpg")
     msg = one_line_error(capsys, "search", built, "--text", "x", "--where", "color=red")
     assert "unknown column 'color'; columns: path, caption, hash, colour" in msg
-    msg = one_line_error(capsys, "search", built, "--text", "x", "--model", "eqvl-tiny-vit")
+    msg = one_line_error(capsys, "search", built, "--text", "x", "--model", "eqvl-tiny-vit", "--pretrained", "none")
     assert "built with eqvl-tiny-rn (pretrained none" in msg and "query model is eqvl-tiny-vit" in msg
 
 
@@ -165,10 +165,17 @@ def test_writer_lock_names_the_holder_and_ignores_a_dead_one(shapes, built, tmp_
     try:
         assert holder.stdout.readline().strip() == "held"
         msg = one_line_error(capsys, "add", idx, "--images", csv, *FAST)
-        assert f"index is locked by pid {holder.pid}" in msg
+        assert f"index {idx} is locked by pid {holder.pid}" in msg
     finally:
         holder.kill()
         holder.wait()
-    (idx / "writer.lock").write_text("999999\n")  # a stale lock file from a dead writer: not a lock
+    assert not (idx / ".eqvl.lock").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom eqvl.index.store import writer_lock\n"
+                             "with writer_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n", str(idx)],
+                            stdout=subprocess.PIPE, text=True)
+    assert dead.stdout.readline().strip() == "held"
+    dead.kill()  # SIGKILL: its lock file stays behind, naming a dead pid
+    dead.wait()
+    assert str(dead.pid) in (idx / ".eqvl.lock").read_text()
     code, out, _ = run(capsys, "add", idx, "--images", csv, *FAST, "--json")
     assert code == 0 and json.loads(out)["already_indexed"] == 12

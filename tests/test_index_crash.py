@@ -58,7 +58,7 @@ def collection(tmp_path_factory):
     first.write_text("filepath\ttitle\n" + "".join(f"{r}\t{c}\n" for r, c, _, _ in rows[:10]))
     second.write_text("filepath\ttitle\n" + "".join(f"{r}\t{c}\n" for r, c, _, _ in rows[8:]))
     reference = root / "reference"
-    Index.build(reference, first, "eqvl-tiny-rn", options=EmbedOptions(**OPTS))
+    Index.build(reference, first, "eqvl-tiny-rn", "none", options=EmbedOptions(**OPTS))
     before = _state(reference)
     Index.open(reference).add(second, options=EmbedOptions(**OPTS))
     return root, first, second, before, _state(reference)
@@ -67,7 +67,7 @@ def collection(tmp_path_factory):
 def test_sigkill_during_add_keeps_the_previous_generation(collection, tmp_path):
     root, first, second, before, after = collection
     idx = tmp_path / "idx"
-    Index.build(idx, first, "eqvl-tiny-rn", options=EmbedOptions(**OPTS))
+    Index.build(idx, first, "eqvl-tiny-rn", "none", options=EmbedOptions(**OPTS))
     assert _state(idx) == before
     took = 0.0
     for stage in ("embedded", "renamed"):  # after embedding; after the new generation's rename, before the switch

@@ -25,12 +25,12 @@ def test_torchrun_two_process_build_equals_one_process(tmp_path):
                    + "images/copy_of_1.png\tsame bytes\tsquare\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "eqvl", "index", "build", "--model", "eqvl-tiny-rn", "--images", str(csv),
+                           "-m", "eqvl", "index", "build", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--images", str(csv),
                            "--out", str(tmp_path / "two"), "--workers", "0", "--no-progress", "--batch-size", "4",
                            "--json"], env=env, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report_two = json.loads(proc.stdout[proc.stdout.index("{"):])
-    report_one = Index.build(tmp_path / "one", csv, "eqvl-tiny-rn", options=EmbedOptions(batch_size=4, workers=0,
+    report_one = Index.build(tmp_path / "one", csv, "eqvl-tiny-rn", "none", options=EmbedOptions(batch_size=4, workers=0,
                                                                                        progress=False))
     assert (report_two["count"], report_two["duplicates"]) == (report_one.count, report_one.duplicates) == (11, 1)
     one, two = Index.open(tmp_path / "one"), Index.open(tmp_path / "two")

@@ -59,7 +59,9 @@ def _input_flags(q: argparse.ArgumentParser) -> None:
 def _build_parser(sub) -> None:
     q = sub.add_parser("build", help="embed images and build a new index (torchrun: sharded over ranks)")
     q.add_argument("--model", required=True, help="open_clip name, shipped config (eqvl-tiny-rn), config JSON, hf:DIR")
-    q.add_argument("--pretrained", default="none", help="open_clip tag, checkpoint file, or none")
+    q.add_argument("--pretrained", default=None,
+                   help="open_clip tag, checkpoint file, or none (random weights, on purpose); required unless the "
+                        "model spec carries its weights")
     q.add_argument("--out", required=True, help="index folder to create")
     q.add_argument("--index", default="auto", help="auto (size rule), flat, hnsw, ivfpq, or a FAISS factory string")
     q.add_argument("--precision", default="fp32", help="fp32, amp, bf16 ... (stored; queries use the same)")
@@ -78,7 +80,7 @@ def _add_parser(sub) -> None:
 
 def _rerank_flags(q: argparse.ArgumentParser) -> None:
     q.add_argument("--rerank-model", default=None, help="second-stage model re-scoring the top --rerank-k hits")
-    q.add_argument("--rerank-pretrained", default="none", help="its pretrained tag / checkpoint")
+    q.add_argument("--rerank-pretrained", default=None, help="its pretrained tag / checkpoint / none")
     q.add_argument("--rerank-k", type=int, default=100, help="first-stage hits handed to the re-ranker")
 
 
@@ -92,7 +94,7 @@ def _search_parser(sub) -> None:
     q.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata filter applied before the top-k cut (repeatable; same key twice = either value)")
     q.add_argument("--model", default=None, help="query model (default: the index's; another one is refused)")
-    q.add_argument("--pretrained", default="none", help="with --model")
+    q.add_argument("--pretrained", default=None, help="with --model")
     q.add_argument("--device", default="cpu")
     q.add_argument("--json", action="store_true", help="print JSON")
     _rerank_flags(q)

@@ -118,7 +118,7 @@ class Index:
 
     @classmethod
     def build(cls, root: str | os.PathLike, images: str | os.PathLike | Sequence[Item], model: str,
-              pretrained: str = "none", *, index: str = "auto", overwrite: bool = False, device: str = "cpu",
+              pretrained: str | None = None, *, index: str = "auto", overwrite: bool = False, device: str = "cpu",
               precision: str = "fp32", seed: int = 0, fmt: SourceFormat | None = None,
               options: EmbedOptions | None = None, ranks: Any = None, encoder: Any = None) -> WriteReport | None:
         """Embed `images` with `model` and write a new index at `root` (see `eqvl index build`).
@@ -134,7 +134,7 @@ class Index:
             raise EqvlError(f"--out {root} is a non-empty folder that is not an eqvl index; choose another")
         items = images if isinstance(images, list) else read_items(images, fmt)
         ann.choose_spec(index, len(items), 8) if index not in ann.KINDS else None  # a bad --index fails early
-        if os.path.exists(pretrained):
+        if pretrained and os.path.exists(pretrained):
             pretrained = os.path.abspath(pretrained)  # the index must find its model from any folder
         if encoder is None:
             encoder = load_encoder(model, pretrained, device=device, seed=seed, precision=precision)

@@ -6,6 +6,7 @@
     GET  /health                                  count, model, index type
     GET  /                                        the page: search box, image upload, filter, result grid
 
+Needs the `serve` extra (fastapi, uvicorn, python-multipart); imported only by `eqvl index serve`.
 No file path taken from a request ever reaches the file system: thumbnails are looked up by
 integer id in the index's own metadata. Every error is JSON `{"error": ...}` with a 4xx status.
 """
@@ -18,6 +19,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eqvl.errors import EqvlError
 from eqvl.index.core import MAX_TEXT_CHARS, Index, describe_model
@@ -66,12 +73,6 @@ class _Thumbs:
 
 def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = None, rerank_k: int = 100):
     """The FastAPI application (tests run it under a real uvicorn)."""
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
     limits = limits or Limits()
     app = FastAPI(title="eqvl index", docs_url=None, redoc_url=None, openapi_url=None)
     thumbs = _Thumbs(idx, limits)
@@ -124,7 +125,7 @@ def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = Non
                 "max_k": limits.max_k, "rerank": rerank_model is not None}
 
     @app.get("/search")
-    async def search_text(text: str = "", k: int = 10, where: list[str] | None = None, rerank: bool = False):
+    async def search_text(text: str = "", k: int = 10, where: list[str] = Query(default=[]), rerank: bool = False):
         if not text.strip():
             raise ClientError(400, "the query text is empty (use ?text=...)")
         if len(text) > limits.max_text_chars:

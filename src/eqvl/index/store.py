@@ -5,7 +5,7 @@
       gen-000003/          manifest.json, meta.sqlite, index.faiss, deleted.npy — never modified once live
       vectors/             float16 embedding shards (vec-*.npy + ids-*.npy), immutable, shared by generations
       embed-cache/         resumable embedding of a build/add in progress (removed after a commit)
-      writer.lock          flock'ed by the one writer; holds its pid for the error message
+      .eqvl.lock           the one writer's lock (eqvl.outputs.OutputLock: pid, start, command)
 
 A writer prepares the next generation in a `.tmp-<pid>` folder, renames it into place and then
 replaces CURRENT (one `os.replace`): a `kill -9` at any moment leaves either the old or the new
@@ -15,8 +15,6 @@ generation live, never a mix. Leftovers of a killed writer are removed by the ne
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -32,7 +30,7 @@ FAISS_FILE = "index.faiss"
 DELETED = "deleted.npy"
 VECTORS = "vectors"
 EMBED_CACHE = "embed-cache"
-LOCK = "writer.lock"
+LOCK = ".eqvl.lock"
 FORMAT = "eqvl-index/1"
 
 
@@ -127,21 +125,17 @@ def collect_garbage(root: Path) -> None:
 
 @contextlib.contextmanager
 def writer_lock(root: str | os.PathLike) -> Iterator[None]:
-    """Exclusive writer lock (flock: released by the kernel when the holder dies, even by SIGKILL,
-    so a stale lock file of a dead pid never blocks the next writer)."""
+    """One writer at a time: eqvl's `OutputLock` on the folder (an flock the kernel drops when the
+    holder dies, even by SIGKILL, so a dead writer's lock file is taken over, not obeyed)."""
+    from eqvl.outputs import OutputLock, OutputLockedError
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise IndexLocked(f"{root}: index is locked by pid {holder} (another build/add/remove is running)") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        lock = OutputLock(root).__enter__()
+    except OutputLockedError as exc:
+        raise IndexLocked(f"index {exc}") from None
+    try:
         yield
     finally:
-        os.close(fd)  # closing drops the flock
+        lock.release()
