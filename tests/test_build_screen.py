@@ -72,7 +72,7 @@ def test_screen_cli_with_tiny_model(tmp_path):
     write_ag(tmp_path)
     out = tmp_path / "out"
     assert main(["build", "ag", "--annotations", str(tmp_path / "annotations"), "--frames", str(tmp_path / "frames"),
-                 "--out", str(out), "--screen-model", "eqvl-tiny-rn", "--sim-band=-1,1", "--no-progress"]) == 0
+                 "--out", str(out), "--screen-model", "eqvl-tiny-rn", "--screen-pretrained", "none", "--sim-band=-1,1", "--no-progress"]) == 0
     rows = _rows(out)
     assert len(rows) == 2 and all(-1.0 <= r["image_similarity"] <= 1.0 for r in rows)
     screen = json.loads((out / "manifest.json").read_text())["filters"]["screen"]

@@ -75,9 +75,12 @@ def test_ground_cli_tiny_model_output_format(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["times"]) == 10 and len(out["s_before"]) == 10 and len(out["s_after"]) == 10
     assert 0 <= out["frame"] < 9 and out["boundary_s"] == pytest.approx((out["times"][out["frame"]] + out["times"][out["frame"] + 1]) / 2, abs=1e-3)
-    assert main(["ground", "--model", "eqvl-tiny-rn", "--video", str(video), "--before", "x", "--after", "y"]) == 0
+    assert main(["ground", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--video", str(video), "--before", "x", "--after", "y"]) == 0
     assert capsys.readouterr().out.startswith("boundary at ")
-    assert main(["ground", "--model", "eqvl-tiny-rn", "--video", str(tmp_path / "none.mp4"), "--before", "x", "--after", "y"]) == 2
+    assert main(["ground", "--model", "eqvl-tiny-rn", "--video", str(video), "--before", "x", "--after", "y"]) == 2
+    assert "no --pretrained given" in capsys.readouterr().err
+    assert main(["ground", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--video", str(tmp_path / "none.mp4"),
+                 "--before", "x", "--after", "y"]) == 2
     assert "none.mp4: video file not found" in capsys.readouterr().err
 
 
@@ -109,7 +112,7 @@ def test_gebc_grounding_eval_cli_tiny_model(tmp_path, capsys):
     ann, videos = write_gebc(tmp_path)
     (ann.parent / "videos").symlink_to(videos)
     out = tmp_path / "res.json"
-    assert main(["eval", "--model", "eqvl-tiny-rn", "--benchmark", "gebc-grounding", "--data", str(ann.parent),
+    assert main(["eval", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "gebc-grounding", "--data", str(ann.parent),
                  "--output", str(out), "--no-progress", "--no-cache", "--option", f"frames_dir={tmp_path / 'frames'}"]) == 0
     res = json.loads(out.read_text())
     assert set(res["metrics"]) == {f"accuracy@{t:g}s" for t in THRESHOLDS} | {"accuracy_avg"}

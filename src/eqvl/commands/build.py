@@ -31,7 +31,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (EqBen's official layout)")
     p.add_argument("--dedup-bits", type=int, default=2, help="dHash near-duplicate threshold in bits of 64, -1 = off (default 2)")
     p.add_argument("--screen-model", default=None, help="screen pairs with this encoder's image-image similarity (any eqvl model)")
-    p.add_argument("--screen-pretrained", default="none", help="weights of --screen-model (default none)")
+    p.add_argument("--screen-pretrained", default=None, help="weights of --screen-model: open_clip tag, checkpoint, or none")
     p.add_argument("--sim-band", type=_band, default=(0.5, 0.97), metavar="LOW,HIGH", help="keep twins with cosine in [LOW, HIGH] (default 0.5,0.97)")
     p.add_argument("--device", default="cpu", help="device of the screening encoder (default cpu)")
     p.add_argument("--no-progress", action="store_true")

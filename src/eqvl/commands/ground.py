@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "maximises s(I_t, before) + s(I_t+1, after). Accuracy over a GEBC split: "
                               "`eqvl eval --benchmark gebc-grounding`.")
     p.add_argument("--model", required=True, help="model name, config JSON, hf-hub:/local-dir:/hf: spec")
-    p.add_argument("--pretrained", default="none", help="open_clip tag, checkpoint file, or none")
+    p.add_argument("--pretrained", default=None, help="open_clip tag, checkpoint file, or none (random init, on purpose)")
     p.add_argument("--video", required=True, help="video file")
     p.add_argument("--before", required=True, help="caption of the status before the boundary")
     p.add_argument("--after", required=True, help="caption of the status after the boundary")
