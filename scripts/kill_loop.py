@@ -122,6 +122,11 @@ class Train:
     def started(out: Path) -> Path:
         return out / "metrics.jsonl"
 
+    @staticmethod
+    def complete(out: Path) -> bool:
+        log = out / "metrics.jsonl"
+        return log.is_file() and '"event": "end"' in log.read_text()
+
     def recover(self, out: Path) -> tuple[list[str], str]:
         has_ckpt = any((out / "checkpoints").glob("*.pt")) if (out / "checkpoints").is_dir() else False
         return (self.command(out) + (["--resume", "latest"] if has_ckpt else ["--overwrite"]),
@@ -153,6 +158,10 @@ class Synth:
     def started(out: Path) -> Path:
         return out / ".eqvl.lock"
 
+    @staticmethod
+    def complete(out: Path) -> bool:
+        return (out / "manifest.json").is_file()
+
     def recover(self, out: Path) -> tuple[list[str], str]:
         ours = (out / ".eqvl-synth-state.json").exists() or (out / "manifest.json").exists()
         return (self.command(out) + (["--resume"] if ours else ["--overwrite"]),
@@ -183,6 +192,10 @@ class Eval:
     def started(out: Path) -> Path:
         return out / "cache"
 
+    @staticmethod
+    def complete(out: Path) -> bool:
+        return (out / "results.json").is_file() and (out / "scores.npz").is_file()
+
     def recover(self, out: Path) -> tuple[list[str], str]:
         return self.command(out) + ["--overwrite"], "re-run with --overwrite (cache kept)"
 
@@ -209,7 +222,7 @@ def run_command(cmd, work: Path, kills: int, rng: random.Random, log: Callable[[
     reference = cmd.result(ref_out)
     active = max(wall - startup, 0.05)
     log(f"{cmd.name}: reference run {wall:.1f} s, of which {active:.1f} s after its first output appeared")
-    done = recovered = 0
+    done = recovered = mid = 0
     attempt = 0
     while done < kills:
         attempt += 1
@@ -219,6 +232,9 @@ def run_command(cmd, work: Path, kills: int, rng: random.Random, log: Callable[[
             log(f"  {cmd.name} trial {attempt}: finished before the kill at +{delay:.2f} s; drawing again")
             continue
         done += 1
+        state = "after its outputs were complete" if cmd.complete(out) else "mid-run"
+        locked = " (lock file left behind)" if any(out.rglob("*.lock")) or (out / ".eqvl.lock").exists() else ""
+        mid += state == "mid-run"
         args, how = cmd.recover(out)
         proc = eqvl(args, check=False)
         ok = proc.returncode == 0 and cmd.same(cmd.result(out), reference)
@@ -226,9 +242,9 @@ def run_command(cmd, work: Path, kills: int, rng: random.Random, log: Callable[[
         note = "" if proc.returncode == 0 else f" rc={proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"
         seen = [k for k, key in (("stale lock taken over", "stale lock"), ("fell back to an older checkpoint", "resuming from"))
                 if key in proc.stderr]
-        log(f"  {cmd.name} kill {done}: SIGKILL {delay:.2f} s after its first output ({delay / active:.0%} of the work); "
+        log(f"  {cmd.name} kill {done}: SIGKILL {delay:.2f} s after its first output, {state}{locked}; "
             f"{how}{' [' + ', '.join(seen) + ']' if seen else ''} -> {'identical' if ok else 'DIFFERENT'}{note}")
-    log(f"{cmd.name}: {done} kills, {recovered} recovered identically")
+    log(f"{cmd.name}: {done} kills ({mid} mid-run), {recovered} recovered identically")
     return done, recovered
 
 
