@@ -245,7 +245,7 @@ def test_disk_full__atomic_writers_under_a_real_write_limit(tmp_path, writer):
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
 
 
-def test_disk_full__synth_run_is_one_line_naming_the_image(tmp_path):
+def test_disk_full__synth_run_is_one_line_naming_the_file(tmp_path):
     code = ("from eqvl.cli import main\n"
             "sys.exit(main(['synth', '--out', 's', '--twins', '2', '--size', '32', '--subsets', 'location', '--no-progress']))")
     proc = _limited(code, 300, tmp_path)

@@ -87,7 +87,8 @@ def _holder(target):
     return proc
 
 
-def test_lock_file_names_pid_host_command_and_is_removed_on_exit(tmp_path):
+@pytest.mark.faults
+def test_lock__file_names_pid_host_command_and_is_removed_on_exit(tmp_path):
     with OutputLock(tmp_path / "run", command="eqvl train --output run") as lock:
         info = json.loads((tmp_path / "run" / LOCK_NAME).read_text())
         assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
@@ -97,7 +98,8 @@ def test_lock_file_names_pid_host_command_and_is_removed_on_exit(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temp files left
 
 
-def test_second_run_on_locked_folder_gets_one_line_naming_the_holder(tmp_path):
+@pytest.mark.faults
+def test_lock__second_run_on_locked_folder_gets_one_line_naming_the_holder(tmp_path):
     proc = _holder(tmp_path / "out")
     try:
         with pytest.raises(OutputLockedError) as err:
@@ -112,7 +114,8 @@ def test_second_run_on_locked_folder_gets_one_line_naming_the_holder(tmp_path):
         proc.wait()
 
 
-def test_lock_of_killed_run_is_taken_over_with_a_warning(tmp_path, caplog):
+@pytest.mark.faults
+def test_lock__killed_run_is_taken_over_with_a_warning(tmp_path, caplog):
     proc = _holder(tmp_path / "out")
     proc.kill()  # SIGKILL: no cleanup ran, the lock file stays behind
     proc.wait()
@@ -125,7 +128,8 @@ def test_lock_of_killed_run_is_taken_over_with_a_warning(tmp_path, caplog):
     assert not (tmp_path / "out" / LOCK_NAME).exists()
 
 
-def test_hand_written_lock_of_a_dead_pid_is_stale(tmp_path):
+@pytest.mark.faults
+def test_lock__hand_written_lock_of_a_dead_pid_is_stale(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock_file = tmp_path / "r.npz.lock"
     lock_file.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "x", "command": "c"}))
@@ -133,7 +137,8 @@ def test_hand_written_lock_of_a_dead_pid_is_stale(tmp_path):
         assert lock.taken_over[0]["pid"] == int(dead.stdout)
 
 
-def test_lock_is_released_when_the_block_raises(tmp_path):
+@pytest.mark.faults
+def test_lock__released_when_the_block_raises(tmp_path):
     with pytest.raises(RuntimeError):
         with OutputLock([tmp_path / "a.json", tmp_path / "b.npz"]):
             assert (tmp_path / "a.json.lock").exists() and (tmp_path / "b.npz.lock").exists()
@@ -143,7 +148,8 @@ def test_lock_is_released_when_the_block_raises(tmp_path):
         pass
 
 
-def test_file_set_overlapping_a_locked_one_is_refused_and_takes_nothing(tmp_path):
+@pytest.mark.faults
+def test_lock__file_set_overlapping_a_locked_one_is_refused_and_takes_nothing(tmp_path):
     with OutputLock([tmp_path / "b.npz", tmp_path / "a.json"]):
         with pytest.raises(OutputLockedError, match=r"b\.npz is locked by pid"):
             with OutputLock([tmp_path / "a0.json", tmp_path / "b.npz", tmp_path / "c.json"]):
@@ -151,7 +157,8 @@ def test_file_set_overlapping_a_locked_one_is_refused_and_takes_nothing(tmp_path
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json.lock", "b.npz.lock"]
 
 
-def test_check_outputs_names_every_existing_output_before_writing(tmp_path):
+@pytest.mark.faults
+def test_lock__check_outputs_names_every_existing_output_before_writing(tmp_path):
     (tmp_path / "a.json").write_text("1")
     (tmp_path / "b.npz").write_text("2")
     outs = [tmp_path / "a.json", None, tmp_path / "new.txt", tmp_path / "b.npz"]
@@ -162,7 +169,8 @@ def test_check_outputs_names_every_existing_output_before_writing(tmp_path):
     assert check_outputs(outs, overwrite=True) == [tmp_path / "a.json", tmp_path / "new.txt", tmp_path / "b.npz"]
 
 
-def test_check_outputs_refuses_folders_and_file_parents_even_with_overwrite(tmp_path):
+@pytest.mark.faults
+def test_lock__check_outputs_refuses_folders_and_file_parents_even_with_overwrite(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "f").write_text("x")
     with pytest.raises(EqvlError, match="is a folder") as err:
