@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     ensure_not_input(args.inp, args.out)
     check_outputs([args.out], args.overwrite)
-    with OutputLock([args.out]):  # a second augment to the same --out waits its turn with one line
+    with OutputLock([args.out]):  # a second augment to the same --out is refused with one line
+        check_outputs([args.out], args.overwrite)  # again under the lock: a run that just ended may have written it
         return _augment_file(args, negatives, positives, rewriter)
 
 
