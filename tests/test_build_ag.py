@@ -75,8 +75,9 @@ def test_cli_from_video_matches_frame_colours(tmp_path):
         for k in (0, 1):
             n = r[f"frame_id_{k}"]
             pixel = np.asarray(Image.open(tmp_path / "out" / r[f"image_{k}"]))[-1, -1].astype(int)
-            # frame n of a 10 fps video with 1 s colour segments has colour COLOURS[n // 10]
-            assert np.abs(pixel - np.array(COLOURS[n // 10])).max() <= 6
+            # AG frame id n is decoded frame n-1 (ffmpeg's %06d numbering starts at 1); a 10 fps video with
+            # 1 s colour segments shows COLOURS[(n - 1) // 10] there (frame 10 is still segment 0's colour)
+            assert np.abs(pixel - np.array(COLOURS[(n - 1) // 10])).max() <= 6
 
 
 def test_refuses_existing_output_and_resumes_identically(tmp_path, capsys):

@@ -6,6 +6,9 @@ caption "The person is <attention> <object> which is <spatial> him/her."; two fr
 video's object track are paired only when >= 2 of the 3 relationship sets (attention, spatial,
 contacting) differ, and once a frame is chosen its next annotated frame is skipped.
 
+Frame ids are the names AG's `tools/dump_frames.py` gave the frames (`ffmpeg -i VIDEO %06d.png`,
+numbered from 1), so id N is the video's decoded frame N-1 when frames are decoded from `--videos`.
+
 Quirk of the real files (as the widely used loaders handle it): the .txt vocabularies spell
 classes without separators ("closetcabinet", "lookingat") while the pickles use "closet/cabinet"
 and "looking_at"; names are matched after removing non-letters.
@@ -235,7 +238,8 @@ def _plan(tracks, dropped: Counter, frames_dir, videos_dir, split: str) -> Plan:
                 seen.add(key)
                 names = [f"{numbers[k]:06d}" for k in (i, j)]
                 for name, number in zip(names, (numbers[i], numbers[j])):
-                    frames[name] = FrameSpec(name=name, index=number)
+                    # AG's tools/dump_frames.py writes `ffmpeg -i VIDEO %06d.png`: file N is decoded frame N-1
+                    frames[name] = FrameSpec(name=name, index=number - 1)
                 extra = {"object": obj_class, "frame_id_0": numbers[i], "frame_id_1": numbers[j],
                          "relations_0": dict(zip(("attention", "spatial", "contacting"), map(list, rels[i]))),
                          "relations_1": dict(zip(("attention", "spatial", "contacting"), map(list, rels[j]))),

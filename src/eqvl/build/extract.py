@@ -61,7 +61,7 @@ def _load_frames(plan: VideoPlan, errors: dict[str, str]) -> dict[str, Image.Ima
     if plan.source_kind == "frames":
         out = {}
         for spec in specs:
-            path = Path(plan.source) / f"{spec.index:06d}.png"
+            path = Path(plan.source) / f"{spec.name}.png"  # pre-extracted frames keep their annotation names
             try:
                 with Image.open(path) as handle:
                     out[spec.name] = handle.convert("RGB")
@@ -75,7 +75,7 @@ def _load_frames(plan: VideoPlan, errors: dict[str, str]) -> dict[str, Image.Ima
         for spec in specs:
             t = spec.time if spec.time is not None else (spec.index + 0.25) / (reader.fps or 1.0)
             try:
-                reader.check_time(t, "timestamp" if spec.time is not None else f"frame {spec.index} at")
+                reader.check_time(t, "timestamp" if spec.time is not None else f"frame {spec.name} at")
                 good.append(spec)
             except DataError as exc:
                 errors[spec.name] = str(exc)
