@@ -59,6 +59,8 @@ def test_cli_frames_folder_twins_reader_and_manifest(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["candidates"] == 15 and manifest["counts"]["kept"] == 2
     assert manifest["counts"]["dropped"]["relations_differ_lt_2"] == 6
+    assert manifest["counts"]["annotations_dropped"] == {"frame_no_person": 2, "frame_object_invisible": 6}
+    assert sum(manifest["counts"]["dropped"].values()) + 2 == 15  # every candidate pair is kept or dropped once
     assert manifest["filters"]["dhash_near_duplicate_max_bits"] == 2
     data = get_benchmark("twins").load(out)
     assert [it.captions for it in data.items] == [[r["caption_0"], r["caption_1"]] for r in rows]

@@ -71,6 +71,7 @@ def test_youcook2_middle_frames_face_filter_and_npy_export(tmp_path):
     assert rows[0]["caption_0"] == "crack two eggs into a bowl" and (rows[0]["time_0"], rows[0]["time_1"]) == (1.0, 3.0)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["dropped"]["face"] == 2 and manifest["filters"]["face_filter"] is True
+    assert manifest["counts"]["kept"] + sum(manifest["counts"]["dropped"].values()) == manifest["counts"]["candidates"] == 3
     data = get_benchmark("eqben").load(out / "eqben")
     assert data.items[0].images[0].path.endswith(".npy") and data.items[0].subset == "youcook2"
     bgr = np.load(data.items[0].images[0].path)

@@ -125,7 +125,9 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
     markers = extract_all(plan, cfg)
     rows, dropped = select_twins(plan, markers, cfg.screen, encoder, out, progress=cfg.progress)
     write_jsonl_atomic(out / "twins.jsonl", rows)
-    all_dropped = Counter(plan.dropped)
+    # annotation-level drops of single frames ("frame_*", Action Genome) are counted apart from pairs
+    frames_dropped = {k: v for k, v in sorted(plan.dropped.items()) if k.startswith("frame_")}
+    all_dropped = Counter({k: v for k, v in plan.dropped.items() if not k.startswith("frame_")})
     all_dropped.update(dropped)
     bad_videos = sorted(v for v, m in markers.items() if "error" in m)
     manifest = {
@@ -136,6 +138,7 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
             "candidates": plan.candidates,
             "kept": len(rows),
             "dropped": dict(sorted(all_dropped.items())),
+            "annotations_dropped": frames_dropped,
         },
         "bad_videos": {v: markers[v]["error"] for v in bad_videos},
         "settings": plan.settings,

@@ -136,7 +136,9 @@ def _run(plan, args: argparse.Namespace, faces: bool = False) -> int:
     dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items()) or "none"
     print(f"wrote {args.out}: {counts['kept']} twins from {counts['candidates']} candidate pairs in {counts['videos']} videos "
           f"({counts['bad_videos']} bad) in {seconds:.1f} s")
-    print(f"dropped: {dropped}")
+    print(f"pairs dropped: {dropped}")
+    if counts["annotations_dropped"]:
+        print("annotations skipped: " + ", ".join(f"{k} {v}" for k, v in counts["annotations_dropped"].items()))
     if "eqben" in manifest["files"]:
         print(f"EqBen layout: {args.out}/{manifest['files']['eqben']}")
     return 0
