@@ -276,3 +276,11 @@ def test_subset_option_restricts_twins(tmp_path, capsys):
     assert res["n_items"] == 2 and list(res["subsets"]) == ["relation"] and res["config"]["options"] == {"subset": "relation"}
     assert _eval(tmp_path, "--option", "subset=colour", "--overwrite") == 2
     assert "no subset colour; valid: count, relation" in capsys.readouterr().err
+
+
+def test_report_sources_show_the_data_path(tmp_path):
+    make_twins(tmp_path)
+    assert _eval(tmp_path) == 0
+    assert main(["report", str(tmp_path / "out.json"), "--out", str(tmp_path / "r.html")]) == 0
+    md = (tmp_path / "r.md").read_text()
+    assert str(tmp_path.resolve()) in md.split("Sources", 1)[1]

@@ -156,13 +156,19 @@ def build_eval_report(runs: Sequence[Run], title: str = "eqvl evaluation report"
     for k, (dataset, group) in enumerate(by_dataset.items()):
         _dataset_section(report, dataset, group, k)
     sources = report.section("Sources")
-    sources.add(Table(["run", "file", "model", "pretrained", "eqvl version"],
-                      [[r.label, r.source, str(r.results.get("model", "")), str(r.results.get("pretrained", "")),
-                        str(r.results.get("eqvl_version", ""))] for r in runs]))
+    sources.add(Table(["run", "file", "data", "model", "pretrained", "eqvl version"],
+                      [[r.label, r.source, _data_path(r.results), str(r.results.get("model", "")),
+                        str(r.results.get("pretrained", "")), str(r.results.get("eqvl_version", ""))] for r in runs]))
     configs = {r.label: r.results.get("config") for r in runs if r.results.get("config")}
     if configs:
         sources.add(("code", json.dumps(configs, indent=1, default=str)))
     return report
+
+
+def _data_path(results: dict[str, Any]) -> str:
+    """The benchmark data a run read (absolute, from its provenance; else as it was given)."""
+    made = results.get("provenance") or {}
+    return str(made.get("data") or (results.get("config") or {}).get("data") or "")
 
 
 def _dataset_section(report: Report, dataset: str, runs: list[Run], index: int) -> None:
