@@ -3,8 +3,8 @@
 For each command: one uninterrupted reference run (timed), then N trials. A trial starts the
 command in a fresh output and, once its first output appears (past the imports: train's
 metrics.jsonl, synth's folder lock, eval's cache folder), sends SIGKILL to its whole process group
-(workers included) after a random delay drawn uniformly over the rest of the reference run's wall
-time; then it re-runs the command the way a user would
+(workers included) after a random delay drawn uniformly from the window in which the reference
+run was writing (first output -> outputs complete); then it re-runs the command the way a user would
 (train: `--resume latest` when a checkpoint exists, else `--overwrite`; synth: `--resume` when the
 folder is synth's, else `--overwrite`; eval: the same command with `--overwrite`, reusing the
 killed run's embedding cache) and compares the outputs with the reference:
@@ -37,7 +37,7 @@ from typing import Callable
 TINY_TRAIN = ["--model", "eqvl-tiny-rn", "--pretrained", "none", "--loss", "itc+eqsim", "--eqsim-k", "2",
               "--batch-size", "6", "--epochs", "2", "--save-every-steps", "1", "--preload", "--no-train-augment",
               "--log-every", "1", "--no-progress", "--lr", "1e-3", "--seed", "0"]
-TINY_SYNTH = ["--twins", "4", "--train", "8", "--size", "48", "--subsets", "location,counting", "--workers", "2",
+TINY_SYNTH = ["--twins", "8", "--train", "16", "--size", "64", "--subsets", "location,counting", "--workers", "2",
               "--seed", "0", "--no-progress"]
 TINY_EVAL = ["--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "twins", "--workers", "0",
              "--batch-size", "4", "--seed", "0", "--no-progress"]
@@ -68,21 +68,24 @@ def killed_run(args: list[str], started: Path, delay: float) -> bool:
         return True
 
 
-def timed_run(args: list[str], started: Path) -> tuple[float, float]:
-    """(seconds until `started` appeared, seconds in all) of an uninterrupted run."""
+def timed_run(args: list[str], started: Path, complete: Callable[[], bool]) -> tuple[float, float, float]:
+    """Seconds until `started` appeared, until `complete()` held, and in all, of an uninterrupted run."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "eqvl", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=env, text=True)
-    appeared = None
+    appeared = finished = None
     while proc.poll() is None:
+        now = time.perf_counter() - t0
         if appeared is None and started.exists():
-            appeared = time.perf_counter() - t0
-        time.sleep(0.005)
+            appeared = now
+        if appeared is not None and finished is None and complete():
+            finished = now
+        time.sleep(0.01)
     total = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"eqvl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.read()[-2000:]}")
-    return (appeared if appeared is not None else 0.0), total
+    return (appeared or 0.0), (finished or total), total
 
 
 def tree_hashes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -218,10 +221,11 @@ class Eval:
 
 def run_command(cmd, work: Path, kills: int, rng: random.Random, log: Callable[[str], None]) -> tuple[int, int]:
     ref_out = work / f"{cmd.name}_reference"
-    startup, wall = timed_run(cmd.command(ref_out), cmd.started(ref_out))
+    startup, finished, wall = timed_run(cmd.command(ref_out), cmd.started(ref_out), lambda: cmd.complete(ref_out))
     reference = cmd.result(ref_out)
-    active = max(wall - startup, 0.05)
-    log(f"{cmd.name}: reference run {wall:.1f} s, of which {active:.1f} s after its first output appeared")
+    active = max(finished - startup, 0.05)
+    log(f"{cmd.name}: reference run {wall:.1f} s; its outputs were complete {active:.1f} s after the first appeared "
+        f"(kills are drawn from that window)")
     done = recovered = mid = 0
     attempt = 0
     while done < kills:
