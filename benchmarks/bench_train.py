@@ -41,7 +41,8 @@ def run(csv: Path, out: Path, args, **kw) -> dict:
         waits.append(rec["data_wait"])
         last[0] = now
 
-    cfg = TrainConfig(model=args.model, train_data=str(csv), output=str(out), epochs=1, batch_size=args.batch_size,
+    cfg = TrainConfig(model=args.model, pretrained="none", train_data=str(csv), output=str(out), epochs=1,
+                      batch_size=args.batch_size,
                       max_steps=args.warmup + args.steps, log_every=1, progress=False, lr=1e-4, eqsim_k=8,
                       max_hard_negatives=2, overwrite=True, device=args.device, **kw)
     train(cfg, on_step=hook)

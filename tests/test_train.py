@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from train_helpers import make_csv  # noqa: E402
 
 
 def _cfg(tmp_path: Path, csv: Path, **kw) -> TrainConfig:
-    base = dict(model="eqvl-tiny-rn", train_data=str(csv), output=str(tmp_path / "run"), epochs=2, batch_size=12,
+    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv), output=str(tmp_path / "run"), epochs=2, batch_size=12,
                 lr=2e-3, log_every=1, preload=True, train_augment=False, progress=False, seed=0)
     base.update(kw)
     return TrainConfig(**base)
@@ -169,7 +170,8 @@ def test_batch_groups_keep_adjacent_rows_in_one_batch():
 
 
 def test_cli_train_runs(tmp_path, data, capsys):
-    rc = main(["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--loss", "itc+eqsim", "--eqsim-k", "2",
+    rc = main(["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--loss", "itc+eqsim",
+               "--eqsim-k", "2",
                "--batch-size", "12", "--epochs", "1", "--max-steps", "1", "--output", str(tmp_path / "cli"),
                "--preload", "--no-train-augment", "--no-progress"])
     assert rc == 0
@@ -218,7 +220,8 @@ def test_jsonl_generated_negatives_and_periodic_eval(tmp_path):
 def test_lock_image_and_grad_accumulation(tmp_path, data):
     from eqvl.models.openclip import create_openclip
 
-    res = train(_cfg(tmp_path, data, epochs=1, batch_size=6, accum_freq=2, lock_image=True, grad_clip_norm=1.0))
+    res = train(_cfg(tmp_path, data, epochs=1, batch_size=6, accum_freq=2, lock_image=True, grad_clip_norm=1.0,
+                         lock_image_freeze_bn_stats=True))
     assert res.steps == 3  # 6 batches of 6, two per step
     before = create_openclip("eqvl-tiny-rn", seed=0).model.state_dict()
     after = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
@@ -271,7 +274,8 @@ def test_sigkill_then_resume_latest_cli(tmp_path):
     import time
 
     csv = make_csv(tmp_path, n=24, hard=False)
-    args = ["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--loss", "itc+eqsim", "--eqsim-k", "2",
+    args = ["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--loss", "itc+eqsim",
+            "--eqsim-k", "2",
             "--batch-size", "6", "--epochs", "3", "--save-every-steps", "1", "--preload", "--no-train-augment",
             "--log-every", "1", "--no-progress", "--lr", "1e-3"]
     assert main([*args, "--output", str(tmp_path / "full")]) == 0
@@ -294,3 +298,295 @@ def test_sigkill_then_resume_latest_cli(tmp_path):
     recs = [json.loads(x) for x in metrics.read_text().splitlines()]
     steps = [r["step"] for r in recs if "event" not in r]
     assert steps == list(range(1, 13))  # the log was cut back to the checkpoint, no duplicates
+
+
+# ---------------------------------------------------------------- issue 12 / 13: guards, resume, flags
+
+def _small(tmp_path: Path, n: int = 24) -> Path:
+    return make_csv(tmp_path / "small", n=n, hard=False)
+
+
+def _ckpts(run: Path) -> list[str]:
+    folder = run / "checkpoints"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_nonfinite_loss_stops_naming_step_and_term_and_skips_are_bounded(tmp_path):
+    """12.1: --lr 1e12 blows the weights up after step 1; step 2's loss is NaN. The run stops there,
+    naming step and term, before the update, and writes no checkpoint; --skip-nonfinite 1 skips
+    one such step (logged) and stops at the next."""
+    csv = _small(tmp_path)
+    with pytest.raises(EqvlError, match=r"^step 2: non-finite loss term itc = nan .*no checkpoint holds it") as exc:
+        train(_cfg(tmp_path, csv, batch_size=6, epochs=1, lr=1e12, max_steps=3))
+    assert "\n" not in str(exc.value) and _ckpts(tmp_path / "run") == []
+    with pytest.raises(EqvlError, match=r"^step 3: non-finite loss term itc .*1 earlier step\(s\) were skipped"):
+        train(_cfg(tmp_path, csv, batch_size=6, epochs=1, lr=1e12, max_steps=4, skip_nonfinite=1,
+                   output=str(tmp_path / "skip")))
+    events = [json.loads(x) for x in (tmp_path / "skip" / "metrics.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["skipped"]) for e in events if e.get("event") == "skipped_nonfinite"] == [(2, 1)]
+    assert _ckpts(tmp_path / "skip") == []
+
+
+def test_nonfinite_weights_are_never_saved_nor_resumed(tmp_path):
+    """12.1: the checkpoint writer refuses a non-finite weight; a NaN checkpoint is refused at --resume."""
+    from types import SimpleNamespace
+
+    from eqvl.train.checkpoint import Checkpointer
+    from eqvl.train.distributed import DistInfo
+
+    csv = _small(tmp_path)
+    good = train(_cfg(tmp_path, csv, batch_size=6, epochs=1))
+    ckpt = torch.load(good.final_checkpoint, weights_only=True)
+    ckpt["state_dict"]["text_projection"][0, 0] = float("nan")
+    torch.save(ckpt, tmp_path / "nan.pt")
+    with pytest.raises(EqvlError, match=r"--resume .*nan.pt: weight text_projection is not finite"):
+        train(_cfg(tmp_path, csv, batch_size=6, epochs=2, resume=str(tmp_path / "nan.pt"), output=str(tmp_path / "r")))
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight[0, 0] = float("inf")
+    state = SimpleNamespace(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), scaler=None,
+                            loss_fn=torch.nn.Module(), step=7)
+    saver = Checkpointer(tmp_path / "ck", _cfg(tmp_path, csv), DistInfo(), state, "m", [])
+    with pytest.raises(EqvlError, match=r"step 7: weight weight is not finite; not writing epoch_1.pt"):
+        saver.save(["epoch_1.pt", "epoch_latest.pt"], 1, 0)
+    assert not (tmp_path / "ck" / "epoch_1.pt").exists()
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("grad_clip_norm", -1.0, "--grad-clip-norm -1.0: must be a finite number > 0"),
+    ("max_steps", -1, "--max-steps -1: must be a finite number >= 1"),
+    ("eqsim_k", -2, "--eqsim-k -2: must be a finite number >= 1"),
+    ("lr", -1.0, "--lr -1.0: must be a finite number >= 0"),
+    ("lr", float("nan"), "--lr nan: must be a finite number"),
+    ("save_every_epochs", 0, "--save-every-epochs 0: must be a finite number >= 1"),
+    ("beta2", 1.0, "--beta2 1.0: must be a finite number >= 0 and < 1"),
+])
+def test_numeric_flags_have_declared_ranges(tmp_path, flag, value, message):
+    """12.2: checked before anything is built, one line naming the flag."""
+    with pytest.raises(EqvlError) as exc:
+        train(_cfg(tmp_path, tmp_path / "never-read.csv", **{flag: value}))
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_cli_rejects_bad_numbers_and_random_weights_by_default(tmp_path, data, capsys):
+    base = ["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--output", str(tmp_path / "x")]
+    assert main([*base, "--pretrained", "none", "--lr", "nan"]) == 2
+    assert main(base) == 2  # no --pretrained: random weights must be asked for
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["eqvl train: error: --lr nan: must be a finite number >= 0 and < 3.4e+38",
+                   "eqvl train: error: --pretrained is required: an open_clip pretrained tag (e.g. openai), a checkpoint "
+                   "file, or none to train from randomly initialised weights"]
+
+
+def test_resume_errors_name_the_file_and_the_flags(tmp_path):
+    """12.8 / 13: a non-checkpoint says what it is; another architecture lists keys with shapes; a
+    different --model names both flags."""
+    from eqvl.models.openclip import create_openclip
+
+    csv = _small(tmp_path)
+    text = tmp_path / "notackpt.pt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(EqvlError, match=r"cannot read checkpoint .*notackpt.pt: it is a text file \(starts 'not a"):
+        train(_cfg(tmp_path, csv, batch_size=6, resume=str(text)))
+    vit = create_openclip("eqvl-tiny-vit", "none").model
+    torch.save({"state_dict": vit.state_dict(), "step": 0, "epoch": 0}, tmp_path / "vit.pt")
+    with pytest.raises(EqvlError) as exc:
+        train(_cfg(tmp_path, csv, batch_size=6, resume=str(tmp_path / "vit.pt")))
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(f"--resume {tmp_path / 'vit.pt'}: does not fit --model eqvl-tiny-rn: ")
+    assert "missing keys (visual.bn1.weight [16]" in msg and "unexpected keys (visual.class_embedding [64]" in msg
+    assert "visual.conv1.weight: checkpoint [64x3x16x16], model [16x3x3x3]" in msg
+    first = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, output=str(tmp_path / "rn")))
+    with pytest.raises(EqvlError, match=r"that run used --model eqvl-tiny-rn, this one --model eqvl-tiny-vit; resume "
+                                        r"with the same --model"):
+        train(_cfg(tmp_path, csv, batch_size=6, epochs=2, model="eqvl-tiny-vit", resume=str(first.final_checkpoint),
+                   output=str(tmp_path / "vit-run")))
+
+
+def test_resume_latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_path, capsys):
+    """12.8 / 12.9: a zero-byte epoch_latest.pt is named, the newest readable epoch_N.pt is used (same
+    weights as an uninterrupted run), temp files of killed writes are removed; --model and
+    --pretrained come from the checkpoint."""
+    csv = _small(tmp_path)
+    full = train(_cfg(tmp_path, csv, batch_size=6, epochs=3, output=str(tmp_path / "full")))
+    run = tmp_path / "broken"
+    train(_cfg(tmp_path, csv, batch_size=6, epochs=3, max_steps=8, output=str(run)))
+    ck = run / "checkpoints"
+    (ck / "epoch_latest.pt").unlink()  # a hard link to epoch_2.pt: truncating it in place would empty both
+    (ck / "epoch_latest.pt").write_bytes(b"")
+    (ck / ".epoch_3.pt.x1y2.tmp").write_bytes(b"\0" * 4096)
+    (run / ".metrics.jsonl.a1b2.tmp").write_text("{")
+    capsys.readouterr()
+    resumed = train(_cfg(tmp_path, csv, batch_size=6, epochs=3, output=str(run), resume="latest", model=None,
+                         pretrained=None))
+    err = capsys.readouterr().err
+    assert f"{ck / 'epoch_latest.pt'} is unreadable: an empty file (0 bytes" in err
+    assert "resuming from epoch_2.pt, the newest readable epoch checkpoint" in err
+    assert "removed 2 temporary file(s) of interrupted writes" in err
+    assert not list(ck.glob(".*.tmp")) and not list(run.glob(".*.tmp"))
+    a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(resumed.final_checkpoint, weights_only=True)["state_dict"]
+    assert resumed.steps == full.steps == 12 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_second_run_on_a_locked_output_is_refused(tmp_path, data):
+    """12.3: the output folder is locked for the run's lifetime (here: held by another holder)."""
+    from eqvl.io import OutputLock
+
+    out = tmp_path / "run"
+    with OutputLock(out, command="eqvl train (the other run)"):
+        with pytest.raises(EqvlError, match=r"is locked by pid \d+ .*\(command eqvl train \(the other run\)\)"):
+            train(_cfg(tmp_path, data, epochs=1, max_steps=1))
+    assert not (out / "metrics.jsonl").exists()
+    train(_cfg(tmp_path, data, epochs=1, max_steps=1))  # released: the next run goes ahead
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint_and_says_how(tmp_path):
+    """13: a real SIGINT (sent by the run to itself at step 3, so the moment is fixed): the step
+    finishes, epoch_latest.pt is written, stderr says how to resume; the resumed run ends with the
+    weights of an uninterrupted one."""
+    import os
+    import subprocess
+    import sys
+
+    csv = _small(tmp_path)
+    script = f"""
+import os, signal, sys, torch
+from eqvl.train import TrainConfig, train
+torch.set_num_threads(1)
+cfg = TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data={str(csv)!r}, output={str(tmp_path / 'int')!r},
+                  epochs=2, batch_size=6, lr=2e-3, preload=True, train_augment=False, progress=False)
+def hook(rec):
+    if rec["step"] == 3:
+        os.kill(os.getpid(), signal.SIGINT)
+try:
+    train(cfg, on_step=hook)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    latest = tmp_path / "int" / "checkpoints" / "epoch_latest.pt"
+    assert f"interrupted at step 3; saved {latest}. To continue, run the same command with --resume latest" in proc.stderr
+    assert torch.load(latest, weights_only=True)["step"] == 3
+    resumed = train(_cfg(tmp_path, csv, batch_size=6, epochs=2, output=str(tmp_path / "int"), resume="latest"))
+    full = train(_cfg(tmp_path, csv, batch_size=6, epochs=2, output=str(tmp_path / "full")))
+    a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(resumed.final_checkpoint, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_keep_last_and_latest_as_hard_link(tmp_path):
+    """13: --keep-last 1 leaves one epoch file; epoch_latest.pt is the same file (no second copy)."""
+    import os
+
+    csv = _small(tmp_path, n=12)
+    train(_cfg(tmp_path, csv, batch_size=6, epochs=3, keep_last=1))
+    ck = tmp_path / "run" / "checkpoints"
+    assert _ckpts(tmp_path / "run") == ["epoch_3.pt", "epoch_latest.pt"]
+    assert os.stat(ck / "epoch_3.pt").st_ino == os.stat(ck / "epoch_latest.pt").st_ino
+    train(_cfg(tmp_path, csv, batch_size=6, epochs=2, save_most_recent=False, output=str(tmp_path / "nolatest")))
+    assert _ckpts(tmp_path / "nolatest") == ["epoch_1.pt", "epoch_2.pt"]
+
+
+def test_val_data_logs_a_validation_loss(tmp_path):
+    """13: --val-data: the training loss on held-out pairs after each epoch, in metrics.jsonl."""
+    csv = _small(tmp_path)
+    val = make_csv(tmp_path / "val", n=8, hard=False)
+    seen: list[dict] = []
+    res = train(_cfg(tmp_path, csv, batch_size=6, epochs=2, val_data=str(val)), on_eval=seen.append)
+    recs = [r for r in res.metrics if r.get("event") == "val"]
+    assert [r["step"] for r in recs] == [4, 8] and recs == seen
+    assert all(r["val_rows"] == 8 and 0 < r["val/loss"] == r["val/itc"] < 10 for r in recs)
+    logged = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val/loss"] for r in logged if r.get("event") == "val"] == [r["val/loss"] for r in recs]
+
+
+def test_report_to_wandb_with_an_injected_module(tmp_path, data, monkeypatch):
+    """13: --report-to wandb (optional extra) logs every step's numbers to wandb.init's run."""
+    import sys
+    import types
+
+    calls: dict[str, list] = {"init": [], "log": [], "finish": []}
+
+    class Run:
+        def log(self, values, step):
+            calls["log"].append((step, values))
+
+        def finish(self):
+            calls["finish"].append(True)
+
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kw: calls["init"].append(kw) or Run()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    res = train(_cfg(tmp_path, data, epochs=1, report_to="wandb"))
+    (init,) = calls["init"]
+    assert init["project"] == "eqvl" and init["config"]["loss"] == "itc" and init["resume"] == "allow"
+    steps = [r for r in res.metrics if "loss" in r]
+    assert [(s, v["loss"]) for s, v in calls["log"] if "loss" in v] == [(r["step"], r["loss"]) for r in steps]
+    assert calls["finish"] == [True]
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed
+    with pytest.raises(EqvlError, match=r"pip install 'eqvl\[wandb\]'"):
+        train(_cfg(tmp_path, data, epochs=1, report_to="wandb", output=str(tmp_path / "nowandb")))
+
+
+def test_open_clip_lock_and_checkpointing_flags(tmp_path):
+    """13: --lock-image-unlocked-groups 1 trains only the image tower's last group (a ViT's projection);
+    --grad-checkpointing recomputes activations and gives the same losses; a ResNet, which open_clip
+    locks only as a whole, gets a one-line error."""
+    from eqvl.models.openclip import create_openclip
+
+    csv = _small(tmp_path, n=12)
+    losses = {}
+    for name, extra in (("plain", {}), ("ckpt", {"grad_checkpointing": True})):
+        steps: list[dict] = []
+        res = train(_cfg(tmp_path, csv, model="eqvl-tiny-vit", batch_size=6, epochs=1, lock_image=True,
+                         lock_image_unlocked_groups=1, output=str(tmp_path / name), **extra), on_step=steps.append)
+        losses[name] = [r["loss"] for r in steps]
+    assert losses["plain"] == pytest.approx(losses["ckpt"], rel=1e-5, abs=1e-6)
+    before = create_openclip("eqvl-tiny-vit", seed=0).model.state_dict()
+    after = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
+    assert torch.equal(before["visual.conv1.weight"], after["visual.conv1.weight"])
+    assert not torch.equal(before["visual.proj"], after["visual.proj"])
+    with pytest.raises(EqvlError, match="--lock-image-unlocked-groups 1: open_clip cannot do this for eqvl-tiny-rn"):
+        train(_cfg(tmp_path, csv, batch_size=6, lock_image=True, lock_image_unlocked_groups=1))
+
+
+def test_bf16_precision_on_cpu(tmp_path):
+    """13: --precision bf16 (open_clip's: 16-bit weights, norms in fp32) trains on a CPU."""
+    csv = _small(tmp_path, n=12)
+    res = train(_cfg(tmp_path, csv, model="eqvl-tiny-vit", batch_size=6, epochs=1, precision="bf16"))
+    assert res.steps == 2 and all(math.isfinite(r["loss"]) for r in res.metrics if "loss" in r)
+    saved = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
+    assert saved["text_projection"].dtype == torch.bfloat16 and saved["ln_final.weight"].dtype == torch.float32
+
+
+def test_skip_bad_drops_images_over_the_pixel_limit(tmp_path, monkeypatch):
+    """12.8: an image over Pillow's pixel limit is one line naming the row; --skip-bad counts and skips it."""
+    from PIL import Image
+
+    csv = _small(tmp_path, n=13)
+    Image.new("RGB", (200, 200), "red").save(csv.parent / "images" / "012.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 64 px images pass, the 200 px one is a "bomb"
+    with pytest.raises(DataError, match=r"train.csv:14: .*012.png.*too large.*--skip-bad"):
+        train(_cfg(tmp_path, csv, batch_size=6, epochs=1))
+    res = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, skip_bad=True))
+    assert res.data_report.bad == {"image too large": 1} and res.data_report.used == 12 and res.steps == 2
+
+
+def test_every_train_flag_has_help_and_shows_its_default():
+    import argparse
+
+    from eqvl.commands import train as train_cmd
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_parser(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    formatter = sub._get_formatter()
+    for action in sub._actions:
+        if action.dest == "help":
+            continue
+        text = formatter._get_help_string(action) or ""
+        assert len(action.help.strip()) > 10, action.dest
+        assert "default" in text, action.dest

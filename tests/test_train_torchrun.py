@@ -22,7 +22,7 @@ def _losses(path: Path) -> list[dict]:
 
 def test_torchrun_two_processes_match_one(tmp_path):
     csv = make_csv(tmp_path, n=16)
-    common = ["--model", "eqvl-tiny-vit", "--train-data", str(csv), "--loss", "itc+eqsim+ce", "--eqsim-k", "3",
+    common = ["--model", "eqvl-tiny-vit", "--pretrained", "none", "--train-data", str(csv), "--loss", "itc+eqsim+ce", "--eqsim-k", "3",
               "--eqsim-alpha", "0", "--epochs", "1", "--max-steps", "2", "--lr", "1e-3", "--log-every", "1",
               "--preload", "--no-train-augment", "--no-progress", "--seed", "3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -32,7 +32,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = _losses(tmp_path / "two" / "metrics.jsonl")
     torch.set_num_threads(1)
-    one = train(TrainConfig(model="eqvl-tiny-vit", train_data=str(csv), loss="itc+eqsim+ce", eqsim_k=3, eqsim_alpha=0.0,
+    one = train(TrainConfig(model="eqvl-tiny-vit", pretrained="none", train_data=str(csv), loss="itc+eqsim+ce", eqsim_k=3, eqsim_alpha=0.0,
                             epochs=1, max_steps=2, lr=1e-3, log_every=1, preload=True, train_augment=False,
                             progress=False, seed=3, batch_size=8, output=str(tmp_path / "one")))
     one = [r for r in one.metrics if "loss" in r]

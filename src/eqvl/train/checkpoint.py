@@ -3,12 +3,18 @@
 `epoch_N.pt` holds `state_dict` (what `open_clip.create_model(..., pretrained=path)` loads),
 `optimizer`, `scaler`, `step`, `epoch`, RNG states, the loss state (CE's margins) and `config`.
 Everything is tensors / plain Python, so `torch.load(weights_only=True)` (open_clip's default) works.
-`epoch_latest.pt` is rewritten at every save; `--resume latest` reads it.
+`epoch_latest.pt` is rewritten at every save (at an epoch's end, a hard link to `epoch_N.pt`: no
+extra disk); `--resume latest` reads it, or the newest readable `epoch_N.pt` when it is missing or
+damaged. A checkpoint holding a non-finite weight is never written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,7 @@ import torch
 
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open
+from eqvl.train.guards import first_nonfinite
 from eqvl.train.config import TrainConfig
 from eqvl.train.distributed import DistInfo, barrier
 
@@ -59,31 +66,102 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """`dst` becomes the same file as `src` (hard link, atomically replacing `dst`; a copy where links fail)."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:
+        with atomic_open(dst, "wb") as out, open(src, "rb") as inp:
+            while chunk := inp.read(1 << 24):
+                out.write(chunk)
+        return
+    os.replace(tmp, dst)
+
+
+_EPOCH = re.compile(r"epoch_(\d+)\.pt")
+
+
+def epoch_files(ckdir: Path) -> list[Path]:
+    """epoch_N.pt files, newest (highest N) first."""
+    found = [(int(m.group(1)), p) for p in ckdir.glob("epoch_*.pt") if (m := _EPOCH.fullmatch(p.name))]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
 def find_resume(spec: str, output: str | Path) -> Path | None:
-    """`latest` -> <output>/checkpoints/epoch_latest.pt (None if the run has not saved yet); else a path."""
-    if spec == "latest":
-        path = Path(output) / "checkpoints" / LATEST
-        return path if path.is_file() else None
-    path = Path(spec)
-    if not path.is_file():
-        raise EqvlError(f"--resume {spec}: no such checkpoint file (or use --resume latest)")
-    return path
+    """`latest` -> <output>/checkpoints/epoch_latest.pt, or the newest readable epoch_N.pt when that
+    is missing or unreadable (said on stderr); None if the run has not saved yet. Else a path."""
+    if spec != "latest":
+        path = Path(spec)
+        if not path.is_file():
+            raise EqvlError(f"--resume {spec}: no such checkpoint file (or use --resume latest)")
+        return path
+    ckdir = Path(output) / "checkpoints"
+    latest = ckdir / LATEST
+    problem = "missing" if not latest.is_file() else _unreadable(latest)
+    if problem is None:
+        return latest
+    for candidate in epoch_files(ckdir):
+        why = _unreadable(candidate)
+        if why is None:
+            print(f"eqvl train: {latest} is {problem}; resuming from {candidate.name}, the newest readable "
+                  "epoch checkpoint", file=sys.stderr)
+            return candidate
+        print(f"eqvl train: skipping {candidate}: {why}", file=sys.stderr)
+    if problem != "missing":
+        raise EqvlError(f"--resume latest: {latest} is {problem}, and no readable epoch_N.pt is beside it")
+    return None
+
+
+def _unreadable(path: Path) -> str | None:
+    """None when torch can open the checkpoint, else what is wrong with it."""
+    from eqvl.models.loading import describe_file
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - the file's description says more than torch's error
+        return f"unreadable: {describe_file(path)}"
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        return "not an eqvl / open_clip training checkpoint (no 'state_dict')"
+    return None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint (weights_only); a file that is not one is named for what it is."""
+    from eqvl.models.loading import describe_file
+
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which
-        raise EqvlError(f"cannot read checkpoint {path}: {exc}") from None
+    except Exception:  # noqa: BLE001 - a truncated or foreign file: say what it is
+        raise EqvlError(f"cannot read checkpoint {path}: it is {describe_file(path)}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise EqvlError(f"{path}: not an eqvl/open_clip training checkpoint (no 'state_dict')")
     return ckpt
+
+
+def clean_temporaries(out: Path) -> None:
+    """Remove what killed writes left (atomic_open's `.NAME.*.tmp`), beside checkpoints and logs.
+    Only called while this run holds the output lock, so no live writer owns them."""
+    removed, size = 0, 0
+    for folder in (out, out / "checkpoints"):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            with contextlib.suppress(OSError):
+                size += tmp.stat().st_size
+                tmp.unlink()
+                removed += 1
+    if removed:
+        print(f"eqvl train: removed {removed} temporary file(s) of interrupted writes ({size / 1e6:.1f} MB) "
+              f"in {out}", file=sys.stderr)
 
 
 def prepare_output(cfg: TrainConfig, info: DistInfo) -> Path | None:
     """The checkpoint to resume from (None: a fresh run); refuses to start over existing checkpoints
     without --overwrite, and drops a stale epoch_latest.pt of an overwritten run."""
     ckdir = Path(cfg.output) / "checkpoints"
+    if info.is_main:
+        clean_temporaries(Path(cfg.output))
     resume_path = find_resume(cfg.resume, cfg.output) if cfg.resume else None
     if resume_path is None and not cfg.overwrite and ckdir.is_dir() and any(ckdir.glob("*.pt")):
         raise EqvlError(f"{ckdir} already has checkpoints; pass --resume latest to continue or --overwrite to start over")
@@ -99,18 +177,27 @@ class Checkpointer:
         self.ckdir, self.cfg, self.info, self.state = ckdir, cfg, info, state
         self.model_name, self.types = model_name, types
 
-    def payload(self, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+    def payload(self, epoch: int, batch_in_epoch: int, rng: dict[str, Any] | None = None) -> dict[str, Any]:
         st = self.state
         return {"epoch": epoch, "batch_in_epoch": batch_in_epoch, "global_batch": self.cfg.batch_size * self.info.world,
                 "step": st.step, "name": self.model_name,
                 "state_dict": st.model.state_dict(), "optimizer": st.optimizer.state_dict(),
                 "scaler": st.scaler.state_dict() if st.scaler is not None else {}, "loss_state": st.loss_fn.state_dict(),
-                "rng": rng_state(), "config": self.cfg.to_dict(), "negative_types": self.types}
+                "rng": rng if rng is not None else rng_state(), "config": self.cfg.to_dict(), "negative_types": self.types}
 
-    def save(self, names: list[str], epoch: int, batch_in_epoch: int) -> Path:
+    def save(self, names: list[str], epoch: int, batch_in_epoch: int, rng: dict[str, Any] | None = None) -> Path:
+        """Write names[0], link the others to it; refuses non-finite weights; prunes to --keep-last."""
         if self.info.is_main:
-            blob = self.payload(epoch, batch_in_epoch)
-            for name in names:
-                save_checkpoint(self.ckdir / name, blob)
+            blob = self.payload(epoch, batch_in_epoch, rng)
+            bad = first_nonfinite(blob["state_dict"].items())
+            if bad is not None:
+                raise EqvlError(f"step {self.state.step}: weight {bad} is not finite; not writing "
+                                f"{', '.join(names)} (the checkpoints on disk are untouched)")
+            first = save_checkpoint(self.ckdir / names[0], blob)
+            for name in names[1:]:
+                link_or_copy(first, self.ckdir / name)
+            if self.cfg.keep_last:
+                for old in epoch_files(self.ckdir)[self.cfg.keep_last:]:
+                    old.unlink()
         barrier(self.info)
         return self.ckdir / names[0]

@@ -42,19 +42,39 @@ def default_augmenter() -> Augmenter | None:
 
 
 def load_image(row: Row) -> Image.Image:
-    """Decode a row's image (a file, or a member of a tar shard); a broken image names its row."""
+    """Decode a row's image (a file, or a member of a tar shard) by eqvl's one decoding rule
+    (`eqvl.data.images.decode_rgb`: 16-bit, palette, CMYK, EXIF rotation); failures name the row."""
     try:
         if row.blob is not None:
             tar, offset, size = row.blob
             with open(tar, "rb") as fh:
                 fh.seek(offset)
-                data = io.BytesIO(fh.read(size))
-            return decode_rgb(data, str(row.pair.image))
-        return decode_rgb(row.pair.image, str(row.pair.image))
-    except DataError as exc:  # eval's decoder (16-bit, alpha, CMYK, EXIF rules; bombs named)
-        raise DataError(f"{row.where}: cannot read image: {exc}") from None
+                return decode_rgb(io.BytesIO(fh.read(size)), row.pair.image)
+        return decode_rgb(row.pair.image)
+    except DataError as exc:
+        raise DataError(f"{row.where}: {exc} (--skip-bad checks every image first and skips such rows)") from None
     except OSError as exc:
         raise DataError(f"{row.where}: cannot read image {row.pair.image}: {exc}") from None
+
+
+def check_images(rows: list[Row], report: Any, strict: bool) -> list[Row]:
+    """--skip-bad: decode every image once before training; rows whose image fails are counted in the
+    report as bad and dropped (or, with --strict-data, stop the run naming the row)."""
+    good = []
+    for row in rows:
+        try:
+            load_image(row)
+        except DataError as exc:
+            if strict:
+                raise
+            reason = "image too large" if "too large" in str(exc) else "unreadable image"
+            report.add_bad(reason, row.where)
+            continue
+        good.append(row)
+    report.used = len(good)
+    if not good:
+        raise DataError(f"no usable rows ({report.summary()})", path=report.source)
+    return good
 
 
 class PairDataset(torch.utils.data.Dataset):

@@ -104,3 +104,12 @@ def mean_over_ranks(values: dict[str, float], info: DistInfo) -> dict[str, float
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def any_rank(flags: list[bool], info: DistInfo) -> list[bool]:
+    """Each flag true on any rank (one all_reduce), so every rank takes the same branch."""
+    if not info.enabled:
+        return flags
+    t = torch.tensor([float(f) for f in flags], device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]

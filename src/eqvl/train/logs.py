@@ -1,7 +1,9 @@
-"""metrics.jsonl (one JSON object per logged step / event) and optional tensorboard."""
+"""metrics.jsonl (one JSON object per logged step / event), plus tensorboard and wandb when asked
+(`--report-to wandb,tensorboard`, open_clip's flag; both are optional extras)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from eqvl.io import atomic_open
 
 
 class MetricsLog:
-    def __init__(self, path: str | Path, tensorboard_dir: str | Path | None = None, resume_step: int | None = None):
+    def __init__(self, path: str | Path, tensorboard_dir: str | Path | None = None, resume_step: int | None = None,
+                 wandb: dict[str, Any] | None = None):
+        """`wandb`: keyword arguments for `wandb.init` (project, name, config, dir), or None for no wandb."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.is_file():
@@ -27,6 +31,7 @@ class MetricsLog:
             except ImportError:
                 raise EqvlError("--tensorboard needs the tensorboard package: pip install 'eqvl[tensorboard]'") from None
             self.tb = SummaryWriter(str(tensorboard_dir))
+        self.wandb = _start_wandb(wandb) if wandb is not None else None
 
     def _truncate_after(self, step: int) -> None:
         """A resumed run rewrites history from its checkpoint on: drop records logged after it."""
@@ -49,8 +54,25 @@ class MetricsLog:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k not in ("step", "epoch"):
                     self.tb.add_scalar(k, v, record["step"])
+        if self.wandb is not None and "step" in record:
+            values = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and k != "step"}
+            if values:
+                self.wandb.log(values, step=record["step"])
 
     def close(self) -> None:
         self._fh.close()
         if self.tb is not None:
             self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _start_wandb(kwargs: dict[str, Any]) -> Any:
+    """wandb.init with an id derived from the output folder, so --resume continues the same wandb run."""
+    try:
+        import wandb
+    except ImportError:
+        raise EqvlError("--report-to wandb needs the wandb package: pip install 'eqvl[wandb]'") from None
+    run_id = "eqvl-" + hashlib.blake2b(str(kwargs.get("dir", "")).encode(), digest_size=8).hexdigest()
+    return wandb.init(id=run_id, resume="allow", **kwargs)

@@ -3,14 +3,18 @@
 One step = `accum_freq` micro-batches, each a global batch of `batch_size x world` pairs,
 encoded in one forward ([captions; hard negatives; hard positives] as one text batch),
 gathered with gradient across ranks, scored by the combined loss, back-propagated.
-Setup lives in `eqvl.train.setup`, checkpoint files in `eqvl.train.checkpoint`.
+Setup lives in `eqvl.train.setup`, checkpoint files in `eqvl.train.checkpoint`, the
+non-finite checks in `eqvl.train.guards`. The output folder is locked for the run's lifetime;
+Ctrl-C finishes the current step, saves a resumable checkpoint and says how to continue.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +25,23 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from eqvl.errors import EqvlError
-from eqvl.losses import CombinedLoss, LossBatch, parse_loss_spec
+from eqvl.io import OutputLock
+from eqvl.losses import parse_loss_spec
 from eqvl.precision import autocast as autocast_for
 from eqvl.precision import input_dtype
-from eqvl.train.checkpoint import LATEST, Checkpointer, prepare_output
+from eqvl.train.checkpoint import LATEST, Checkpointer, load_checkpoint, prepare_output
 from eqvl.train.config import TrainConfig
-from eqvl.train.dataset import Augmenter, default_augmenter
-from eqvl.train.distributed import DistInfo, gather_no_grad, gather_with_grad, init_distributed, mean_over_ranks
+from eqvl.train.dataset import Augmenter, check_images, default_augmenter
+from eqvl.train.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
+from eqvl.train.forward import forward_loss
+from eqvl.train.guards import NonFiniteGuard, grad_norm
 from eqvl.train.logs import MetricsLog
 from eqvl.train.records import DataReport
 from eqvl.train.schedule import cosine_lr, set_lr
 from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, read_rows,
-                              restore, seed_everything)
+                              reconcile_resume, resolve_model, restore, seed_everything)
+
+__all__ = ["TrainResult", "train", "forward_loss", "DEFAULT_AUGMENTER"]
 
 StepHook = Callable[[dict[str, Any]], None]
 #: `train(augmenter=DEFAULT_AUGMENTER)`: eqvl.augment's, when installed
@@ -52,44 +61,15 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, *, k: int, p: int,
-                 step: int, seed: int, autocast: Callable = contextlib.nullcontext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One micro-batch: encode, gather across ranks with gradient, apply every loss term."""
-    with autocast():
-        out = model(batch.images, batch.tokens)
-    if isinstance(out, dict):
-        img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
-    else:
-        img, txt, scale = out[0], out[1], out[2]
-    img, txt, scale = img.float(), txt.float(), scale.float()
-    n, d = batch.n, img.shape[-1]
-    mn = batch.neg_slots.numel()
-    neg = pos = None
-    if k:
-        neg = txt.new_zeros(n * k, d).index_copy(0, batch.neg_slots, txt[n:n + mn]).view(n, k, d)
-    if p:
-        pos = txt.new_zeros(n * p, d).index_copy(0, batch.pos_slots, txt[n + mn:]).view(n, p, d)
-
-    def mask(x):
-        g = gather_no_grad(x.to(torch.uint8) if x.dtype == torch.bool else x, info)
-        return g.bool() if x.dtype == torch.bool else g
-
-    lb = LossBatch(
-        image=gather_with_grad(img, info), text=gather_with_grad(txt[:n], info), logit_scale=scale,
-        neg=gather_with_grad(neg, info), neg_mask=mask(batch.neg_mask) if k else None,
-        neg_type=mask(batch.neg_type) if k else None, pos=gather_with_grad(pos, info),
-        pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed)
-    return loss_fn(lb)
-
-
 def train(cfg: TrainConfig, *, on_step: StepHook | None = None, on_eval: StepHook | None = None,
           augmenter: Augmenter | None | str = DEFAULT_AUGMENTER) -> TrainResult:
     """Train (or resume) as `cfg` says; returns where the checkpoints and metrics are.
 
     `on_step(record)` is called after every optimiser step with the step's logged values
-    (loss parts, lr, samples/s, data-wait fraction); `on_eval(record)` after each evaluation.
-    `augmenter` makes hard negatives / positives a loss needs and the data lacks: the default is
-    `eqvl.augment.augment_caption`; pass your own callable, or None to forbid generating them.
+    (loss parts, lr, samples/s, data-wait fraction); `on_eval(record)` after each evaluation
+    (benchmarks and --val-data). `augmenter` makes hard negatives / positives a loss needs and the
+    data lacks: the default is `eqvl.augment.augment_caption`; pass your own callable, or None to
+    forbid generating them.
     """
     cfg.validate()
     parse_loss_spec(cfg.loss)
@@ -98,7 +78,9 @@ def train(cfg: TrainConfig, *, on_step: StepHook | None = None, on_eval: StepHoo
     owns_group = not torch.distributed.is_initialized()
     info = init_distributed(cfg.device)
     try:
-        return _Run(cfg, info, on_step, on_eval, augmenter).run()
+        # one run per output folder: a second one gets "locked by pid N since ..." (rank 0 holds it)
+        with OutputLock(cfg.output) if info.is_main else contextlib.nullcontext():
+            return _Run(cfg, info, on_step, on_eval, augmenter).run()
     finally:
         if owns_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -112,15 +94,24 @@ class _Run:
         self.cfg, self.info, self.on_step, self.on_eval, self.augmenter = cfg, info, on_step, on_eval, augmenter
         self.out = Path(cfg.output)
         self.log: MetricsLog | None = None
+        self.val: Any = None
+        self.interrupted = False
+        self.guard = NonFiniteGuard(cfg.skip_nonfinite)
 
     def setup(self) -> None:
-        cfg, info = self.cfg, self.info
-        self.resume_path = prepare_output(cfg, info)
-        probe = build_loss(cfg)  # bad loss flags fail here, before anything heavy is built
-        seed_everything(cfg.seed)
-        loaded = read_rows(cfg.train_data, cfg)  # a broken file fails before a large model is loaded
-        self.bundle = build_model(cfg, info)
-        self.data: DataPipeline = build_data(cfg, info, self.bundle, probe, cfg.train_data, loaded, self.augmenter)
+        """Cheap checks and data first, then the model, then the optimiser state (resumed if asked)."""
+        info = self.info
+        self.resume_path = prepare_output(self.cfg, info)
+        probe = build_loss(self.cfg)  # bad loss flags fail here, before anything heavy is built
+        seed_everything(self.cfg.seed)
+        rows, report, has = read_rows(self.cfg.train_data, self.cfg)  # a broken file fails before the model loads
+        if self.cfg.skip_bad:
+            rows = check_images(rows, report, self.cfg.strict_data)
+        ckpt = load_checkpoint(self.resume_path) if self.resume_path is not None else None
+        self.cfg = cfg = reconcile_resume(self.cfg, ckpt, str(self.resume_path)) if ckpt else resolve_model(self.cfg)
+        self.bundle = build_model(cfg, info, resuming=ckpt is not None)
+        self.data: DataPipeline = build_data(cfg, info, self.bundle, probe, cfg.train_data, (rows, report, has),
+                                             self.augmenter)
         self.steps_per_epoch = self.data.batches_per_epoch // cfg.accum_freq
         if self.steps_per_epoch < 1:
             raise EqvlError(f"one epoch has {self.data.batches_per_epoch} batches, fewer than --accum-freq {cfg.accum_freq}")
@@ -131,10 +122,13 @@ class _Run:
         self.state: TrainState = build_state(cfg, info, self.bundle.model, loss_fn)
         self.autocast = autocast_for(cfg.precision, info.device)
         self.input_dtype = input_dtype(cfg.precision)  # bf16 / fp16 weights take 16-bit images
-        if self.resume_path is not None:
-            from eqvl.train.checkpoint import load_checkpoint
+        if ckpt is not None:
+            restore(self.state, ckpt, str(self.resume_path), cfg, info, self.data.types)
+        del ckpt
+        if cfg.val_data and info.is_main:
+            from eqvl.train.validation import build_validation
 
-            restore(self.state, load_checkpoint(self.resume_path), str(self.resume_path), cfg, info)
+            self.val = build_validation(cfg, self.bundle, probe, self.data, self.augmenter)
         self.saver = Checkpointer(self.out / "checkpoints", cfg, info, self.state, self.bundle.model_name, self.data.types)
 
     def start_log(self) -> None:
@@ -142,8 +136,12 @@ class _Run:
         if not info.is_main:
             return
         resumed = self.resume_path is not None
-        self.log = MetricsLog(self.out / "metrics.jsonl", self.out / "tensorboard" if cfg.tensorboard else None,
-                              resume_step=step if resumed else None)
+        wandb = None
+        if "wandb" in cfg.loggers:
+            wandb = {"project": cfg.wandb_project_name, "name": self.out.name, "dir": str(self.out.resolve()),
+                     "config": cfg.to_dict()}
+        self.log = MetricsLog(self.out / "metrics.jsonl", self.out / "tensorboard" if "tensorboard" in cfg.loggers else None,
+                              resume_step=step if resumed else None, wandb=wandb)
         self.log.log({"event": "resume" if resumed else "start", "step": step, "data": self.data.report.to_dict(),
                       "world": info.world, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
                       "negative_types": self.data.types, "config": cfg.to_dict()})
@@ -156,18 +154,47 @@ class _Run:
         self.start_log()
         final: Path | None = None
         self.window = (time.perf_counter(), 0.0, 0)  # (start, data wait, steps) since the last log line
-        for epoch in range(self.state.start_epoch, self.cfg.epochs):
-            if self.state.step >= self.max_steps:
-                break
-            final, finished = self.run_epoch(epoch)
-            if not finished:
-                break
+        try:
+            with self._interruptible():
+                for epoch in range(self.state.start_epoch, self.cfg.epochs):
+                    if self.state.step >= self.max_steps:
+                        break
+                    final, finished = self.run_epoch(epoch)
+                    if not finished:
+                        break
+        except BaseException as exc:
+            if self.log is not None:
+                if isinstance(exc, KeyboardInterrupt):
+                    self.log.log({"event": "interrupted", "step": self.state.step})
+                self.log.close()
+            raise
         if self.log is not None:
             self.log.log({"event": "end", "step": self.state.step, "final_checkpoint": str(final) if final else None})
             self.log.close()
         return TrainResult(output_dir=self.out, final_checkpoint=final,
                            metrics=self.log.records if self.log is not None else [],
                            data_report=self.data.report, steps=self.state.step)
+
+    @contextlib.contextmanager
+    def _interruptible(self):
+        """The first Ctrl-C asks the loop to stop after the current step (and save); a second one quits."""
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            self.interrupted = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if self.info.is_main:
+                print("\neqvl train: stopping after this step to save a resumable checkpoint "
+                      "(Ctrl-C again to quit without it)", file=sys.stderr)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def run_epoch(self, epoch: int) -> tuple[Path | None, bool]:
         """Steps until the epoch's batches or --max-steps run out; checkpoints; returns (last saved, finished)."""
@@ -188,27 +215,69 @@ class _Run:
             consumed += cfg.accum_freq
             bar.update(1)
             end_of_epoch = consumed + cfg.accum_freq > per_epoch
-            if state.step % cfg.log_every == 0 or self.on_step is not None or state.step == self.max_steps or end_of_epoch:
+            if values is not None and (state.step % cfg.log_every == 0 or self.on_step is not None
+                                       or state.step == self.max_steps or end_of_epoch):
                 self.record(values, epoch + consumed / per_epoch, bar)
+            if any_rank([self.interrupted], info)[0]:
+                self.interrupted = True
+                break
             if cfg.save_every_steps and state.step % cfg.save_every_steps == 0 and consumed < per_epoch:
                 final = self.saver.save([LATEST], epoch, consumed)
         bar.close()
         del it, loader
+        if self.interrupted:
+            self.stop_interrupted(epoch, consumed, per_epoch)
         if consumed + cfg.accum_freq <= per_epoch:  # stopped by --max-steps mid-epoch
             return self.saver.save([LATEST], epoch, consumed), False
+        return self.end_epoch(epoch), True
+
+    def end_epoch(self, epoch: int) -> Path:
+        """epoch_N.pt (+ epoch_latest.pt), then --eval-benchmark and --val-data when due."""
+        cfg, state = self.cfg, self.state
         last = epoch + 1 == cfg.epochs or state.step >= self.max_steps
         names = [LATEST]
         if (epoch + 1) % cfg.save_every_epochs == 0 or last:
-            names.insert(0, f"epoch_{epoch + 1}.pt")
+            names = [f"epoch_{epoch + 1}.pt"] + ([LATEST] if cfg.save_most_recent else [])
         final = self.saver.save(names, epoch + 1, 0)
-        if cfg.eval_benchmark and ((epoch + 1) % cfg.eval_every_epochs == 0 or last):
+        due = (epoch + 1) % cfg.eval_every_epochs == 0 or last
+        if cfg.eval_benchmark and due:
             from eqvl.train.periodic import evaluate_benchmarks
 
-            evaluate_benchmarks(cfg, state.model, self.bundle, state.step, epoch + 1, self.log, self.on_eval, info)
-        return final, True
+            evaluate_benchmarks(cfg, state.model, self.bundle, state.step, epoch + 1, self.log, self.on_eval, self.info)
+        if cfg.val_data and ((epoch + 1) % cfg.val_frequency == 0 or last):
+            self.validate(epoch + 1)
+        return final
 
-    def train_step(self, it: Any) -> dict[str, torch.Tensor]:
-        """`accum_freq` micro-batches, clip, optimiser step; returns the step's mean loss parts."""
+    def validate(self, epoch: int) -> None:
+        """--val-data loss (rank 0), logged as `val/...`; the other ranks wait."""
+        from eqvl.train.distributed import barrier
+
+        if self.val is not None:
+            from eqvl.train.validation import validation_loss
+
+            rec = {"event": "val", "step": self.state.step, "epoch": epoch,
+                   **validation_loss(self.val, self.state.model, self.state.loss_fn, self.cfg, self.info.device,
+                                     self.state.step, self.autocast, self.input_dtype)}
+            if self.log is not None:
+                self.log.log(rec)
+            print(f"eqvl train: validation at step {self.state.step}: loss {rec['val/loss']:.4f} "
+                  f"({rec['val_rows']} rows)", file=sys.stderr)
+            if self.on_eval is not None:
+                self.on_eval(rec)
+        barrier(self.info)
+
+    def stop_interrupted(self, epoch: int, consumed: int, per_epoch: int) -> None:
+        """Ctrl-C: save where the run stands (a step boundary, so the resume is exact), say how to continue."""
+        at_end = consumed + self.cfg.accum_freq > per_epoch
+        path = self.saver.save([LATEST], epoch + 1 if at_end else epoch, 0 if at_end else consumed)
+        if self.info.is_main:
+            print(f"eqvl train: interrupted at step {self.state.step}; saved {path}. To continue, run the same "
+                  f"command with --resume latest (--output {self.cfg.output})", file=sys.stderr)
+        raise KeyboardInterrupt
+
+    def train_step(self, it: Any) -> dict[str, torch.Tensor] | None:
+        """`accum_freq` micro-batches, clip, checks, optimiser step; the step's mean loss parts
+        (None when a non-finite step was skipped under --skip-nonfinite)."""
         cfg, info, state, data = self.cfg, self.info, self.state, self.data
         set_lr(state.optimizer, cosine_lr(state.step, cfg.lr, cfg.warmup, self.total_steps))
         parts_acc: dict[str, torch.Tensor] = {}
@@ -228,10 +297,33 @@ class _Run:
             total_acc = total_acc + total.detach() / cfg.accum_freq
             for name, v in parts.items():
                 parts_acc[name] = parts_acc.get(name, 0.0) + v.detach() / cfg.accum_freq
-        if cfg.grad_clip_norm:
-            if state.scaler is not None:
+        values = {"loss": total_acc, **parts_acc}
+        if not self.update(values):
+            return None
+        return values
+
+    def update(self, values: dict[str, torch.Tensor]) -> bool:
+        """Clip, check every loss term and the gradient, then step (or skip a non-finite step)."""
+        cfg, state = self.cfg, self.state
+        params = list(state.model.parameters())
+        if state.scaler is not None:
+            if cfg.grad_clip_norm:
                 state.scaler.unscale_(state.optimizer)
-            torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip_norm)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
+            norm = None  # fp16 overflow is the scaler's business: it skips such steps and lowers its scale
+        else:
+            norm = grad_norm(params, cfg.grad_clip_norm)
+        what = self.guard.problem(values, norm)
+        if any_rank([what is not None], self.info)[0]:
+            self.guard.allow(state.step + 1, what or "loss or gradient on another process")
+            state.optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            if self.log is not None:
+                self.log.log({"event": "skipped_nonfinite", "step": state.step, "what": what,
+                              "skipped": self.guard.skipped})
+                print(f"eqvl train: step {state.step}: skipped, non-finite {what} "
+                      f"({self.guard.skipped}/{cfg.skip_nonfinite} of --skip-nonfinite)", file=sys.stderr)
+            return False
         if state.scaler is not None:
             state.scaler.step(state.optimizer)
             state.scaler.update()
@@ -243,7 +335,7 @@ class _Run:
         state.step += 1
         start, wait, steps = self.window
         self.window = (start, wait, steps + 1)
-        return {"loss": total_acc, **parts_acc}
+        return True
 
     def record(self, parts: dict[str, torch.Tensor], epoch: float, bar: Any) -> None:
         """Log one step (averaged over ranks): metrics.jsonl, progress bar, the on_step hook."""
@@ -259,7 +351,8 @@ class _Run:
         self.window = (now, 0.0, 0)
         if self.log is not None:
             self.log.log(rec)
-            bar.set_postfix({**{n: f"{v:.3f}" for n, v in values.items()},
+            # 3 significant digits: EqSim's raw means are ~1e-3 and would read 0.000 at a fixed 3 decimals
+            bar.set_postfix({**{n: f"{v:.3g}" for n, v in values.items()},
                              "samples/s": f"{rec['samples_per_s']:.0f}", "wait": f"{rec['data_wait']:.0%}"})
         if self.on_step is not None:
             self.on_step(rec)

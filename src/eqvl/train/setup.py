@@ -5,8 +5,10 @@ Order matters for the user: cheap checks (loss flags, data file) fail before a l
 
 from __future__ import annotations
 
+import os
 import random
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from eqvl.train.batching import Collate, GlobalBatchSampler, type_vocabulary
 from eqvl.train.config import TrainConfig
 from eqvl.train.dataset import Augmenter, PairDataset
 from eqvl.train.distributed import DistInfo
+from eqvl.train.guards import first_nonfinite
 from eqvl.train.records import DataReport, Row, data_kind, read_pairs
 
 
@@ -27,7 +30,8 @@ def build_loss(cfg: TrainConfig, n_types: int = 1) -> CombinedLoss:
     kwargs = {
         "itc": dict(weight=cfg.itc_weight, hard_negatives=cfg.itc_hard_negatives),
         "eqsim": dict(beta=cfg.eqsim_beta, alpha=cfg.eqsim_alpha, k=cfg.eqsim_k, mode=cfg.eqsim_mode,
-                      close=cfg.eqsim_close, norm=cfg.eqsim_norm),
+                      close=cfg.eqsim_close, norm=cfg.eqsim_norm,
+                      inactive_warn_steps=cfg.eqsim_inactive_warn_steps),
         "ce": dict(rank_weight=cfg.ce_rank_weight, imc_weight=cfg.ce_imc_weight, tau_max=cfg.ce_tau_max, n_types=n_types),
         "hardpos": dict(weight=cfg.hardpos_weight, margin=cfg.hardpos_margin, margin_weight=cfg.hardpos_margin_weight),
     }
@@ -107,19 +111,80 @@ def build_data(cfg: TrainConfig, info: DistInfo, bundle: Any, probe: CombinedLos
     return DataPipeline(rows, report, types, k, p, dataset, collate, sampler)
 
 
-def build_model(cfg: TrainConfig, info: DistInfo) -> Any:
-    """The open_clip model + transforms + tokenizer, with open_clip's tower locks applied."""
+def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any:
+    """The open_clip model + transforms + tokenizer, with open_clip's tower locks and gradient
+    checkpointing applied (same flags and defaults as open_clip's trainer)."""
     from eqvl.models.openclip import create_openclip
 
-    bundle = create_openclip(cfg.model, cfg.pretrained, seed=cfg.seed, device=str(info.device),
-                             precision=cfg.precision)
+    weights = cfg.pretrained or "none"
+    if resuming and _is_path(weights):
+        weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
+    bundle = create_openclip(str(cfg.model), weights, seed=cfg.seed, device=str(info.device), precision=cfg.precision)
     model = bundle.model
+    if weights != "none":
+        bad = first_nonfinite(model.state_dict().items())
+        if bad is not None:
+            raise EqvlError(f"--pretrained {weights}: weight {bad} is not finite; training from it would give NaN")
     if cfg.lock_image:
-        model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+        try:
+            model.lock_image_tower(unlocked_groups=cfg.lock_image_unlocked_groups,
+                                   freeze_bn_stats=cfg.lock_image_freeze_bn_stats)
+        except AssertionError as exc:  # e.g. open_clip's ModifiedResNet locks only as a whole
+            raise EqvlError(f"--lock-image-unlocked-groups {cfg.lock_image_unlocked_groups}: open_clip cannot do this "
+                            f"for {cfg.model}'s image tower ({exc}); use 0") from None
     if cfg.lock_text:
-        model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
+        try:
+            model.lock_text_tower(unlocked_layers=cfg.lock_text_unlocked_layers,
+                                  freeze_layer_norm=cfg.lock_text_freeze_layer_norm)
+        except AssertionError:  # open_clip's own text tower cannot leave its LayerNorms trainable
+            model.lock_text_tower(unlocked_layers=cfg.lock_text_unlocked_layers, freeze_layer_norm=True)
+            if info.is_main:
+                print(f"eqvl train: --lock-text: {cfg.model}'s text tower freezes its LayerNorms with the locked "
+                      "layers (open_clip supports trainable ones only in Hugging Face text towers)", file=sys.stderr)
+    if cfg.grad_checkpointing:
+        model.set_grad_checkpointing(True)
     model.train()
     return bundle
+
+
+def _is_path(spec: str) -> bool:
+    return os.path.exists(spec) or os.sep in spec or spec.endswith((".pt", ".pth", ".bin", ".safetensors"))
+
+
+#: flags a resumed run must share with its checkpoint (the weights and the loss state depend on them)
+RESUME_FIXED = ("model", "loss")
+#: flags whose change on resume is not worth a note
+RESUME_QUIET = {"resume", "overwrite", "progress", "workers", "device", "output", "pretrained", "log_every"}
+
+
+def reconcile_resume(cfg: TrainConfig, ckpt: dict[str, Any], source: str) -> TrainConfig:
+    """Take --model (and --pretrained) from the checkpoint when left out; refuse a different --model or
+    --loss; list the other flags that changed (they apply from here on)."""
+    saved = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    if cfg.model is None:
+        cfg = replace(cfg, model=saved.get("model") or ckpt.get("name"))
+    if cfg.pretrained is None:
+        cfg = replace(cfg, pretrained=saved.get("pretrained") or "none")
+    for name in RESUME_FIXED:
+        if saved.get(name) is not None and getattr(cfg, name) != saved[name]:
+            flag = "--" + name.replace("_", "-")
+            raise EqvlError(f"--resume {source}: that run used {flag} {saved[name]}, this one {flag} "
+                            f"{getattr(cfg, name)}; resume with the same {flag}, or start a new --output")
+    now = cfg.to_dict()
+    changed = [f"--{k.replace('_', '-')} {now[k]} (was {saved[k]})" for k in now
+               if k in saved and k not in RESUME_QUIET and k not in RESUME_FIXED and now[k] != saved[k]]
+    if changed:
+        print(f"eqvl train: resuming {source} with changed flags: {', '.join(changed)}", file=sys.stderr)
+    return cfg
+
+
+def resolve_model(cfg: TrainConfig) -> TrainConfig:
+    """--model left out: the model name stored in the --pretrained checkpoint."""
+    if cfg.model:
+        return cfg
+    from eqvl.models.loading import resolve_model_arg
+
+    return replace(cfg, model=resolve_model_arg(None, cfg.pretrained))
 
 
 def param_groups(model: torch.nn.Module, wd: float) -> list[dict[str, Any]]:
@@ -158,11 +223,26 @@ def build_state(cfg: TrainConfig, info: DistInfo, model: torch.nn.Module, loss_f
     return TrainState(model, ddp, optimizer, scaler, loss_fn)
 
 
-def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConfig, info: DistInfo) -> None:
-    """Load a checkpoint's weights, optimiser, scaler, loss state and RNGs into `state`."""
+def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConfig, info: DistInfo,
+            types: list[str]) -> None:
+    """Load a checkpoint's weights, optimiser, scaler, loss state and RNGs into `state`; a checkpoint of
+    another architecture, other data or non-finite weights is one line naming what differs."""
+    from eqvl.models.loading import describe_mismatch, state_dict_of
     from eqvl.train.checkpoint import set_rng_state
 
-    state.model.load_state_dict(ckpt["state_dict"])
+    weights = state_dict_of(ckpt)
+    try:
+        state.model.load_state_dict(weights)
+    except RuntimeError:
+        raise EqvlError(f"--resume {source}: does not fit --model {cfg.model}: "
+                        f"{describe_mismatch(state.model.state_dict(), weights)}") from None
+    bad = first_nonfinite(weights.items())
+    if bad is not None:
+        raise EqvlError(f"--resume {source}: weight {bad} is not finite; resume from an earlier epoch_N.pt")
+    saved_types = ckpt.get("negative_types")
+    if saved_types is not None and list(saved_types) != list(types) and "ce" in parse_loss_spec(cfg.loss):
+        raise EqvlError(f"--resume {source}: that run's hard-negative types were {', '.join(saved_types)}, this "
+                        f"--train-data gives {', '.join(types)}; resume on the same --train-data")
     state.optimizer.load_state_dict(ckpt["optimizer"])
     if state.scaler is not None and ckpt.get("scaler"):
         state.scaler.load_state_dict(ckpt["scaler"])
@@ -171,5 +251,5 @@ def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConf
     state.step, state.start_epoch, state.skip = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt.get("batch_in_epoch", 0))
     was = ckpt.get("global_batch", cfg.batch_size * info.world)
     if state.skip and was != cfg.batch_size * info.world:
-        raise EqvlError(f"{source} stopped mid-epoch with a global batch of {was}; resume with the same "
+        raise EqvlError(f"--resume {source}: it stopped mid-epoch with a global batch of {was}; resume with the same "
                         f"--batch-size x processes (now {cfg.batch_size} x {info.world})")

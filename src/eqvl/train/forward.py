@@ -1,0 +1,45 @@
+"""One micro-batch through the model and the loss: encode, gather across ranks, score.
+
+Captions, hard negatives and hard positives are encoded as one text batch ([captions; negatives;
+positives]); the padded [n, K] / [n, P] slots are filled back from it for the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import torch
+
+from eqvl.losses import CombinedLoss, LossBatch
+from eqvl.train.distributed import DistInfo, gather_no_grad, gather_with_grad
+
+
+def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, *, k: int, p: int,
+                 step: int, seed: int, autocast: Callable = contextlib.nullcontext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One micro-batch: encode, gather across ranks with gradient, apply every loss term."""
+    with autocast():
+        out = model(batch.images, batch.tokens)
+    if isinstance(out, dict):
+        img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
+    else:
+        img, txt, scale = out[0], out[1], out[2]
+    img, txt, scale = img.float(), txt.float(), scale.float()
+    n, d = batch.n, img.shape[-1]
+    mn = batch.neg_slots.numel()
+    neg = pos = None
+    if k:
+        neg = txt.new_zeros(n * k, d).index_copy(0, batch.neg_slots, txt[n:n + mn]).view(n, k, d)
+    if p:
+        pos = txt.new_zeros(n * p, d).index_copy(0, batch.pos_slots, txt[n + mn:]).view(n, p, d)
+
+    def mask(x):
+        g = gather_no_grad(x.to(torch.uint8) if x.dtype == torch.bool else x, info)
+        return g.bool() if x.dtype == torch.bool else g
+
+    lb = LossBatch(
+        image=gather_with_grad(img, info), text=gather_with_grad(txt[:n], info), logit_scale=scale,
+        neg=gather_with_grad(neg, info), neg_mask=mask(batch.neg_mask) if k else None,
+        neg_type=mask(batch.neg_type) if k else None, pos=gather_with_grad(pos, info),
+        pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed)
+    return loss_fn(lb)
