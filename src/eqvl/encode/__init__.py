@@ -9,7 +9,7 @@ embedding cache (written by a background thread, off the critical path);
 
 from __future__ import annotations
 
-from eqvl.encode.cache import EmbeddingCache, default_cache_dir, open_cache
+from eqvl.encode.cache import EmbeddingCache, default_cache_dir, open_cache, wait_for_writes
 from eqvl.encode.images import content_keys, encode_images
 from eqvl.encode.pairs import PairScores, score_pairs
 from eqvl.encode.shard import Shard, encode_image_shard, encode_text_shard, rank_and_world, shard_range
@@ -20,5 +20,5 @@ __all__ = [
     "EmbeddingCache", "EncodeConfig", "EncodeStats", "Encoded", "PairScores", "Shard", "content_keys",
     "default_cache_dir", "encode_image_shard",
     "open_cache", "encode_images", "encode_text_shard", "encode_texts",
-    "rank_and_world", "score_pairs", "shard_range",
+    "rank_and_world", "score_pairs", "shard_range", "wait_for_writes",
 ]

@@ -4,9 +4,10 @@ Layout: `<cache_dir>/<hash of encoder identity>/<kind>-<uuid>.npz`, each shard h
 `keys` (content hashes) and `values` (float32 rows). The directory name changes with
 model name, weights hash and preprocessing, so two models never read each other's rows.
 
-The cache is optional and never on the critical path: shards are handed to one
-background writer thread (a bounded queue, so memory stays small) and written
-atomically while encoding goes on; `close()` waits for them at the end of a run.
+The cache is optional and never on the critical path: shards are handed to the process's
+one background writer thread (a bounded queue, so memory stays small) and written
+atomically while encoding goes on. Nobody waits for them but a reader of the same folder
+and kind (`lookup`, `has`), `close()`, and the interpreter's exit.
 A shard that cannot be read is a warning and its rows are simply encoded again; a
 write that fails (a full disk) is a warning, never the run's failure.
 """
@@ -20,7 +21,6 @@ import os
 import queue
 import threading
 import uuid
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -56,48 +56,67 @@ def write_shard(path: Path, keys: list[str], values: np.ndarray) -> None:
         raise
 
 
-#: every writer with work in flight; a normal interpreter exit waits for them
-_WRITERS: "weakref.WeakSet[_Writer]" = weakref.WeakSet()
-
-
 class _Writer:
-    """One daemon thread writing queued shards in order; failures become one warning."""
+    """The process's one cache-writer thread: shards are written in order while encoding goes on.
+
+    It counts the shards still queued per (folder, kind), so a reader waits only for the writes
+    it could read (`wait(folder, kind)`), never for unrelated ones. A folder whose write failed
+    once (full disk, read-only) gets one warning and no further writes in this process.
+    """
 
     def __init__(self, maxsize: int):
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._thread: threading.Thread | None = None
-        self.failed: str | None = None
+        self._changed = threading.Condition()
+        self._pending: dict[tuple[Path, str], int] = {}
+        self.failed: dict[Path, str] = {}
 
-    def submit(self, path: Path, keys: list[str], values: np.ndarray) -> None:
-        if self.failed:
-            return  # the disk refused once (full, read-only): stop trying, the run goes on
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="eqvl-cache-writer", daemon=True)
-            self._thread.start()
-            _WRITERS.add(self)
-        self._queue.put((path, keys, values))
+    def submit(self, path: Path, kind: str, keys: list[str], values: np.ndarray) -> None:
+        if path.parent in self.failed:
+            return  # the disk refused once: stop trying, the run goes on
+        with self._changed:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="eqvl-cache-writer", daemon=True)
+                self._thread.start()
+            self._pending[(path.parent, kind)] = self._pending.get((path.parent, kind), 0) + 1
+        self._queue.put((path, kind, keys, values))  # blocks while QUEUE_SHARDS are waiting: memory stays bounded
 
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._queue.join()
+    def wait(self, folder: Path | None = None, kind: str | None = None) -> None:
+        """Until every queued shard (of `folder` / `kind` when given) is on disk or has failed."""
+        def done() -> bool:
+            return not any(n for (f, k), n in self._pending.items()
+                           if (folder is None or f == folder) and (kind is None or k == kind))
+
+        with self._changed:
+            self._changed.wait_for(done)
 
     def _run(self) -> None:
         while True:
-            path, keys, values = self._queue.get()
+            path, kind, keys, values = self._queue.get()
             try:
-                if not self.failed:
+                if path.parent not in self.failed:
                     write_shard(path, keys, values)
             except Exception as exc:  # noqa: BLE001 - any failure of an optional cache is a warning
-                self.failed = f"{path.parent}: {exc}"
+                self.failed[path.parent] = str(exc)
                 log.warning("embedding cache: cannot write %s (%s); this run goes on without caching", path, exc)
             finally:
-                self._queue.task_done()
+                with self._changed:
+                    self._pending[(path.parent, kind)] -= 1
+                    self._changed.notify_all()
 
 
-@atexit.register
-def _wait_for_writers() -> None:
-    for writer in list(_WRITERS):
-        writer.wait()
+_WRITER = _Writer(QUEUE_SHARDS)
+atexit.register(_WRITER.wait)  # a normal exit (or an exception reaching the top) keeps the last shards
+
+
+def wait_for_writes(folder: str | Path | None = None) -> None:
+    """Until this process's queued cache shards (under `folder`'s identity folders, or all) are written."""
+    if folder is None:
+        _WRITER.wait()
+        return
+    root = Path(folder)
+    for sub in [root, *(root.iterdir() if root.is_dir() else [])]:
+        _WRITER.wait(sub)
 
 
 class EmbeddingCache:
@@ -112,15 +131,17 @@ class EmbeddingCache:
             write_shard_text(ident_file, identity + "\n")
         self.shard_rows = shard_rows or SHARD_ROWS
         self._pending: dict[str, tuple[list[str], list[np.ndarray]]] = {}
-        self._writer = _Writer(QUEUE_SHARDS)
+        _WRITER.failed.pop(self.dir, None)  # a new run tries writing again (the disk may have room now)
         remove_stale_temporaries(self.dir)
 
     def has(self, kind: str) -> bool:
         """Whether any shard of `kind` exists (a fresh cache can skip the up-front hashing pass)."""
+        _WRITER.wait(self.dir, kind)  # shards this process is still writing count
         return any(self.dir.glob(f"{kind}-*.npz"))
 
     def lookup(self, kind: str, keys: list[str]) -> dict[str, np.ndarray]:
         """Rows already cached for any of `keys` (missing keys are simply absent)."""
+        _WRITER.wait(self.dir, kind)
         wanted = set(keys)
         found: dict[str, np.ndarray] = {}
         for shard in sorted(self.dir.glob(f"{kind}-*.npz")):
@@ -149,12 +170,12 @@ class EmbeddingCache:
             keys, values = self._pending.pop(name, ([], []))
             if keys:
                 path = self.dir / f"{name}-{uuid.uuid4().hex}.npz"
-                self._writer.submit(path, keys, np.concatenate(values, axis=0))
+                _WRITER.submit(path, name, keys, np.concatenate(values, axis=0))
 
     def close(self) -> None:
-        """Flush everything and wait until the writer has finished (the end of a run)."""
+        """Flush everything and wait until this cache's shards are on disk."""
         self.flush()
-        self._writer.wait()
+        _WRITER.wait(self.dir)
 
     def __enter__(self) -> "EmbeddingCache":
         return self
@@ -164,8 +185,8 @@ class EmbeddingCache:
 
     @property
     def write_failed(self) -> str | None:
-        """Why the cache stopped writing in this run (None while all is well)."""
-        return self._writer.failed
+        """Why the cache stopped writing in this process (None while all is well)."""
+        return _WRITER.failed.get(self.dir)
 
 
 def open_cache(root: str | Path | None, identity: str) -> EmbeddingCache | None:
