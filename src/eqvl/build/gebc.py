@@ -55,7 +55,7 @@ def status_caption(boundary: dict, status: str) -> str:
 
 def segment_edges(bounds: list[dict]) -> list[float]:
     """[start, t_0, t_1, ..., t_{m-1}, end]: segment k lies between edges k and k+1."""
-    start = float(bounds[0].get("prev_timestamp", 0.0) or 0.0)
+    start = max(0.0, float(bounds[0].get("prev_timestamp", 0.0) or 0.0))  # some copies mark "no previous" with -1
     end = float(bounds[-1].get("next_timestamp", bounds[-1]["timestamp"]))
     return [start] + [float(b["timestamp"]) for b in bounds] + [end]
 
