@@ -118,6 +118,16 @@ def test_browser_keys_accept_and_reject(built):
         thread.join(timeout=10)
 
 
+def test_review_cli_busy_port_one_line(built, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["build", "review", str(built), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
 def test_review_refuses_a_folder_without_twins(tmp_path):
     with pytest.raises(DataError, match="not a build folder"):
         create_app(tmp_path)

@@ -90,8 +90,15 @@ def create_app(folder: str | Path, decisions: str | Path | None = None):
 
 
 def serve(folder: str | Path, port: int = 8765, decisions: str | Path | None = None, host: str = "127.0.0.1") -> None:
+    import socket
+
     import uvicorn
 
     app = create_app(folder, decisions)
+    with socket.socket() as probe:  # a busy port is a one-line error, not uvicorn's traceback
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise EqvlError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port") from None
     print(f"reviewing {folder}: open http://{host}:{port}/  (a accept, r reject, u undo, arrows move; Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
