@@ -61,7 +61,7 @@ class _Writer:
 
     It counts the shards still queued per (folder, kind), so a reader waits only for the writes
     it could read (`wait(folder, kind)`), never for unrelated ones. A folder whose write failed
-    once (full disk, read-only) gets one warning and no further writes in this process.
+    (full disk, read-only) gets one warning and no further writes until a cache opens it again.
     """
 
     def __init__(self, maxsize: int):
@@ -128,7 +128,7 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         ident_file = self.dir / "identity.json"
         if not ident_file.exists():
-            write_shard_text(ident_file, identity + "\n")
+            _write_text(ident_file, identity + "\n")
         self.shard_rows = shard_rows or SHARD_ROWS
         self._pending: dict[str, tuple[list[str], list[np.ndarray]]] = {}
         _WRITER.failed.pop(self.dir, None)  # a new run tries writing again (the disk may have room now)
@@ -212,7 +212,7 @@ def _drop_unreadable(shard: Path, exc: Exception) -> None:
     log.warning("embedding cache: unreadable shard %s (%s); %s", shard, reason, done)
 
 
-def write_shard_text(path: Path, text: str) -> None:
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
