@@ -153,7 +153,7 @@ def eqben_rows(args, data: Path, rows: list) -> None:
     info = json.loads((data / "src_file" / "private_info.json").read_text(encoding="utf-8"))
     twins = {(e["dataset"], e["sample_cnt"]) for e in info}
     gap = max(abs(cells[f"c{c}i{i}"][cnt] - by_id[f"{EQBEN_NAMES[ds]}/{cnt}"][c, i]) for ds, cnt in twins for c in (0, 1) for i in (0, 1))
-    rows.append(("EqBen (official evaluate_eqben_locally.py)", f"{4 * len(twins)} cells: max |official - eqvl|",
+    rows.append(("EqBen (official evaluate_eqben_locally.py)", f"{4 * len(twins)} cells: max abs(official - eqvl)",
                  0.0, float(gap), f"max gap {gap:g}: the scorer's c0i0..c1i1 per twin vs eqvl's --scores-out [caption, image]"))
 
 
