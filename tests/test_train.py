@@ -407,10 +407,10 @@ def test_resume_latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_pat
     """12.8 / 12.9: a zero-byte epoch_latest.pt is named, the newest readable epoch_N.pt is used (same
     weights as an uninterrupted run), temp files of killed writes are removed; --model and
     --pretrained come from the checkpoint."""
-    csv = _small(tmp_path)
+    csv = _small(tmp_path, n=12)
     full = train(_cfg(tmp_path, csv, batch_size=6, epochs=3, output=str(tmp_path / "full")))
     run = tmp_path / "broken"
-    train(_cfg(tmp_path, csv, batch_size=6, epochs=3, max_steps=8, output=str(run)))
+    train(_cfg(tmp_path, csv, batch_size=6, epochs=3, max_steps=4, output=str(run)))  # stops after epoch 2
     ck = run / "checkpoints"
     (ck / "epoch_latest.pt").unlink()  # a hard link to epoch_2.pt: truncating it in place would empty both
     (ck / "epoch_latest.pt").write_bytes(b"")
@@ -426,7 +426,7 @@ def test_resume_latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_pat
     assert not list(ck.glob(".*.tmp")) and not list(run.glob(".*.tmp"))
     a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
     b = torch.load(resumed.final_checkpoint, weights_only=True)["state_dict"]
-    assert resumed.steps == full.steps == 12 and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.steps == full.steps == 6 and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_second_run_on_a_locked_output_is_refused(tmp_path, data):
@@ -442,22 +442,23 @@ def test_second_run_on_a_locked_output_is_refused(tmp_path, data):
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint_and_says_how(tmp_path):
-    """13: a real SIGINT (sent by the run to itself at step 3, so the moment is fixed): the step
+    """13: a real SIGINT (sent by the run to itself at step 1, so the moment is fixed): the step
     finishes, epoch_latest.pt is written, stderr says how to resume; the resumed run ends with the
     weights of an uninterrupted one."""
     import os
     import subprocess
     import sys
 
-    csv = _small(tmp_path)
+    csv = _small(tmp_path, n=12)
     script = f"""
 import os, signal, sys, torch
 from eqvl.train import TrainConfig, train
 torch.set_num_threads(1)
 cfg = TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data={str(csv)!r}, output={str(tmp_path / 'int')!r},
-                  epochs=2, batch_size=6, lr=2e-3, preload=True, train_augment=False, progress=False)
+                  epochs=2, batch_size=6, lr=2e-3, preload=True, train_augment=False, progress=False,
+                  save_every_epochs=2)
 def hook(rec):
-    if rec["step"] == 3:
+    if rec["step"] == 1:
         os.kill(os.getpid(), signal.SIGINT)
 try:
     train(cfg, on_step=hook)
@@ -468,10 +469,11 @@ except KeyboardInterrupt:
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 130, proc.stderr[-2000:]
     latest = tmp_path / "int" / "checkpoints" / "epoch_latest.pt"
-    assert f"interrupted at step 3; saved {latest}. To continue, run the same command with --resume latest" in proc.stderr
-    assert torch.load(latest, weights_only=True)["step"] == 3
-    resumed = train(_cfg(tmp_path, csv, batch_size=6, epochs=2, output=str(tmp_path / "int"), resume="latest"))
-    full = train(_cfg(tmp_path, csv, batch_size=6, epochs=2, output=str(tmp_path / "full")))
+    assert f"interrupted at step 1; saved {latest}. To continue, run the same command with --resume latest" in proc.stderr
+    assert torch.load(latest, weights_only=True)["step"] == 1
+    common = dict(batch_size=6, epochs=2, lr=2e-3, save_every_epochs=2)
+    resumed = train(_cfg(tmp_path, csv, output=str(tmp_path / "int"), resume="latest", **common))
+    full = train(_cfg(tmp_path, csv, output=str(tmp_path / "full"), **common))
     a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
     b = torch.load(resumed.final_checkpoint, weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
