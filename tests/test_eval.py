@@ -276,6 +276,10 @@ def test_subset_option_restricts_twins(tmp_path, capsys):
     assert res["n_items"] == 2 and list(res["subsets"]) == ["relation"] and res["config"]["options"] == {"subset": "relation"}
     assert _eval(tmp_path, "--option", "subset=colour", "--overwrite") == 2
     assert "no subset colour; valid: count, relation" in capsys.readouterr().err
+    assert _eval(tmp_path, "--option", "twins:subset=count", "--overwrite") == 0  # scoped to one benchmark
+    assert json.loads((tmp_path / "out.json").read_text())["n_items"] == 2
+    assert _eval(tmp_path, "--option", "eqben:subset=AG", "--overwrite") == 2
+    assert "eqben is not one of the --benchmark values (twins)" in capsys.readouterr().err
 
 
 def test_report_sources_show_the_data_path(tmp_path):

@@ -54,7 +54,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="skip records whose image is missing/unreadable (counted in the results JSON) instead of failing")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="benchmark reader option (repeatable), e.g. --option subset=AG (default: none)")
+                   help="benchmark reader option (repeatable), e.g. --option subset=AG; with several benchmarks, "
+                   "BENCHMARK:KEY=VALUE applies to one of them, e.g. --option eqben:subset=AG (default: none)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -70,6 +71,17 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise EqvlError(f"--option {key.strip()!r} given twice")
         options[key.strip()] = value
     return options
+
+
+def options_for(options: dict[str, str], benchmark: str, benchmarks: list[str]) -> dict[str, str]:
+    """The reader options of one benchmark: unscoped ones plus its own `benchmark:key` ones."""
+    scoped = [k.split(":", 1)[0] for k in options if ":" in k]
+    for name in scoped:
+        if name not in benchmarks:
+            raise EqvlError(f"--option {name}:...: {name} is not one of the --benchmark values ({', '.join(benchmarks)})")
+    mine = {k: v for k, v in options.items() if ":" not in k}
+    mine.update({k.split(":", 1)[1]: v for k, v in options.items() if k.split(":", 1)[0] == benchmark and ":" in k})
+    return mine
 
 
 def _plan(args: argparse.Namespace):
@@ -101,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     benches, runs, outputs = _plan(args)
     options = parse_options(args.option)
+    for name in args.benchmark:
+        options_for(options, name, args.benchmark)  # a scope naming no benchmark fails before any work
     check_outputs(outputs, args.overwrite)
     with OutputLock(outputs):
         check_outputs(outputs, args.overwrite)  # again under the lock: another run may have written meanwhile
@@ -136,7 +150,8 @@ def _run_all(args: argparse.Namespace, benches: dict, runs: list, options: dict[
             built_for = (spec.model, spec.pretrained)
         result = evaluate(
             encoder, benches[spec.benchmark], spec.data, batch_size=args.batch_size, workers=args.workers,
-            cache_dir=cache_dir, skip_bad=args.skip_bad, options=options, progress=not args.no_progress,
+            cache_dir=cache_dir, skip_bad=args.skip_bad, options=options_for(options, spec.benchmark, args.benchmark),
+            progress=not args.no_progress,
             config={"device": device, "seed": args.seed, "precision": args.precision, "pretrained_arg": spec.pretrained},
         )
         if spec.official_out:
