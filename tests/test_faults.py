@@ -146,7 +146,7 @@ def test_image_decode__train_uses_the_same_decoder(tmp_path):
     class Row:
         blob, pair, where = None, Pair(), "train.csv:2"
 
-    assert np.array_equal(np.asarray(dataset.load_image(Row())), _decoded(path))
+    assert np.array_equal(np.asarray(dataset.load_row_image(Row())), _decoded(path))
 
 
 # ---------------------------------------------------------------- 12.8 one line instead of a traceback
@@ -169,7 +169,7 @@ def test_one_line__decompression_bomb_named_in_eval_and_train(tmp_path, monkeypa
         blob, pair, where = None, Pair(), "train.csv:2"
 
     with pytest.raises(DataError, match=r"train\.csv:2.*big\.png.*too large"):
-        dataset.load_image(Row())
+        dataset.load_row_image(Row())
 
 
 def test_one_line__synth_out_pointing_at_a_file(tmp_path, capsys):

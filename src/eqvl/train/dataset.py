@@ -41,7 +41,7 @@ def default_augmenter() -> Augmenter | None:
     return augment_caption
 
 
-def load_image(row: Row) -> Image.Image:
+def load_row_image(row: Row) -> Image.Image:
     """Decode a row's image (a file, or a member of a tar shard) by eqvl's one decoding rule
     (`eqvl.data.images.decode_rgb`: 16-bit, palette, CMYK, EXIF rotation); failures name the row."""
     try:
@@ -63,7 +63,7 @@ def check_images(rows: list[Row], report: Any, strict: bool) -> list[Row]:
     good = []
     for row in rows:
         try:
-            load_image(row)
+            load_row_image(row)
         except DataError as exc:
             if strict:
                 raise
@@ -108,7 +108,7 @@ class PairDataset(torch.utils.data.Dataset):
         return len(self.rows)
 
     def _load(self, idx: int, transform: bool) -> Any:
-        img = load_image(self.rows[idx])
+        img = load_row_image(self.rows[idx])
         return self.preprocess(img) if transform else img
 
     def _extra_texts(self, idx: int) -> tuple[list[tuple[str, str]], list[str]]:
