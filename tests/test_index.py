@@ -222,3 +222,15 @@ def test_query_errors(tied):
         Index.open(root / "idx", encoder=other)
     with pytest.raises(EqvlError, match="is not an eqvl index"):
         Index.open(root)
+
+
+def test_index_override_takes_a_faiss_factory_string(tied, tmp_path):
+    root, csv, enc, table, queries, _ = tied
+    report = _build(tmp_path / "ivf", csv, enc, kind="IVF4,Flat")
+    idx = Index.open(tmp_path / "ivf", encoder=enc)
+    assert report.index == "IVF4,Flat" and idx.spec.kind == "factory" and idx.faiss.ntotal == 300
+    truth = brute_force(table, queries, 10)
+    found = idx.search(texts=[f"q{j}" for j in range(len(queries))], k=10)
+    assert search_mod.recall_at([[(h.id, h.score) for h in f] for f in found], truth, 10) >= 0.95
+    with pytest.raises(EqvlError, match="not flat, hnsw, ivfpq, auto or a FAISS factory string"):
+        _build(tmp_path / "bad", csv, enc, kind="HNSW-please")

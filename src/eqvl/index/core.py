@@ -111,7 +111,7 @@ class Index:
         """Open the live generation (retried once if a writer replaced it while we were opening)."""
         try:
             return cls(Path(root), encoder, device, mmap)
-        except (FileNotFoundError, EqvlError):
+        except FileNotFoundError:
             if not store.is_index(root):
                 raise
             return cls(Path(root), encoder, device, mmap)

@@ -54,7 +54,11 @@ def exact_topk(vstore: VectorStore, queries: np.ndarray, ids: np.ndarray, k: int
 
 
 def candidates_for(spec: ann.IndexSpec, k: int) -> int:
-    return k + max(k, 16) if spec.exact else max(ann.RESCORE_MIN, ann.RESCORE_FACTOR * k)
+    """How many FAISS candidates to re-score: a margin for ties (exact), else the spec's `rescore`
+    (default RESCORE_MIN) but at least RESCORE_FACTOR * k."""
+    if spec.exact:
+        return k + max(k, 16)
+    return max(int(spec.params.get("rescore", ann.RESCORE_MIN)), ann.RESCORE_FACTOR * k)
 
 
 def search(index, spec: ann.IndexSpec, vstore: VectorStore, queries: np.ndarray, k: int, live_count: int,
