@@ -223,3 +223,26 @@ def test_pretrained_tag_without_network_fails_at_once(monkeypatch):
     with pytest.raises(EqvlError, match=r"--pretrained openai: the weights of RN50 \(openai\) are not in the local "
                                         r"cache and HF_HUB_OFFLINE is set; .*--pretrained /path/to/weights.bin"):
         create_openclip("RN50", "openai")
+
+
+def test_precision_names_are_open_clips_and_shared_by_train_and_eval(capsys):
+    """Issue 10: one precision list (eqvl.precision) with open_clip's trainer's names, used by both."""
+    pytest.importorskip("open_clip_train")
+    from open_clip_train.params import parse_args
+
+    from eqvl.precision import PRECISIONS, autocast, check_precision, input_dtype, needs_grad_scaler
+    from eqvl.train.config import TrainConfig
+
+    with pytest.raises(SystemExit):
+        parse_args(["--precision", "no-such-precision"])
+    listed = capsys.readouterr().err.split("choose from ")[1].split(")")[0]
+    assert set(PRECISIONS) == {name.strip(" '") for name in listed.split(",")}
+    assert check_precision("amp_fp16") == "amp"  # eqvl's earlier spelling still accepted
+    with pytest.raises(EqvlError, match="--precision 'fp8': choose from amp, amp_bf16"):
+        TrainConfig(train_data="x.csv", pretrained="none", precision="fp8").validate()
+    with pytest.raises(EqvlError, match="--precision 'fp8'"):
+        load_encoder("eqvl-tiny-rn", "none", precision="fp8")
+    assert autocast("amp", "cpu") is autocast("amp_bf16", "cpu")  # no autocast on a CPU: fp32, as eval always did
+    assert input_dtype("bf16") == torch.bfloat16 and input_dtype("amp") == torch.float32
+    assert needs_grad_scaler("amp", "cuda") and not needs_grad_scaler("amp_bf16", "cuda")
+    assert not needs_grad_scaler("amp", "cpu")
