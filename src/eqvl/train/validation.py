@@ -55,7 +55,7 @@ def build_validation(cfg: TrainConfig, bundle: Any, probe: CombinedLoss, train: 
 def validation_loss(val: Validation, model: torch.nn.Module, loss_fn: CombinedLoss, cfg: TrainConfig,
                     device: torch.device, step: int, autocast: Any, image_dtype: torch.dtype) -> dict[str, float]:
     """Mean loss parts over the held-out set (`val/loss`, `val/itc`, ...); the model is left as it was."""
-    from eqvl.train.loop import forward_loss
+    from eqvl.train.forward import forward_loss
 
     loader = DataLoader(val.dataset, batch_size=val.batch_size, shuffle=False, drop_last=False,
                         collate_fn=val.collate, num_workers=cfg.workers)
