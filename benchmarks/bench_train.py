@@ -67,6 +67,25 @@ def loss_only(spec: str, n: int, k: int, d: int, reps: int = 20) -> float:
     return min(best)
 
 
+def guard_cost(model_name: str, reps: int = 20) -> float:
+    """Seconds per step of the non-finite checks (gradient norm over every parameter + loss terms),
+    on gradients of the real model's shapes: what the guard adds to a step without --grad-clip-norm."""
+    from eqvl.models.openclip import create_openclip
+    from eqvl.train.guards import NonFiniteGuard, grad_norm
+
+    params = list(create_openclip(model_name, "none").model.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    parts = {"loss": torch.tensor(2.0), "itc": torch.tensor(1.5), "eqsim": torch.tensor(0.5)}
+    guard = NonFiniteGuard(0)
+    best = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        guard.problem(parts, grad_norm(params, None))
+        best.append(time.perf_counter() - t0)
+    return min(best)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-size", type=int, default=256)
@@ -106,6 +125,9 @@ def main() -> None:
     lo = {s: loss_only(s, args.batch_size, 2, 64) for s in ("itc", "itc+eqsim", "itc+eqsim+ce")}
     for s, t in lo.items():
         print(f"  {s:16s} {t * 1e3:8.2f} ms   extra over itc = {(t - lo['itc']) / base:.2%} of an itc training step")
+
+    g = guard_cost(args.model)
+    print(f"\nnon-finite guard (gradient norm + loss terms): {g * 1e3:.2f} ms = {g / base:.2%} of an itc training step")
 
     print("\ndata-wait fraction (itc, PNG decode + augmentation on the fly):")
     for workers in (0, 2):
