@@ -5,7 +5,8 @@ On a tiny model and N synthetic twins (images drawn on the fly in a temp dir) it
   eval   - eqvl.evaluation.evaluate end to end (read, dedupe, encode, gather, metrics), no cache
   eval+cache cold / warm - the same with a fresh, then a filled embedding cache
   naive  - the official EqBen example's loop: for every twin, encode each (image, caption) pair separately
-and prints the ratios (goals: eval throughput >= 0.9x raw; eval >= 2x faster than naive).
+and prints the ratios (goals: eval throughput >= 0.9x raw, >= 0.95x with a cold cache, whose
+shards are written by a background thread; eval >= 2x faster than naive).
 
     .venv/bin/python benchmarks/bench_eval.py --n 2000 --model eqvl-tiny-vit
 Timings on shared CPUs are noisy: the variants run interleaved and each figure is the best of
@@ -161,7 +162,7 @@ def main() -> None:
     print()
     print(f"{'ratio':50s}{'wall':>7s}{'CPU':>7s}")
     for label, a, b, goal in (("eval throughput / raw throughput (no cache)", "raw", "eval", "goal >= 0.9"),
-                              ("eval throughput / raw throughput (cold cache)", "raw", "cold", ""),
+                              ("eval throughput / raw throughput (cold cache)", "raw", "cold", "goal >= 0.95"),
                               ("eval speed-up over naive per-pair loop", "naive", "eval", "goal >= 2"),
                               ("warm-cache re-run speed-up over cold run", "cold", "warm", "")):
         print(f"{label:50s}{wall[a] / wall[b]:6.2f}x{cpu[a] / cpu[b]:6.2f}x  {goal}")
