@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from eqvl import __version__
+from eqvl.commands.common import Parser, UsageError, use_common_style
 from eqvl.errors import EqvlError
 
 #: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
@@ -23,7 +24,7 @@ ROOT_CHECKED = ("eval", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eqvl", description="Equivariant, compositional image-text similarity.")
+    parser = Parser(prog="eqvl", description="Equivariant, compositional image-text similarity.")
     parser.add_argument("--version", action="version", version=f"eqvl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--allow-outside-root", action="store_true",
             help="allow image paths in data files that point outside their data root (../x.png, absolute paths "
                  "elsewhere); they are counted in the summary. Without it such a path is an error")
+    use_common_style(parser)  # every command: defaults shown in --help (eqvl.commands.common)
     return parser
 
 
@@ -51,7 +53,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:  # a bad flag: its one-line message is printed already
+        return int(exc.code or 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
