@@ -11,8 +11,10 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
+from eqvl.commands.common import Bounded
+from eqvl.errors import EqvlError
 from eqvl.losses import available_losses
-from eqvl.train.config import TrainConfig
+from eqvl.train.config import RANGES, TrainConfig, check_range
 
 HELP = {
     'model': 'open_clip model name (ViT-B-32), shipped eqvl config (eqvl-tiny-rn), model-config JSON, '
@@ -112,18 +114,27 @@ def _base_type(tp: typing.Any) -> typing.Any:
     return tp
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every default; a help text that words its own default ("(default: ...)") keeps it."""
+class _Ranged(Bounded):
+    """A numeric TrainConfig field checked at parse time against its `RANGES` entry (the one table),
+    with the same one-line message as `TrainConfig.validate`."""
 
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.help and "(default:" in action.help:
-            return action.help
-        return super()._get_help_string(action)
+    def __init__(self, name: str, kind: type) -> None:
+        lo, hi, lo_open = RANGES[name]
+        super().__init__(kind, lo, hi, lo_open=lo_open, hi_open=hi is not None)
+        self.name = name
+
+    def __call__(self, text: str) -> typing.Any:
+        value = self.parse(text)
+        try:
+            check_range(self.name, value, RANGES[self.name])
+        except EqvlError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="fine-tune a model with equivariance / compositional losses",
-                              description=__doc__, formatter_class=_Formatter)
+                              description=__doc__)
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -135,7 +146,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         elif typing.get_origin(tp) is list:
             p.add_argument(flag, dest=f.name, action="append", default=None, help=h)
         else:
-            p.add_argument(flag, dest=f.name, type=tp, default=default, help=h,
+            kind = _Ranged(f.name, tp) if f.name in RANGES else tp  # every number has a declared range
+            p.add_argument(flag, dest=f.name, type=kind, default=default, help=h,
                            required=f.name == "train_data")
     p.set_defaults(func=run)
 
