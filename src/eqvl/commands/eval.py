@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from eqvl.commands.common import (DEFAULT_PRECISION, add_output_flag, add_progress_flag, nonneg_int,
+                                   positive_int)
 from eqvl.errors import EqvlError
 
 
@@ -33,8 +35,8 @@ def add_parser(subparsers) -> None:
                    "one for all models or one per --model (default: required unless the model carries its weights)")
     p.add_argument("--benchmark", nargs="+", required=True, help="benchmark name(s) (see `eqvl benchmarks`)")
     p.add_argument("--data", nargs="+", required=True, help="benchmark folder (or its annotation file), one per --benchmark")
-    p.add_argument("--output", required=True,
-                   help="results JSON to write (several runs: a template, e.g. results/{benchmark}_{model}.json)")
+    add_output_flag(p, required=True, metavar="FILE.json",
+                    help="results JSON to write (several runs: a template, e.g. results/{benchmark}_{model}.json)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     p.add_argument("--scores-out", default=None, metavar="FILE.npz",
                    help="also write per-sample scores (ids, subsets, scores[, equivariance_*], provenance) as .npz (default: none)")
@@ -42,13 +44,14 @@ def add_parser(subparsers) -> None:
                    help="write scores in the benchmark's official submission order (EqBen leaderboard) (default: none)")
     p.add_argument("--summary", default=None, metavar="FILE.csv|FILE.md",
                    help="one table over all runs: a row per model x benchmark, a column per metric (default: none)")
-    p.add_argument("--batch-size", type=int, default=64, help="images or captions per encoder call (default: 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images or captions per encoder call (default: 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    p.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1),
                    help="DataLoader workers decoding images, 0 = in the main process (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random init with --pretrained none (default: 0)")
-    p.add_argument("--precision", default="amp",
-                   help="amp (autocast on GPU, fp32 on CPU), amp_bf16, fp32, fp16, bf16 (default: amp)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed for random init with --pretrained none (default: 0)")
+    p.add_argument("--precision", default=DEFAULT_PRECISION,
+                   help="amp (autocast on GPU, fp32 on CPU), amp_bf16, fp32, fp16, bf16; the same default as "
+                   "eqvl train and open_clip")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $EQVL_CACHE_DIR or ~/.cache/eqvl)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--skip-bad", action="store_true",
@@ -56,7 +59,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="benchmark reader option (repeatable), e.g. --option subset=AG; with several benchmarks, "
                    "BENCHMARK:KEY=VALUE applies to one of them, e.g. --option eqben:subset=AG (default: none)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
