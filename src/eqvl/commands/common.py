@@ -33,6 +33,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         command = " ".join(self.prog.split()[:2])
+        message = re.sub(r"^one of the arguments (\S+) is required$", r"the following arguments are required: \1", message)
         found = re.match(r"argument ([^:]+): (.*)", message, re.S)
         if found and any(found.group(2).startswith(f"{f} ") for f in found.group(1).split("/")):
             message = found.group(2)  # the range check already names the flag and the value
