@@ -176,8 +176,10 @@ def test_cli_train_runs(tmp_path, data, capsys):
                "--preload", "--no-train-augment", "--no-progress"])
     assert rc == 0
     assert "checkpoint:" in capsys.readouterr().out
-    rc = main(["train", "--train-data", str(data), "--output", str(tmp_path / "cli"), "--batch-size", "12"])
+    rc = main(["train", "--train-data", str(data), "--output", str(tmp_path / "cli"), "--batch-size", "12",
+               "--pretrained", "none", "--model", "eqvl-tiny-rn"])
     assert rc == 2  # existing checkpoints without --resume / --overwrite
+    assert "already has checkpoints; pass --resume latest" in capsys.readouterr().err
 
 
 def test_batch_groups_refuse_data_with_skipped_rows(tmp_path, data):
