@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from eqvl.commands.common import add_output_flag, add_progress_flag, int_range, nonneg_int, positive_int
 from eqvl.errors import EqvlError
 
 
@@ -33,6 +34,7 @@ def _mix(text: str) -> dict[str, float]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from eqvl.synth import vocab
     from eqvl.synth.config import SUBSETS
+    from eqvl.synth.render import MAX_SIZE, MIN_SIZE
 
     p = subparsers.add_parser(
         "synth",
@@ -40,26 +42,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Render EQ-Kubric-style twins (location / counting / attribute) with template captions, "
         "exact hard negatives and positives; writes twins.jsonl, triplets.jsonl, train.csv, images/ and manifest.json.",
     )
-    p.add_argument("--out", help="output folder")
-    p.add_argument("--subsets", type=_names, default=SUBSETS, help="comma list of: " + ",".join(SUBSETS))
-    p.add_argument("--twins", type=int, default=100, help="twin pairs per subset (default 100)")
-    p.add_argument("--train", type=int, default=0, help="training rows (images) for train.csv (default 0)")
-    p.add_argument("--size", type=int, default=224, help="image size in px, 32-512 (default 224)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="processes (output is identical for any value)")
+    add_output_flag(p, dest="out", metavar="DIR", help="output folder")
+    p.add_argument("--subsets", type=_names, default=SUBSETS, help="comma list of: " + ",".join(SUBSETS) + " (default: all)")
+    p.add_argument("--twins", type=nonneg_int, default=100, help="twin pairs per subset (default 100)")
+    p.add_argument("--train", type=nonneg_int, default=0, help="training rows (images) for train.csv (default 0)")
+    p.add_argument("--size", type=int_range(MIN_SIZE, MAX_SIZE), default=224,
+                   help=f"image size in px, {MIN_SIZE}-{MAX_SIZE} (default 224)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice (same seed, same files)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes (output is identical for any value)")
     p.add_argument("--distractors", type=_range, default=(0, 2), help="range of extra unnamed objects per scene, each placed if it fits (default 0-2)")
     p.add_argument("--counts", type=_range, default=(1, 5), help="instance-count range of the counting subset (default 1-5)")
-    p.add_argument("--relations", type=_names, default=vocab.RELATIONS, help="comma list of: " + ",".join(vocab.RELATIONS))
-    p.add_argument("--categories", type=_names, default=tuple(vocab.CATEGORIES), help="comma list of: " + ",".join(vocab.CATEGORIES))
-    p.add_argument("--colours", type=_names, default=tuple(vocab.COLOURS), help="comma list of: " + ",".join(vocab.COLOURS))
-    p.add_argument("--materials", type=_names, default=vocab.MATERIALS, help="comma list of: " + ",".join(vocab.MATERIALS))
+    p.add_argument("--relations", type=_names, default=vocab.RELATIONS, help="comma list of: " + ",".join(vocab.RELATIONS) + " (default: all)")
+    p.add_argument("--categories", type=_names, default=tuple(vocab.CATEGORIES), help="comma list of: " + ",".join(vocab.CATEGORIES) + " (default: all)")
+    p.add_argument("--colours", type=_names, default=tuple(vocab.COLOURS), help="comma list of: " + ",".join(vocab.COLOURS) + " (default: all)")
+    p.add_argument("--materials", type=_names, default=vocab.MATERIALS, help="comma list of: " + ",".join(vocab.MATERIALS) + " (default: all)")
     p.add_argument("--train-mix", type=_mix, default={}, help="training subset weights, e.g. location=2,counting=1 (default: --subsets equally)")
     p.add_argument("--train-singles", action="store_true", help="training rows from single scenes instead of twin pairs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing synth folder")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run, keeping valid images")
     p.add_argument("--gallery", metavar="PNG", help="also (or only) write a grid of twin pairs with captions")
-    p.add_argument("--gallery-per-subset", type=int, default=3, help="twin pairs per subset in the gallery (default 3)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--gallery-per-subset", type=positive_int, default=3, help="twin pairs per subset in the gallery (default 3)")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from eqvl.synth.config import SynthConfig
 
     if not args.out and not args.gallery:
-        raise EqvlError("give --out (a folder to write) and/or --gallery (a PNG)")
+        raise EqvlError("give --output (a folder to write) and/or --gallery (a PNG)")
     cfg = SynthConfig(
         out=args.out, subsets=args.subsets, twins=args.twins, train=args.train, size=args.size, seed=args.seed,
         distractors=args.distractors, counts=args.counts, relations=args.relations, categories=args.categories,
@@ -112,5 +115,5 @@ def _check_out_folder(out: str | None) -> None:
         if p.exists():
             if not p.is_dir():
                 what = "is a file" if p == path else f"is under {p}, which is a file"
-                raise EqvlError(f"--out {out} {what}; synth writes a folder (give a new or existing folder path)")
+                raise EqvlError(f"--output {out} {what}; synth writes a folder (give a new or existing folder path)")
             return
