@@ -142,6 +142,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         h = HELP[f.name].replace("{losses}", ", ".join(available_losses()))
         if tp is bool:
+            h = f"{h} (default: {'on' if default else 'off'})"
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
         elif typing.get_origin(tp) is list:
             p.add_argument(flag, dest=f.name, action="append", default=None, help=h)
