@@ -59,7 +59,7 @@ def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> Table:
         raise DataError("empty file (no header)", path=str(path), line=1)
     if caption_column not in header:
         raise DataError(f"no column {caption_column!r} in the header (columns: {', '.join(header)}); "
-                        "choose one with --caption-column", path=str(path), line=1)
+                        "choose one with --csv-caption-key", path=str(path), line=1)
     table = Table(header, [], [], bad=bad)
     consumed = reader.line_num
     for values in reader:
@@ -193,4 +193,4 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 def ensure_not_input(inp: str | Path, out: str | Path) -> None:
     if same_file(inp, out):
-        raise EqvlError(f"--out {out} is the input file; eqvl never overwrites its input, choose another path")
+        raise EqvlError(f"--output {out} is the input file; eqvl never overwrites its input, choose another path")

@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from eqvl.commands.common import add_output_flag, add_progress_flag, nonneg_int, positive_int
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -15,18 +17,22 @@ def add_parser(subparsers) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--in", dest="inp", metavar="FILE", help="input CSV (tab-separated, header) or JSONL")
     src.add_argument("--text", help="augment one caption and print each rewrite with its type")
-    p.add_argument("--out", metavar="FILE", help="output file (.jsonl -> JSONL, else tab-separated CSV)")
+    add_output_flag(p, dest="out", metavar="FILE",
+                    help="output file (.jsonl -> JSONL, else a CSV with --csv-separator); required with --in")
     p.add_argument("--negatives", default="swap,replace,negate,count",
                    help="comma list of: swap, attribute_swap, replace, negate, count ('swap' includes "
                         "attribute_swap; '' for none) [default: %(default)s]")
     p.add_argument("--positives", default="replace,swap",
                    help="comma list of: replace, swap, inverse, passive ('swap' includes inverse and passive; "
                         "'' for none) [default: %(default)s]")
-    p.add_argument("--per-type", type=int, default=1, help="rewrites kept per type and caption [default: 1]")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="processes; output does not depend on it")
-    p.add_argument("--caption-column", default="title", help="column holding the caption [default: title]")
-    p.add_argument("--sep", default="\t", help="CSV delimiter [default: tab, as open_clip]")
+    p.add_argument("--per-type", type=positive_int, default=1, help="rewrites kept per type and caption")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random choices (same seed, same file)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes; output does not depend on it")
+    p.add_argument("--csv-caption-key", dest="caption_column", default="title",
+                   help="column (CSV) or key (JSONL) holding the caption (open_clip's spelling)")
+    p.add_argument("--caption-column", dest="caption_column", help=argparse.SUPPRESS)
+    p.add_argument("--csv-separator", dest="sep", default="\t", help="CSV column separator (open_clip's default: tab)")
+    p.add_argument("--sep", dest="sep", help=argparse.SUPPRESS)
     p.add_argument("--types", action="store_true", help="also write hard_negative_types / hard_positive_types")
     p.add_argument("--keep-invalid", action="store_true", help="keep rewrites whose validity flag is false")
     p.add_argument("--skip-bad", action="store_true", help="drop unreadable rows (listed) instead of failing")
@@ -35,8 +41,8 @@ def add_parser(subparsers) -> None:
                         "(merge) or drop them (replace); without it such an input is refused")
     p.add_argument("--rewriter", metavar="SPEC",
                    help="optional local model for replacements: mlm:/path/to/masked-lm-dir or py:module:factory")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -51,10 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
     negatives = expand_types(_split(args.negatives), "negatives")
     positives = expand_types(_split(args.positives), "positives")
-    if args.per_type < 1:
-        raise EqvlError("--per-type must be >= 1")
-    if args.workers < 1:
-        raise EqvlError("--workers must be >= 1")
     rewriter = load_rewriter(args.rewriter)
     if args.text is not None:
         if not args.text.strip():
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         _print_rewrites(args.text, res)
         return 0
     if not args.out:
-        raise EqvlError("--out is required with --in")
+        raise EqvlError("--output is required with --in")
     from eqvl.augment.io import ensure_not_input
     from eqvl.io import OutputLock, check_outputs
 
@@ -94,7 +96,7 @@ def _augment_file(args: argparse.Namespace, negatives: list[str], positives: lis
     start = time.perf_counter()
     results = list(augment_many(captions, negatives=negatives, positives=positives, seed=args.seed,
                                 per_type=args.per_type, workers=args.workers, keep_invalid=args.keep_invalid,
-                                rewriter=rewriter, progress=not args.quiet))
+                                rewriter=rewriter, progress=not args.no_progress))
     elapsed = time.perf_counter() - start
     if kept is not None:
         report, olds = kept
