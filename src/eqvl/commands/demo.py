@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from eqvl.commands.common import add_output_flag, add_progress_flag, positive_int
 from eqvl.errors import EqvlError
 
 
@@ -18,17 +19,18 @@ def add_parser(subparsers) -> None:
         "triplets and write report.html / report.md / results.json with a verdict per claim. Every step is "
         "cached under OUT/cache, so an interrupted run resumes where it stopped.",
     )
-    p.add_argument("--out", default="demo_out", help="output folder (report.html, report.md, results.json, cache/)")
+    add_output_flag(p, dest="out", default="demo_out", metavar="DIR",
+                    help="output folder (report.html, report.md, results.json, cache/)")
     p.add_argument("--quick", action="store_true", help="tiny CI smoke run (<= 3 min): fewer images and steps, 1 seed")
-    p.add_argument("--seeds", type=int, default=None, help="number of fine-tuning seeds (default: 3, or 1 with --quick)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="number of fine-tuning seeds (default: 3, or 1 with --quick)")
     p.add_argument("--cache-dir", default=None, help="where finished steps are kept (default OUT/cache)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in OUT (the cache is reused)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch CPU threads (default: torch's choice; 1 is faster on a machine busy with other work)")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=positive_int, default=None,
                    help="fine-tuning runs at once, each in its own process (default: 2 with 2+ CPUs, else 1); "
                         "the numbers can differ in the last digits between --jobs values (float summation order)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             raise EqvlError(f"--seeds must be >= 1, got {args.seeds}")
         cfg.seeds = list(range(args.seeds))
     argv = ["demo", *(["--quick"] if args.quick else []), *(["--seeds", str(args.seeds)] if args.seeds else []),
-            "--out", args.out]
+            "--output", args.out]
     result = run_demo(cfg, args.out, cache_dir=args.cache_dir, overwrite=args.overwrite,
                       progress=not args.no_progress, argv=argv, jobs=jobs, threads=args.threads)
     print_table(result)

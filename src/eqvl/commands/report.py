@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from eqvl.commands.common import add_output_flag
 from eqvl.report.collect import build_eval_report, runs_from_files
 from eqvl.report.write import write_report
 
@@ -20,8 +21,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--scores", nargs="*", default=[], metavar="SCORES.npz",
                    help="per-sample score files from `eqvl eval --scores-out` (paired by file name, else by order)")
     p.add_argument("--labels", nargs="*", default=[], help="display names, one per results file")
-    p.add_argument("--title", default="eqvl evaluation report")
-    p.add_argument("--out", default="report.html", help="HTML file to write (report.md is written beside it)")
+    p.add_argument("--title", default="eqvl evaluation report", help="heading of the report")
+    add_output_flag(p, dest="out", default="report.html", metavar="FILE.html",
+                    help="HTML file to write (a Markdown twin, .md, is written beside it)")
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.set_defaults(func=run)
 
