@@ -200,6 +200,11 @@ def test_cli_parses_list_and_optional_flags():
                               "--eval-benchmark", "foils:/d2", "--max-steps", "7", "--batch-groups", "2"])
     assert args.eval_benchmark == ["twins:/d1", "foils:/d2"]
     assert args.max_steps == 7 and args.batch_groups == 2
+    assert args.keep_last == 0 and args.save_every_epochs == 1
+    # open_clip's spellings of the same flags (issue 13)
+    args = parser.parse_args(["train", "--train-data", "x.csv", "--save-frequency", "3", "--log-every-n-steps", "5",
+                              "--delete-previous-checkpoint"])
+    assert args.save_every_epochs == 3 and args.log_every == 5 and args.keep_last == 1
 
 
 def test_jsonl_generated_negatives_and_periodic_eval(tmp_path):

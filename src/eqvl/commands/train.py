@@ -132,24 +132,31 @@ class _Ranged(Bounded):
         return value
 
 
+#: open_clip trainer's spellings of eqvl flags, accepted as they are (shown in --help beside eqvl's)
+OPEN_CLIP_NAMES = {"save_every_epochs": ["--save-frequency"], "log_every": ["--log-every-n-steps"]}
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="fine-tune a model with equivariance / compositional losses",
                               description=__doc__)
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *OPEN_CLIP_NAMES.get(f.name, [])]
         tp = _base_type(hints[f.name])
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         h = HELP[f.name].replace("{losses}", ", ".join(available_losses()))
         if tp is bool:
             h = f"{h} (default: {'on' if default else 'off'})"
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
+            p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
         elif typing.get_origin(tp) is list:
-            p.add_argument(flag, dest=f.name, action="append", default=None, help=h)
+            p.add_argument(*flags, dest=f.name, action="append", default=None, help=h)
         else:
             kind = _Ranged(f.name, tp) if f.name in RANGES else tp  # every number has a declared range
-            p.add_argument(flag, dest=f.name, type=kind, default=default, help=h,
+            p.add_argument(*flags, dest=f.name, type=kind, default=default, help=h,
                            required=f.name == "train_data")
+    # open_clip's --delete-previous-checkpoint is --keep-last 1
+    p.add_argument("--delete-previous-checkpoint", dest="keep_last", action="store_const", const=1,
+                   default=argparse.SUPPRESS, help="open_clip's spelling of --keep-last 1 (default: off)")
     p.set_defaults(func=run)
 
 
