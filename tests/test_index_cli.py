@@ -145,7 +145,7 @@ def test_bad_listings_and_targets(shapes, built, tmp_path, capsys):
 
 def test_bad_queries(shapes, built, tmp_path, capsys):
     assert "query text is empty" in one_line_error(capsys, "search", built, "--text", "  ")
-    assert "k must be a positive integer" in one_line_error(capsys, "search", built, "--text", "x", "-k", "0")
+    assert "argument -k: must be an integer >= 1, got '0'" in one_line_error(capsys, "search", built, "--text", "x", "-k", "0")
     assert "over the limit" in one_line_error(capsys, "search", built, "--text", "x", "-k", "100000")
     (tmp_path / "q.jpg").write_bytes(b"nope")
     assert "query image: " in one_line_error(capsys, "search", built, "--image", tmp_path / "q.jpg")

@@ -168,5 +168,5 @@ nonneg_int: Callable[[str], int] = int_range(0)
 positive_float: Callable[[str], float] = finite_float(0, lo_open=True)
 nonneg_float: Callable[[str], float] = finite_float(0)
 probability: Callable[[str], float] = finite_float(0, 1)
-#: a TCP port to listen on (0: any free port)
-port: Callable[[str], int] = int_range(0, 65535)
+#: a TCP port to listen on
+port: Callable[[str], int] = int_range(1, 65535)

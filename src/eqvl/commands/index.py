@@ -17,6 +17,8 @@ import os
 import sys
 from typing import Any
 
+from eqvl.commands.common import (add_output_flag, add_progress_flag, nonneg_int, port, positive_float,
+                                   positive_int)
 from eqvl.errors import EqvlError
 
 
@@ -33,7 +35,7 @@ def add_parser(subparsers) -> None:
     q.set_defaults(func=run_remove)
     q = sub.add_parser("info", help="count, dimension, model, index type, memory, recall estimate")
     q.add_argument("index", help="index folder")
-    q.add_argument("--recall-queries", type=int, default=100, help="queries for the recall@10 estimate (0: skip)")
+    q.add_argument("--recall-queries", type=nonneg_int, default=100, help="queries for the recall@10 estimate (0: skip)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=run_info)
     _search_parser(sub)
@@ -47,12 +49,12 @@ def _input_flags(q: argparse.ArgumentParser) -> None:
     q.add_argument("--csv-caption-key", default="title", help="caption column")
     q.add_argument("--csv-separator", default="\t", help="CSV separator (open_clip: tab)")
     q.add_argument("--skip-bad", action="store_true", help="skip missing/unreadable images (counted, listed in the manifest)")
-    q.add_argument("--batch-size", type=int, default=64, help="images per encoder call")
-    q.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="image decoding workers")
+    q.add_argument("--batch-size", type=positive_int, default=64, help="images per encoder call")
+    q.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1), help="image decoding workers")
     q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     q.add_argument("--cache-dir", default=None, help="embedding cache to reuse across runs (default: one inside the "
                    "index folder, kept only until the run commits)")
-    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_flag(q, help="hide the progress bar")
     q.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -62,10 +64,10 @@ def _build_parser(sub) -> None:
     q.add_argument("--pretrained", default=None,
                    help="open_clip tag, checkpoint file, or none (random weights, on purpose); required unless the "
                         "model spec carries its weights")
-    q.add_argument("--out", required=True, help="index folder to create")
+    add_output_flag(q, dest="out", required=True, metavar="DIR", help="index folder to create")
     q.add_argument("--index", default="auto", help="auto (size rule), flat, hnsw, ivfpq, or a FAISS factory string")
     q.add_argument("--precision", default="fp32", help="fp32, amp, bf16 ... (stored; queries use the same)")
-    q.add_argument("--seed", type=int, default=0, help="seed of a random init (--pretrained none)")
+    q.add_argument("--seed", type=nonneg_int, default=0, help="seed of a random init (--pretrained none)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
     _input_flags(q)
     q.set_defaults(func=run_build)
@@ -81,7 +83,7 @@ def _add_parser(sub) -> None:
 def _rerank_flags(q: argparse.ArgumentParser) -> None:
     q.add_argument("--rerank-model", default=None, help="second-stage model re-scoring the top --rerank-k hits")
     q.add_argument("--rerank-pretrained", default=None, help="its pretrained tag / checkpoint / none")
-    q.add_argument("--rerank-k", type=int, default=100, help="first-stage hits handed to the re-ranker")
+    q.add_argument("--rerank-k", type=positive_int, default=100, help="first-stage hits handed to the re-ranker")
 
 
 def _search_parser(sub) -> None:
@@ -90,12 +92,12 @@ def _search_parser(sub) -> None:
     what = q.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="query text")
     what.add_argument("--image", help="query image file")
-    q.add_argument("-k", type=int, default=10, help="hits to return")
+    q.add_argument("-k", type=positive_int, default=10, help="hits to return")
     q.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata filter applied before the top-k cut (repeatable; same key twice = either value)")
     q.add_argument("--model", default=None, help="query model (default: the index's; another one is refused)")
     q.add_argument("--pretrained", default=None, help="with --model")
-    q.add_argument("--device", default="cpu")
+    q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     q.add_argument("--json", action="store_true", help="print JSON")
     _rerank_flags(q)
     q.set_defaults(func=run_search)
@@ -105,10 +107,10 @@ def _serve_parser(sub) -> None:
     q = sub.add_parser("serve", help="JSON API + a search page over HTTP (FastAPI + uvicorn)")
     q.add_argument("index", help="index folder")
     q.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
-    q.add_argument("--port", type=int, default=8000)
-    q.add_argument("--max-k", type=int, default=100, help="largest k a request may ask for")
-    q.add_argument("--max-upload-mb", type=float, default=10.0, help="largest query image upload")
-    q.add_argument("--device", default="cpu")
+    q.add_argument("--port", type=port, default=8000, help="TCP port")
+    q.add_argument("--max-k", type=positive_int, default=100, help="largest k a request may ask for")
+    q.add_argument("--max-upload-mb", type=positive_float, default=10.0, help="largest query image upload")
+    q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     _rerank_flags(q)
     q.set_defaults(func=run_serve)
 
