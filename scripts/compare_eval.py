@@ -3,11 +3,13 @@
 
     .venv/bin/python scripts/compare_eval.py 45c28ee          # REV vs the working tree
     .venv/bin/python scripts/compare_eval.py HEAD~3 --keep    # keep the worktree and JSON files
+    .venv/bin/python scripts/compare_eval.py 8a4578b --against b354384   # two commits (the layout commit and its parent)
 
 The benchmark files come from the test suite's own fixture builders (tests/test_bench_*.py),
 built once, with every image they name drawn deterministically; both sides evaluate the
 same files with the same random-init tiny model (eqvl-tiny-rn, seed 0, one torch thread).
-Metrics, subsets, item counts and every per-item score are compared exactly.
+Metrics, subsets, item counts, encoding counts and every per-item score are compared exactly;
+the run's bookkeeping (config, version, provenance, truncated-caption counts) is left out.
 Exit status: 0 identical, 1 some benchmark differs.
 """
 
@@ -23,6 +25,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: results keys that describe the run rather than its numbers
+BOOKKEEPING = ("config", "eqvl_version", "provenance", "truncated_captions")
 
 
 def build_fixtures(root: Path) -> list[dict]:
@@ -106,7 +110,7 @@ def run_side(manifest_path: Path, out_path: Path) -> None:
     out = {}
     for spec in json.loads(manifest_path.read_text()):
         res = evaluate(encoder, spec["benchmark"], spec["data"], options=spec["options"], progress=False, workers=0)
-        keep = {k: v for k, v in res.results.items() if k not in ("config", "eqvl_version")}
+        keep = {k: v for k, v in res.results.items() if k not in BOOKKEEPING}
         keep["scores"] = [s.tolist() for s in res.scores]
         out[spec["benchmark"]] = keep
     out_path.write_text(json.dumps(out, indent=1, sort_keys=True, default=str))
@@ -117,7 +121,7 @@ def diff(a, b, where: str = "") -> list[str]:
         found = []
         for key in sorted(set(a) | set(b), key=str):
             if key not in a or key not in b:
-                found.append(f"{where}/{key}: only in {'REV' if key in a else 'working tree'}")
+                found.append(f"{where}/{key}: only in {'REV' if key in a else 'the other side'}")
             else:
                 found += diff(a[key], b[key], f"{where}/{key}")
         return found
@@ -129,6 +133,7 @@ def diff(a, b, where: str = "") -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rev", nargs="?", help="git revision to compare the working tree with")
+    ap.add_argument("--against", default=None, help="a second revision instead of the working tree")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (worktree, data, JSON)")
     ap.add_argument("--run-side", nargs=2, metavar=("MANIFEST", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -138,13 +143,16 @@ def main() -> int:
     if not args.rev:
         ap.error("give a revision")
     tmp = Path(tempfile.mkdtemp(prefix="compare_eval."))
-    worktree = tmp / "rev"
+    worktree, other = tmp / "rev", tmp / "against"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), args.rev], check=True)
+    if args.against:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.against], check=True)
+    other_name = args.against or "working tree"
     try:
         manifest = build_fixtures(tmp / "data")
         draw_missing_images(manifest, tmp / "data")
         (tmp / "manifest.json").write_text(json.dumps(manifest))
-        sides = {"REV": worktree / "src", "working tree": ROOT / "src"}
+        sides = {"REV": worktree / "src", "working tree": (other if args.against else ROOT) / "src"}
         results = {}
         for label, src in sides.items():
             out = tmp / f"{label.replace(' ', '_')}.json"
@@ -161,11 +169,13 @@ def main() -> int:
             for line in found[:10]:
                 print(f"    {line}")
             differs += bool(found)
-        print(f"{args.rev} vs working tree: {len(manifest) - differs} of {len(manifest)} benchmarks identical")
+        print(f"{args.rev} vs {other_name}: {len(manifest) - differs} of {len(manifest)} benchmarks identical")
         return 1 if differs else 0
     finally:
         if not args.keep:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
+            for tree in (worktree, other):
+                if tree.exists():
+                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
         else:
             print(f"kept {tmp}")
