@@ -4,7 +4,8 @@ with `add_parser(subparsers)` that registers its flags and sets `func(args) -> i
 Adding a command = adding its module and its name to `COMMANDS`. The list is explicit (like
 the loss and benchmark registries, see `eqvl.registry`): a listed module that is missing is an
 ImportError when the parser is built, never a command that silently disappears from `--help`;
-tests/test_cli.py checks that every module in `eqvl/commands/` is listed.
+tests/test_cli.py checks that every command module (one with `add_parser`) is listed;
+shared helpers such as `commands/common.py` live beside them unlisted.
 """
 
 from __future__ import annotations
