@@ -34,7 +34,8 @@ HOW = {
     "disk_full": ("12.7", "atomic_open: ENOSPC/EDQUOT/EFBIG -> one StorageFullError naming path and bytes needed "
                           "(also under torch.save/numpy), temp file removed; real RLIMIT_FSIZE in subprocesses"),
     "one_line": ("12.8", "synth --out on a file, decompression bombs (train and eval) -> one line naming the file"),
-    "resume": ("12.9", "resume falls back to the newest readable epoch_N.pt; temp files of killed writes cleaned"),
+    "resume": ("12.9", "a killed run resumes where it stopped (synth: a folder holding only its lock or a cut state "
+                       "write restarts; train's checkpoint fallback where its fault tests carry this name)"),
     "existing_columns": ("12.10", "augment refuses existing hard_negatives/positives unless --existing merge|replace "
                                   "(reported with counts; malformed values named by line)"),
     "outside_root": ("12.11", "eqvl.data.paths.resolve_data_path: outside-root paths refused unless "
