@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from eqvl.commands.common import (add_output_flag, add_progress_flag, int_range, nonneg_float, nonneg_int, port,
+                                   positive_int)
 from eqvl.errors import EqvlError
 
 
@@ -22,19 +24,19 @@ def _band(text: str) -> tuple[float, float]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output folder (twins.jsonl, images/, manifest.json)")
-    p.add_argument("--workers", type=int, default=1, help="processes extracting frames (output identical for any value)")
+    add_output_flag(p, dest="out", required=True, metavar="DIR", help="output folder (twins.jsonl, images/, manifest.json)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes extracting frames (output identical for any value)")
     p.add_argument("--image-format", default="jpg", choices=("jpg", "png"), help="frame image format (default jpg)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and count) missing / undecodable videos and bad timestamps")
     p.add_argument("--overwrite", action="store_true", help="replace an existing build folder")
     p.add_argument("--resume", action="store_true", help="finish an interrupted build; finished videos are not redone")
     p.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (EqBen's official layout)")
-    p.add_argument("--dedup-bits", type=int, default=2, help="dHash near-duplicate threshold in bits of 64, -1 = off (default 2)")
+    p.add_argument("--dedup-bits", type=int_range(-1, 64), default=2, help="dHash near-duplicate threshold in bits of 64, -1 = off (default 2)")
     p.add_argument("--screen-model", default=None, help="screen pairs with this encoder's image-image similarity (any eqvl model)")
     p.add_argument("--screen-pretrained", default=None, help="weights of --screen-model: open_clip tag, checkpoint, or none")
     p.add_argument("--sim-band", type=_band, default=(0.5, 0.97), metavar="LOW,HIGH", help="keep twins with cosine in [LOW, HIGH] (default 0.5,0.97)")
     p.add_argument("--device", default="cpu", help="device of the screening encoder (default cpu)")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress_flag(p)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -56,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gebc = sub.add_parser("gebc", help="GEBC / Kinetics-GEB+ boundaries -> EQ-GEBC twins")
     gebc.add_argument("--annotations", required=True, help="GEBC annotation JSON ({train,val,test}.json)")
     gebc.add_argument("--videos", required=True, help="Kinetics clips folder (<class>/<ytid>_<start>_<end>.mp4 or <ytid>.mp4)")
-    gebc.add_argument("--gap", type=int, default=2, help="pair the segment before boundary i with the one after boundary i+gap-1 (paper: 2)")
+    gebc.add_argument("--gap", type=positive_int, default=2, help="pair the segment before boundary i with the one after boundary i+gap-1 (paper: 2)")
     gebc.add_argument("--motion-words", type=_names, default=None, help="comma list; captions with these words are dropped (default: up,down,upward,downward,towards)")
     _common(gebc)
     gebc.set_defaults(func=run_gebc)
@@ -71,23 +73,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     yc.set_defaults(func=run_youcook2)
 
     sd = sub.add_parser("sd-pairs", help="EQ-SD-style caption pairs (object / scene / attribute changes), optionally rendered")
-    sd.add_argument("--out", required=True, help="output folder (pairs.jsonl; with --render also images/ and twins.jsonl)")
-    sd.add_argument("--n", type=int, default=1500, help="caption pairs (default 1500)")
-    sd.add_argument("--seed", type=int, default=0)
+    add_output_flag(sd, dest="out", required=True, metavar="DIR",
+                    help="output folder (pairs.jsonl; with --render also images/ and twins.jsonl)")
+    sd.add_argument("--n", type=positive_int, default=1500, help="caption pairs (default 1500)")
+    sd.add_argument("--seed", type=nonneg_int, default=0, help="seed of the caption choices and of each rendering")
     sd.add_argument("--render", default=None, metavar="diffusers:DIR", help="render both captions from one seed and noise with a local diffusers pipeline")
-    sd.add_argument("--size", type=int, default=512, help="rendered image size (default 512)")
-    sd.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    sd.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
-    sd.add_argument("--device", default="cpu")
+    sd.add_argument("--size", type=positive_int, default=512, help="rendered image size (default 512)")
+    sd.add_argument("--steps", type=positive_int, default=30, help="denoising steps (default 30)")
+    sd.add_argument("--guidance", type=nonneg_float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+    sd.add_argument("--device", default="cpu", help="device of the diffusers pipeline")
     sd.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (needs --render)")
-    sd.add_argument("--overwrite", action="store_true")
+    sd.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     sd.add_argument("--resume", action="store_true", help="keep pairs already rendered")
-    sd.add_argument("--no-progress", action="store_true")
+    add_progress_flag(sd)
     sd.set_defaults(func=run_sd)
 
     rv = sub.add_parser("review", help="a local page (127.0.0.1) to accept / reject twins by key; decisions appended to a file")
     rv.add_argument("folder", help="a build folder (with twins.jsonl)")
-    rv.add_argument("--port", type=int, default=8765)
+    rv.add_argument("--port", type=port, default=8765, help="TCP port of the page (on 127.0.0.1)")
     rv.add_argument("--decisions", default=None, help="decisions file (default FOLDER/review/decisions.jsonl)")
     rv.set_defaults(func=run_review)
 
@@ -98,9 +101,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     ga = sub.add_parser("gallery", help="draw the first twins of a build folder to a PNG")
     ga.add_argument("folder", help="a build folder (with twins.jsonl)")
-    ga.add_argument("--out", required=True, help="PNG to write")
-    ga.add_argument("--n", type=int, default=4, help="twins to draw (default 4)")
-    ga.add_argument("--overwrite", action="store_true")
+    add_output_flag(ga, dest="out", required=True, metavar="PNG", help="PNG to write")
+    ga.add_argument("--n", type=positive_int, default=4, help="twins to draw (default 4)")
+    ga.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
     ga.set_defaults(func=run_gallery)
 
 
