@@ -1,0 +1,123 @@
+"""Every parser of `eqvl` (nested ones too): each flag has help and shows its default, every number
+has a declared range refused at parse time in one line, and one spelling per concept (issues 12.2, 13)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from eqvl.cli import build_parser, main
+from eqvl.commands.common import DEFAULT_PRECISION, Bounded, subparsers_of
+
+#: spellings replaced by one vocabulary; still accepted, never shown in --help
+HIDDEN_ALIASES = {"--out": "--output", "--quiet": "--no-progress", "--caption-column": "--csv-caption-key",
+                  "--sep": "--csv-separator"}
+
+
+def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command path, parser) for the root and every nested subparser."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _walk(sub, (*path, name))
+
+
+PARSERS = list(_walk(build_parser()))
+FLAGS = [(path, parser, action) for path, parser in PARSERS for action in parser._actions
+         if not isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction))
+         and action.help != argparse.SUPPRESS]
+NUMERIC = [(path, a) for path, _, a in FLAGS if isinstance(a.type, Bounded)]
+
+
+def _id(path, action) -> str:
+    return " ".join(path) + " " + (action.option_strings[0] if action.option_strings else action.dest)
+
+
+def test_the_walk_reaches_nested_parsers():
+    paths = {p for p, _ in PARSERS}
+    assert {("index", "build"), ("index", "search"), ("build", "ag"), ("build", "sd-pairs"), ("train",)} <= paths
+    assert len(NUMERIC) > 80  # train's ~40 numbers and the other commands' ones
+
+
+@pytest.mark.parametrize("path,parser,action", FLAGS, ids=[_id(p, a) for p, _, a in FLAGS])
+def test_every_flag_has_help_and_shows_its_default(path, parser, action):
+    assert (action.help or "").strip(), f"{_id(path, action)} has no help"
+    text = parser._get_formatter()._expand_help(action)
+    if action.default is not None and action.default != argparse.SUPPRESS and action.default != []:
+        assert "default" in text, f"{_id(path, action)}: default {action.default!r} not shown in {text!r}"
+
+
+def test_every_number_flag_declares_a_range():
+    raw = [_id(p, a) for p, _, a in FLAGS if a.type in (int, float)]
+    assert raw == [], "use a range type from eqvl.commands.common (positive_int, finite_float(...), ...)"
+
+
+@pytest.mark.parametrize("path,action", NUMERIC, ids=[_id(p, a) for p, a in NUMERIC])
+def test_out_of_range_numbers_fail_at_parse_time_in_one_line(path, action, capsys):
+    flag = action.option_strings[0]
+    examples = action.type.invalid_examples()
+    assert len(examples) >= 2
+    for bad in examples:
+        assert main([*path, f"{flag}={bad}"]) == 2, f"{flag}={bad} accepted"
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert lines[0].startswith(f"eqvl {' '.join(path[:1])}: error: ") and flag in lines[0], lines[0]
+
+
+def test_the_issue_examples_are_refused(capsys):
+    for argv, expected in [
+        (["train", "--grad-clip-norm=-1"], "--grad-clip-norm -1.0: must be a finite number > 0"),
+        (["train", "--max-steps=-1"], "--max-steps -1: must be a finite number >= 1"),
+        (["train", "--eqsim-k=-2"], "--eqsim-k -2: must be a finite number >= 1"),
+        (["train", "--lr=-1"], "--lr -1.0: must be a finite number >= 0"),
+        (["train", "--lr", "nan"], "--lr nan: must be a finite number"),
+        (["eval", "--workers=-3"], "argument --workers: must be an integer >= 0, got '-3'"),
+        (["index", "search", "idx", "-k", "0"], "argument -k: must be an integer >= 1, got '0'"),
+    ]:
+        assert main(argv) == 2
+        assert expected in capsys.readouterr().err
+
+
+def test_one_vocabulary_old_spellings_hidden_but_accepted():
+    visible = {s for _, _, a in FLAGS for s in a.option_strings}
+    assert not visible & set(HIDDEN_ALIASES), "old spellings must not show in --help"
+    hidden = [(path, a) for path, parser in PARSERS for a in parser._actions
+              if a.help == argparse.SUPPRESS and a.option_strings]
+    for path, alias in hidden:
+        new = HIDDEN_ALIASES[alias.option_strings[0]]
+        twin = next(a for a in dict(PARSERS)[path]._actions if new in a.option_strings)
+        assert twin.dest == alias.dest, f"{' '.join(path)} {alias.option_strings[0]} is not an alias of {new}"
+    assert len(hidden) >= 10
+    parser = build_parser()
+    old = parser.parse_args(["augment", "--in", "a.csv", "--out", "b.csv", "--caption-column", "c", "--sep", ",",
+                             "--quiet"])
+    new = parser.parse_args(["augment", "--in", "a.csv", "--output", "b.csv", "--csv-caption-key", "c",
+                             "--csv-separator", ",", "--no-progress"])
+    assert vars(old) == vars(new)
+
+
+def test_output_and_its_alias_together_are_refused(capsys):
+    assert main(["synth", "--output", "a", "--out", "b"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_every_output_flag_is_spelled_output():
+    commands_writing = {p for p, _, a in FLAGS if "--output" in a.option_strings}
+    assert {("eval",), ("train",), ("synth",), ("augment",), ("report",), ("demo",), ("index", "build"),
+            ("build", "ag"), ("build", "sd-pairs"), ("build", "gallery")} <= commands_writing
+
+
+def test_train_and_eval_share_the_default_precision():
+    from eqvl.train.config import TrainConfig
+
+    parsers = dict(PARSERS)
+    eval_default = next(a.default for a in parsers[("eval",)]._actions if a.dest == "precision")
+    assert eval_default == TrainConfig().precision == DEFAULT_PRECISION == "amp"
+
+
+def test_subparsers_of_lists_each_parser_once():
+    parser = build_parser()
+    assert len(subparsers_of(parser)) == len(set(map(id, subparsers_of(parser))))
