@@ -28,10 +28,10 @@ test: $(STAMP) chromium
 # The demo's report is rebuilt from its step cache, so re-running `make demo` reproduces the same
 # numbers; the target therefore replaces its own demo_out/ report (eqvl demo alone refuses to).
 demo: $(STAMP)
-	$(VENV)/bin/eqvl demo --out demo_out --overwrite
+	$(VENV)/bin/eqvl demo --output demo_out --overwrite
 
 demo-quick: $(STAMP)
-	$(VENV)/bin/eqvl demo --quick --out demo_out_quick --overwrite
+	$(VENV)/bin/eqvl demo --quick --output demo_out_quick --overwrite
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
