@@ -147,6 +147,8 @@ def clean_temporaries(out: Path) -> None:
     removed, size = 0, 0
     for folder in (out, out / "checkpoints"):
         for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            if tmp.name.startswith(".eqvl.lock"):
+                continue  # another run's lock being published: the lock's own code handles it
             with contextlib.suppress(OSError):
                 size += tmp.stat().st_size
                 tmp.unlink()
