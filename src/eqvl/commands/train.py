@@ -22,12 +22,12 @@ HELP = {
     'pretrained': 'open_clip pretrained tag (openai), checkpoint file to start from, or none for random weights; '
                   'required unless --resume (default: none given, which is an error)',
     'train_data': 'training pairs: open_clip CSV (tab-separated filepath, title [+ hard_negatives, hard_positives, '
-                  '*_types JSON lists]) or JSONL',
+                  '*_types JSON lists]), JSONL or tar shards (required, no default)',
     'loss': "terms joined by '+' (e.g. itc+eqsim+ce); registered: {losses}",
     'itc_hard_negatives': "use the batch's hard negatives as extra image->text negatives (auto: when loaded)",
     'eqsim_beta': 'EqSim weight beta (paper: 0.2/0.5/1.0)',
     'eqsim_alpha': 'EqSim hinge margin alpha on each batch mean (official code: 0; paper sweeps 0/0.04/0.1; '
-                   'softmax-normalised means are ~1e-3 at batch 64, so 0.04 switches EqSim off)',
+                   'a margin above every batch mean switches EqSim off; scales: docs/guide/eqsim.md)',
     'eqsim_k': "size of each anchor's close set (v2 applies there)",
     'eqsim_mode': 'hybrid (v2 close + v1 distant), v1-all, v2-all, v2-close, v1-all+v2-close',
     'eqsim_close': 'close set: topk (paper) or sample (from the row softmax, official code)',
