@@ -15,10 +15,21 @@ from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
 from eqvl.metrics import equivariance_scores
 from eqvl.report import plots
-from eqvl.report.document import Figure, Report, Table
+from eqvl.report.document import Details, Figure, Report, Table
 
 #: the headline metric of each result kind, first match wins (keys from contracts.md)
 MAIN_METRICS = ("group", "joint_acc", "acc", "image_retrieval_recall@1", "text_retrieval_recall@1")
+#: chance level of a metric wherever it holds: Winoground-style text / image 1/4, group 1/6; two-way choices 1/2
+CHANCE_BY_METRIC = {"group": 1 / 6, "text": 1 / 4, "image": 1 / 4, "orig_acc": 1 / 2, "aug_acc": 1 / 2, "joint_acc": 1 / 4}
+#: benchmarks whose `acc` is a two-way choice (caption vs one foil); ARO mixes 2- and 5-way subsets
+TWO_WAY_ACC = ("sugarcrepe", "valse", "foils")
+
+
+def chance_level(dataset: str, metric: str) -> float | None:
+    """The score of random guessing for `metric` of `dataset`, or None where it is not one number."""
+    if metric == "acc":
+        return 0.5 if dataset in TWO_WAY_ACC else None
+    return CHANCE_BY_METRIC.get(metric)
 
 
 @dataclass
@@ -116,11 +127,12 @@ def _auto_labels(runs: list[Run]) -> None:
             pre = str(run.results.get("pretrained", "") or "")
             pre = Path(pre).name if ("/" in pre or "\\" in pre) else pre
             run.label = f"{model} ({pre})" if pre and pre != "none" else model
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}  # one model on several benchmarks keeps one label (model x benchmark)
     for run in runs:
-        seen[run.label] = seen.get(run.label, 0) + 1
+        key = (str(run.results.get("dataset")), run.label)
+        seen[key] = seen.get(key, 0) + 1
     for run in runs:
-        if seen[run.label] > 1 and run.source:
+        if seen[(str(run.results.get("dataset")), run.label)] > 1 and run.source:
             run.label = f"{run.label} [{Path(run.source).stem}]"
 
 
@@ -153,6 +165,8 @@ def build_eval_report(runs: Sequence[Run], title: str = "eqvl evaluation report"
     by_dataset: dict[str, list[Run]] = {}
     for run in runs:
         by_dataset.setdefault(str(run.results["dataset"]), []).append(run)
+    if len({r.label for r in runs}) > 1 and len(runs) > len(by_dataset):
+        _overview_section(report, by_dataset)
     for k, (dataset, group) in enumerate(by_dataset.items()):
         _dataset_section(report, dataset, group, k)
     sources = report.section("Sources")
@@ -161,8 +175,35 @@ def build_eval_report(runs: Sequence[Run], title: str = "eqvl evaluation report"
                         str(r.results.get("pretrained", "")), str(r.results.get("eqvl_version", ""))] for r in runs]))
     configs = {r.label: r.results.get("config") for r in runs if r.results.get("config")}
     if configs:
-        sources.add(("code", json.dumps(configs, indent=1, default=str)))
+        sources.add(Details("Each run's configuration (JSON)", json.dumps(configs, indent=1, default=str)))
     return report
+
+
+def _overview_section(report: Report, by_dataset: dict[str, list[Run]]) -> None:
+    """Several models: one row per model, one column per benchmark (its headline metric), one chart."""
+    models = list(dict.fromkeys(r.label for group in by_dataset.values() for r in group))
+    heads = {d: main_metric(g[0].results["metrics"]) for d, g in by_dataset.items()}
+    value = {(r.label, d): r.results["metrics"].get(heads[d]) for d, g in by_dataset.items() for r in g}
+    sec = report.section("Overview: models × benchmarks")
+    sec.add(Table(["model", *(f"{d} {heads[d]}" for d in by_dataset)],
+                  [[m, *(fmt(heads[d] or "", value.get((m, d))) for d in by_dataset)] for m in models],
+                  caption="Headline metric per benchmark (%); details per benchmark below"))
+    plotted = [d for d in by_dataset if heads[d] and not heads[d].startswith("equivariance")]
+    if plotted:
+        chances = [chance_level(d, heads[d] or "") for d in plotted]
+        series = {m: [_num(value.get((m, d))) for d in plotted] for m in models}
+        png = plots.bar_chart([f"{d}\n{heads[d]}" for d in plotted], series, ylabel="score",
+                              title="Headline metric per benchmark and model", chance=chances)
+        sec.add(Figure("overview", png, "Headline metric per benchmark and model; dashed line: chance level where one "
+                       "exists.", chance=_chance_words(chances)))
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def _chance_words(chances: Sequence[float | None]) -> str:
+    return ", ".join(dict.fromkeys(f"{100 * c:.1f}%" for c in chances if c is not None))
 
 
 def _data_path(results: dict[str, Any]) -> str:
@@ -196,9 +237,13 @@ def _dataset_section(report: Report, dataset: str, runs: list[Run], index: int) 
         headers = ["run", *(f"{s} (n={n})" if n is not None else s for s, n in zip(subsets, ns))]
         sec.add(Table(headers, rows, caption=f"{dataset}: {main} per subset"))
         if not main.startswith("equivariance"):
+            chance = chance_level(dataset, main)
             png = plots.bar_chart(subsets, {r.label: [sub_val(r, s) for s in subsets] for r in runs},
-                                  ylabel=main, title=f"{dataset}: {main} per subset")
-            sec.add(Figure(f"subsets_{index}", png, f"{dataset}: {main} per subset and run."))
+                                  ylabel=main, title=f"{dataset}: {main} per subset", chance=chance,
+                                  chance_label=f"chance {100 * chance:.1f}%" if chance else "chance")
+            note = f" Dashed line: chance ({100 * chance:.1f}%)." if chance else ""
+            sec.add(Figure(f"subsets_{index}", png, f"{dataset}: {main} per subset and run.{note}",
+                           chance=_chance_words([chance])))
     scored = [r for r in runs if r.twin_scores is not None]
     if scored:
         _equivariance_blocks(sec, scored, f"{dataset}", index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from eqvl.report.document import Figure, Report, Table
+from eqvl.report.document import Details, Figure, Note, Report, Table
 
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -13,10 +13,16 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right} th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
-caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0;color:#555}
+caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0;color:#555;white-space:nowrap}
 figure{margin:1em 0} figcaption{color:#555;font-style:italic;font-size:.9em}
-img{max-width:100%} pre{background:#f6f6f6;padding:.8em;overflow-x:auto}
+img{width:100%;height:auto} pre{background:#f6f6f6;padding:.8em;overflow-x:auto}
 .subtitle{color:#666}
+.note{border-left:6px solid;padding:.5em .8em;margin:.6em 0;border-radius:3px}
+.note-good{border-color:#2e7d32;background:#e8f5e9} .note-mixed{border-color:#ef8f00;background:#fff4e0}
+.note-bad{border-color:#c62828;background:#fdecea} .note-warning{border-color:#b26a00;background:#fff8e1}
+.note-info{border-color:#1565c0;background:#e3f2fd}
+.banner{font-size:1.05em}
+details{margin:.6em 0} summary{cursor:pointer;color:#555}
 """
 
 
@@ -29,6 +35,8 @@ def render_html(report: Report) -> str:
     ]
     if report.subtitle:
         out.append(f'<p class="subtitle">{_e(report.subtitle)}</p>')
+    if report.banner:
+        out.append(_note(report.banner, "banner"))
     for sec in report.sections:
         out.append(f"<h2>{_e(sec.title)}</h2>")
         for block in sec.blocks:
@@ -43,10 +51,20 @@ def _block(block) -> str:
     if isinstance(block, Figure):
         data = base64.b64encode(block.png).decode("ascii")
         cap = f"<figcaption>{_e(block.caption)}</figcaption>" if block.caption else ""
-        return f'<figure><img alt="{_e(block.name)}" src="data:image/png;base64,{data}">{cap}</figure>'
+        chance = f' data-chance="{_e(block.chance)}"' if block.chance else ""
+        return f'<figure{chance}><img alt="{_e(block.name)}" src="data:image/png;base64,{data}">{cap}</figure>'
+    if isinstance(block, Note):
+        return _note(block)
+    if isinstance(block, Details):
+        return f"<details><summary>{_e(block.summary)}</summary><pre><code>{_e(block.text)}</code></pre></details>"
     if isinstance(block, tuple) and block and block[0] == "code":
         return f"<pre><code>{_e(block[1])}</code></pre>"
     return f"<p>{_e(str(block))}</p>"
+
+
+def _note(note: Note, extra: str = "") -> str:
+    key = f"<strong>{_e(note.key)}</strong> " if note.key else ""
+    return f'<div class="note note-{_e(note.status)} {extra}" data-status="{_e(note.status)}">{key}{_e(note.text)}</div>'
 
 
 def _table(table: Table) -> str:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from eqvl.report.document import Figure, Report, Table
+from eqvl.report.document import Details, Figure, Note, Report, Table
+
+#: a marker per status, since Markdown has no colour
+_MARK = {"good": "✅", "mixed": "🟠", "bad": "❌", "warning": "⚠️", "info": "ℹ️"}
 
 
 def render_markdown(report: Report, image_dir: str = "") -> tuple[str, dict[str, bytes]]:
@@ -12,6 +15,8 @@ def render_markdown(report: Report, image_dir: str = "") -> tuple[str, dict[str,
     out = [f"# {report.title}", ""]
     if report.subtitle:
         out += [f"_{report.subtitle}_", ""]
+    if report.banner:
+        out += [_note(report.banner), ""]
     for sec in report.sections:
         out += [f"## {sec.title}", ""]
         for block in sec.blocks:
@@ -23,12 +28,22 @@ def render_markdown(report: Report, image_dir: str = "") -> tuple[str, dict[str,
                 out.append(f"![{block.caption or block.name}]({rel})")
                 if block.caption:
                     out += ["", f"_{block.caption}_"]
+            elif isinstance(block, Note):
+                out.append(_note(block))
+            elif isinstance(block, Details):
+                out += ["<details><summary>" + block.summary + "</summary>", "", "```", block.text.rstrip("\n"), "```",
+                        "", "</details>"]
             elif isinstance(block, tuple) and block and block[0] == "code":
                 out += ["```", block[1].rstrip("\n"), "```"]
             else:
                 out.append(str(block))
             out.append("")
     return "\n".join(out).rstrip() + "\n", images
+
+
+def _note(note: Note) -> str:
+    key = f"**{note.key}** " if note.key else ""
+    return f"> {_MARK.get(note.status, '')} {key}{note.text}".replace("  ", " ")
 
 
 def _table(table: Table) -> list[str]:

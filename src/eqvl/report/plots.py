@@ -24,6 +24,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+#: figure width in inches: with the HTML's 1100 px column at dpi 110, a plot fills the page width
+PAGE_WIDTH = 10.0
+
+
 def bar_chart(
     categories: Sequence[str],
     series: Mapping[str, Sequence[float]],
@@ -32,28 +36,48 @@ def bar_chart(
     ylabel: str = "",
     title: str = "",
     percent: bool = True,
+    chance: float | Sequence[float | None] | None = None,
+    chance_label: str = "chance",
 ) -> bytes:
-    """Grouped bars: one group per category, one bar per series (NaN bars are left out)."""
+    """Grouped bars: one group per category, one bar per series (NaN bars are left out), each bar
+    labelled with its value; the y-axis fits the values (bars of 1-3% stay visible). `chance` draws
+    a dashed line at the chance level (one for all categories, or one per category, None = none)."""
     plt = _plt()
     names = list(series)
     width = 0.8 / max(1, len(names))
     x = np.arange(len(categories))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(categories) * max(1, len(names)) * 0.45 + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.8))
     scale = 100.0 if percent else 1.0
+    top = 0.0
     for k, name in enumerate(names):
         vals = np.asarray(series[name], dtype=float) * scale
-        err = None
-        if errors and name in errors:
-            err = np.asarray(errors[name], dtype=float) * scale
-        ax.bar(x + (k - (len(names) - 1) / 2) * width, vals, width, yerr=err, capsize=2, label=name)
+        err = np.asarray(errors[name], dtype=float) * scale if errors and name in errors else None
+        bars = ax.bar(x + (k - (len(names) - 1) / 2) * width, vals, width, yerr=err, capsize=2, label=name)
+        ax.bar_label(bars, labels=["" if not np.isfinite(v) else f"{v:.1f}" if percent else f"{v:.3g}" for v in vals],
+                     fontsize=7, padding=2)
+        top = max(top, float(np.nanmax(vals + (err if err is not None else 0), initial=0.0)))
+    levels = _chance_levels(chance, len(categories))
+    for i, level in enumerate(levels):
+        if level is not None:
+            line = ax.hlines(level * scale, i - 0.45, i + 0.45, colors="0.25", linestyles="--", linewidth=1.2,
+                             label=chance_label if i == next(j for j, v in enumerate(levels) if v is not None) else None)
+            line.set_gid("chance")
+            top = max(top, level * scale)
     ax.set_xticks(x, list(categories))
     ax.set_ylabel(ylabel + (" (%)" if percent and ylabel else ""))
-    if percent:
-        ax.set_ylim(0, 105)
+    ax.set_ylim(0, min(105.0, top * 1.18) if percent and top > 0 else (top * 1.18 or 1.0))
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=min(4, len(names)), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.legend(fontsize=8, ncol=min(5, len(names) + 1), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return _png(fig)
+
+
+def _chance_levels(chance, n: int) -> list[float | None]:
+    if chance is None:
+        return [None] * n
+    if isinstance(chance, (int, float)):
+        return [float(chance)] * n
+    return [None if c is None else float(c) for c in chance]
 
 
 def kde(values: np.ndarray, grid: np.ndarray, reflect_at_zero: bool = False) -> np.ndarray:
@@ -83,7 +107,7 @@ def distribution_plot(
 ) -> bytes:
     """Density curves, one per run (EqSim figure 6 style: tighter near 0 = more equivariant)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
     finite = [np.asarray(v, dtype=float)[np.isfinite(v)] for v in samples.values()]
     finite = [v for v in finite if v.size]
     hi = max((float(np.quantile(v, 0.99)) for v in finite), default=1.0) or 1.0
@@ -110,7 +134,7 @@ def curves_plot(
 ) -> bytes:
     """Line plot of several (x, y) series, e.g. training loss per variant."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
     for name, (xs, ys) in curves.items():
         ax.plot(list(xs), list(ys), label=name, linewidth=1.2)
     if logy:
@@ -120,4 +144,25 @@ def curves_plot(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def curves_panels(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    *,
+    xlabel: str = "step",
+    ylabel: str = "",
+) -> bytes:
+    """Side-by-side line plots, each with its own step axis (pre-training next to fine-tuning)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for name, (xs, ys) in curves.items():
+            ax.plot(list(xs), list(ys), label=name, linewidth=1.2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return _png(fig)
