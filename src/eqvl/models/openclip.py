@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from eqvl.errors import EqvlError
+from eqvl.models.checkpoints import checkpoint_model_name, describe_file, describe_mismatch, state_dict_of
 from eqvl.models.hub import offline_guard
 from eqvl.precision import autocast, check_precision, input_dtype, weights_precision
 
@@ -159,8 +160,6 @@ def create_openclip(
 
 def _check_checkpoint_file(path: str) -> None:
     """A --pretrained file torch cannot read is named for what it is (empty, text, an image...)."""
-    from eqvl.models.loading import describe_file
-
     if path.endswith(".safetensors"):
         return
     try:
@@ -171,8 +170,6 @@ def _check_checkpoint_file(path: str) -> None:
 
 def _mismatch(name: str, path: str) -> str:
     """Which keys of the checkpoint do not fit a fresh `name` model (and what the checkpoint says it is)."""
-    from eqvl.models.loading import checkpoint_model_name, describe_mismatch, state_dict_of
-
     open_clip = register_configs()
     with torch.random.fork_rng(devices=[]), _quiet_open_clip():
         fresh = open_clip.create_model(name, pretrained=None)

@@ -117,7 +117,7 @@ def find_resume(spec: str, output: str | Path) -> Path | None:
 
 def _unreadable(path: Path) -> str | None:
     """None when torch can open the checkpoint, else what is wrong with it."""
-    from eqvl.models.loading import describe_file
+    from eqvl.models.checkpoints import describe_file
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -130,7 +130,7 @@ def _unreadable(path: Path) -> str | None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint (weights_only); a file that is not one is named for what it is."""
-    from eqvl.models.loading import describe_file
+    from eqvl.models.checkpoints import describe_file
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)

@@ -227,7 +227,7 @@ def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConf
             types: list[str]) -> None:
     """Load a checkpoint's weights, optimiser, scaler, loss state and RNGs into `state`; a checkpoint of
     another architecture, other data or non-finite weights is one line naming what differs."""
-    from eqvl.models.loading import describe_mismatch, state_dict_of
+    from eqvl.models.checkpoints import describe_mismatch, state_dict_of
     from eqvl.train.checkpoint import set_rng_state
 
     weights = state_dict_of(ckpt)
