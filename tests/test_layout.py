@@ -39,9 +39,6 @@ LAZY_CYCLE_EDGES: dict[str, str] = {
     "eqvl -> eqvl.api": "the package root's notebook surface (eqvl.load_model, eqvl.evaluate, ...) is resolved "
                         "on first attribute access (PEP 562), so `import eqvl` stays light; library modules take "
                         "only __version__ from the root",
-    "eqvl.models.openclip -> eqvl.models.loading": "TODO(models, issue 10): the checkpoint-file helpers "
-                        "(describe_file, state_dict_of, checkpoint_model_name) live in loading.py, which picks a "
-                        "backend lazily; moved to their own module, neither side needs the other",
 }
 
 
