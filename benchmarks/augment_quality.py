@@ -1,5 +1,7 @@
 """The augment quality table: for the 200 captions of tests/data/captions_quality.txt, the share that yields
-each rewrite type, the share flagged valid, and 10 sample rewrites per type.
+each rewrite type, the share flagged valid, and 10 sample rewrites per type; then the validity check
+(eqvl.augment.checks: subject-verb agreement) on the 40 finite-verb captions of
+tests/data/captions_finite_verbs.txt, every flagged rewrite listed so its precision can be read off.
 
 Run:  .venv/bin/python benchmarks/augment_quality.py            # print the markdown
       .venv/bin/python benchmarks/augment_quality.py --write    # refresh the quality block in docs/guide/augment.md and README.md
@@ -19,6 +21,7 @@ from eqvl.augment import NEGATIVE_TYPES, POSITIVE_TYPES, augment_caption  # noqa
 from eqvl.augment.base import caption_rng  # noqa: E402
 
 CAPTIONS = ROOT / "tests" / "data" / "captions_quality.txt"
+FINITE = ROOT / "tests" / "data" / "captions_finite_verbs.txt"
 DOCS = [ROOT / "docs" / "guide" / "augment.md", ROOT / "README.md"]
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 
@@ -60,12 +63,29 @@ def build(seed: int = 0, samples: int = 10) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def validity(seed: int = 0) -> str:
+    """How often the agreement check flags a rewrite of a caption with a finite verb, every flag listed."""
+    from eqvl.augment.checks import agreement_problems
+
+    caps = [ln.strip() for ln in FINITE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    items = []
+    for cap in caps:
+        res = augment_caption(cap, negatives=NEGATIVE_TYPES, positives=POSITIVE_TYPES, seed=seed, per_type=1)
+        items += [rw for rw in res.negatives + res.positives]
+    flagged = [rw for rw in items if not rw.valid]
+    lines = [f"#### The validity flag on {len(caps)} captions with a finite verb (`tests/data/captions_finite_verbs.txt`)",
+             "", f"{len(items)} rewrites, {len(flagged)} flagged invalid (dropped unless `--keep-invalid`):", "",
+             "| type | flagged rewrite | agreement problem |", "|---|---|---|"]
+    lines += [f"| {rw.type} | {rw.text} | {'; '.join(agreement_problems(rw.text))} |" for rw in flagged]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="replace the block between the markers in " + ", ".join(str(d) for d in DOCS))
     args = ap.parse_args()
-    table = build(args.seed)
+    table = build(args.seed) + "\n" + validity(args.seed)
     if not args.write:
         print(table)
         return 0

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from eqvl.augment import lexicon as L
+from eqvl.augment.checks import breaks_agreement
 from eqvl.augment.nlp import Parse, detokenize
 
 MASK_MARKERS = ("[mask]", "<mask>", "<unk>", "[unk]", "{mask}", "___")
@@ -19,8 +20,8 @@ MASK_MARKERS = ("[mask]", "<mask>", "<unk>", "[unk]", "{mask}", "___")
 
 @dataclass(frozen=True)
 class Rewrite:
-    """One rewritten caption. `valid` is False when a construction rule could not be fully satisfied
-    (e.g. verb agreement we could not repair); `detail` says what changed, for reports and tests."""
+    """One rewritten caption. `valid` is False when the rewrite breaks subject-verb agreement that the
+    caption kept (eqvl.augment.checks), or a verb we could not repair; `detail` says what changed."""
 
     text: str
     type: str
@@ -112,7 +113,7 @@ def make_rewrite(parse: Parse, words: list[str], original: str, type_: str, vali
     text = detokenize(words, parse.capitalized)
     if degenerate_reason(text, original) is not None:
         return None
-    return Rewrite(text, type_, valid, detail)
+    return Rewrite(text, type_, valid and not breaks_agreement(original, text), detail)
 
 
 def swap_spans(words: list[str], a: tuple[int, int], b: tuple[int, int]) -> list[str]:
