@@ -121,6 +121,9 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
     bundle = create_openclip(str(cfg.model), weights, seed=cfg.seed, device=str(info.device), precision=cfg.precision)
     model = bundle.model
+    if weights == "none" and not resuming and info.is_main:
+        print(f"eqvl train: --pretrained none: {cfg.model} starts from random weights (seed {cfg.seed})",
+              file=sys.stderr)
     if weights != "none":
         bad = first_nonfinite(model.state_dict().items())
         if bad is not None:
