@@ -16,9 +16,10 @@ k = 8) or k draws from the row's softmax (the official code draws 4 from the row
 the column); and the softmax temperature is the model's logit scale *detached* — otherwise
 the loss could be satisfied by shrinking the scale until every row is uniform.
 
-With softmax-normalised scores the raw means are small (about 1e-3 at batch 64, see
-docs/guide/eqsim.md), so a margin of 0.04 switches the term off entirely: `EqSimLoss` warns
-once (log and console) when the hinge has been inactive for `inactive_warn_steps` steps.
+With softmax-normalised scores the raw means can sit below a margin such as 0.04 (random
+embeddings: ~0.02 at batch 64; measured scales in docs/guide/eqsim.md), which switches the term
+off entirely: `EqSimLoss` warns once (log and console) when the hinge has been inactive for
+`inactive_warn_steps` steps.
 """
 
 from __future__ import annotations
