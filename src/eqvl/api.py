@@ -85,9 +85,12 @@ class Results:
         return text
 
 
-def load_model(model: str, pretrained: str = "none", *, device: str = "cpu", precision: str = "fp32",
+def load_model(model: str, pretrained: str, *, device: str = "cpu", precision: str = "fp32",
                seed: int = 0) -> Model:
-    """Same names as `eqvl eval --model/--pretrained`: open_clip names or configs, checkpoints, `hf:DIR`."""
+    """Same names as `eqvl eval --model/--pretrained`: open_clip names or configs, checkpoints, `hf:DIR`.
+
+    `pretrained` has no default on purpose: random weights are asked for with `pretrained="none"`.
+    """
     from eqvl.models import load_encoder
 
     return Model(load_encoder(model, pretrained, device=device, precision=precision, seed=seed))
