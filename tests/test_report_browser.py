@@ -1,0 +1,71 @@
+"""Reports in a real browser (headless Chromium): plots fill the page's width, chance lines are
+drawn where a chance level exists, several models get a model x benchmark overview, configs sit in a
+collapsed block, and a smoke-run banner / verdict colours render (issue 13)."""
+
+from __future__ import annotations
+
+import json
+
+from eqvl.cli import main
+from eqvl.report.document import Note, Report
+from eqvl.report.html import render_html
+
+from browser import browser_page
+
+
+def _result(dataset: str, model: str, metrics: dict, subsets: dict) -> dict:
+    return {"dataset": dataset, "model": model, "pretrained": "none", "metrics": metrics, "subsets": subsets,
+            "config": {"batch_size": 8}, "eqvl_version": "0.1.0"}
+
+
+def _files(tmp_path) -> list[str]:
+    paths = []
+    for model, g in (("tiny-rn", 0.02), ("tiny-vit", 0.01)):  # 1-2% bars must stay visible
+        for name, obj in (
+            (f"twins_{model}.json", _result("twins", model, {"text": 0.1, "image": 0.2, "group": g},
+                                            {"location": {"group": g, "n": 12}, "counting": {"group": 2 * g, "n": 12}})),
+            (f"triplets_{model}.json", _result("triplets", model, {"orig_acc": 0.5, "aug_acc": 0.4, "joint_acc": 0.3},
+                                               {"replace": {"joint_acc": 0.3, "n": 8}})),
+        ):
+            (tmp_path / name).write_text(json.dumps(obj))
+            paths.append(str(tmp_path / name))
+    return paths
+
+
+def test_multi_model_report_in_chromium(tmp_path):
+    out = tmp_path / "report.html"
+    assert main(["report", *_files(tmp_path), "--output", str(out)]) == 0
+    with browser_page(width=1280) as page:
+        page.goto(out.as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("h2").first.inner_text().startswith("Overview: models × benchmarks")
+        overview = page.locator("table").first.inner_text()
+        assert "tiny-rn" in overview and "tiny-vit" in overview and "twins group" in overview
+        images = page.evaluate("() => [...document.images].map(i => [i.alt, i.naturalWidth, i.getBoundingClientRect().width])")
+        body = page.evaluate("() => document.body.getBoundingClientRect().width")
+        names = [alt for alt, _, _ in images]
+        assert names == ["overview", "subsets_0", "subsets_1"], names
+        for alt, natural, shown in images:
+            assert natural > 600 and shown >= 0.9 * body - 40, (alt, natural, shown, body)  # the page's width
+        chance = page.evaluate("() => [...document.querySelectorAll('figure[data-chance]')].map(f => f.dataset.chance)")
+        assert chance == ["16.7%, 25.0%", "16.7%", "25.0%"]
+        assert page.locator("figure figcaption", has_text="Dashed line: chance (16.7%)").count() == 1
+        details = page.locator("details")
+        assert details.count() == 1 and not details.first.evaluate("d => d.open")  # configs collapsed
+        assert not page.locator("pre:visible", has_text='"batch_size"').count()  # no raw JSON in the body
+
+
+def test_banner_and_verdict_colours_in_chromium(tmp_path):
+    report = Report(title="t", banner=Note("one seed, tiny budget", "warning", key="Smoke run: these verdicts mean nothing."))
+    sec = report.section("Verdicts")
+    sec.add(Note("itc+eqsim beats itc", "good", key="C2: REPRODUCED (+3.1 points)"))
+    sec.add(Note("no gain", "bad", key="C3: NOT REPRODUCED (-0.4 points)"))
+    path = tmp_path / "r.html"
+    path.write_text(render_html(report))
+    with browser_page() as page:
+        page.goto(path.as_uri())
+        notes = page.locator(".note")
+        assert notes.first.inner_text().startswith("Smoke run: these verdicts mean nothing.")
+        colours = [notes.nth(i).evaluate("n => getComputedStyle(n).backgroundColor") for i in range(3)]
+        assert len(set(colours)) == 3  # warning, good and bad look different
+        assert notes.nth(1).locator("strong").inner_text().startswith("C2: REPRODUCED")  # key first
