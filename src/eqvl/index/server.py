@@ -71,16 +71,15 @@ class _Thumbs:
         return data
 
 
-def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = None, rerank_k: int = 100):
-    """The FastAPI application (tests run it under a real uvicorn)."""
-    limits = limits or Limits()
-    app = FastAPI(title="eqvl index", docs_url=None, redoc_url=None, openapi_url=None)
-    thumbs = _Thumbs(idx, limits)
-    idx.encoder  # load the query model before the first request, not during it
+class ClientError(Exception):
+    """A bad request: answered as JSON `{"error": message}` with `status`."""
 
-    class ClientError(Exception):
-        def __init__(self, status: int, message: str):
-            self.status, self.message = status, message
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error leaves as one JSON line with a 4xx status (5xx only for a bug), never a traceback."""
 
     @app.exception_handler(ClientError)
     async def _client(_, exc: ClientError):
@@ -103,6 +102,15 @@ def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = Non
     @app.exception_handler(Exception)
     async def _internal(_, exc: Exception):
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+
+def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = None, rerank_k: int = 100) -> FastAPI:
+    """The FastAPI application (tests run it under a real uvicorn)."""
+    limits = limits or Limits()
+    app = FastAPI(title="eqvl index", docs_url=None, redoc_url=None, openapi_url=None)
+    _error_handlers(app)
+    thumbs = _Thumbs(idx, limits)
+    idx.encoder  # load the query model before the first request, not during it
 
     def check_k(k: int) -> int:
         if k <= 0 or k > limits.max_k:

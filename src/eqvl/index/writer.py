@@ -31,7 +31,8 @@ from eqvl.index.vectors import VectorStore, write_ids
 
 #: removed vectors are masked until they are this share of the FAISS index, then it is rebuilt without them
 COMPACT_SHARE = 0.2
-TRAIN_MAX = 200_000
+#: training sample for quantisers: FAISS uses at most 256 points per IVF centroid; 100k is plenty for PQ
+TRAIN_MAX = 100_000
 PAUSE_ENV = "EQVL_INDEX_PAUSE_AT"
 
 
