@@ -76,7 +76,7 @@ def test_demo_pipeline_caches_resumes_and_reports(tmp_path, fake_steps):
     saved = json.loads((out / "results.json").read_text())
     assert saved["table"]["itc"]["twins/location/group"] == pytest.approx([0.1, 0.11, 0.12])
     md = (out / "report.md").read_text()
-    assert '"n_train": 10' in md  # the data step's facts reach the report
+    assert "| n_train | 10 |" in md  # the data step's facts reach the report (a table, not a JSON dump)
     assert "REPRODUCED" in md and "itc+ce+hardpos" in md and "report_files/group_by_subset.png" in md
 
     # the user's report is protected; with --overwrite every step comes from the cache

@@ -16,7 +16,7 @@ from eqvl import __version__
 from eqvl.demo.claims import MIN_EFFECT, RULES
 from eqvl.demo.config import START
 from eqvl.report import plots
-from eqvl.report.document import Figure, Report, Table
+from eqvl.report.document import Details, Figure, Note, Report, Table
 from eqvl.synth import vocab
 
 SUBSETS_TEXT = (
@@ -29,6 +29,29 @@ SUBSETS_TEXT = (
     "(the twin's caption or a relation / count / attribute rewrite; false)."
 )
 PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
+#: a verdict's colour
+STATUS = {"reproduced": "good", "partly reproduced": "mixed", "not reproduced": "bad", "not tested": "info"}
+#: chance levels of the demo's charts (Winoground-style twins: group 1/6; triplets: a two-way choice)
+CHANCE = {"group": 1 / 6, "triplet": [0.5, 0.5, 0.25]}
+
+
+def smoke_banner(cfg) -> Note | None:
+    """A run with one seed and a tiny budget tests the pipeline, not the papers: say so first."""
+    if cfg.name != "quick" and len(cfg.seeds) > 1:
+        return None
+    budget = (f"{len(cfg.seeds)} seed(s), {cfg.pretrain.steps} pre-training + {cfg.finetune.steps} fine-tuning steps "
+              f"on {cfg.synth.get('train', '?')} rows")
+    return Note(f"{budget}. This run checks that the pipeline works end to end; its verdicts and numbers say nothing "
+                "about the papers' claims (noise at this size exceeds the effects). Run `eqvl demo` (3 seeds) for "
+                "verdicts that mean something.", "warning", key="Smoke run: these verdicts mean nothing.")
+
+
+def verdict_note(v) -> Note:
+    """Status word and the key number first, coloured by status; the checks follow."""
+    first = v.checks[0].text().split(": ", 1)[-1] if v.checks else ""
+    key = v.status.upper() + (f" ({first})" if first else "") + " —"
+    details = "; ".join(c.text() for c in v.checks)
+    return Note(f"{v.claim}: {v.summary}" + (f" [{details}]" if details else ""), STATUS.get(v.status, "info"), key=key)
 
 
 def subsets_text(synth: dict) -> str:
@@ -100,9 +123,10 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
         subtitle=f"preset {cfg.name}; {seeds} seed(s); eqvl {__version__}; {machine()}; "
         f"{result.timings.get('total', 0):.0f} s wall" + (", finished steps reused from the cache" if any(result.reused.values()) else ""),
     )
+    rep.banner = smoke_banner(cfg)
     sec = rep.section("Verdicts")
     for v in result.verdicts:
-        sec.add(v.line())
+        sec.add(verdict_note(v))
     sec.add("How the verdicts are computed (from the numbers below, never by hand):")
     for rule in RULES:
         sec.add("• " + rule)
@@ -113,16 +137,21 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
     subs = subsets_of(result.table)
     if subs:
         series, errors = mean_and_std(result.table, [f"twins/{s}/group" for s in subs])
-        sec.add(Figure("group_by_subset", plots.bar_chart(subs, series, errors=errors, ylabel="group score",
-                                                          title="Twins: group score per subset"),
-                       "Group score per twin subset and variant (error bars: std over seeds)."))
+        sec.add(Figure("group_by_subset", plots.bar_chart(subs, series, errors=errors if seeds > 1 else None,
+                                                          ylabel="group score", title="Twins: group score per subset",
+                                                          chance=CHANCE["group"], chance_label="chance 16.7%"),
+                       "Group score per twin subset and variant" + (" (error bars: std over seeds)." if seeds > 1 else
+                                                                    " (one seed: no error bars).")
+                       + " Dashed line: chance (1/6).", chance="16.7%"))
     trip = [("orig", "triplets/orig_acc"), ("aug", "triplets/aug_acc"), ("joint", "triplets/joint_acc")]
     if any(k in m for _, k in trip for m in result.table.values()):
         series, errors = mean_and_std(result.table, [k for _, k in trip])
         sec.add(Figure("triplets", plots.bar_chart(["orig: s(c) > s(c_n)", "aug: s(c_p) > s(c_n)", "joint: both"], series,
-                                                   errors=errors, ylabel="accuracy", title="Triplets: hard negatives vs hard positives"),
+                                                   errors=errors if seeds > 1 else None, ylabel="accuracy",
+                                                   title="Triplets: hard negatives vs hard positives",
+                                                   chance=CHANCE["triplet"], chance_label="chance"),
                        "Triplet accuracy (C3): orig = caption beats its hard negative, aug = the hard positive beats it, "
-                       "joint = both."))
+                       "joint = both. Dashed lines: chance (50% for a two-way choice, 25% for both).", chance="50%"))
     if result.equivariance:
         for side in ("image", "text"):
             samples = {v: sides[side] for v, sides in result.equivariance.items() if side in sides}
@@ -132,20 +161,12 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
                 title=f"Equivariance-score distributions ({side} side)"),
                 f"EqSim figure-6 style: distribution over all twins (all seeds pooled) of the {side}-side EqSim-v2 gap; "
                 "tighter near 0 = more equivariant similarity."))
-    curves = {}
-    for variant, rows in result.curves.items():
-        pts = [(r["step"], r["loss"]) for r in rows if "step" in r and "loss" in r]
-        if pts:
-            curves[variant] = ([p[0] for p in pts], [p[1] for p in pts])
-    if curves:
-        sec.add(Figure("training_curves", plots.curves_plot(curves, ylabel="training loss (total)",
-                                                             title="Training curves (seed 0 for fine-tuning)"),
-                       f"Total training loss; '{START}' is pre-training from scratch, the others fine-tune from it. "
-                       "Losses of different objectives are not comparable in level."))
+    _curve_figures(sec, result.curves)
 
     sec = rep.section("Setup")
     info = result.data_info
-    sec.add(f"Data: {json.dumps({k: v for k, v in info.items() if not isinstance(v, (dict, list))}, default=str)}")
+    sec.add(Table(["data", "value"], [[k, str(v)] for k, v in info.items() if not isinstance(v, (dict, list))],
+                  caption="The synthetic data this run used"))
     sec.add(f"Pre-training: {cfg.pretrain.steps} steps, batch {cfg.pretrain.batch_size}, lr {cfg.pretrain.lr}; "
             f"fine-tuning: {cfg.finetune.steps} steps per variant and seed, batch {cfg.finetune.batch_size}, lr {cfg.finetune.lr}; "
             f"same data order for every variant of a seed. Differences under {MIN_EFFECT * 100:.0f} points are treated as noise.")
@@ -156,12 +177,29 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
                   + [["total (wall clock of this run)", f"{result.timings.get('total', 0):.1f}", "", ""]],
                   caption="Wall-clock seconds; a cached step's original time is kept in its cache folder (step.json). "
                           "With --jobs > 1 fine-tunes run side by side, so their seconds overlap."))
-    sec.add(("code", json.dumps(cfg.to_dict(), indent=1, default=str)))
+    sec.add(Details("Full configuration (JSON)", json.dumps(cfg.to_dict(), indent=1, default=str)))
     sec = rep.section("Re-run")
     cmd = "eqvl " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     sec.add(("code", f"{cmd}\n# finished steps are cached under <out>/cache; add --overwrite to replace this report\n"
-                     "eqvl report <out>/cache/finetune-*/twins.json --scores <out>/cache/finetune-*/twins.npz --out my_report.html"))
+                     "eqvl report <out>/cache/finetune-*/twins.json --scores <out>/cache/finetune-*/twins.npz --output my_report.html"))
     return rep
+
+
+def _curve_figures(sec, curves_by_run: dict) -> None:
+    """Pre-training and fine-tuning losses on their own step axes (fine-tunes are ~10x shorter)."""
+    curves = {}
+    for variant, rows in curves_by_run.items():
+        pts = [(r["step"], r["loss"]) for r in rows if "step" in r and "loss" in r]
+        if pts:
+            curves[variant] = ([p[0] for p in pts], [p[1] for p in pts])
+    if not curves:
+        return
+    panels = {f"pre-training ({START}, from scratch)": {k: v for k, v in curves.items() if k == START},
+              "fine-tuning from it (seed 0)": {k: v for k, v in curves.items() if k != START}}
+    panels = {title: c for title, c in panels.items() if c}
+    sec.add(Figure("training_curves", plots.curves_panels(panels, ylabel="training loss (total)"),
+                   f"Total training loss. Left: '{START}' pre-training from scratch; right: the variants fine-tuning "
+                   "from it, each on its own step axis. Losses of different objectives are not comparable in level."))
 
 
 def results_json(cfg, result) -> dict[str, Any]:
