@@ -69,3 +69,15 @@ def test_banner_and_verdict_colours_in_chromium(tmp_path):
         colours = [notes.nth(i).evaluate("n => getComputedStyle(n).backgroundColor") for i in range(3)]
         assert len(set(colours)) == 3  # warning, good and bad look different
         assert notes.nth(1).locator("strong").inner_text().startswith("C2: REPRODUCED")  # key first
+
+
+def test_smoke_banner_only_for_a_smoke_run():
+    from eqvl.demo.config import preset
+    from eqvl.demo.report import smoke_banner
+
+    quick = smoke_banner(preset(quick=True))
+    assert quick is not None and quick.key.startswith("Smoke run") and "60 pre-training + 15 fine-tuning" in quick.text
+    assert smoke_banner(preset()) is None  # 3 seeds, full budget
+    one_seed = preset()
+    one_seed.seeds = [0]
+    assert smoke_banner(one_seed) is not None  # one seed: no verdict can be trusted either
