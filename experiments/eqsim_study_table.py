@@ -18,9 +18,9 @@ def _ms(vals: list[float], k: float = 100.0, digits: int = 1) -> str:
 
 
 def _hinge(runs: dict[int, dict]) -> str:
-    """Share of logged steps with at least one hinge active (from the training curve)."""
-    flags = [a for r in runs.values() for a in r["curve_eqsim"].get("eqsim_active", []) if a is not None]
-    return "–" if not flags else f"{100 * np.mean([a > 0 for a in flags]):.0f}%"
+    """Share of training steps with at least one hinge on (largest raw batch mean > alpha)."""
+    on = [m > r["options"].get("eqsim_alpha", 0.0) for r in runs.values() for m in r.get("eqsim_max_mean_per_step") or []]
+    return "–" if not on else f"{100 * np.mean(on):.0f}%"
 
 
 def print_table(runs: dict[str, dict[int, dict]]) -> None:
@@ -43,7 +43,7 @@ def print_table(runs: dict[str, dict[int, dict]]) -> None:
             c = greater(test, [base[s]["test"]["twins/group"] for s in ss], "group")
             se = f" ± {c.se * 100:.1f}" if math.isfinite(c.se) else ""
             cmp_txt, holds = f"{c.mean * 100:+.1f}{se}", ("yes" if c.holds else "no")
-        print(f"| {lab} | {len(ss)} | {_hinge(r) if lab != 'itc' else '–'} | {_ms(val)} | {_ms(test)} | {_ms(loc)} | "
+        print(f"| {lab} | {len(ss)} | {_hinge(r) if lab != 'itc' else '(β = 0)'} | {_ms(val)} | {_ms(test)} | {_ms(loc)} | "
               f"{_ms(gap, 1.0, 3)} | {cmp_txt} | {holds} |")
         if len(ss) == len(SEEDS):
             complete[lab] = float(np.mean(val))
