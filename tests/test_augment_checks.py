@@ -7,11 +7,11 @@ from eqvl.augment.checks import agreement_problems, breaks_agreement
 
 
 def test_agreement_problems_find_the_subject_across_prepositions():
-    assert agreement_problems("A man in three red shirts are riding a horse.") == ["a man <-> are"]
-    assert agreement_problems("Two dogs sits on a couch.") == ["two dogs <-> sits"]
-    assert agreement_problems("A man in a red shirt is riding a horse.") == []
-    assert agreement_problems("Two dogs sit on a couch.") == []
-    assert agreement_problems("Two giraffes standing near a fence.") == []  # no finite verb: nothing to check
+    assert agreement_problems("A man in three red shirts are riding a horse.") == ("a man <-> are",)
+    assert agreement_problems("Two dogs sits on a couch.") == ("two dogs <-> sits",)
+    assert agreement_problems("A man in a red shirt is riding a horse.") == ()
+    assert agreement_problems("Two dogs sit on a couch.") == ()
+    assert agreement_problems("Two giraffes standing near a fence.") == ()  # no finite verb: nothing to check
 
 
 def test_only_problems_the_caption_did_not_have_count():

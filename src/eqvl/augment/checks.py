@@ -11,6 +11,9 @@ the quality captions is in docs/guide/augment.md (benchmarks/augment_quality.py)
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from eqvl.augment import lexicon as L
 from eqvl.augment.nlp import Parse, parse
 
@@ -43,8 +46,22 @@ def _verb_number(p: Parse, link) -> bool | None:
     return None
 
 
-def agreement_problems(text: str) -> list[str]:
+def _may_have_finite_verb(text: str) -> bool:
+    """A cheap word test before parsing: no auxiliary and no finite verb form means nothing to check."""
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in _SINGULAR_AUX or word in _PLURAL_AUX:
+            return True
+        entry = L.VERB_FORMS.get(word)
+        if entry and word in (entry[0], entry[1]) and not word.endswith(("ing", "ed")):
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def agreement_problems(text: str) -> tuple[str, ...]:
     """'subject <-> verb' for each finite verb whose number differs from its subject's."""
+    if not _may_have_finite_verb(text):
+        return ()
     p = parse(text)
     found = []
     for link in p.links:
@@ -57,7 +74,7 @@ def agreement_problems(text: str) -> list[str]:
         if subject.plural != number:
             word = p.tokens[link.aux if link.aux >= 0 else link.verb].text
             found.append(f"{' '.join(t.text for t in p.tokens[subject.start:subject.end])} <-> {word}")
-    return found
+    return tuple(found)
 
 
 def breaks_agreement(original: str, rewrite: str) -> bool:
