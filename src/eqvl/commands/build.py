@@ -20,6 +20,8 @@ def _band(text: str) -> tuple[float, float]:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW,HIGH like 0.5,0.97, got {text!r}") from None
+    if not -1.0 <= lo <= hi <= 1.0:  # cosine similarities; also refuses nan
+        raise argparse.ArgumentTypeError(f"must be two cosines -1 <= LOW <= HIGH <= 1, got {text!r}")
     return lo, hi
 
 
