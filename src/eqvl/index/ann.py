@@ -23,8 +23,9 @@ from eqvl.errors import EqvlError
 FLAT_MAX = 100_000
 HNSW_MAX = 5_000_000
 HNSW_M = 32
-#: search-time defaults, tuned with bench_index.py (recall@10 >= 0.95 on 1M clustered vectors)
-DEFAULT_EF_SEARCH = 96
+#: search-time defaults from bench_index.py: efSearch 200 was the setting that reached recall@10 0.955 on its
+#: 100k clustered set (efSearch 100: 0.857); nprobe: see docs/guide/index.md#speed (IVF-PQ fell short there)
+DEFAULT_EF_SEARCH = 200
 DEFAULT_NPROBE = 32
 #: approximate candidates re-scored exactly per query: max(RESCORE_MIN, RESCORE_FACTOR * k)
 RESCORE_MIN = 100
