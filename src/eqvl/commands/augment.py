@@ -21,20 +21,22 @@ def add_parser(subparsers) -> None:
                     help="output file (.jsonl -> JSONL, else a CSV with --csv-separator); required with --in")
     p.add_argument("--negatives", default="swap,replace,negate,count",
                    help="comma list of: swap, attribute_swap, replace, negate, count ('swap' includes "
-                        "attribute_swap; '' for none) [default: %(default)s]")
+                        "attribute_swap; '' for none) (default: %(default)s)")
     p.add_argument("--positives", default="replace,swap",
                    help="comma list of: replace, swap, inverse, passive ('swap' includes inverse and passive; "
-                        "'' for none) [default: %(default)s]")
+                        "'' for none) (default: %(default)s)")
     p.add_argument("--per-type", type=positive_int, default=1, help="rewrites kept per type and caption")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random choices (same seed, same file)")
     p.add_argument("--workers", type=positive_int, default=1, help="processes; output does not depend on it")
-    p.add_argument("--csv-caption-key", dest="caption_column", default="title",
+    p.add_argument("--csv-caption-key", dest="caption_column", default="title", metavar="KEY",
                    help="column (CSV) or key (JSONL) holding the caption (open_clip's spelling)")
     p.add_argument("--caption-column", dest="caption_column", help=argparse.SUPPRESS)
     p.add_argument("--csv-separator", dest="sep", default="\t", help="CSV column separator (open_clip's default: tab)")
     p.add_argument("--sep", dest="sep", help=argparse.SUPPRESS)
     p.add_argument("--types", action="store_true", help="also write hard_negative_types / hard_positive_types")
-    p.add_argument("--keep-invalid", action="store_true", help="keep rewrites whose validity flag is false")
+    p.add_argument("--keep-invalid", action="store_true",
+                   help="keep rewrites flagged invalid: they break subject-verb agreement that the caption kept "
+                        "(eqvl.augment.checks)")
     p.add_argument("--skip-bad", action="store_true", help="drop unreadable rows (listed) instead of failing")
     p.add_argument("--existing", choices=("merge", "replace"),
                    help="the input already has hard_negatives / hard_positives: keep them and add new rewrites "
