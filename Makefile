@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,hf,faiss,augment,serve,build]'
+	$(PY) -m pip install -q -e '.[dev,hf,faiss,augment,serve,build,diffusers]'
 	touch $(STAMP)
 
 venv: $(STAMP)
