@@ -55,7 +55,8 @@ def test_every_number_flag_declares_a_range():
 
 
 @pytest.mark.parametrize("path,action", NUMERIC, ids=[_id(p, a) for p, a in NUMERIC])
-def test_out_of_range_numbers_fail_at_parse_time_in_one_line(path, action, capsys):
+@pytest.mark.faults
+def test_flags__out_of_range_numbers_fail_at_parse_time_in_one_line(path, action, capsys):
     flag = action.option_strings[0]
     examples = action.type.invalid_examples()
     assert len(examples) >= 2
@@ -67,7 +68,8 @@ def test_out_of_range_numbers_fail_at_parse_time_in_one_line(path, action, capsy
         assert lines[0].startswith(f"eqvl {' '.join(path[:1])}: error: ") and flag in lines[0], lines[0]
 
 
-def test_the_issue_examples_are_refused(capsys):
+@pytest.mark.faults
+def test_flags__issue_examples_are_refused(capsys):
     for argv, expected in [
         (["train", "--grad-clip-norm=-1"], "--grad-clip-norm -1.0: must be a finite number > 0"),
         (["train", "--max-steps=-1"], "--max-steps -1: must be a finite number >= 1"),

@@ -25,7 +25,8 @@ def _shards(cache_root):
     return sorted(cache_root.glob("*/*.npz"))
 
 
-def test_unreadable_shards_warn_are_removed_and_reencoded(tmp_path, caplog):
+@pytest.mark.faults
+def test_cache__unreadable_shards_warn_are_removed_and_reencoded(tmp_path, caplog):
     make_twins(tmp_path, n=6)
     cache = tmp_path / "cache"
     first = evaluate(FakeEncoder(), "twins", tmp_path, cache_dir=cache, progress=False)
@@ -48,7 +49,8 @@ def test_unreadable_shards_warn_are_removed_and_reencoded(tmp_path, caplog):
     assert third.image_rows == 0 and third.text_rows == 0 and not caplog.records  # healed
 
 
-def test_failed_cache_write_is_a_warning_not_a_failure(tmp_path, caplog, monkeypatch):
+@pytest.mark.faults
+def test_cache__failed_write_is_a_warning_not_a_failure(tmp_path, caplog, monkeypatch):
     make_twins(tmp_path, n=6)
     reference = evaluate(FakeEncoder(), "twins", tmp_path, progress=False)
 
@@ -66,7 +68,8 @@ def test_failed_cache_write_is_a_warning_not_a_failure(tmp_path, caplog, monkeyp
     assert _shards(cache) == [] and list(cache.glob("*/.*.tmp")) == []  # _shards waited for the writer  # nothing half-written left
 
 
-def test_unusable_cache_folder_is_a_warning(tmp_path, caplog):
+@pytest.mark.faults
+def test_cache__unusable_folder_is_a_warning(tmp_path, caplog):
     make_twins(tmp_path, n=3)
     (tmp_path / "cache").write_text("a file where the cache folder should be")
     with caplog.at_level(logging.WARNING, logger="eqvl.encode.cache"):
@@ -74,7 +77,8 @@ def test_unusable_cache_folder_is_a_warning(tmp_path, caplog):
     assert "without caching" in caplog.text and res.results["config"]["cache"] is None
 
 
-def test_killed_writers_temporaries_are_cleaned_live_ones_kept(tmp_path):
+@pytest.mark.faults
+def test_cache__killed_writers_temporaries_are_cleaned_live_ones_kept(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
     cache = EmbeddingCache(tmp_path, "some-encoder")

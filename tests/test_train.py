@@ -318,7 +318,8 @@ def _ckpts(run: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
-def test_nonfinite_loss_stops_naming_step_and_term_and_skips_are_bounded(tmp_path):
+@pytest.mark.faults
+def test_nonfinite__loss_stops_naming_step_and_term_and_skips_are_bounded(tmp_path):
     """12.1: --lr 1e12 blows the weights up after step 1; step 2's loss is NaN. The run stops there,
     naming step and term, before the update, and writes no checkpoint; --skip-nonfinite 1 skips
     one such step (logged) and stops at the next."""
@@ -334,7 +335,8 @@ def test_nonfinite_loss_stops_naming_step_and_term_and_skips_are_bounded(tmp_pat
     assert _ckpts(tmp_path / "skip") == []
 
 
-def test_nonfinite_weights_are_never_saved_nor_resumed(tmp_path):
+@pytest.mark.faults
+def test_nonfinite__weights_are_never_saved_nor_resumed(tmp_path):
     """12.1: the checkpoint writer refuses a non-finite weight; a NaN checkpoint is refused at --resume."""
     from types import SimpleNamespace
 
@@ -387,7 +389,8 @@ def test_cli_rejects_bad_numbers_and_random_weights_by_default(tmp_path, data, c
     assert not (tmp_path / "x").exists()
 
 
-def test_resume_errors_name_the_file_and_the_flags(tmp_path):
+@pytest.mark.faults
+def test_one_line__resume_errors_name_the_file_and_the_flags(tmp_path):
     """12.8 / 13: a non-checkpoint says what it is; another architecture lists keys with shapes; a
     different --model names both flags."""
     from eqvl.models.openclip import create_openclip
@@ -412,7 +415,8 @@ def test_resume_errors_name_the_file_and_the_flags(tmp_path):
                    output=str(tmp_path / "vit-run")))
 
 
-def test_resume_latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_path, capsys):
+@pytest.mark.faults
+def test_resume__latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_path, capsys):
     """12.8 / 12.9: a zero-byte epoch_latest.pt is named, the newest readable epoch_N.pt is used (same
     weights as an uninterrupted run), temp files of killed writes are removed; --model and
     --pretrained come from the checkpoint."""
