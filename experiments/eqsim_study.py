@@ -68,7 +68,7 @@ def study_config(lab: str | None = None, seed: int = 0):
 def val_twins() -> Path:
     """Twins only (no training rows), the demo's scene options, another seed; cached."""
     from eqvl.demo import synth_adapter
-    from eqvl.demo.cache import StepCache
+    from eqvl.demo.step_cache import StepCache
 
     cfg = study_config()
     opts = {k: v for k, v in cfg.synth.items() if k not in ("train", "train_mix")} | {"train": 0, "seed": VAL_SEED}
@@ -165,7 +165,7 @@ def cmd_run(lab: str, seed: int) -> None:
     import torch
 
     from eqvl.demo import steps
-    from eqvl.demo.cache import StepCache, config_hash
+    from eqvl.demo.step_cache import StepCache, config_hash
     from eqvl.io import read_json, write_json_atomic
 
     t0 = time.time()
