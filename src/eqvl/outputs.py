@@ -192,10 +192,15 @@ def _read_info(fd: int) -> dict:
 
 
 def _pid_alive(info: dict) -> bool | None:
-    """True / False for a pid on this host; None when it cannot be known (other host, no pid)."""
+    """True / False for a lock holder's pid on this host; None when it cannot be known (other host, no pid)."""
     pid = info.get("pid")
     if not isinstance(pid, int) or info.get("host") != socket.gethostname():
         return None
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a local process with this pid exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

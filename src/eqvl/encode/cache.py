@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eqvl.outputs import pid_alive
+
 log = logging.getLogger(__name__)
 
 #: rows per shard: small enough that an interruption loses little, large enough to keep file counts sane
@@ -226,15 +228,6 @@ def remove_stale_temporaries(folder: Path) -> None:
     """Delete temporary files left by killed writers (their pid is gone); live writers' files stay."""
     for tmp in folder.glob(".*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
