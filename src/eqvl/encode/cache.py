@@ -230,4 +230,3 @@ def remove_stale_temporaries(folder: Path) -> None:
         pid = tmp.name.rsplit(".", 2)[-2]
         if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
-
