@@ -33,11 +33,7 @@ CLI_LAYER = ("eqvl.cli", "eqvl.__main__", "eqvl.commands")
 
 #: function-level imports that close an import cycle ("importer -> imported": why it stays lazy).
 #: Any other lazy import is fine (it defers a heavy dependency) as long as it closes no cycle.
-LAZY_CYCLE_EDGES: dict[str, str] = {
-    "eqvl -> eqvl.api": "the package root's notebook surface (eqvl.load_model, eqvl.evaluate, ...) is resolved "
-                        "on first attribute access (PEP 562), so `import eqvl` stays light; library modules take "
-                        "only __version__ from the root",
-}
+LAZY_CYCLE_EDGES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

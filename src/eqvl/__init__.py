@@ -8,7 +8,7 @@ The notebook surface (imported lazily, so `import eqvl` stays light):
 
 from typing import Any
 
-__version__ = "0.1.0"
+from eqvl.version import __version__
 
 _API = {"load_model", "evaluate", "train_model", "Model", "Results"}
 __all__ = sorted(_API) + ["__version__"]

@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-from eqvl import __version__
+from eqvl.version import __version__
 from eqvl.commands.common import Parser, UsageError, use_common_style
 from eqvl.errors import EqvlError
 

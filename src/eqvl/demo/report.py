@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from eqvl import __version__
+from eqvl.version import __version__
 from eqvl.demo.claims import MIN_EFFECT, RULES
 from eqvl.demo.config import START
 from eqvl.report import plots

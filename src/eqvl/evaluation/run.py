@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eqvl import __version__
+from eqvl.version import __version__
 from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
 from eqvl.encode import EncodeConfig, open_cache
 from eqvl.errors import EqvlError

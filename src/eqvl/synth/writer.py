@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-from eqvl import __version__
+from eqvl.version import __version__
 from eqvl.errors import EqvlError
 from eqvl.io import LOCK_NAME, atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
