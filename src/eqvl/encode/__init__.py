@@ -9,6 +9,7 @@ embedding cache (written by a background thread, off the critical path);
 
 from __future__ import annotations
 
+from eqvl.encode.both import encode_images_and_texts
 from eqvl.encode.cache import EmbeddingCache, default_cache_dir, open_cache, wait_for_writes
 from eqvl.encode.images import content_keys, encode_images
 from eqvl.encode.pairs import PairScores, score_pairs
@@ -19,6 +20,6 @@ from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats
 __all__ = [
     "EmbeddingCache", "EncodeConfig", "EncodeStats", "Encoded", "PairScores", "Shard", "content_keys",
     "default_cache_dir", "encode_image_shard",
-    "open_cache", "encode_images", "encode_text_shard", "encode_texts",
+    "open_cache", "encode_images", "encode_images_and_texts", "encode_text_shard", "encode_texts",
     "rank_and_world", "score_pairs", "shard_range", "wait_for_writes",
 ]

@@ -84,8 +84,10 @@ def encode_images(
     refs: Sequence[ImageRef],
     cfg: EncodeConfig,
     on_bad: Callable[[int, str], None] | None = None,
+    between: Callable[[], object] | None = None,
 ) -> Encoded:
-    """Embed each image in `refs` once (cache first). `on_bad(i, msg)` may raise to stop early.
+    """Embed each image in `refs` once (cache first). `on_bad(i, msg)` may raise to stop early;
+    `between()` runs after each encoded batch, while the decode workers prepare the next ones.
 
     Rows are handed to the cache's background writer as they come; the caller owning the
     cache calls `cache.close()` at the end of its run (evaluation does)."""
@@ -111,7 +113,7 @@ def encode_images(
     firsts = [group[0] for group in todo.values()]
     if firsts:
         dataset = ImageSet([refs[i] for i in firsts], encoder.preprocess, with_keys=cfg.cache is not None and not upfront)
-        _encode_new(encoder, dataset, firsts, keys, cfg, rows, bad, stats, on_bad)
+        _encode_new(encoder, dataset, firsts, keys, cfg, rows, bad, stats, on_bad, between)
     for group in todo.values():
         for i in group[1:]:
             if group[0] in rows:
@@ -123,7 +125,7 @@ def encode_images(
 
 
 def _encode_new(encoder, dataset: ImageSet, firsts: list[int], keys: list[str | None], cfg: EncodeConfig,
-                rows: dict[int, np.ndarray], bad: dict[int, str], stats: EncodeStats, on_bad) -> None:
+                rows: dict[int, np.ndarray], bad: dict[int, str], stats: EncodeStats, on_bad, between) -> None:
     """The decode -> encode -> cache loop over the images not found in the cache."""
     bar = tqdm(total=len(firsts), desc="encoding images", unit="img", disable=not cfg.progress)
     try:
@@ -140,6 +142,8 @@ def _encode_new(encoder, dataset: ImageSet, firsts: list[int], keys: list[str | 
                 if cfg.cache is not None:
                     cfg.cache.add("image", [keys[firsts[j]] or wk for j, wk in zip(local_index, worker_keys)], emb)
             bar.update(len(local_index) + len(failures))
+            if between is not None:
+                between()
     finally:
         bar.close()
         if cfg.cache is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from eqvl.data.records import ImageRef, ScoreItem
-from eqvl.encode import EncodeConfig, encode_images, encode_texts, score_pairs
+from eqvl.encode import EncodeConfig, encode_images_and_texts, score_pairs
 from eqvl.errors import DataError, EqvlError
 from eqvl.models.base import RowScorer, is_pair_scorer
 
@@ -85,8 +85,7 @@ def score_items(encoder: Any, items: Sequence[ScoreItem], cfg: EncodeConfig) -> 
 
     if is_pair_scorer(encoder):
         return _score_by_pairs(encoder, items, uniq, cfg, on_bad)
-    texts = encode_texts(encoder, uniq.texts, cfg)
-    images = encode_images(encoder, uniq.refs, cfg, on_bad)
+    images, texts = encode_images_and_texts(encoder, uniq.refs, uniq.texts, cfg, on_bad)
     kept = [n for n, ii in enumerate(uniq.image_idx) if not any(i in images.bad for i in ii)]
     scores = gather_scores(
         encoder,
@@ -172,8 +171,7 @@ def embed_all(encoder: Any, refs: Sequence[ImageRef], texts: Sequence[str], cfg:
     for ref in refs:
         if uniq_image.setdefault(ref.key(), len(image_refs)) == len(image_refs):
             image_refs.append(ref)
-    text_enc = encode_texts(encoder, list(uniq_text), cfg)
-    image_enc = encode_images(encoder, image_refs, cfg, on_bad)
+    image_enc, text_enc = encode_images_and_texts(encoder, image_refs, list(uniq_text), cfg, on_bad)
     text_emb = text_enc.emb[[uniq_text[t] for t in texts]]
     image_emb = image_enc.emb[[uniq_image[r.key()] for r in refs]]
     for what, emb in (("image", image_emb), ("text", text_emb)):
