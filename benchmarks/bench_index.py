@@ -154,7 +154,7 @@ def run_vectors(args) -> list[dict]:
     set_threads(max(threads))
     truth = run(flat, spec)(queries)  # exact: every config's recall is measured against this
     rows.append(measure("exact FAISS (Flat)", run(flat, spec), queries, truth, threads, args.seconds, build_s,
-                        len(ann._faiss().serialize_index(flat)) / n))
+                        ann.memory_bytes(flat) / n))
     del flat
     matrix = np.concatenate([rows_ for _, rows_ in vstore.chunks()])
     rows.append(measure("exact numpy matmul top-k", lambda qs: numpy_topk(matrix, qs, k), queries, truth,
@@ -167,7 +167,7 @@ def run_vectors(args) -> list[dict]:
         t0 = time.perf_counter()
         index = build_from_store(spec, vstore, vstore.ids)
         build_s = time.perf_counter() - t0
-        nbytes = len(ann._faiss().serialize_index(index)) / n
+        nbytes = ann.memory_bytes(index) / n
         for variant in variants.split(";"):
             params = dict(spec.params)
             params.update({key: int(v) for key, v in (kv.split("=") for kv in variant.split(","))})

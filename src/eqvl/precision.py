@@ -33,10 +33,6 @@ def check_precision(precision: str, flag: str = "--precision") -> str:
     return name
 
 
-def is_amp(precision: str) -> bool:
-    return check_precision(precision).startswith("amp")
-
-
 def amp_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of an `amp*` precision, else None."""
     name = check_precision(precision)

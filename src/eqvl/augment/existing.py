@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from eqvl.augment.io import NEG_COL, NEG_TYPES_COL, POS_COL, POS_TYPES_COL, Table
+from eqvl.augment.io import NEG_COL, NEG_TYPES_COL, POS_COL, POS_TYPES_COL, InputTable
 from eqvl.errors import EqvlError
 
 MODES = ("merge", "replace")
@@ -43,11 +43,11 @@ class ExistingReport:
         return text
 
 
-def existing_columns(table: Table) -> list[str]:
+def existing_columns(table: InputTable) -> list[str]:
     return [c for c in (NEG_COL, NEG_TYPES_COL, POS_COL, POS_TYPES_COL) if c in table.columns]
 
 
-def refuse_unless_mode(path: str, table: Table, mode: str | None) -> None:
+def refuse_unless_mode(path: str, table: InputTable, mode: str | None) -> None:
     """Without --existing, an input that already has hard captions is a one-line error."""
     cols = existing_columns(table)
     if cols and mode is None:
@@ -56,7 +56,7 @@ def refuse_unless_mode(path: str, table: Table, mode: str | None) -> None:
                         "--existing merge to keep them and add new rewrites, or --existing replace to drop them")
 
 
-def prepare(path: str, table: Table, mode: str, skip_bad: bool) -> tuple[ExistingReport, list[dict]]:
+def prepare(path: str, table: InputTable, mode: str, skip_bad: bool) -> tuple[ExistingReport, list[dict]]:
     """Parse every row's existing hard captions before any augmenting. Malformed values are named by
     line: under merge they are an error, or (with `skip_bad`) their row is dropped from `table`."""
     report = ExistingReport(mode, existing_columns(table))

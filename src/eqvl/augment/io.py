@@ -24,7 +24,7 @@ NEG_TYPES_COL, POS_TYPES_COL = "hard_negative_types", "hard_positive_types"
 
 
 @dataclass
-class Table:
+class InputTable:
     """Rows of the input file, with the line number of each row and the lines that could not be read."""
 
     columns: list[str]
@@ -38,7 +38,7 @@ def _is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in (".jsonl", ".ndjson")
 
 
-def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> Table:
+def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> InputTable:
     """Read a tab-separated CSV with a header, or JSONL; collect (line, reason) for unreadable rows."""
     path = Path(path)
     if not path.is_file():
@@ -60,7 +60,7 @@ def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> Table:
     if caption_column not in header:
         raise DataError(f"no column {caption_column!r} in the header (columns: {', '.join(header)}); "
                         "choose one with --csv-caption-key", path=str(path), line=1)
-    table = Table(header, [], [], bad=bad)
+    table = InputTable(header, [], [], bad=bad)
     consumed = reader.line_num
     for values in reader:
         lineno = physical[consumed]  # a record's first line
@@ -80,8 +80,8 @@ def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> Table:
     return table
 
 
-def _read_jsonl(path: Path, caption_column: str) -> Table:
-    table = Table([], [], [], fmt="jsonl")
+def _read_jsonl(path: Path, caption_column: str) -> InputTable:
+    table = InputTable([], [], [], fmt="jsonl")
     for lineno, obj in read_jsonl(path, bad=table.bad):
         cap = obj.get(caption_column)
         if not isinstance(cap, str) or not cap.strip():
@@ -156,7 +156,7 @@ def augment_many(captions: list[str], *, negatives, positives, seed: int = 0, pe
         bar.close()
 
 
-def write_table(path: str | Path, table: Table, results: list[tuple[list, list]], *, types: bool,
+def write_table(path: str | Path, table: InputTable, results: list[tuple[list, list]], *, types: bool,
                 overwrite: bool, sep: str = "\t") -> Path:
     """Write input columns + hard_negatives/hard_positives (JSON lists) [+ *_types] atomically."""
     path = check_writable(path, overwrite)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -64,7 +64,3 @@ def count_faces(image: Image.Image, min_size: int = 24, min_neighbors: int = 5) 
     faces = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(min_size, min_size))
     return int(len(faces))
 
-
-def similarity_band(value: float, band: Sequence[float]) -> bool:
-    lo, hi = band
-    return lo <= value <= hi

@@ -11,7 +11,7 @@ import json
 import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,3 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
-
-def config_dict(cfg: BuildConfig) -> dict[str, Any]:
-    return asdict(cfg)

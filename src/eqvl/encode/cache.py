@@ -185,10 +185,6 @@ class EmbeddingCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def write_failed(self) -> str | None:
-        """Why the cache stopped writing in this process (None while all is well)."""
-        return _WRITER.failed.get(self.dir)
 
 
 def open_cache(root: str | Path | None, identity: str) -> EmbeddingCache | None:
