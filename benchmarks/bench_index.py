@@ -160,7 +160,8 @@ def run_vectors(args) -> list[dict]:
     rows.append(measure("exact numpy matmul top-k", lambda qs: numpy_topk(matrix, qs, k), queries, truth,
                         [max(threads)], args.seconds, 0.0, matrix.nbytes / n))
     del matrix
-    configs = [(kind, v) for kind, v in (("hnsw", args.hnsw), ("ivfpq", args.ivfpq)) if kind in args.kinds.split(",")]
+    kinds = (("ivf", args.ivf), ("hnsw", args.hnsw), ("ivfpq", args.ivfpq))
+    configs = [(kind, v) for kind, v in kinds if kind in args.kinds.split(",")]
     configs += [tuple(f.split("@", 1)) for f in args.factory]
     for kind, variants in configs:
         spec = ann.choose_spec(kind, n, args.dim)
@@ -319,7 +320,8 @@ def main() -> None:
     parser.add_argument("-k", "--k", type=int, default=10)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--seconds", type=float, default=5.0, help="time bound of each single-query loop")
-    parser.add_argument("--kinds", default="hnsw,ivfpq")
+    parser.add_argument("--kinds", default="ivf,hnsw,ivfpq", help="eqvl's index kinds to measure (none: only --factory)")
+    parser.add_argument("--ivf", default="nprobe=8,rescore=100;nprobe=16,rescore=100;nprobe=32,rescore=100")
     parser.add_argument("--hnsw", default="efSearch=64,rescore=40;efSearch=100,rescore=100;efSearch=200,rescore=100",
                         help="search variants, ';'-separated")
     parser.add_argument("--ivfpq", default="nprobe=16,rescore=100;nprobe=32,rescore=100;nprobe=64,rescore=200")

@@ -99,7 +99,7 @@ def clustered_images(tmp_path_factory):
     return root, index_images(root, 2000)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+@pytest.mark.parametrize("kind", ["ivf", "hnsw", "ivfpq"])
 def test_approximate_index_reaches_recall_target_on_clustered_data(clustered_images, tmp_path, kind):
     table, centres = clustered(2000, 32, 30, seed=2)
     rng = np.random.default_rng(3)  # held-out queries: near the centres, not copies of stored vectors
@@ -232,5 +232,5 @@ def test_index_override_takes_a_faiss_factory_string(tied, tmp_path):
     truth = brute_force(table, queries, 10)
     found = idx.search(texts=[f"q{j}" for j in range(len(queries))], k=10)
     assert search_mod.recall_at([[(h.id, h.score) for h in f] for f in found], truth, 10) >= 0.95
-    with pytest.raises(EqvlError, match="not flat, hnsw, ivfpq, auto or a FAISS factory string"):
+    with pytest.raises(EqvlError, match="not flat, ivf, hnsw, ivfpq, auto or a FAISS factory string"):
         _build(tmp_path / "bad", csv, enc, kind="HNSW-please")
