@@ -275,12 +275,17 @@ def tag(words: list[str]) -> list[Token]:
             else:
                 t.tag = OTHER
         i += 1
-    # a trailing adjective-tagged word after a determiner with no noun after it is the noun ("a orange")
+    _retag_headless_adjectives(toks)
+    return toks
+
+
+def _retag_headless_adjectives(toks: list[Token]) -> None:
+    """An adjective-tagged word after a determiner with no noun after it is the noun ("a orange")."""
+    n = len(toks)
     for i, t in enumerate(toks):
         if t.tag == ADJ and (i + 1 >= n or toks[i + 1].tag not in (ADJ, NOUN, CONJ)) and i and toks[i - 1].tag in (DET, NUM, ADJ):
             if NOUN in word_categories(t.low):
                 t.tag, t.cls = NOUN, ""
-    return toks
 
 
 def chunk(toks: list[Token]) -> list[Phrase]:

@@ -12,13 +12,13 @@ Three official layouts are read (auto-detected in the `--data` folder, or forced
 * ``random`` - the shuffled leaderboard list `ann_json_finegrained_random.json` of
   {image, caption} pairs. Its ground truth is hidden, so it yields no metrics: its rows
   are regrouped into 2x2 items only so that every (image, caption) pair gets scored,
-  and `export_official_scores` writes them back in the official row order.
+  and `export_official_scores` writes them back in the official row order
+  (its readers: `eqben_random.py`; subset names: `eqben_names.py`).
 """
 
 from __future__ import annotations
 
-import re
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ import numpy as np
 
 from eqvl.benchmarks._common import check_options, layout_error, stack_scores, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
+from eqvl.benchmarks.eqben_names import OFFICIAL_SUBSETS, SUBSET_ORDER, prefix_subset, subset_name
+from eqvl.benchmarks.eqben_random import find_key_files, read_random, read_random_oriented
 from eqvl.benchmarks.twins import twin_results
 from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef, ScoreItem
@@ -35,46 +37,7 @@ from eqvl.io import read_json
 RANDOM_FILE = "ann_json_finegrained_random.json"
 WINOGROUND_FILES = ("private_info_global.json", "eqben_subset_10percent_final.json")
 #: official subset folder / dataset names -> eqvl subset names (reporting order)
-OFFICIAL_SUBSETS = OrderedDict(
-    [
-        ("eqbenag", "ag"),
-        ("eqbenyoucook2", "youcook2"),
-        ("eqbengebc", "gebc"),
-        ("eqbenkubric_loc", "kubric_location"),
-        ("eqbenkubric_cnt", "kubric_counting"),
-        ("eqbenkubric_attr", "kubric_attribute"),
-        ("eqbensd", "sd"),
-    ]
-)
-SUBSET_ORDER = list(OFFICIAL_SUBSETS.values())
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
-
-
-def subset_name(stem: str) -> str | None:
-    """Map a file stem or image-path prefix to an eqvl subset name (None if unknown)."""
-    s = stem.lower()
-    if s in OFFICIAL_SUBSETS:
-        return OFFICIAL_SUBSETS[s]
-    if s in SUBSET_ORDER:
-        return s
-    s = s.removeprefix("eqben").strip("_-")
-    if "kubric" in s:
-        if "loc" in s:
-            return "kubric_location"
-        if "cnt" in s or "count" in s:
-            return "kubric_counting"
-        if "attr" in s:
-            return "kubric_attribute"
-        return None
-    if "youcook" in s:
-        return "youcook2"
-    if "gebc" in s:
-        return "gebc"
-    if re.fullmatch(r"(ag|action_?genome)([_-].*)?", s):
-        return "ag"
-    if re.fullmatch(r"sd([_-].*)?", s):
-        return "sd"
-    return None
 
 
 class _ImageResolver:
@@ -149,11 +112,6 @@ def read_subset_file(path: Path, subset: str, resolve: _ImageResolver) -> list[S
     return items
 
 
-def _prefix_subset(rel: str) -> str:
-    head = rel.replace("\\", "/").split("/", 1)[0]
-    return subset_name(head) or "all"
-
-
 def read_winoground_style(path: Path, resolve: _ImageResolver) -> list[ScoreItem]:
     """The public list of {image0, image1, caption0, caption1}; subset from the image path's
     first folder (eqbenag/...) or a `dataset`/`subset` field when present."""
@@ -166,137 +124,13 @@ def read_winoground_style(path: Path, resolve: _ImageResolver) -> list[ScoreItem
         tag = rec.get("dataset") or rec.get("subset")
         name = subset_name(tag) if isinstance(tag, str) else None
         first = rec.get("image0", rec.get("image_0"))
-        item.subset = name or _prefix_subset(first)
+        item.subset = name or prefix_subset(first)
         if "id" in rec:
             item.id = str(rec["id"])
         items.append(item)
     if not items:
         raise DataError("no twins", path=str(path))
     return items
-
-
-def read_random(path: Path, resolve: _ImageResolver) -> tuple[list[ScoreItem], list[tuple[int, int, int]], dict[str, int]]:
-    """Regroup the shuffled {image, caption} rows into items covering every row.
-
-    A twin contributes 4 rows: both its images paired with both its captions. So images
-    whose caption set is the same 2 captions (within one subset) are paired, in path
-    order, into a 2x2 item. Anything else (an image in several twins, an odd one out)
-    becomes a 1-image item with all its captions. Which caption belongs to which image
-    is not in this file, so the items carry no orientation and give no metrics.
-    Returns the items, each official row's (item, caption, image) cell and rows per subset.
-    """
-    ann = read_json(path)
-    if not isinstance(ann, list):
-        raise DataError(f"expected a JSON list of {{image, caption}}, got {type(ann).__name__}", path=str(path))
-    by_image: "OrderedDict[str, OrderedDict[str, None]]" = OrderedDict()
-    rows: list[tuple[str, str]] = []
-    for k, rec in enumerate(ann):
-        if not isinstance(rec, dict):
-            raise DataError("expected an object {image, caption}", path=str(path), field=f"[{k}]")
-        image = text_field(rec, "image", path, where=f"[{k}].")
-        caption = text_field(rec, "caption", path, where=f"[{k}].")
-        rows.append((image, caption))
-        by_image.setdefault(image, OrderedDict())[caption] = None
-    if not rows:
-        raise DataError("no rows", path=str(path))
-
-    buckets: dict[tuple[str, frozenset], list[str]] = defaultdict(list)
-    singles: list[str] = []
-    for image, caps in by_image.items():
-        if len(caps) == 2:
-            buckets[(_prefix_subset(image), frozenset(caps))].append(image)
-        else:
-            singles.append(image)
-    items: list[ScoreItem] = []
-    cell: dict[tuple[str, str], tuple[int, int, int]] = {}
-
-    def add(images: list[str], captions: list[str], subset: str) -> None:
-        idx = len(items)
-        for ci, c in enumerate(captions):
-            for ii, im in enumerate(images):
-                cell[(im, c)] = (idx, ci, ii)
-        items.append(ScoreItem(id=f"pairs/{idx}", images=[resolve(im) for im in images], captions=captions, subset=subset, meta={"oriented": False}))
-
-    for (subset, _), images in buckets.items():
-        images = sorted(images)
-        captions = list(by_image[images[0]])
-        for a in range(0, len(images) - 1, 2):
-            add(images[a : a + 2], captions, subset)
-        if len(images) % 2:
-            singles.append(images[-1])
-    for image in singles:
-        add([image], list(by_image[image]), _prefix_subset(image))
-    official = [cell[row] for row in rows]
-    counts: dict[str, int] = OrderedDict()
-    for image, _ in rows:
-        sub = _prefix_subset(image)
-        counts[sub] = counts.get(sub, 0) + 1
-    return items, official, counts
-
-
-_CELLS = {"c0i0": (0, 0), "c0i1": (0, 1), "c1i0": (1, 0), "c1i1": (1, 1)}
-
-
-def read_random_oriented(path: Path, info_path: Path, idx_path: Path, resolve: _ImageResolver) -> tuple[list[ScoreItem], list[tuple[int, int, int]], dict[str, int]]:
-    """The shuffled rows oriented with the evaluator's key, as `evaluate_eqben_locally.py`
-    reads it: row r of the shuffled file is entry private_random_idx[r] of private_info,
-    which names its subset (`dataset`), its twin (`sample_cnt`) and its cell (`name`:
-    c0i0 = caption 0 with image 0, ...). With it the leaderboard file yields real metrics."""
-    ann = read_json(path)
-    info = read_json(info_path)
-    idx = read_json(idx_path)
-    if not isinstance(ann, list) or not isinstance(info, list) or not isinstance(idx, list):
-        raise DataError("expected JSON lists", path=str(info_path))
-    if not (len(ann) == len(info) == len(idx)):
-        raise DataError(f"{len(ann)} shuffled rows, {len(info)} private_info entries and {len(idx)} indices; they must match",
-                        path=str(info_path))
-    twins: "OrderedDict[tuple[str, int], dict[str, tuple[int, str, str]]]" = OrderedDict()
-    for r, rec in enumerate(ann):
-        if not isinstance(rec, dict):
-            raise DataError("expected an object {image, caption}", path=str(path), field=f"[{r}]")
-        image = text_field(rec, "image", path, where=f"[{r}].")
-        caption = text_field(rec, "caption", path, where=f"[{r}].")
-        p = idx[r]
-        if not isinstance(p, int) or not 0 <= p < len(info):
-            raise DataError(f"index {p!r} out of range", path=str(idx_path), field=f"[{r}]")
-        entry = info[p]
-        if not isinstance(entry, dict) or entry.get("name") not in _CELLS or "dataset" not in entry or "sample_cnt" not in entry:
-            raise DataError("expected {dataset, name: c0i0|c0i1|c1i0|c1i1, sample_cnt}", path=str(info_path), field=f"[{p}]")
-        cells = twins.setdefault((str(entry["dataset"]), int(entry["sample_cnt"])), {})
-        if entry["name"] in cells:
-            raise DataError(f"twin {entry['sample_cnt']} of {entry['dataset']} has cell {entry['name']} twice", path=str(info_path), field=f"[{p}]")
-        cells[entry["name"]] = (r, image, caption)
-    items: list[ScoreItem] = []
-    official: list[tuple[int, int, int] | None] = [None] * len(ann)
-    counts: dict[str, int] = OrderedDict()
-    order = sorted(twins, key=lambda k: (SUBSET_ORDER.index(subset_name(k[0])) if subset_name(k[0]) in SUBSET_ORDER else 99, k))
-    for dataset, cnt in order:
-        cells = twins[(dataset, cnt)]
-        if len(cells) != 4:
-            raise DataError(f"twin {cnt} of {dataset} has {len(cells)} of its 4 rows", path=str(info_path))
-        img0, img1 = cells["c0i0"][1], cells["c1i1"][1]
-        cap0, cap1 = cells["c0i0"][2], cells["c1i1"][2]
-        for name, (r, image, caption) in cells.items():
-            c, i = _CELLS[name]
-            if image != (img0, img1)[i] or caption != (cap0, cap1)[c]:
-                raise DataError(f"row {r} ({name} of twin {cnt}) disagrees with the twin's other rows", path=str(path), field=f"[{r}]")
-            official[r] = (len(items), c, i)
-        subset = subset_name(dataset) or dataset
-        counts[subset] = counts.get(subset, 0) + 4
-        items.append(ScoreItem(id=f"{subset}/{cnt}", images=[resolve(img0), resolve(img1)], captions=[cap0, cap1], subset=subset))
-    return items, official, counts  # type: ignore[return-value]
-
-
-def _find_key_files(folder: Path, options: dict) -> tuple[Path, Path] | None:
-    """private_info.json + private_random_idx.json, given as options or found beside the file (or in src_file/)."""
-    if options.get("private_info") or options.get("private_idx"):
-        if not (options.get("private_info") and options.get("private_idx")):
-            raise EqvlError("eqben: private_info= and private_idx= go together")
-        return Path(options["private_info"]), Path(options["private_idx"])
-    for base in (folder, folder / "src_file"):
-        if (base / "private_info.json").is_file() and (base / "private_random_idx.json").is_file():
-            return base / "private_info.json", base / "private_random_idx.json"
-    return None
 
 
 def _default_image_root(data_dir: Path) -> Path:
@@ -350,7 +184,7 @@ class EqBenBenchmark(Benchmark):
         resolve = _ImageResolver(root)
         meta: dict[str, Any] = {"layout": layout, "sources": [str(f) for f in files], "image_root": str(root)}
         if layout == "random":
-            key = _find_key_files(folder, options)
+            key = find_key_files(folder, options)
             if key is not None:
                 items, official, counts = read_random_oriented(files[0], key[0], key[1], resolve)
                 meta["answer_key"] = [str(k) for k in key]
