@@ -467,6 +467,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_says_how(tmp_path):
 import os, signal, sys, torch
 from eqvl.train import TrainConfig, train
 torch.set_num_threads(1)
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background shell passes SIGINT ignored)
 cfg = TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data={str(csv)!r}, output={str(tmp_path / 'int')!r},
                   epochs=2, batch_size=6, lr=2e-3, preload=True, train_augment=False, progress=False,
                   save_every_epochs=2)
