@@ -124,29 +124,6 @@ def distribution_plot(
     return _png(fig)
 
 
-def curves_plot(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    *,
-    xlabel: str = "step",
-    ylabel: str = "",
-    title: str = "",
-    logy: bool = False,
-) -> bytes:
-    """Line plot of several (x, y) series, e.g. training loss per variant."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
-    for name, (xs, ys) in curves.items():
-        ax.plot(list(xs), list(ys), label=name, linewidth=1.2)
-    if logy:
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
-
-
 def curves_panels(
     panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
     *,
