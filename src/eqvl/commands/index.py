@@ -65,7 +65,9 @@ def _build_parser(sub) -> None:
                    help="open_clip tag, checkpoint file, or none (random weights, on purpose); required unless the "
                         "model spec carries its weights")
     add_output_flag(q, dest="out", required=True, metavar="DIR", help="index folder to create")
-    q.add_argument("--index", default="auto", help="auto (size rule: flat up to 100k vectors, ivf (IVF-SQ8) up to 5M, ivfpq beyond), flat, ivf, hnsw, ivfpq, or a FAISS factory string")
+    q.add_argument("--index", default="auto",
+                   help="auto (size rule: flat up to 100k vectors, ivf (IVF-SQ8) up to 5M, ivfpq beyond), flat, ivf, "
+                        "hnsw, ivfpq, or a FAISS factory string")
     q.add_argument("--precision", default="fp32", help="fp32, amp, bf16 ... (stored; queries use the same)")
     q.add_argument("--seed", type=nonneg_int, default=0, help="seed of a random init (--pretrained none)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
