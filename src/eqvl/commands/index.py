@@ -68,7 +68,9 @@ def _build_parser(sub) -> None:
     q.add_argument("--index", default="auto",
                    help="auto (size rule: flat up to 100k vectors, ivf (IVF-SQ8) up to 5M, ivfpq beyond), flat, ivf, "
                         "hnsw, ivfpq, or a FAISS factory string")
-    q.add_argument("--precision", default="fp32", help="fp32, amp, bf16 ... (stored; queries use the same)")
+    q.add_argument("--precision", default="amp",
+                   help="open_clip's names: amp (float16 autocast on CUDA, float32 on CPU; the vectors are stored as "
+                        "float16 anyway), fp32, bf16 ... (stored; queries use the same)")
     q.add_argument("--seed", type=nonneg_int, default=0, help="seed of a random init (--pretrained none)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
     _input_flags(q)

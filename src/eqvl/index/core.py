@@ -119,7 +119,7 @@ class Index:
     @classmethod
     def build(cls, root: str | os.PathLike, images: str | os.PathLike | Sequence[Item], model: str,
               pretrained: str | None = None, *, index: str = "auto", overwrite: bool = False, device: str = "cpu",
-              precision: str = "fp32", seed: int = 0, fmt: SourceFormat | None = None,
+              precision: str = "amp", seed: int = 0, fmt: SourceFormat | None = None,
               options: EmbedOptions | None = None, ranks: Any = None, encoder: Any = None) -> WriteReport | None:
         """Embed `images` with `model` and write a new index at `root` (see `eqvl index build`).
         `encoder`: the already-built `model` (saves building it again); its identity goes into the manifest."""
