@@ -4,8 +4,8 @@ Size rule (documented in docs/guide/index.md, measured by benchmarks/bench_index
   * up to FLAT_MAX vectors: exact inner product (`Flat`) — brute force is fast enough and exact;
   * up to IVF_SQ8_MAX: inverted lists of 8-bit scalar-quantised vectors (`IVF<2 sqrt n>,SQ8`):
     at 1M clustered vectors 100x exact search at recall@10 0.997, built in 33 s on 2 cores
-    (an `HNSW32,SQ8` graph, `--index hnsw`, holds up better on unclustered data but takes hours
-    to build at 1M on 2 cores);
+    (an `HNSW32,SQ8` graph, `--index hnsw`, holds up a little better on unclustered data but took
+    687 s to build at 1M on the same 2 cores);
   * beyond: IVF-PQ (`IVF<nlist>,PQ<d/8>`), 64 bytes a vector at 512-d, the only one whose RAM
     stays small at 100M+ (its lists can also live on disk, see the guide).
 Approximate candidates are always re-scored exactly from the stored float16 vectors, so
