@@ -186,3 +186,16 @@ def _check(s: np.ndarray, tail: tuple[int, int]) -> np.ndarray:
     if s.ndim != 3 or s.shape[1:] != tail:
         raise ValueError(f"expected scores [N, {tail[0]}, {tail[1]}], got {s.shape}")
     return s
+
+
+#: chance level of a metric wherever it holds: Winoground-style text / image 1/4, group 1/6; two-way choices 1/2
+CHANCE_BY_METRIC = {"group": 1 / 6, "text": 1 / 4, "image": 1 / 4, "orig_acc": 1 / 2, "aug_acc": 1 / 2, "joint_acc": 1 / 4}
+#: benchmarks whose `acc` is a two-way choice (caption vs one foil); ARO mixes 2- and 5-way subsets
+TWO_WAY_ACC = ("sugarcrepe", "valse", "foils")
+
+
+def chance_level(dataset: str, metric: str) -> float | None:
+    """The score of random guessing for `metric` of `dataset`, or None where it is not one number."""
+    if metric == "acc":
+        return 0.5 if dataset in TWO_WAY_ACC else None
+    return CHANCE_BY_METRIC.get(metric)

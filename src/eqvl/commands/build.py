@@ -8,7 +8,6 @@ import time
 
 from eqvl.commands.common import (add_output_flag, add_progress_flag, int_range, nonneg_float, nonneg_int, port,
                                    positive_int)
-from eqvl.errors import EqvlError
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -160,8 +159,6 @@ def run_gebc(args: argparse.Namespace) -> int:
     from eqvl.build.filters import DEFAULT_MOTION_WORDS
     from eqvl.build.gebc import read_gebc
 
-    if args.gap < 1:
-        raise EqvlError(f"--gap must be >= 1, got {args.gap}")
     words = args.motion_words if args.motion_words is not None else DEFAULT_MOTION_WORDS
     plan = read_gebc(args.annotations, args.videos, gap=args.gap, motion_words=words)
     return _run(plan, args)

@@ -7,7 +7,6 @@ import os
 import sys
 
 from eqvl.commands.common import add_output_flag, add_progress_flag, positive_int
-from eqvl.errors import EqvlError
 
 
 def add_parser(subparsers) -> None:
@@ -41,19 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from eqvl.demo.pipeline import run_demo
     from eqvl.demo.report import print_table, smoke_banner
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise EqvlError(f"--threads must be >= 1, got {args.threads}")
+    if args.threads is not None:  # --threads, --jobs and --seeds are range-checked when parsed
         import torch
 
         torch.set_num_threads(args.threads)
     jobs = args.jobs if args.jobs is not None else (2 if (os.cpu_count() or 1) >= 2 else 1)
-    if jobs < 1:
-        raise EqvlError(f"--jobs must be >= 1, got {jobs}")
     cfg = preset(quick=args.quick)
     if args.seeds is not None:
-        if args.seeds < 1:
-            raise EqvlError(f"--seeds must be >= 1, got {args.seeds}")
         cfg.seeds = list(range(args.seeds))
     argv = ["demo", *(["--quick"] if args.quick else []), *(["--seeds", str(args.seeds)] if args.seeds else []),
             "--output", args.out]

@@ -125,8 +125,6 @@ def _serve_parser(sub) -> None:
 def _options(args: argparse.Namespace, identity_source: Any = None):
     from eqvl.index import EmbedOptions
 
-    if args.batch_size <= 0 or args.workers < 0:
-        raise EqvlError("--batch-size must be > 0 and --workers >= 0")
     cache = None
     if args.cache_dir and identity_source is not None:
         from eqvl.encode import EmbeddingCache

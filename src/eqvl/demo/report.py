@@ -15,6 +15,7 @@ import numpy as np
 from eqvl.version import __version__
 from eqvl.demo.claims import MIN_EFFECT, RULES
 from eqvl.demo.config import START
+from eqvl.metrics import CHANCE_BY_METRIC
 from eqvl.report import plots
 from eqvl.report.document import Details, Figure, Note, Report, Table
 from eqvl.synth import vocab
@@ -31,8 +32,6 @@ SUBSETS_TEXT = (
 PREFERRED_SUBSETS = ("location", "counting", "attribute", "binding")
 #: a verdict's colour
 STATUS = {"reproduced": "good", "partly reproduced": "mixed", "not reproduced": "bad", "not tested": "info"}
-#: chance levels of the demo's charts (Winoground-style twins: group 1/6; triplets: a two-way choice)
-CHANCE = {"group": 1 / 6, "triplet": [0.5, 0.5, 0.25]}
 
 
 def smoke_banner(cfg) -> Note | None:
@@ -139,7 +138,7 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
         series, errors = mean_and_std(result.table, [f"twins/{s}/group" for s in subs])
         sec.add(Figure("group_by_subset", plots.bar_chart(subs, series, errors=errors if seeds > 1 else None,
                                                           ylabel="group score", title="Twins: group score per subset",
-                                                          chance=CHANCE["group"], chance_label="chance 16.7%"),
+                                                          chance=CHANCE_BY_METRIC["group"], chance_label="chance 16.7%"),
                        "Group score per twin subset and variant" + (" (error bars: std over seeds)." if seeds > 1 else
                                                                     " (one seed: no error bars).")
                        + " Dashed line: chance (1/6).", chance="16.7%"))
@@ -149,7 +148,8 @@ def build_report(cfg, result, argv: list[str] | None = None) -> Report:
         sec.add(Figure("triplets", plots.bar_chart(["orig: s(c) > s(c_n)", "aug: s(c_p) > s(c_n)", "joint: both"], series,
                                                    errors=errors if seeds > 1 else None, ylabel="accuracy",
                                                    title="Triplets: hard negatives vs hard positives",
-                                                   chance=CHANCE["triplet"], chance_label="chance"),
+                                                   chance=[CHANCE_BY_METRIC[k.split("/")[1]] for _, k in trip],
+                                                   chance_label="chance"),
                        "Triplet accuracy (C3): orig = caption beats its hard negative, aug = the hard positive beats it, "
                        "joint = both. Dashed lines: chance (50% for a two-way choice, 25% for both).", chance="50%"))
     if result.equivariance:

@@ -186,7 +186,6 @@ class EmbeddingCache:
         self.close()
 
 
-
 def open_cache(root: str | Path | None, identity: str) -> EmbeddingCache | None:
     """The cache for this encoder, or None (with a warning) when its folder cannot be made."""
     if root is None:

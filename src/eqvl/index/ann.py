@@ -3,7 +3,8 @@
 Size rule (documented in docs/guide/index.md, measured by benchmarks/bench_index.py):
   * up to FLAT_MAX vectors: exact inner product (`Flat`) — brute force is fast enough and exact;
   * up to IVF_SQ8_MAX: inverted lists of 8-bit scalar-quantised vectors (`IVF<2 sqrt n>,SQ8`):
-    at 1M clustered vectors 100x exact search at recall@10 0.997, built in 33 s on 2 cores
+    at 1M clustered vectors and the default nprobe, 63-89x exact search at recall@10 0.994-1.000,
+    built in 32 s on 2 cores
     (an `HNSW32,SQ8` graph, `--index hnsw`, holds up a little better on unclustered data but took
     687 s to build at 1M on the same 2 cores);
   * beyond: IVF-PQ (`IVF<nlist>,PQ<d/8>`), 64 bytes a vector at 512-d, the only one whose RAM
@@ -26,8 +27,8 @@ from eqvl.errors import EqvlError
 FLAT_MAX = 100_000
 IVF_SQ8_MAX = 5_000_000
 HNSW_M = 32
-#: search-time defaults from bench_index.py: efSearch 200 was the setting that reached recall@10 0.955 on its
-#: 100k clustered set (efSearch 100: 0.857); nprobe: see docs/guide/index.md#speed (IVF-PQ fell short there)
+#: search-time defaults from bench_index.py (docs/guide/index.md#speed): efSearch 200 reached recall@10 0.955 on
+#: 100k unclustered vectors (efSearch 100: 0.857); nprobe 32 gives IVF-SQ8 0.994-1.000 on 1M clustered ones
 DEFAULT_EF_SEARCH = 200
 DEFAULT_NPROBE = 32
 #: approximate candidates re-scored exactly per query: max(RESCORE_MIN, RESCORE_FACTOR * k)

@@ -13,23 +13,12 @@ import numpy as np
 
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
-from eqvl.metrics import equivariance_scores
+from eqvl.metrics import chance_level, equivariance_scores
 from eqvl.report import plots
 from eqvl.report.document import Details, Figure, Report, Table
 
 #: the headline metric of each result kind, first match wins (keys from contracts.md)
 MAIN_METRICS = ("group", "joint_acc", "acc", "image_retrieval_recall@1", "text_retrieval_recall@1")
-#: chance level of a metric wherever it holds: Winoground-style text / image 1/4, group 1/6; two-way choices 1/2
-CHANCE_BY_METRIC = {"group": 1 / 6, "text": 1 / 4, "image": 1 / 4, "orig_acc": 1 / 2, "aug_acc": 1 / 2, "joint_acc": 1 / 4}
-#: benchmarks whose `acc` is a two-way choice (caption vs one foil); ARO mixes 2- and 5-way subsets
-TWO_WAY_ACC = ("sugarcrepe", "valse", "foils")
-
-
-def chance_level(dataset: str, metric: str) -> float | None:
-    """The score of random guessing for `metric` of `dataset`, or None where it is not one number."""
-    if metric == "acc":
-        return 0.5 if dataset in TWO_WAY_ACC else None
-    return CHANCE_BY_METRIC.get(metric)
 
 
 @dataclass
