@@ -47,6 +47,8 @@ from eqvl.index.vectors import VectorStore, write_ids, write_vectors
 from eqvl.index.writer import build_from_store
 
 CHUNK = 50_000
+#: search parameters a --factory variant may set (eqvl.index.ann.search and search.candidates_for read them)
+SEARCH_KEYS = ("nprobe", "efSearch", "rescore")
 
 
 # ---------------------------------------------------------------- data
@@ -162,7 +164,7 @@ def run_vectors(args) -> list[dict]:
     del matrix
     kinds = (("ivf", args.ivf), ("hnsw", args.hnsw), ("ivfpq", args.ivfpq))
     configs = [(kind, v) for kind, v in kinds if kind in args.kinds.split(",")]
-    configs += [tuple(f.split("@", 1)) for f in args.factory]
+    configs += args.factory
     for kind, variants in configs:
         spec = ann.choose_spec(kind, n, args.dim)
         t0 = time.perf_counter()
@@ -313,6 +315,18 @@ def print_tables(result: dict, n: int) -> None:
               f"{b['ratio']:.2f}x ({b['images']} images, {b['workers']} workers)")
 
 
+def factory_variants(text: str) -> tuple[str, str]:
+    """`--factory FACTORY@VARIANT;VARIANT` -> (factory, variants), each variant KEY=INT[,KEY=INT]."""
+    factory, sep, variants = text.partition("@")
+    ok = sep and factory and all(
+        k in SEARCH_KEYS and v.isdigit()
+        for variant in variants.split(";") for kv in variant.split(",") for k, _, v in [kv.partition("=")])
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected FACTORY@KEY=INT[,KEY=INT][;...] with KEY one of "
+                                         f"{', '.join(SEARCH_KEYS)}, like 'IVF1024,SQ8@nprobe=16,rescore=100'; got {text!r}")
+    return factory, variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="database vectors")
@@ -325,7 +339,7 @@ def main() -> None:
     parser.add_argument("--hnsw", default="efSearch=64,rescore=40;efSearch=100,rescore=100;efSearch=200,rescore=100",
                         help="search variants, ';'-separated")
     parser.add_argument("--ivfpq", default="nprobe=16,rescore=100;nprobe=32,rescore=100;nprobe=64,rescore=200")
-    parser.add_argument("--factory", action="append", default=[],
+    parser.add_argument("--factory", action="append", default=[], type=factory_variants,
                         help="also a FAISS factory string with its search variants, FACTORY@VARIANT;VARIANT "
                              "(e.g. 'IVF4096,SQ8@nprobe=16,rescore=100;nprobe=32,rescore=100'); repeatable")
     parser.add_argument("--spread", type=float, default=0.9, help="|B z| of the synthetic data (see above)")
