@@ -34,7 +34,7 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/eqvl demo --quick --output demo_out_quick --overwrite
 
 bench: $(STAMP)
-	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

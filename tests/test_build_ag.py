@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from eqvl.benchmarks import get_benchmark
-from eqvl.build.ag import TEMPLATE, differing, pair_track, read_ag
+from eqvl.videotwins.ag import TEMPLATE, differing, pair_track, read_ag
 from eqvl.cli import main
 from eqvl.errors import DataError
 from test_build_fixtures import COLOURS, CUP_PAIRS, CUP_TRACK, write_ag

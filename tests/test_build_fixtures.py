@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from eqvl.build.synthetic import colour_frame, segment_video
+from eqvl.video.synthetic import colour_frame, segment_video
 
 AG_OBJECTS = ["person", "bag", "bed", "blanket", "book", "box", "broom", "chair", "closetcabinet", "clothes",
               "cupglassbottle", "dish", "door", "doorknob", "doorway", "floor", "food", "groceries", "laptop", "light",
@@ -117,7 +117,7 @@ def write_youcook2(root: Path, face_image: np.ndarray | None = None) -> tuple[Pa
             return face_image
         return colour_frame(colours[seg], k, size)
 
-    from eqvl.build.synthetic import write_video
+    from eqvl.video.synthetic import write_video
 
     write_video(videos / "training" / "101" / "ycA.mp4", 80, 10, size, frame)
     return path, videos

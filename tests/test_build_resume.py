@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eqvl.build.synthetic import segment_video
-from eqvl.build.video import VideoReader, frames_every_decode, sample_times
+from eqvl.video.synthetic import segment_video
+from eqvl.video.reader import VideoReader, frames_every_decode, sample_times
 from eqvl.cli import main
 from eqvl.errors import DataError
 from test_build_fixtures import write_gebc

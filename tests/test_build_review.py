@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eqvl.benchmarks import get_benchmark
-from eqvl.build.decisions import accepted_ids, read_decisions
+from eqvl.data.decisions import accepted_ids, read_decisions
 from eqvl.cli import main
 from eqvl.errors import DataError
 from test_build_fixtures import write_ag, write_gebc
@@ -18,7 +18,7 @@ from test_build_fixtures import write_ag, write_gebc
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from eqvl.build.review import create_app  # noqa: E402
+from eqvl.videotwins.review import create_app  # noqa: E402
 
 
 @pytest.fixture()

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from eqvl.build.ag import read_ag
-from eqvl.build.pipeline import BuildConfig, run_build
-from eqvl.build.select import ScreenConfig
+from eqvl.videotwins.ag import read_ag
+from eqvl.videotwins.pipeline import BuildConfig, run_build
+from eqvl.videotwins.select import ScreenConfig
 from eqvl.cli import main
 from test_build_fixtures import write_ag
 from test_ground import MeanColourEncoder

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from eqvl.benchmarks import get_benchmark
-from eqvl.build.sd_pairs import ACCESSORIES, ANIMAL_SETS, COLOURS, LANDSCAPES, STYLES, make_pairs
+from eqvl.videotwins.sd_pairs import ACCESSORIES, ANIMAL_SETS, COLOURS, LANDSCAPES, STYLES, make_pairs
 from eqvl.cli import main
 
 
@@ -86,7 +86,7 @@ def _tiny_pipeline(folder):
 def test_render_with_tiny_random_pipeline_same_noise(tmp_path):
     from PIL import Image
 
-    from eqvl.build.sd_render import RenderConfig, load_pipeline, render_pair
+    from eqvl.videotwins.sd_render import RenderConfig, load_pipeline, render_pair
 
     pipe_dir = _tiny_pipeline(tmp_path)
     out = tmp_path / "sd"

@@ -8,9 +8,9 @@ import skimage.data
 from PIL import Image
 
 from eqvl.benchmarks import get_benchmark
-from eqvl.build.filters import count_faces, dhash, hamming, motion_word_hits
-from eqvl.build.gebc import read_gebc
-from eqvl.build.youcook2 import read_youcook2
+from eqvl.videotwins.filters import count_faces, dhash, hamming, motion_word_hits
+from eqvl.videotwins.gebc import read_gebc
+from eqvl.videotwins.youcook2 import read_youcook2
 from eqvl.cli import main
 from eqvl.errors import DataError
 from test_build_fixtures import COLOURS, write_ag, write_gebc, write_youcook2

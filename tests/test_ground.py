@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from eqvl.build.grounding import THRESHOLDS, boundary_from_scores, ground_video, grounding_accuracy
-from eqvl.build.synthetic import segment_video
+from eqvl.grounding.boundary import THRESHOLDS, boundary_from_scores, ground_video, grounding_accuracy
+from eqvl.video.synthetic import segment_video
 from eqvl.cli import main
 from eqvl.errors import EqvlError
 from test_build_fixtures import write_gebc
@@ -60,7 +60,7 @@ def test_planted_boundary_found_within_0_2_s(tmp_path, change_at):
     # a 10 fps video, red until change_at, blue after (a white square moves across both)
     fps, n = 10, 80
     per = int(round(change_at * fps))
-    from eqvl.build.synthetic import colour_frame, write_video
+    from eqvl.video.synthetic import colour_frame, write_video
 
     video = write_video(tmp_path / "v.mp4", n, fps, (48, 32), lambda k: colour_frame(RED if k < per else BLUE, k, (48, 32)))
     g = ground_video(MeanColourEncoder(), video, "a red", "a blue", fps=5)

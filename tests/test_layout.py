@@ -6,6 +6,7 @@ at once, and every plugin module listed in its registry. See docs/internal/archi
 from __future__ import annotations
 
 import ast
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,3 +246,18 @@ def test_every_plugin_module_is_listed_in_its_registry(decorator, registry):
     decorated = _decorated_with(decorator)
     assert decorated, f"no class uses @{decorator}"
     assert sorted(decorated - listed) == [], f"add these modules to {registry}"
+
+
+#: names that tools treat as generated output (black's default exclude, the common Python .gitignore)
+ARTEFACT_NAMES = {"build", "dist", "_build", "site-packages", "__pypackages__"}
+
+
+def test_no_package_or_top_level_folder_is_named_like_a_build_artefact():
+    repo = SRC.parent
+    # folders that hold tracked files (an untracked build/ from a local `pip wheel` is not ours)
+    listed = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    tracked_top = {line.split("/", 1)[0] for line in listed.splitlines() if "/" in line}
+    packages = {p.parent.relative_to(SRC).as_posix() for p in PACKAGE.rglob("__init__.py")}
+    bad = sorted(n for n in tracked_top if n in ARTEFACT_NAMES)
+    bad += sorted(p for p in packages if set(p.split("/")) & ARTEFACT_NAMES)
+    assert not bad, f"named like generated output (tools skip or ignore these): {bad}"

@@ -6,7 +6,7 @@ augmenter's own parser, finds each finite verb's subject (the first phrase of a 
 prepositions: "a man in three red shirts" -> "a man") and compares their grammatical number.
 Only problems the caption itself did not have count: captions often say "a group of people are".
 It checks grammar, not meaning ("two giraffes ... in a tree" passes); its measured precision on
-the quality captions is in docs/guide/augment.md (benchmarks/augment_quality.py).
+the quality captions is in docs/guide/augment.md (bench/augment_quality.py).
 """
 
 from __future__ import annotations

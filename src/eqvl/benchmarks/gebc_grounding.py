@@ -54,9 +54,9 @@ class GebcGroundingBenchmark(Benchmark):
     OPTIONS = ("split", "videos", "fps", "frames_dir")
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
-        from eqvl.build.gebc import _check, status_caption
-        from eqvl.build.grounding import extract_sampled_frames, frames_folder
-        from eqvl.build.locate import index_videos
+        from eqvl.data.gebc import check_gebc_annotations, status_caption
+        from eqvl.grounding.boundary import extract_sampled_frames, frames_folder
+        from eqvl.video.locate import index_videos
         from eqvl.encode import default_cache_dir
         from eqvl.io import read_json
 
@@ -67,7 +67,7 @@ class GebcGroundingBenchmark(Benchmark):
             fps = float(options.get("fps", 5))
         except ValueError:
             raise EqvlError(f"gebc-grounding: fps must be a number, got {options['fps']!r}") from None
-        ann = _check(read_json(path), path)
+        ann = check_gebc_annotations(read_json(path), path)
         folder = path.parent
         index = index_videos(_videos_dir(folder, options.get("videos")))
         cache = Path(options.get("frames_dir") or default_cache_dir() / "frames")
@@ -89,7 +89,7 @@ class GebcGroundingBenchmark(Benchmark):
         return BenchmarkData(items=items, meta={"source": str(path), "fps": fps})
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
-        from eqvl.build.grounding import boundary_from_scores, grounding_accuracy
+        from eqvl.grounding.boundary import boundary_from_scores, grounding_accuracy
 
         if len(scores) != len(data.items):
             raise EqvlError(f"{self.name}: got {len(scores)} score arrays for {len(data.items)} items")

@@ -47,7 +47,7 @@ class TwinsBenchmark(Benchmark):
         path = find_file(data_dir, ["twins.jsonl"], self.name, self.layout)
         items = read_twins(path)
         if options.get("accepted"):  # `eqvl build review` decisions: keep the accepted twins only
-            from eqvl.build.decisions import accepted_ids
+            from eqvl.data.decisions import accepted_ids
 
             keep = accepted_ids(options["accepted"])
             items = [it for it in items if it.id in keep]

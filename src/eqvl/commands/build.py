@@ -118,8 +118,8 @@ def screen_encoder(args: argparse.Namespace):
 
 
 def _config(args: argparse.Namespace, faces: bool = False):
-    from eqvl.build.pipeline import BuildConfig
-    from eqvl.build.select import ScreenConfig
+    from eqvl.videotwins.pipeline import BuildConfig
+    from eqvl.videotwins.select import ScreenConfig
 
     screen = ScreenConfig(dedup_bits=args.dedup_bits, sim_low=args.sim_band[0], sim_high=args.sim_band[1],
                           model=args.screen_model, pretrained=args.screen_pretrained if args.screen_model else None)
@@ -129,7 +129,7 @@ def _config(args: argparse.Namespace, faces: bool = False):
 
 
 def _run(plan, args: argparse.Namespace, faces: bool = False) -> int:
-    from eqvl.build.pipeline import run_build
+    from eqvl.videotwins.pipeline import run_build
 
     cfg = _config(args, faces)
     encoder = screen_encoder(args)
@@ -149,15 +149,15 @@ def _run(plan, args: argparse.Namespace, faces: bool = False) -> int:
 
 
 def run_ag(args: argparse.Namespace) -> int:
-    from eqvl.build.ag import read_ag
+    from eqvl.videotwins.ag import read_ag
 
     plan = read_ag(args.annotations, frames_dir=args.frames, videos_dir=args.videos, split=args.split)
     return _run(plan, args)
 
 
 def run_gebc(args: argparse.Namespace) -> int:
-    from eqvl.build.filters import DEFAULT_MOTION_WORDS
-    from eqvl.build.gebc import read_gebc
+    from eqvl.videotwins.filters import DEFAULT_MOTION_WORDS
+    from eqvl.videotwins.gebc import read_gebc
 
     words = args.motion_words if args.motion_words is not None else DEFAULT_MOTION_WORDS
     plan = read_gebc(args.annotations, args.videos, gap=args.gap, motion_words=words)
@@ -165,14 +165,14 @@ def run_gebc(args: argparse.Namespace) -> int:
 
 
 def run_youcook2(args: argparse.Namespace) -> int:
-    from eqvl.build.youcook2 import read_youcook2
+    from eqvl.videotwins.youcook2 import read_youcook2
 
     plan = read_youcook2(args.annotations, args.videos, pairs=args.pairs, split=args.split)
     return _run(plan, args, faces=not args.no_face_filter)
 
 
 def run_sd(args: argparse.Namespace) -> int:
-    from eqvl.build.sd_render import RenderConfig, build_sd
+    from eqvl.videotwins.sd_render import RenderConfig, build_sd
 
     cfg = RenderConfig(size=args.size, steps=args.steps, guidance=args.guidance, device=args.device)
     manifest = build_sd(args.out, args.n, args.seed, args.render, cfg, overwrite=args.overwrite, resume=args.resume,
@@ -186,14 +186,14 @@ def run_sd(args: argparse.Namespace) -> int:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from eqvl.build.review import serve
+    from eqvl.videotwins.review import serve
 
     serve(args.folder, port=args.port, decisions=args.decisions)
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from eqvl.build.export import export_accepted
+    from eqvl.videotwins.export import export_accepted
 
     rel, n = export_accepted(args.folder, args.accepted)
     print(f"exported {n} twins: {args.folder}/{rel}")
@@ -201,7 +201,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_gallery(args: argparse.Namespace) -> int:
-    from eqvl.build.gallery import write_twins_picture
+    from eqvl.videotwins.gallery import write_twins_picture
 
     print(f"wrote {write_twins_picture(args.folder, args.out, args.n, args.overwrite)}")
     return 0

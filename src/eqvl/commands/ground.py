@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqvl.build.grounding import ground_video
+    from eqvl.grounding.boundary import ground_video
     from eqvl.errors import EqvlError
     from eqvl.models import load_encoder
 

@@ -1,6 +1,6 @@
 """The FAISS side: which index for how many vectors, building it, searching it with a filter.
 
-Size rule (documented in docs/guide/index.md, measured by benchmarks/bench_index.py):
+Size rule (documented in docs/guide/index.md, measured by bench/bench_index.py):
   * up to FLAT_MAX vectors: exact inner product (`Flat`) — brute force is fast enough and exact;
   * up to IVF_SQ8_MAX: inverted lists of 8-bit scalar-quantised vectors (`IVF<2 sqrt n>,SQ8`):
     at 1M clustered vectors and the default nprobe, 63-89x exact search at recall@10 0.994-1.000,

@@ -3,7 +3,7 @@
 `VideoReader.frames_at(times)` returns the frame *shown* at each time: the last frame whose
 presentation time is <= t. It seeks (to the keyframe before t) only when the next wanted time is
 far ahead, and otherwise keeps decoding, so sparse timestamps cost a few GOPs each instead of a
-decode of the whole video (see benchmarks/bench_build.py), and dense ones never re-seek.
+decode of the whole video (see bench/bench_build.py), and dense ones never re-seek.
 """
 
 from __future__ import annotations

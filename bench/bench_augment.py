@@ -1,6 +1,6 @@
 """Captions per second of the rule-based augment path (`eqvl augment`), 1 process and N worker processes.
 
-Run: .venv/bin/python benchmarks/bench_augment.py [--n 20000] [--workers 2]
+Run: .venv/bin/python bench/bench_augment.py [--n 20000] [--workers 2]
 Captions: the 200 COCO-like captions of tests/data/captions_quality.txt, repeated to --n (captions are parsed
 every time: there is no caption-level cache, only word-level lookups are cached, as on a real corpus).
 Goal (issue 5): >= 2,000 captions/s on 2 cores with all generators on.

@@ -1,4 +1,4 @@
-"""Small synthetic videos written with PyAV, for tests, `benchmarks/bench_build.py` and the docs
+"""Small synthetic videos written with PyAV, for tests, `bench/bench_build.py` and the docs
 picture: a coloured background that changes at given times with a white square sliding across,
 so every frame is distinct (perceptual hashes differ) and the colour says which segment it is in.
 """
@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from eqvl.build.video import _av
+from eqvl.video.reader import _av
 
 Colour = tuple[int, int, int]
 

@@ -8,7 +8,7 @@ On a tiny model and N synthetic twins (images drawn on the fly in a temp dir) it
 and prints the ratios (goals: eval throughput >= 0.9x raw, >= 0.95x with a cold cache, whose
 shards are written by a background thread; eval >= 2x faster than naive).
 
-    .venv/bin/python benchmarks/bench_eval.py --n 2000 --model eqvl-tiny-vit
+    .venv/bin/python bench/bench_eval.py --n 2000 --model eqvl-tiny-vit
 Timings on shared CPUs are noisy: the variants run interleaved and each figure is the best of
 --repeats rounds. The naive loop is timed on --naive-n twins and scaled linearly (it is slow).
 """

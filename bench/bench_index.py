@@ -15,8 +15,8 @@ shipped tiny model, encoding included) at 1 and 8 concurrent clients on loopback
 Part 3 (build): `index build` images/s against raw encoding of the same images with the same
 batch size and workers (goal >= 0.9x); best of --rounds interleaved rounds.
 
-    .venv/bin/python benchmarks/bench_index.py                 # the full 1M run
-    .venv/bin/python benchmarks/bench_index.py --n 100000 --skip-http --skip-build
+    .venv/bin/python bench/bench_index.py                 # the full 1M run
+    .venv/bin/python bench/bench_index.py --n 100000 --skip-http --skip-build
 Data: vectors = normalise(centre_c + B z + e): 1,000 random unit centres (topics), z ~ N(0, I_64)
 through a shared basis of 64 unit directions scaled so that |B z| ~ --spread (default 0.9: clusters
 that touch but do not swallow each other; embeddings have a low intrinsic dimension), and isotropic

@@ -17,9 +17,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from eqvl.build.extract import ExtractJob, extract_video, read_marker
-from eqvl.build.plan import Plan
-from eqvl.build.select import ScreenConfig, select_twins
+from eqvl.videotwins.extract import ExtractJob, extract_video, read_marker
+from eqvl.videotwins.plan import Plan
+from eqvl.videotwins.select import ScreenConfig, select_twins
 from eqvl.errors import EqvlError
 from eqvl.io import write_json_atomic, write_jsonl_atomic
 
@@ -147,7 +147,7 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
         "files": {"twins": "twins.jsonl", "images": "images/"},
     }
     if "eqben" in cfg.export:
-        from eqvl.build.export import export_eqben
+        from eqvl.videotwins.export import export_eqben
 
         manifest["files"]["eqben"] = export_eqben(out, rows, plan.subset)
     write_json_atomic(out / "manifest.json", manifest)

@@ -10,8 +10,8 @@ loses nothing and reopening it resumes at the first undecided twin.
 from pathlib import Path
 from typing import Any
 
-from eqvl.build.decisions import DECISIONS, DEFAULT_FILE, append_decision, read_decisions
-from eqvl.build.review_page import PAGE
+from eqvl.data.decisions import DECISIONS, DEFAULT_FILE, append_decision, read_decisions
+from eqvl.videotwins.review_page import PAGE
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_jsonl
 

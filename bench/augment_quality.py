@@ -3,8 +3,8 @@ each rewrite type, the share flagged valid, and 10 sample rewrites per type; the
 (eqvl.augment.checks: subject-verb agreement) on the 40 finite-verb captions of
 tests/data/captions_finite_verbs.txt, every flagged rewrite listed so its precision can be read off.
 
-Run:  .venv/bin/python benchmarks/augment_quality.py            # print the markdown
-      .venv/bin/python benchmarks/augment_quality.py --write    # refresh the quality block in docs/guide/augment.md and README.md
+Run:  .venv/bin/python bench/augment_quality.py            # print the markdown
+      .venv/bin/python bench/augment_quality.py --write    # refresh the quality block in docs/guide/augment.md and README.md
 """
 
 from __future__ import annotations

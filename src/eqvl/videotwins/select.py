@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from eqvl.build.filters import hamming
-from eqvl.build.plan import Plan, safe_name
+from eqvl.videotwins.filters import hamming
+from eqvl.videotwins.plan import Plan, safe_name
 from eqvl.errors import EqvlError
 
 

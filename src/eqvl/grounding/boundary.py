@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eqvl.build.plan import safe_name
-from eqvl.build.video import VideoReader, sample_times
+from eqvl.videotwins.plan import safe_name
+from eqvl.video.reader import VideoReader, sample_times
 from eqvl.errors import DataError, EqvlError
 
 #: table 11's thresholds, in seconds

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from eqvl.build.plan import Candidate, FrameSpec, Plan, VideoPlan
+from eqvl.videotwins.plan import Candidate, FrameSpec, Plan, VideoPlan
 from eqvl.errors import DataError
 
 TEMPLATE = "The person is {attention} {object} which is {spatial} him/her."

@@ -88,7 +88,7 @@ def export_accepted(folder: str | Path, accepted: str | Path | None = None) -> t
     subset = manifest.get("dataset") if isinstance(manifest, dict) else None
     rows = [obj for _, obj in read_jsonl(folder / "twins.jsonl")]
     if accepted is not None:
-        from eqvl.build.decisions import accepted_ids
+        from eqvl.data.decisions import accepted_ids
 
         keep = accepted_ids(accepted)
         rows = [r for r in rows if r.get("id") in keep]

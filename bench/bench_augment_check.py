@@ -1,5 +1,5 @@
 """Cost of augment's agreement check (eqvl.augment.checks), side by side in one run: the test captions x 4 seeds
-with the check replaced by a no-op, then with it (its cache cleared). Run: .venv/bin/python benchmarks/bench_augment_check.py"""
+with the check replaced by a no-op, then with it (its cache cleared). Run: .venv/bin/python bench/bench_augment_check.py"""
 import time
 from pathlib import Path
 import eqvl.augment.base as base

@@ -1,6 +1,6 @@
 """Step time of itc vs itc+eqsim vs itc+eqsim+ce, and the data-wait fraction.
 
-    .venv/bin/python benchmarks/bench_train.py [--batch-size 256] [--steps 4] [--model eqvl-tiny-rn]
+    .venv/bin/python bench/bench_train.py [--batch-size 256] [--steps 4] [--model eqvl-tiny-rn]
 
 Trains on synthetic 64 px images (made in a temp dir) with `eqvl.train.train`, timing every
 optimiser step through the step hook. Two views of the extra losses' cost:

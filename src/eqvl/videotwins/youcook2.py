@@ -11,8 +11,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from eqvl.build.locate import index_videos
-from eqvl.build.plan import Candidate, FrameSpec, Plan, VideoPlan
+from eqvl.video.locate import index_videos
+from eqvl.videotwins.plan import Candidate, FrameSpec, Plan, VideoPlan
 from eqvl.errors import DataError, EqvlError
 from eqvl.io import read_json
 

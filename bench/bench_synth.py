@@ -1,6 +1,6 @@
 """How fast `eqvl synth` writes twins (sample + caption + render + PNG + files), at 224 and 64 px.
 
-    .venv/bin/python benchmarks/bench_synth.py [--workers 2] [--twins 400] [--sizes 224,64] [--breakdown]
+    .venv/bin/python bench/bench_synth.py [--workers 2] [--twins 400] [--sizes 224,64] [--breakdown]
 
 Prints wall-clock twins/s of a full `generate` run (images, twins.jsonl, triplets.jsonl,
 manifest) into a temporary folder, and twins per CPU-second (this process plus its

@@ -15,9 +15,9 @@ from typing import Any
 
 from PIL import Image
 
-from eqvl.build.filters import count_faces, dhash
-from eqvl.build.plan import VideoPlan, safe_name
-from eqvl.build.video import VideoReader
+from eqvl.videotwins.filters import count_faces, dhash
+from eqvl.videotwins.plan import VideoPlan, safe_name
+from eqvl.video.reader import VideoReader
 from eqvl.errors import DataError
 from eqvl.io import atomic_open
 

@@ -6,7 +6,7 @@
 2. Pairs built per second from annotations: Action Genome pickles and a GEBC file of synthetic
    videos, read into a plan (the pairing rules; no video touched).
 
-Run:  .venv/bin/python benchmarks/bench_build.py [--minutes 10] [--size 160x120] [--fps 25] [--gop 50] [--repeats 3]
+Run:  .venv/bin/python bench/bench_build.py [--minutes 10] [--size 160x120] [--fps 25] [--gop 50] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from eqvl.build.ag import read_ag  # noqa: E402
-from eqvl.build.gebc import read_gebc  # noqa: E402
-from eqvl.build.synthetic import colour_frame, write_video  # noqa: E402
-from eqvl.build.video import VideoReader, frames_every_decode  # noqa: E402
+from eqvl.videotwins.ag import read_ag  # noqa: E402
+from eqvl.videotwins.gebc import read_gebc  # noqa: E402
+from eqvl.video.synthetic import colour_frame, write_video  # noqa: E402
+from eqvl.video.reader import VideoReader, frames_every_decode  # noqa: E402
 
 RELS = ["lookingat", "notlookingat", "unsure", "above", "beneath", "infrontof", "behind", "onthesideof", "in",
         "carrying", "coveredby", "drinkingfrom", "eating", "haveitontheback", "holding", "leaningon", "lyingon",

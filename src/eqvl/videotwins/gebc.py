@@ -10,48 +10,15 @@ its caption is the boundary's subject with its status before / after ("a man in 
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from eqvl.build.filters import DEFAULT_MOTION_WORDS, motion_word_hits
-from eqvl.build.locate import index_videos
-from eqvl.build.plan import Candidate, FrameSpec, Plan, VideoPlan
+from eqvl.videotwins.filters import DEFAULT_MOTION_WORDS, motion_word_hits
+from eqvl.video.locate import index_videos
+from eqvl.videotwins.plan import Candidate, FrameSpec, Plan, VideoPlan
+from eqvl.data.gebc import check_gebc_annotations, status_caption
 from eqvl.errors import DataError
 from eqvl.io import read_json
-
-LAYOUT = ("{youtube_id: [{boundary_id, timestamp, prev_timestamp, next_timestamp, label, subject, status_before, "
-          "status_after, action_of_cause, caption}, ...]} (GEBC / Kinetics-GEB+ train/val/test.json)")
-REQUIRED = ("timestamp", "status_before", "status_after")
-
-
-def _check(ann: Any, path: Path) -> dict[str, list[dict]]:
-    if isinstance(ann, dict) and "database" in ann:
-        raise DataError(f"this is a YouCook2 annotation file; expected the GEBC layout {LAYOUT}", path=str(path))
-    if not isinstance(ann, dict) or not ann:
-        raise DataError(f"expected the GEBC layout {LAYOUT}; got {type(ann).__name__}", path=str(path))
-    for vid, bounds in ann.items():
-        if not isinstance(bounds, list) or not all(isinstance(b, dict) for b in bounds):
-            raise DataError(f"expected the GEBC layout {LAYOUT}", path=str(path), field=vid)
-        for k, b in enumerate(bounds):
-            for key in REQUIRED:
-                if key not in b:
-                    raise DataError(f"missing required field (expected the GEBC layout {LAYOUT})", path=str(path), field=f"{vid}[{k}].{key}")
-            for key in ("timestamp", "prev_timestamp", "next_timestamp"):
-                if key in b and not isinstance(b[key], (int, float)):
-                    raise DataError(f"expected seconds, got {b[key]!r}", path=str(path), field=f"{vid}[{k}].{key}")
-            for key in ("status_before", "status_after"):
-                if not isinstance(b[key], str) or not b[key].strip():
-                    raise DataError("expected a non-empty status caption", path=str(path), field=f"{vid}[{k}].{key}")
-    return ann
-
-
-def status_caption(boundary: dict, status: str) -> str:
-    """Subject + status ("a man in blue" + "stands on a rope"), capitalised and full-stopped."""
-    subject = str(boundary.get("subject") or "").strip()
-    text = f"{subject} {boundary[status].strip()}".strip().rstrip(".")
-    return text[:1].upper() + text[1:] + "."
-
 
 def segment_edges(bounds: list[dict]) -> list[float]:
     """[start, t_0, t_1, ..., t_{m-1}, end]: segment k lies between edges k and k+1."""
@@ -63,7 +30,7 @@ def segment_edges(bounds: list[dict]) -> list[float]:
 def read_gebc(annotations: str | Path, videos_dir: str | Path, gap: int = 2,
               motion_words: Sequence[str] = DEFAULT_MOTION_WORDS) -> Plan:
     path = Path(annotations)
-    ann = _check(read_json(path), path)
+    ann = check_gebc_annotations(read_json(path), path)
     index = index_videos(videos_dir)
     plan = Plan(subset="gebc", videos=[], settings={"gap": gap, "motion_words": list(motion_words), "frame": "segment middle"})
     for vid in sorted(ann):

@@ -72,8 +72,8 @@ def render_rows(pipe: Any, rows: list[dict], out: Path, cfg: RenderConfig, progr
 def build_sd(out: str | Path, n: int, seed: int = 0, render: str | None = None, cfg: RenderConfig | None = None,
              overwrite: bool = False, resume: bool = False, export: tuple[str, ...] = (), progress: bool = True) -> dict[str, Any]:
     """pairs.jsonl (+ images/ and twins.jsonl when rendering, + the EqBen export) and manifest.json."""
-    from eqvl.build.pipeline import BuildConfig, prepare_out
-    from eqvl.build.sd_pairs import aspect_counts, make_pairs, parse_render
+    from eqvl.videotwins.pipeline import BuildConfig, prepare_out
+    from eqvl.videotwins.sd_pairs import aspect_counts, make_pairs, parse_render
     from eqvl.io import write_json_atomic, write_jsonl_atomic
 
     cfg = cfg or RenderConfig()
@@ -92,7 +92,7 @@ def build_sd(out: str | Path, n: int, seed: int = 0, render: str | None = None, 
         write_jsonl_atomic(folder / "twins.jsonl", twins)
         manifest["files"].update(twins="twins.jsonl", images="images/")
         if "eqben" in export:
-            from eqvl.build.export import export_eqben
+            from eqvl.videotwins.export import export_eqben
 
             manifest["files"]["eqben"] = export_eqben(folder, twins, "sd")
     elif export:
