@@ -55,7 +55,12 @@ def find_file(data_dir: str | Path, names: Sequence[str], bench: str, layout: st
 
 
 def layout_error(bench: str, data_dir: str | Path, layout: str) -> DataError:
-    return DataError(f"not a {bench} folder; expected:\n{layout}", path=str(data_dir))
+    """Wrong layout: say what was expected, and which other benchmark the folder looks like."""
+    from eqvl.benchmarks.base import looks_like  # at call time: base's registry imports the readers
+
+    others = looks_like(data_dir, exclude=bench)
+    hint = f" (it looks like a {' / '.join(others)} folder: --benchmark {others[0]})" if others else ""
+    return DataError(f"not a {bench} folder{hint}; expected:\n{layout}", path=str(data_dir))
 
 
 def text_field(obj: Mapping[str, Any], key: str, path: str | Path, line: int | None = None, where: str = "") -> str:

@@ -49,6 +49,14 @@ class Benchmark:
     #: True when `load` takes a `subset` option itself (it picks files by it); for the others
     #: the evaluation applies `--option subset=a,b` by keeping the items whose `subset` is listed.
     reads_subsets: bool = False
+    #: the metric a one-number summary (`--benchmark suite`) reports; "" = the first in `metrics`
+    headline: str = ""
+
+    @classmethod
+    def detect(cls, folder: Path) -> bool:
+        """True when `folder` is laid out as this benchmark's release (cheap checks only): lets a
+        reader pointed at the wrong folder say which benchmark it looks like."""
+        return False
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         raise NotImplementedError
@@ -64,6 +72,7 @@ class Benchmark:
 #: the reader modules, in `eqvl.benchmarks`; each registers its class with `@register_benchmark`
 READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
     "aro", "eqben", "foils", "gebc_grounding", "hardpos", "retrieval", "sugarcrepe", "triplets", "twins", "valse", "winoground",
+    "vl_checklist",
 ])
 
 
@@ -84,3 +93,11 @@ def get_benchmark(name: str) -> Benchmark:
 
 def list_benchmarks() -> dict[str, type[Benchmark]]:
     return READERS.classes()
+
+
+def looks_like(folder: str | Path, exclude: str = "") -> list[str]:
+    """The benchmarks (other than `exclude`) whose `detect` recognises `folder`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [name for name, cls in list_benchmarks().items() if name != exclude and cls.detect(folder)]
