@@ -33,7 +33,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--caption-column", dest="caption_column", help=argparse.SUPPRESS)
     p.add_argument("--csv-separator", dest="sep", default="\t", help="CSV column separator (open_clip's default: tab)")
     p.add_argument("--sep", dest="sep", help=argparse.SUPPRESS)
-    p.add_argument("--types", action="store_true", help="also write hard_negative_types / hard_positive_types")
+    p.add_argument("--types", action=argparse.BooleanOptionalAction, default=True,
+                   help="write hard_negative_types / hard_positive_types, which `eqvl train --loss ...+ce` needs for "
+                        "CE-CLIP's per-type margins; --existing merge keeps the input's types ('untyped' where it "
+                        "had none) (default: on)")
     p.add_argument("--keep-invalid", action="store_true",
                    help="keep rewrites flagged invalid: they break subject-verb agreement that the caption kept "
                         "(eqvl.augment.checks)")

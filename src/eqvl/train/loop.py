@@ -36,7 +36,7 @@ from eqvl.train.distributed import DistInfo, any_rank, init_distributed, mean_ov
 from eqvl.train.forward import forward_loss
 from eqvl.train.guards import NonFiniteGuard, grad_norm
 from eqvl.train.logs import MetricsLog
-from eqvl.train.records import DataReport
+from eqvl.train.records import UNTYPED, DataReport
 from eqvl.train.schedule import cosine_lr, set_lr
 from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, read_rows,
                               reconcile_resume, resolve_model, restore, seed_everything)
@@ -146,6 +146,11 @@ class _Run:
                       "world": info.world, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
                       "negative_types": self.data.types, "config": cfg.to_dict()})
         print(f"eqvl train: {self.data.report.summary()}", file=sys.stderr)
+        if "ce" in parse_loss_spec(cfg.loss) and self.data.types == [UNTYPED]:
+            # CE-CLIP learns one margin per negative type; a file without types quietly gets one shared margin
+            print(f"eqvl train: warning: --loss {cfg.loss}: {cfg.train_data} has no hard_negative_types, so every hard "
+                  "negative shares one 'untyped' CE margin instead of one per type (eqvl augment writes the types)",
+                  file=sys.stderr)
         if resumed:
             print(f"eqvl train: resumed from {self.resume_path} at step {step}", file=sys.stderr)
 

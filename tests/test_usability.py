@@ -1,0 +1,75 @@
+"""Issue 26: no silent weakening. Each test fails on the main before the issue and passes after."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from eqvl.cli import main
+from eqvl.train import TrainConfig, train
+
+from train_helpers import make_images  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+# ---------------------------------------------------------------- 1. augment keeps its types
+
+def test_augment_merge_keeps_the_input_types_and_writes_types_by_default(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("filepath\ttitle\thard_negatives\thard_negative_types\n"
+                   'a.jpg\ta brown dog chasing a white cat\t["a hand-made negative"]\t["swap"]\n'
+                   "b.jpg\ttwo red apples on a wooden table\t[]\t[]\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "merge"]) == 0
+    rows = _rows(out)
+    negs, types = json.loads(rows[0]["hard_negatives"]), json.loads(rows[0]["hard_negative_types"])
+    assert negs[0] == "a hand-made negative" and types[0] == "swap" and len(types) == len(negs) > 1
+    assert all(len(json.loads(r["hard_positive_types"])) == len(json.loads(r["hard_positives"])) for r in rows)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("filepath\ttitle\na.jpg\ta brown dog chasing a white cat\n", encoding="utf-8")
+    assert main(["augment", "--in", str(plain), "--out", str(tmp_path / "d.csv"), "--quiet"]) == 0
+    assert "hard_negative_types" in _rows(tmp_path / "d.csv")[0]
+    assert main(["augment", "--in", str(plain), "--out", str(tmp_path / "n.csv"), "--quiet", "--no-types"]) == 0
+    assert "hard_negative_types" not in _rows(tmp_path / "n.csv")[0]
+
+
+def _train_cfg(tmp_path: Path, csv_path: Path, **kw) -> TrainConfig:
+    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv_path), output=str(tmp_path / "run"),
+                epochs=1, batch_size=6, lr=1e-3, log_every=1, preload=True, train_augment=False, progress=False,
+                seed=0, max_steps=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _csv_without_types(root: Path, n: int = 12) -> Path:
+    lines = ["filepath\ttitle\thard_negatives"]
+    for rel, cap, colour, shape in make_images(root, n):
+        lines.append(f"{rel}\t{cap}\t{json.dumps([f'two {colour} {shape}s'])}")
+    path = root / "train.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_ce_without_types_says_so_once(tmp_path, capsys):
+    data = _csv_without_types(tmp_path / "d")
+    train(_train_cfg(tmp_path, data, loss="itc+ce"))
+    err = capsys.readouterr().err
+    assert err.count("has no hard_negative_types") == 1 and "'untyped' CE margin" in err
+    train(_train_cfg(tmp_path, data, loss="itc", output=str(tmp_path / "itc")))
+    assert "hard_negative_types" not in capsys.readouterr().err
