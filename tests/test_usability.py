@@ -73,3 +73,29 @@ def test_train_ce_without_types_says_so_once(tmp_path, capsys):
     assert err.count("has no hard_negative_types") == 1 and "'untyped' CE margin" in err
     train(_train_cfg(tmp_path, data, loss="itc", output=str(tmp_path / "itc")))
     assert "hard_negative_types" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 2. fine-tuning defaults that fine-tune
+
+def _start_config(run: Path) -> dict:
+    recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in recs if r.get("event") in ("start", "resume")][-1]["config"]
+
+
+def test_train_without_lr_fine_tunes_loaded_weights_at_a_fine_tuning_rate(tmp_path, capsys):
+    data = _csv_without_types(tmp_path / "d")
+    base = ["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--batch-size", "6", "--epochs", "2",
+            "--preload", "--no-train-augment", "--no-progress"]
+    assert main([*base, "--pretrained", "none", "--max-steps", "1", "--output", str(tmp_path / "a")]) == 0
+    assert _start_config(tmp_path / "a")["lr"] == 5e-4  # open_clip's from-scratch rate for random weights
+    assert "--lr not given" not in capsys.readouterr().err
+    init = tmp_path / "a" / "checkpoints" / "epoch_latest.pt"
+    assert main([*base, "--pretrained", str(init), "--max-steps", "1", "--output", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert _start_config(tmp_path / "b")["lr"] == 1e-5
+    assert err.count("--lr not given: 1e-05, a fine-tuning rate") == 1, err
+    assert main([*base, "--max-steps", "2", "--output", str(tmp_path / "b"), "--resume", "latest"]) == 0
+    err = capsys.readouterr().err
+    assert _start_config(tmp_path / "b")["lr"] == 1e-5 and "--lr" not in err
+    assert main([*base, "--pretrained", str(init), "--max-steps", "1", "--lr", "3e-3", "--output", str(tmp_path / "c")]) == 0
+    assert _start_config(tmp_path / "c")["lr"] == 3e-3 and "--lr not given" not in capsys.readouterr().err

@@ -113,6 +113,7 @@ def train_model(**config: Any):
     """`eqvl train` from Python: keyword arguments are `TrainConfig` fields (the CLI flags with underscores)."""
     from eqvl.train import TrainConfig, train as run_training
 
+    config.setdefault("lr", None)  # as the CLI: a fine-tuning rate when `pretrained` loads weights
     return run_training(TrainConfig(**config))
 
 

@@ -74,7 +74,9 @@ HELP = {
     'hardpos_margin_weight': 'weight of the hard-positive margin term',
     'epochs': 'passes over the training data',
     'batch_size': 'pairs per process per micro-batch (the global batch is this x processes)',
-    'lr': 'peak learning rate (AdamW; linear warmup, then cosine to 0)',
+    'lr': 'peak learning rate (AdamW; linear warmup, then cosine to 0) (default: 1e-5 when --pretrained loads '
+          "weights, a fine-tuning rate; 5e-4, open_clip's from-scratch rate, with --pretrained none; a resumed run "
+          'keeps its own)',
     'wd': 'AdamW weight decay (not on gains, biases, norms, logit scale)',
     'beta1': 'AdamW beta1',
     'beta2': 'AdamW beta2',
@@ -157,7 +159,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # open_clip's --delete-previous-checkpoint is --keep-last 1
     p.add_argument("--delete-previous-checkpoint", dest="keep_last", action="store_const", const=1,
                    default=argparse.SUPPRESS, help="open_clip's spelling of --keep-last 1 (default: off)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, lr=None)  # None: eqvl.train.defaults picks a fine-tuning or a from-scratch rate
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from eqvl.precision import autocast as autocast_for
 from eqvl.precision import input_dtype
 from eqvl.train.checkpoint import LATEST, Checkpointer, load_checkpoint, prepare_output
 from eqvl.train.config import TrainConfig
+from eqvl.train.defaults import resolve_lr
 from eqvl.train.dataset import Augmenter, check_images, default_augmenter
 from eqvl.train.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
 from eqvl.train.forward import forward_loss
@@ -108,6 +109,9 @@ class _Run:
         if self.cfg.skip_bad:
             rows = check_images(rows, report, self.cfg.strict_data)
         ckpt = load_checkpoint(self.resume_path) if self.resume_path is not None else None
+        self.cfg, note = resolve_lr(self.cfg, ckpt)  # lr=None: a fine-tuning rate when weights are loaded
+        if note and info.is_main:
+            print(f"eqvl train: {note}", file=sys.stderr)
         self.cfg = cfg = reconcile_resume(self.cfg, ckpt, str(self.resume_path)) if ckpt else resolve_model(self.cfg)
         self.bundle = build_model(cfg, info, resuming=ckpt is not None)
         self.data: DataPipeline = build_data(cfg, info, self.bundle, probe, cfg.train_data, (rows, report, has),
