@@ -4,8 +4,8 @@ colour words swapped between objects; scored as Winoground (text / image / group
 Two releases: the Drive archive (`test.json`, `train.json` lists of
 `{id, caption_1, caption_2, image_1: "images/img_0_1.png", image_2, image_source, caption_source}`
 + the unzipped `images/`) and the Hub copy `stanfordnlp/colorswap` (parquet or `save_to_disk`, the
-images embedded). caption_1 belongs to image_1. The paper's image-text-matching numbers are on the
-test split (300 twins), the default here.
+images embedded). caption_1 belongs to image_1. The held-out test split (300 twins) is the
+default; train (700) is for fine-tuning.
 """
 
 from __future__ import annotations
