@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from bench_fixtures import GOOD, TEXT_ONLY, TIE, png, write_json, write_jsonl
+from bench_fixtures import GOOD, TEXT_ONLY, TIE, png, write_json
 from table_fixtures import png_bytes, write_parquet, write_saved_split
 from test_scoring import FakeEncoder
 
@@ -55,7 +55,7 @@ def test_hub_copy_with_embedded_images(tmp_path):
     write_parquet(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet", rows[:1])
     bench = get_benchmark("colorswap")
     data = bench.load(tmp_path / "hub", extract_dir=str(tmp_path / "x"))
-    assert len(data.items) == 3
+    assert len(data.items) == 3 and bench.detect(tmp_path / "hub")
     assert np.asarray(load_image(data.items[2].images[1]))[0, 0].tolist() == list(COLORS[5])
     assert all(r.path.startswith(str(tmp_path / "x")) for it in data.items for r in it.images)
     # the engine reads the extracted files like any others
@@ -82,9 +82,10 @@ def test_bad_input(tmp_path):
     write_json(tmp_path / "data" / "test.json", [_record(0), _record(0)])
     with pytest.raises(DataError, match="record 1: duplicate id 'test/0'"):
         bench.load(tmp_path)
-    write_jsonl(tmp_path / "wino" / "examples.jsonl", [{"id": 0}])
-    with pytest.raises(DataError, match=r"(?s)not a colorswap folder.*test.json.*looks like a winoground folder"):
-        bench.load(tmp_path / "wino")
+    (tmp_path / "vlc" / "corpus" / "v1").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"(?s)not a colorswap folder \(it looks like a vl-checklist folder.*test.json"):
+        bench.load(tmp_path / "vlc")
+    assert bench.detect(tmp_path) and not bench.detect(tmp_path / "vlc")
     # a missing image names the record; --skip-bad skips and counts it
     write_json(tmp_path / "data" / "test.json", [_record(0), _record(1), {**_record(2), "image_2": "images/nope.png"}])
     with pytest.raises(DataError, match="record 'test/2'.*image file not found"):

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from eqvl.benchmarks import hf_tables
-from eqvl.benchmarks._common import check_options, group_means, read_json_keyed, stack_scores
+from eqvl.benchmarks._common import check_options, group_means, layout_error, read_json_keyed, stack_scores
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
-from eqvl.benchmarks.sniff import wrong_layout
 from eqvl.benchmarks.twin_rows import TwinFields, cell_path, json_records, table_records, twin_items
 from eqvl.benchmarks.twins import twin_results
 from eqvl import metrics
@@ -38,6 +37,15 @@ class ColorSwapBenchmark(Benchmark):
         "  options split=test|train|all (test), image_root=, extract_dir= (where embedded images are written;\n"
         "  default <data>/eqvl_images)"
     )
+
+    @classmethod
+    def detect(cls, folder: Path) -> bool:
+        for path in (folder / "test.json", folder / "data" / "test.json"):
+            if path.is_file():
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    head = handle.read(4096)
+                return '"caption_1"' in head and '"image_2"' in head
+        return set(FIELDS.images + FIELDS.captions) <= hf_tables.table_columns(folder)
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, ["split", "image_root", "extract_dir"])
@@ -69,7 +77,7 @@ class ColorSwapBenchmark(Benchmark):
             base = Path(image_root) if image_root else (data_dir if data_dir.is_dir() else data_dir.parent)
             records = table_records(files, ["id", *FIELDS.images, *FIELDS.captions, *FIELDS.keep])
         else:
-            raise wrong_layout(self.name, data_dir, self.layout)
+            raise layout_error(self.name, data_dir, self.layout)
         items = twin_items(records, FIELDS, cell_path(extract, base), id_prefix=f"{split}/")
         for it in items:
             it.subset = split

@@ -75,6 +75,17 @@ def column_names(path: Path) -> list[str]:
         raise DataError(f"not a readable {path.suffix[1:]} table: {exc}", path=str(path)) from None
 
 
+def table_columns(folder: Path) -> set[str]:
+    """The columns of a local table copy's first file; empty when it is none or unreadable (for `detect`)."""
+    try:
+        if not is_table_copy(folder):
+            return set()
+        files = table_files(folder, None)
+        return set(column_names(files[0])) if files else set()
+    except Exception:  # a hint only: the reader itself reports an unreadable table
+        return set()
+
+
 def _open_arrow(pa, source):
     try:
         return pa.ipc.open_stream(source)  # save_to_disk writes the streaming format
