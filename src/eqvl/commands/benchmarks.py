@@ -33,4 +33,6 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join("    " + line for line in layout.splitlines()))
         print()
     print(f"{len(registry)} benchmarks; run one with: eqvl eval --model M --benchmark NAME --data DIR --output out.json")
+    print("run all found under ROOT/<name>/ with: eqvl eval --model M --benchmark suite --data ROOT "
+          "--output 'out/{benchmark}.json' --summary out/suite.md")
     return 0

@@ -33,7 +33,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pretrained", nargs="+", default=None,
                    help="open_clip pretrained tag, checkpoint file (incl. epoch_N.pt), or none (random init); "
                    "one for all models or one per --model (default: required unless the model carries its weights)")
-    p.add_argument("--benchmark", nargs="+", required=True, help="benchmark name(s) (see `eqvl benchmarks`)")
+    p.add_argument("--benchmark", nargs="+", required=True,
+                   help="benchmark name(s) (see `eqvl benchmarks`), or `suite`: every benchmark found in --data ROOT/<name>/ "
+                   "(--output then needs {benchmark}; --summary gets one row per model, a column per benchmark + the mean)")
     p.add_argument("--data", nargs="+", required=True, help="benchmark folder (or its annotation file), one per --benchmark")
     add_output_flag(p, required=True, metavar="FILE.json",
                     help="results JSON to write (several runs: a template, e.g. results/{benchmark}_{model}.json)")
@@ -111,9 +113,24 @@ def _plan(args: argparse.Namespace):
     return benches, runs, outputs
 
 
+def _expand_suite(args: argparse.Namespace):
+    """`--benchmark suite --data ROOT` -> the benchmarks found under ROOT (None when not a suite run)."""
+    from eqvl.evaluation.suite import SUITE, find_benchmarks
+
+    if SUITE not in args.benchmark:
+        return None
+    if len(args.benchmark) != 1 or len(args.data) != 1:
+        raise EqvlError("--benchmark suite runs alone, with one --data ROOT holding a sub-folder per benchmark")
+    plan = find_benchmarks(args.data[0])
+    args.benchmark, args.data = [n for n, _ in plan.found], [str(p) for _, p in plan.found]
+    print(f"suite: {', '.join(args.benchmark)}; skipped (no folder): {', '.join(plan.skipped) or 'none'}", file=sys.stderr)
+    return plan
+
+
 def run(args: argparse.Namespace) -> int:
     from eqvl.io import OutputLock, check_outputs
 
+    suite = _expand_suite(args)
     benches, runs, outputs = _plan(args)
     options = parse_options(args.option)
     for name in args.benchmark:
@@ -122,7 +139,11 @@ def run(args: argparse.Namespace) -> int:
     with OutputLock(outputs):
         check_outputs(outputs, args.overwrite)  # again under the lock: another run may have written meanwhile
         results = _run_all(args, benches, runs, options)
-        if args.summary:
+        if args.summary and suite is not None:
+            from eqvl.evaluation.suite import write_suite_summary
+
+            write_suite_summary(args.summary, results, suite.skipped)
+        elif args.summary:
             from eqvl.evaluation.summary import write_summary
 
             write_summary(args.summary, results)
