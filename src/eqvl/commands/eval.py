@@ -23,8 +23,10 @@ def add_parser(subparsers) -> None:
         help="evaluate models on benchmarks (tables + CLIP_benchmark-style results JSON)",
         description="Evaluate image-text models on compositionality benchmarks. "
         "Models: an open_clip name (ViT-B-32), a shipped config (eqvl-tiny-rn, eqvl-tiny-vit), a path to an "
-        "open_clip model-config JSON, hf-hub:ORG/REPO, local-dir:DIR, or hf:DIR (transformers CLIPModel / "
-        "SiglipModel saved with save_pretrained). See `eqvl benchmarks` for benchmark names and layouts. "
+        "open_clip model-config JSON, hf-hub:ORG/REPO, local-dir:DIR, hf:DIR (a transformers save_pretrained "
+        "directory of CLIPModel / SiglipModel, or BLIP retrieval's ITC head: dual encoders), hf-itm:DIR (BLIP / "
+        "BLIP-2 image-text matching head: P(match) per pair). Directories hold their weights: leave --pretrained "
+        "out. See `eqvl benchmarks` for benchmark names and layouts. "
         "Several --model and/or --benchmark values run every pair; then --output (and --scores-out, "
         "--export-official-scores) are templates with {benchmark}, {model}, {pretrained}.",
     )

@@ -1,20 +1,27 @@
-"""Pair scorers (ITM heads) cannot embed separately: score exactly the unique (image, caption)
-pairs asked for, decoding each batch in workers and caching each score by content."""
+"""Pair scorers (ITM heads, VQAScore) cannot embed separately: score exactly the unique (image,
+caption) pairs asked for, cache first, each score keyed by (scorer identity, image content, text).
+
+Pairs are grouped by image: each image is decoded once (in DataLoader workers), and a scorer that
+can share an image's work between captions (`GroupedPairScorer`: BLIP's vision tower once per
+image) gets each batch as unique images + a pair -> image map. `cfg.batch_size` is pairs per call.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from eqvl.data.images import text_content_key
 from eqvl.data.records import ImageRef
-from eqvl.encode.images import ImageSet, content_keys, image_batches
-from eqvl.encode.types import EncodeConfig, EncodeStats, device_of
+from eqvl.encode.images import ImageSet, content_keys
+from eqvl.encode.types import EncodeConfig, EncodeStats
 from eqvl.errors import EqvlError
-from eqvl.models.base import PairScorer
+from eqvl.models.base import GroupedPairScorer, PairScorer
 
 
 @dataclass
@@ -49,38 +56,83 @@ def score_pairs(
         for p, k in enumerate(keys):
             if k in hits:
                 values[p] = float(hits[k][0])
-        stats.cached = len(hits)
+        stats.cached = sum(1 for k in keys if k in hits)
     todo = [p for p, (i, _) in enumerate(pairs) if np.isnan(values[p]) and i not in bad]
     if todo:
-        dataset = ImageSet([refs[pairs[p][0]] for p in todo], scorer.preprocess)
-        _score_new(scorer, dataset, todo, pairs, texts, keys, cfg, values, bad, stats, on_bad)
+        run = _Run(scorer, pairs, texts, keys, cfg, values, bad, stats, on_bad)
+        run.go(refs, todo)
     stats.failed = len(bad)
     return PairScores(values, bad, stats)
 
 
-def _score_new(scorer, dataset: ImageSet, todo: list[int], pairs, texts, keys, cfg: EncodeConfig,
-               values: np.ndarray, bad: dict[int, str], stats: EncodeStats, on_bad) -> None:
-    bar = tqdm(total=len(todo), desc="scoring pairs", unit="pair", disable=not cfg.progress)
-    try:
-        for local_index, pixels, failures, _ in image_batches(dataset, cfg, device_of(scorer)):
-            for j, msg in failures:
-                img = pairs[todo[j]][0]
-                bad[img] = msg
-                on_bad(img, msg)
-            if pixels is None:
-                bar.update(len(failures))
-                continue
-            batch_texts = [texts[pairs[todo[j]][1]] for j in local_index]
-            s = scorer.score_pairs(pixels, batch_texts).detach().float().cpu().numpy().reshape(-1)
-            if len(s) != len(batch_texts):
-                raise EqvlError(f"score_pairs returned {len(s)} scores for {len(batch_texts)} pairs")
-            for j, v in zip(local_index, s):
-                values[todo[j]] = v
-            stats.encoded += len(local_index)
-            if cfg.cache is not None:
-                cfg.cache.add("pair", [keys[todo[j]] for j in local_index], s.reshape(-1, 1))
-            bar.update(len(local_index) + len(failures))
-    finally:
-        bar.close()
-        if cfg.cache is not None:
-            cfg.cache.flush("pair")
+def _as_list(batch):
+    return batch  # [(index, preprocessed or None, error or None, key)]: images may differ in size
+
+
+class _Run:
+    """One scoring pass: images decoded once each, their pairs queued, scored `batch_size` at a time."""
+
+    def __init__(self, scorer: Any, pairs, texts, keys, cfg: EncodeConfig, values: np.ndarray,
+                 bad: dict[int, str], stats: EncodeStats, on_bad) -> None:
+        self.scorer, self.pairs, self.texts, self.keys, self.cfg = scorer, pairs, texts, keys, cfg
+        self.values, self.bad, self.stats, self.on_bad = values, bad, stats, on_bad
+        self.decoded: dict[int, Any] = {}
+        self.bar = tqdm(total=0, desc="scoring pairs", unit="pair", disable=not cfg.progress)
+
+    def go(self, refs: Sequence[ImageRef], todo: list[int]) -> None:
+        by_image: dict[int, list[int]] = {}
+        for p in todo:
+            by_image.setdefault(self.pairs[p][0], []).append(p)
+        order = list(by_image)
+        self.bar.total = len(todo)
+        loader = DataLoader(ImageSet([refs[i] for i in order], self.scorer.preprocess), batch_size=self.cfg.batch_size,
+                            shuffle=False, num_workers=self.cfg.workers, collate_fn=_as_list)
+        pending: list[int] = []
+        try:
+            for batch in loader:
+                for j, item, err, _ in batch:
+                    image = order[j]
+                    if err is not None:
+                        self.bad[image] = err
+                        self.on_bad(image, err)
+                        self.bar.update(len(by_image[image]))
+                        continue
+                    self.decoded[image] = item
+                    pending.extend(by_image[image])
+                while len(pending) >= self.cfg.batch_size:
+                    self._score(pending[: self.cfg.batch_size])
+                    pending = pending[self.cfg.batch_size:]
+                    self._forget(pending)
+            if pending:
+                self._score(pending)
+        finally:
+            self.bar.close()
+            if self.cfg.cache is not None:
+                self.cfg.cache.flush("pair")
+
+    def _forget(self, pending: list[int]) -> None:
+        """Drop decoded images whose pairs are all scored (pairs of one image are queued together)."""
+        keep = {self.pairs[p][0] for p in pending}
+        for image in [i for i in self.decoded if i not in keep]:
+            del self.decoded[image]
+
+    def _score(self, chunk: list[int]) -> None:
+        images = list(dict.fromkeys(self.pairs[p][0] for p in chunk))
+        where = {image: n for n, image in enumerate(images)}
+        texts = [self.texts[self.pairs[p][1]] for p in chunk]
+        if isinstance(self.scorer, GroupedPairScorer):
+            out = self.scorer.score_grouped([self.decoded[i] for i in images],
+                                            [where[self.pairs[p][0]] for p in chunk], texts)
+        else:
+            out = self.scorer.score_pairs(torch.stack([self.decoded[self.pairs[p][0]] for p in chunk]), texts)
+        s = out.detach().float().cpu().numpy().reshape(-1)
+        if len(s) != len(chunk):
+            raise EqvlError(f"{getattr(self.scorer, 'name', 'the pair scorer')} returned {len(s)} scores "
+                            f"for {len(chunk)} pairs")
+        self.values[chunk] = s
+        self.stats.encoded += len(chunk)
+        if self.cfg.cache is not None:
+            good = [(self.keys[p], v) for p, v in zip(chunk, s) if self.keys[p]]
+            if good:
+                self.cfg.cache.add("pair", [k for k, _ in good], np.asarray([v for _, v in good]).reshape(-1, 1))
+        self.bar.update(len(chunk))

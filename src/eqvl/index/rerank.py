@@ -1,9 +1,10 @@
 """Coarse-to-fine: the index's top candidates re-scored by a second, stronger model.
 
 The second model is any eqvl `Encoder` (its own embeddings of the query and of the candidate
-images, compared by its own `score`) or a `PairScorer` (an ITM head scoring each (image, query)
-pair). Candidate images are read from the paths stored in the index's metadata. The new order
-is (second-stage score descending, id ascending); every hit keeps its first-stage score.
+images, compared by its own `score`) or a `PairScorer` (an ITM head or VQAScore scoring each
+(image, query) pair, through eqvl.encode's pair engine). Candidate images are read from the paths
+stored in the index's metadata. The new order is (second-stage score descending, id ascending);
+every hit keeps its first-stage score.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from eqvl.errors import EqvlError
 
 
 def is_pair_scorer(model: Any) -> bool:
+    """An ITM head or VQAScore (`hf-itm:` / `vqascore:` models), not a dual encoder."""
     return hasattr(model, "score_pairs") and not hasattr(model, "encode_images")
 
 
@@ -54,22 +56,13 @@ def rerank_scores(model: Any, paths: Sequence[str], text: str | None = None, ima
 
 
 def _pair_scores(model: Any, paths: Sequence[str], text: str, batch_size: int) -> np.ndarray:
-    from eqvl.data.images import load_image
-    from eqvl.errors import DataError
+    """Each candidate with the query through the pair-scoring engine (an unreadable image stays NaN)."""
+    from eqvl.encode import score_pairs
 
-    out = np.full(len(paths), np.nan, dtype=np.float64)
-    for start in range(0, len(paths), batch_size):
-        pixels, where = [], []
-        for i in range(start, min(start + batch_size, len(paths))):
-            try:
-                pixels.append(model.preprocess(load_image(ImageRef(paths[i]))))
-                where.append(i)
-            except DataError:
-                continue
-        if pixels:
-            s = model.score_pairs(torch.stack(pixels), [text] * len(pixels))
-            out[where] = s.detach().double().cpu().numpy().reshape(-1)
-    return out
+    cfg = EncodeConfig(batch_size=batch_size, workers=0, cache=None, skip_bad=True, progress=False)
+    refs = [ImageRef(p) for p in paths]
+    got = score_pairs(model, refs, [text], [(i, 0) for i in range(len(paths))], cfg, lambda i, msg: None)
+    return got.values
 
 
 def reorder(ids: np.ndarray, scores: np.ndarray, k: int) -> list[int]:

@@ -7,12 +7,13 @@ Fusion models (ITM heads) implement `PairScorer`: they score (image, caption) pa
 Optional abilities are protocols of their own, checked with `isinstance` (all are
 `runtime_checkable`), so a caller never probes for an undeclared method:
 `RowScorer` (vectorised scores of aligned rows), `OnDevice` (where it computes) and
-`TextLimit` (which captions its tokenizer cuts).
+`TextLimit` (which captions its tokenizer cuts) and `GroupedPairScorer` (a pair scorer that does an
+image's work once for all its captions).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 from PIL import Image
@@ -80,6 +81,18 @@ class PairScorer(Protocol):
 
     def score_pairs(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """[B, 3, H, W] with B captions -> [B] scores, one per (image_b, text_b)."""
+
+
+@runtime_checkable
+class GroupedPairScorer(Protocol):
+    """A pair scorer that can share an image's work (vision tower) between the captions asked of it.
+
+    `images` are the unique preprocessed images of a batch (whatever `preprocess` returns: a
+    tensor, or a PIL image for processors that resize per image), pair p is
+    (images[image_of[p]], texts[p]). The scores must equal `score_pairs` on the same pairs."""
+
+    def score_grouped(self, images: Sequence[Any], image_of: Sequence[int], texts: Sequence[str]) -> torch.Tensor:
+        """-> [len(texts)] scores."""
 
 
 def is_pair_scorer(model: object) -> bool:

@@ -1,5 +1,6 @@
 """transformers backend: `--model hf:/path/to/dir` for CLIPModel / SiglipModel directories
-(saved with `save_pretrained`, plus tokenizer and image-processor files).
+(saved with `save_pretrained`, plus tokenizer and image-processor files); a BLIP retrieval
+directory under `hf:` is its ITC head (eqvl.models.itm).
 
 Scores: CLIP -> cosine similarity (score_kind "cosine"). SigLIP -> the model's own
 sigmoid output, sigmoid(exp(logit_scale) * cos + logit_bias) (score_kind "probability"):
@@ -20,7 +21,16 @@ from eqvl.errors import EqvlError
 from eqvl.models.openclip import eval_mode, weights_hash
 from eqvl.precision import autocast
 
-SUPPORTED = ("CLIPModel", "SiglipModel")
+SUPPORTED = ("CLIPModel", "SiglipModel", "BlipForImageTextRetrieval")
+
+
+def is_blip_dir(directory: str | Path) -> bool:
+    """A BLIP retrieval directory: `hf:` gives its ITC head (eqvl.models.itm.BlipItcEncoder)."""
+    try:
+        raw = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (raw.get("architectures") or [None])[0] == "BlipForImageTextRetrieval"
 
 
 class HFImagePreprocess:

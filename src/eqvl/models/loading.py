@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 
 from eqvl.errors import EqvlError
-from eqvl.models.base import Encoder
+from eqvl.models.base import Encoder, PairScorer
 from eqvl.models.checkpoints import checkpoint_model_name
 from eqvl.precision import check_precision
 
 HF_PREFIX = "hf:"
+ITM_PREFIX = "hf-itm:"
+VQA_PREFIX = "vqascore:"
+#: transformers directories: the weights live in the directory, so --pretrained is not used
+DIR_PREFIXES = (HF_PREFIX, ITM_PREFIX, VQA_PREFIX)
+#: options of the model (`--option KEY=VALUE`), not of the benchmark reader
+MODEL_OPTIONS = ("question", "answer")
 
 
 #: model specs whose weights come with them (no --pretrained needed)
-SELF_CONTAINED = (HF_PREFIX, "hf-hub:", "local-dir:")
+SELF_CONTAINED = (*DIR_PREFIXES, "hf-hub:", "local-dir:")
 NO_PRETRAINED = ("no --pretrained given: pass an open_clip pretrained tag (e.g. openai), a checkpoint file, "
                  "or --pretrained none to use randomly initialised weights on purpose")
 
@@ -25,8 +31,11 @@ def load_encoder(
     device: str = "cpu",
     seed: int = 0,
     precision: str = "fp32",
-) -> Encoder:
-    """`hf:DIR` -> transformers CLIPModel/SiglipModel; anything else -> open_clip.
+    options: dict[str, str] | None = None,
+) -> Encoder | PairScorer:
+    """`hf:DIR` -> transformers CLIPModel / SiglipModel / BLIP's ITC head (dual encoders);
+    `hf-itm:DIR` -> a BLIP / BLIP-2 ITM head, `vqascore:DIR` -> VQAScore of a vision-language model
+    (pair scorers); anything else -> open_clip. `options`: the model's `--option`s (question=, answer=).
 
     Random weights are never a silent default: `pretrained=None` is refused unless the model
     spec carries its own weights; pass "none" to ask for them. `model=None` takes the model name
@@ -35,18 +44,43 @@ def load_encoder(
     model = resolve_model_arg(model, pretrained)
     _check_device(device)
     precision = check_precision(precision)
-    if model.startswith(HF_PREFIX):
-        from eqvl.models.hf import HFEncoder
-
-        if pretrained and pretrained.lower() not in {"none", ""}:
-            raise EqvlError("--pretrained is not used with hf: models (the weights live in the directory)")
-        return HFEncoder.from_dir(model[len(HF_PREFIX):], device=device, precision=precision)
+    options = dict(options or {})
+    if model.startswith(DIR_PREFIXES):
+        return _load_dir(model, pretrained, device, precision, options)
+    if options:
+        raise EqvlError(f"--option {', '.join(options)}: only vqascore: models take these options")
     from eqvl.models.openclip import OpenClipEncoder, resolve_model_name
 
     if pretrained is None and not model.startswith(SELF_CONTAINED):
         resolve_model_name(model)  # a misspelt name is the first thing to report
         raise EqvlError(NO_PRETRAINED)
     return OpenClipEncoder.create(model, pretrained or "none", seed=seed, device=device, precision=precision)
+
+
+def _load_dir(model: str, pretrained: str | None, device: str, precision: str, options: dict[str, str]):
+    """The transformers backends: the prefix picks the family, the directory's config.json the class."""
+    prefix = next(p for p in DIR_PREFIXES if model.startswith(p))
+    directory = model[len(prefix):]
+    if pretrained and pretrained.lower() not in {"none", ""}:
+        raise EqvlError(f"--pretrained is not used with {prefix} models (the weights live in the directory); "
+                        "leave it out or pass none")
+    if options and prefix != VQA_PREFIX:
+        raise EqvlError(f"--option {', '.join(options)}: only vqascore: models take these options")
+    if prefix == VQA_PREFIX:
+        from eqvl.models.vqascore import VqaScorer
+
+        return VqaScorer.from_dir(directory, device=device, precision=precision, **options)
+    if prefix == ITM_PREFIX:
+        from eqvl.models.itm import ItmScorer
+
+        return ItmScorer.from_dir(directory, device=device, precision=precision)
+    from eqvl.models.hf import HFEncoder, is_blip_dir
+
+    if is_blip_dir(directory):
+        from eqvl.models.itm import BlipItcEncoder
+
+        return BlipItcEncoder.from_dir(directory, device=device, precision=precision)
+    return HFEncoder.from_dir(directory, device=device, precision=precision)
 
 
 def resolve_model_arg(model: str | None, pretrained: str | None) -> str:
