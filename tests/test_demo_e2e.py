@@ -8,6 +8,9 @@ import pytest
 from eqvl.demo.config import PhaseConfig, preset
 from eqvl.demo.pipeline import run_demo
 
+# the demo runs whole pipelines in spawned processes: a larger hang guard than the 300 s default
+pytestmark = pytest.mark.timeout(900)
+
 pytest.importorskip("eqvl.synth.writer")
 pytest.importorskip("eqvl.train")
 

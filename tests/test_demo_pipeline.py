@@ -11,6 +11,9 @@ from eqvl.demo.config import PhaseConfig, preset
 from eqvl.errors import EqvlError
 from eqvl.io import write_json_atomic
 
+# the demo runs whole pipelines in spawned processes: a larger hang guard than the 300 s default
+pytestmark = pytest.mark.timeout(900)
+
 # per-variant fake group scores for (location, counting, attribute) and triplet (orig, joint)
 FAKE = {"itc": ((0.1, 0.2, 0.8), (0.6, 0.5)), "itc+eqsim": ((0.3, 0.3, 0.85), (0.6, 0.5)),
         "itc+ce": ((0.2, 0.2, 0.8), (0.9, 0.4)), "itc+ce+hardpos": ((0.2, 0.2, 0.8), (0.9, 0.8))}

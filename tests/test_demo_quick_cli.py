@@ -6,6 +6,9 @@ import pytest
 
 from eqvl.cli import main
 
+# the demo runs whole pipelines in spawned processes: a larger hang guard than the 300 s default
+pytestmark = pytest.mark.timeout(900)
+
 pytest.importorskip("eqvl.synth.writer")
 
 

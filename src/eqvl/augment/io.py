@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing as mp
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Iterator
 from eqvl.augment import augment_caption
 from eqvl.augment.wordnet import get_wordnet
 from eqvl.errors import DataError, EqvlError
+from eqvl.processes import process_pool
 from eqvl.io import atomic_open, check_writable, read_jsonl, text_lines
 
 NEG_COL, POS_COL = "hard_negatives", "hard_positives"
@@ -105,9 +105,12 @@ def describe_bad(path: str | Path, bad: list[tuple[int, str]], limit: int = 10) 
 _SETTINGS: dict = {}
 
 
-def _init_worker(settings: dict) -> None:
+def _init_worker(settings: dict, preload: bool = False) -> None:
     _SETTINGS.clear()
     _SETTINGS.update(settings)
+    wn = get_wordnet() if preload else None
+    if wn is not None:
+        wn.preload()  # a worker parses WordNet once, up front
 
 
 def _augment_one(text: str) -> tuple[list, list]:
@@ -141,13 +144,9 @@ def augment_many(captions: list[str], *, negatives, positives, seed: int = 0, pe
             if bar:
                 bar.update()
     else:
-        wn = get_wordnet()
-        if wn is not None:
-            wn.preload()  # parsed once here, shared with forked workers
-        methods = mp.get_all_start_methods()
-        ctx = mp.get_context("fork" if "fork" in methods else "spawn")
         chunk = max(16, min(512, len(captions) // (workers * 8) or 1))
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        # spawned workers (eqvl.processes: never fork after threads); each parses WordNet once
+        with process_pool(workers, initializer=_init_worker, initargs=(settings, True)) as pool:
             for item in pool.imap(_augment_one, captions, chunksize=chunk):
                 yield item
                 if bar:

@@ -150,11 +150,13 @@ def _run_parallel(cache: StepCache, tasks: list, jobs: int, threads: int | None,
     """Fine-tune in `jobs` spawned processes with `threads` // `jobs` torch threads each: small
     models use a core far better as one single-threaded process each than as one process with
     many threads. Yields (task index, folder, seconds, reused) as the runs finish."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import os
+    from concurrent.futures import as_completed
 
-    per_job = max(1, (threads or multiprocessing.cpu_count()) // jobs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from eqvl.processes import process_executor
+
+    per_job = max(1, (threads or os.cpu_count() or 1) // jobs)
+    with process_executor(jobs) as pool:
         futures = {pool.submit(_finetune_job, str(cache.root), key, args, per_job): i
                    for i, (_, _, _, key, args) in enumerate(tasks)}
         bar = _bar(len(tasks), progress)

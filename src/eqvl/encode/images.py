@@ -52,6 +52,8 @@ def _collate(batch):
 
 def image_batches(dataset: ImageSet, cfg: EncodeConfig, device: torch.device | None) -> DataLoader:
     """Batches of (indices, pixels [B, 3, H, W] or None, [(index, error)], content keys)."""
+    # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
+    # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
     return DataLoader(
         dataset,
         batch_size=cfg.batch_size,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 from eqvl.version import __version__
 from eqvl.errors import EqvlError
+from eqvl.processes import process_pool
 from eqvl.io import LOCK_NAME, atomic_open, read_json, write_json_atomic
 from eqvl.synth.config import SUBSETS, SynthConfig
 from eqvl.synth.work_units import TRAIN_FIELDS, Unit, csv_line, init_worker, item_rng, run_batch, train_subset
@@ -84,9 +84,9 @@ def _results(cfg: SynthConfig, out: Path, units: list[Unit]) -> Iterator[dict[st
         init_worker(cfg, str(out))
         yield from map(run_batch, batches)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     chunk = max(1, min(8, len(batches) // (workers * 4)))
-    with mp.get_context(method).Pool(workers, initializer=init_worker, initargs=(cfg, str(out), True)) as pool:
+    # spawned, parent-watched workers (eqvl.processes): numpy's BLAS threads already exist here
+    with process_pool(workers, initializer=init_worker, initargs=(cfg, str(out), True)) as pool:
         yield from pool.imap(run_batch, batches, chunksize=chunk)
 
 

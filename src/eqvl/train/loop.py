@@ -212,6 +212,8 @@ class _Run:
         data.dataset.set_epoch(epoch)
         data.sampler.set_epoch(epoch, first)
         per_epoch = len(data.sampler) + first  # the sampler's length excludes skipped batches
+        # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
+        # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
         loader = DataLoader(data.dataset, batch_sampler=data.sampler, collate_fn=data.collate,
                             num_workers=cfg.workers, pin_memory=info.device.type == "cuda")
         it = iter(loader)

@@ -57,6 +57,8 @@ def validation_loss(val: Validation, model: torch.nn.Module, loss_fn: CombinedLo
     """Mean loss parts over the held-out set (`val/loss`, `val/itc`, ...); the model is left as it was."""
     from eqvl.train.forward import forward_loss
 
+    # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
+    # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
     loader = DataLoader(val.dataset, batch_size=val.batch_size, shuffle=False, drop_last=False,
                         collate_fn=val.collate, num_workers=cfg.workers)
     frozen = copy.deepcopy(loss_fn).eval()

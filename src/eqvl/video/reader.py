@@ -36,7 +36,7 @@ def _av():
 class VideoReader:
     """One open video file; use as a context manager. Errors name the file."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, threads: int = 0):
         av = _av()
         self.path = Path(path)
         if not self.path.is_file():
@@ -48,7 +48,11 @@ class VideoReader:
             self._stream = self._container.streams.video[0]
         except av.error.FFmpegError as exc:
             raise DataError(f"cannot open video: {exc}", path=str(self.path)) from None
-        self._stream.thread_type = "AUTO"
+        # threads=0: FFmpeg picks (frame + slice threads, as many as cores) - right for one reader in
+        # the calling process; pool workers pass cores // workers so workers x threads <= cores.
+        # Threads are per process: never fork a process after it decoded (see eqvl.processes).
+        self._stream.thread_type = "AUTO" if threads != 1 else "NONE"
+        self._stream.thread_count = max(0, threads)
         tb = self._stream.time_base or Fraction(1, 1_000_000)
         self._time_base = tb
         self.start = float((self._stream.start_time or 0) * tb)

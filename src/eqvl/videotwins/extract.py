@@ -30,6 +30,7 @@ class ExtractJob:
     plan: VideoPlan
     image_format: str = "jpg"
     faces: bool = False
+    decoder_threads: int = 0  # FFmpeg threads for this video (0: FFmpeg's choice); see pipeline.decoder_threads
 
 
 def marker_path(out: str | Path, video: str) -> Path:
@@ -54,7 +55,7 @@ def _save(image: Image.Image, path: Path, fmt: str) -> None:
             image.save(handle, format="JPEG", quality=95, subsampling=0)
 
 
-def _load_frames(plan: VideoPlan, errors: dict[str, str]) -> dict[str, Image.Image]:
+def _load_frames(plan: VideoPlan, errors: dict[str, str], threads: int = 0) -> dict[str, Image.Image]:
     specs = sorted(plan.frames.values(), key=lambda s: (s.index if s.index is not None else -1, s.time or 0.0, s.name))
     if plan.source is None:
         raise DataError(f"video {plan.video!r}: no --videos or --frames folder given")
@@ -70,7 +71,7 @@ def _load_frames(plan: VideoPlan, errors: dict[str, str]) -> dict[str, Image.Ima
             except OSError as exc:
                 errors[spec.name] = f"{path}: unreadable frame: {exc}"
         return out
-    with VideoReader(plan.source) as reader:
+    with VideoReader(plan.source, threads=threads) as reader:
         good = []
         for spec in specs:
             t = spec.time if spec.time is not None else (spec.index + 0.25) / (reader.fps or 1.0)
@@ -93,7 +94,7 @@ def extract_video(job: ExtractJob) -> dict[str, Any]:
     plan, out = job.plan, Path(job.out)
     errors: dict[str, str] = {}
     try:
-        images = _load_frames(plan, errors)
+        images = _load_frames(plan, errors, job.decoder_threads)
     except DataError as exc:
         return {"video": plan.video, "error": str(exc)}
     folder = Path("images") / safe_name(plan.video)

@@ -8,9 +8,9 @@ manifest hold no clock times, and images are encoded deterministically by Pillow
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from eqvl.videotwins.extract import ExtractJob, extract_video, read_marker
 from eqvl.videotwins.plan import Plan
 from eqvl.videotwins.select import ScreenConfig, select_twins
 from eqvl.errors import EqvlError
+from eqvl.processes import process_executor
 from eqvl.io import write_json_atomic, write_jsonl_atomic
 
 OUR_ENTRIES = ("images", ".build", "twins.jsonl", "manifest.json", "eqben", "review")
@@ -82,6 +83,16 @@ def prepare_out(cfg: BuildConfig, identity: dict[str, Any]) -> Path:
     return out
 
 
+def decoder_threads(workers: int) -> int:
+    """FFmpeg decoding threads per video: the cores shared out among the worker processes, so
+    that workers x threads <= cores (more only adds context switches; frame threading also
+    decodes ahead, wasted when we seek to a few frames per video). 0 lets FFmpeg choose, which
+    is right for the single in-process reader."""
+    if workers <= 1:
+        return 0
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
     """Markers of every video, extracting those without one (in `cfg.workers` processes)."""
     markers: dict[str, dict[str, Any]] = {}
@@ -91,7 +102,7 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
         if marker is not None and set(marker.get("frames", {})) == set(vp.frames):
             markers[vp.video] = marker
         else:
-            todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces))
+            todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces, decoder_threads(cfg.workers)))
     bar = tqdm(total=len(plan.videos), initial=len(markers), desc=f"build {plan.subset}", unit="video", disable=not cfg.progress)
     try:
         if cfg.workers == 1 or len(todo) <= 1:
@@ -100,7 +111,7 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
                 markers[result["video"]] = result
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
+            with process_executor(cfg.workers) as pool:  # spawned: no FFmpeg / torch thread state inherited
                 for result in pool.map(extract_video, todo, chunksize=1):
                     markers[result["video"]] = result
                     bar.update(1)
