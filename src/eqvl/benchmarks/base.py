@@ -71,7 +71,7 @@ class Benchmark:
 
 #: the reader modules, in `eqvl.benchmarks`; each registers its class with `@register_benchmark`
 READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
-    "aro", "bivlc", "colorswap", "eqben", "foils", "gebc_grounding", "hardpos", "naturalbench", "retrieval", "spec", "sugarcrepe", "triplets", "twins", "valse", "winoground",
+    "aro", "bivlc", "colorswap", "eqben", "foils", "gebc_grounding", "hardpos", "naturalbench", "retrieval", "spec", "sugarcrepe", "triplets", "twins", "valse", "vismin", "winoground",
     "vl_checklist",
 ])
 
