@@ -49,6 +49,10 @@ class Benchmark:
     #: True when `load` takes a `subset` option itself (it picks files by it); for the others
     #: the evaluation applies `--option subset=a,b` by keeping the items whose `subset` is listed.
     reads_subsets: bool = False
+    #: True when the metric also compares captions with each other (SugarCrepe++'s text-only task): the
+    #: engine then puts a dual encoder's L2-normalised caption embeddings in data.meta["text_emb"]
+    #: ({caption: vector}); a pair scorer has none, and the reader leaves those metrics out
+    text_similarity: bool = False
     #: the metric a one-number summary (`--benchmark suite`) reports; "" = the first in `metrics`
     headline: str = ""
 
@@ -72,7 +76,8 @@ class Benchmark:
 #: the reader modules, in `eqvl.benchmarks`; each registers its class with `@register_benchmark`
 READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
     "aro", "bivlc", "colorswap", "eqben", "foils", "gebc_grounding", "hardpos", "naturalbench", "retrieval", "spec", "sugarcrepe", "triplets", "twins", "valse", "vismin", "winoground",
-    "vl_checklist",
+    # compositional suites (VL-CheckList, SugarCrepe++, What'sUp, MMVP-VLM, CREPE, SVO-Probes)
+    "vl_checklist", "sugarcrepe_pp",
 ])
 
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from eqvl.version import __version__
 from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
-from eqvl.encode import EncodeConfig, open_cache
+from eqvl.encode import EncodeConfig, encode_texts, open_cache
 from eqvl.errors import EqvlError
 from eqvl.evaluation.items import embed_all, score_items
 from eqvl.evaluation.provenance import items_hash, provenance
-from eqvl.models.base import TextLimit
+from eqvl.models.base import TextLimit, is_pair_scorer
 
 #: at most this many skipped records are listed by name in the results JSON
 SKIP_EXAMPLES = 20
@@ -116,7 +116,17 @@ def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeCo
         data = dataclasses.replace(data, items=[data.items[n] for n in scored.kept], meta=dict(data.meta))
         data.meta["skipped_ids"] = [s["id"] for s in scored.skipped]
     _check_finite(scored.scores, data)
+    if bench.text_similarity and not is_pair_scorer(encoder):
+        data.meta["text_emb"] = _text_embeddings(encoder, data, cfg)
     return bench.evaluate(data, scored.scores), scored.stats, scored.scores, scored.skipped, data
+
+
+def _text_embeddings(encoder: Any, data: BenchmarkData, cfg: EncodeConfig) -> dict[str, np.ndarray]:
+    """{caption: L2-normalised embedding} for text-text metrics (with the cache on, read back, not re-encoded)."""
+    texts = list(dict.fromkeys(c for it in data.items for c in it.captions))
+    emb = np.asarray(encode_texts(encoder, texts, cfg).emb, dtype=np.float64)
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return dict(zip(texts, emb))
 
 
 def _results(bench: Benchmark, encoder: Any, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:

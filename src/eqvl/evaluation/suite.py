@@ -46,7 +46,7 @@ def find_benchmarks(root: str | Path) -> SuitePlan:
         raise DataError("--benchmark suite needs a folder with one sub-folder per benchmark", path=str(root))
     plan = SuitePlan(root)
     for name in list_benchmarks():
-        spellings = dict.fromkeys([name, name.replace("-", "_"), name.replace("_", "-")])
+        spellings = dict.fromkeys([name, name.replace("-", "_"), name.replace("_", "-"), name.replace("++", "_pp")])
         hit = next((root / s for s in spellings if (root / s).exists()), None)
         if hit is None:
             plan.skipped.append(name)
