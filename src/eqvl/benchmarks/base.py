@@ -75,9 +75,11 @@ class Benchmark:
 
 #: the reader modules, in `eqvl.benchmarks`; each registers its class with `@register_benchmark`
 READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
-    "aro", "bivlc", "colorswap", "eqben", "foils", "gebc_grounding", "hardpos", "naturalbench", "retrieval", "spec", "sugarcrepe", "triplets", "twins", "valse", "vismin", "winoground",
+    "aro", "eqben", "foils", "gebc_grounding", "hardpos", "retrieval", "sugarcrepe", "triplets", "twins", "valse", "winoground",
     # compositional suites (VL-CheckList, SugarCrepe++, What'sUp, MMVP-VLM, CREPE, SVO-Probes)
     "vl_checklist", "sugarcrepe_pp",
+    # Hub-released twins and multiple choice (ColorSwap, BiVLC, SPEC, NaturalBench, VisMin, COLA)
+    "bivlc", "cola", "colorswap", "naturalbench", "spec", "vismin",
 ])
 
 
