@@ -62,7 +62,15 @@ def add_parser(subparsers) -> None:
                    help="skip records whose image is missing/unreadable (counted in the results JSON) instead of failing")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="benchmark reader option (repeatable), e.g. --option subset=AG; with several benchmarks, "
-                   "BENCHMARK:KEY=VALUE applies to one of them, e.g. --option eqben:subset=AG (default: none)")
+                   "BENCHMARK:KEY=VALUE applies to one of them, e.g. --option eqben:subset=AG; question= and answer= "
+                   "are vqascore: model options (templates, {} = the caption) (default: none)")
+    p.add_argument("--coarse-model", default=None, metavar="MODEL",
+                   help="retrieval with a pair scorer (hf-itm:, vqascore:): a dual encoder that ranks every pair first; "
+                   "the pair scorer re-scores its top --coarse-k per query (default: none; brute force up to 4096 pairs)")
+    p.add_argument("--coarse-pretrained", default=None, metavar="TAG",
+                   help="weights of --coarse-model, as --pretrained (default: none given)")
+    p.add_argument("--coarse-k", type=positive_int, default=16,
+                   help="candidates per query the pair scorer re-scores (default: 16)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -133,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
     from eqvl.io import OutputLock, check_outputs
 
     suite = _expand_suite(args)
+    from eqvl.models.loading import MODEL_OPTIONS
+
     benches, runs, outputs = _plan(args)
     options = parse_options(args.option)
+    args.model_options = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
     for name in args.benchmark:
         options_for(options, name, args.benchmark)  # a scope naming no benchmark fails before any work
     check_outputs(outputs, args.overwrite)
@@ -170,15 +181,19 @@ def _run_all(args: argparse.Namespace, benches: dict, runs: list, options: dict[
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     results, encoder, built_for = [], None, None
+    coarse = _coarse(args, device, cache_dir)
     for spec in runs:
         if built_for != (spec.model, spec.pretrained):
-            encoder = load_encoder(spec.model, spec.pretrained, device=device, seed=args.seed, precision=args.precision)
+            encoder = load_encoder(spec.model, spec.pretrained, device=device, seed=args.seed, precision=args.precision,
+                                   options=args.model_options)
             built_for = (spec.model, spec.pretrained)
         result = evaluate(
             encoder, benches[spec.benchmark], spec.data, batch_size=args.batch_size, workers=args.workers,
             cache_dir=cache_dir, skip_bad=args.skip_bad, options=options_for(options, spec.benchmark, args.benchmark),
             progress=not args.no_progress,
-            config={"device": device, "seed": args.seed, "precision": args.precision, "pretrained_arg": spec.pretrained},
+            config={"device": device, "seed": args.seed, "precision": args.precision, "pretrained_arg": spec.pretrained,
+                    **({"model_options": args.model_options} if args.model_options else {})},
+            coarse=coarse if benches[spec.benchmark].full_matrix else None,
         )
         if spec.official_out:
             write_official_scores(spec.official_out, benches[spec.benchmark], result)
@@ -189,6 +204,19 @@ def _run_all(args: argparse.Namespace, benches: dict, runs: list, options: dict[
         _warn_truncated(result.results)
         results.append(result.results)
     return results
+
+
+def _coarse(args: argparse.Namespace, device: str, cache_dir):
+    """The first stage of coarse-to-fine retrieval (`--coarse-model`), built once for every run."""
+    if not args.coarse_model:
+        if args.coarse_pretrained:
+            raise EqvlError("--coarse-pretrained needs --coarse-model")
+        return None
+    from eqvl.evaluation.coarse import Coarse
+    from eqvl.models import load_encoder
+
+    enc = load_encoder(args.coarse_model, args.coarse_pretrained, device=device, seed=args.seed, precision=args.precision)
+    return Coarse(enc, args.coarse_k, cache_dir)
 
 
 def _warn_truncated(results: dict) -> None:

@@ -18,6 +18,7 @@ from eqvl.version import __version__
 from eqvl.benchmarks import Benchmark, BenchmarkData, get_benchmark
 from eqvl.encode import EncodeConfig, encode_texts, open_cache
 from eqvl.errors import EqvlError
+from eqvl.evaluation.coarse import Coarse, pair_retrieval
 from eqvl.evaluation.items import embed_all, score_items
 from eqvl.evaluation.provenance import items_hash, provenance
 from eqvl.models.base import TextLimit, is_pair_scorer
@@ -47,8 +48,10 @@ def evaluate(
     options: dict[str, Any] | None = None,
     progress: bool = True,
     config: dict[str, Any] | None = None,
+    coarse: Coarse | None = None,
 ) -> EvalResult:
-    """Run `encoder` on `benchmark` read from `data_dir`; `config` adds caller facts (seed, device) to results."""
+    """Run `encoder` on `benchmark` read from `data_dir`; `config` adds caller facts (seed, device) to results.
+    `coarse`: the first stage of coarse-to-fine retrieval when `encoder` is a pair scorer."""
     if batch_size < 1:
         raise EqvlError(f"--batch-size must be >= 1, got {batch_size}")
     if workers < 0:
@@ -65,9 +68,12 @@ def evaluate(
     truncated = _truncated_captions(encoder, data)
     cache = open_cache(cache_dir, encoder.identity())
     cfg = EncodeConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
+    if coarse is not None and not (bench.full_matrix and is_pair_scorer(encoder)):
+        raise EqvlError("--coarse-model is for retrieval (full-matrix) benchmarks scored by a pair scorer "
+                        "(hf-itm:, vqascore:); item benchmarks score only the pairs each item needs")
     try:
         if bench.full_matrix:
-            out, stats = _full_matrix(bench, encoder, data, cfg)
+            out, stats = _full_matrix(bench, encoder, data, cfg, coarse)
             scores, skipped, n_items = [], [], len(data.meta["images"])
         else:
             out, stats, scores, skipped, data = _per_item(bench, encoder, data, cfg, str(data_dir))
@@ -95,11 +101,21 @@ def evaluate(
     return EvalResult(results, scores, data)
 
 
-def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeConfig):
-    """Retrieval-style: embed every listed image / caption once, the benchmark ranks them."""
+def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeConfig, coarse: Coarse | None):
+    """Retrieval-style: embed every listed image / caption once, the benchmark ranks them; a pair
+    scorer goes coarse-to-fine (eqvl.evaluation.coarse)."""
     for key in ("images", "captions"):
         if key not in data.meta:
             raise EqvlError(f"benchmark {bench.name}: full-matrix reader did not set data.meta[{key!r}]")
+    if is_pair_scorer(encoder):
+        out, stats, n_pairs = pair_retrieval(bench, encoder, data, cfg, coarse)
+        n_img, n_txt = len(data.meta["images"]), len(data.meta["captions"])
+        out["coarse_to_fine"] = {
+            "coarse_model": coarse.encoder.name if coarse else None,
+            "coarse_pretrained": coarse.encoder.pretrained if coarse else None,
+            "coarse_k": coarse.k if coarse else None,
+            "pairs_scored": n_pairs, "pairs_full_matrix": n_img * n_txt}
+        return out, stats
     image_emb, text_emb, stats = embed_all(encoder, data.meta["images"], data.meta["captions"], cfg)
     return bench.evaluate_embeddings(data, image_emb, text_emb), stats
 
