@@ -38,6 +38,14 @@ HOW = {
                        "write restarts; train's checkpoint fallback where its fault tests carry this name)"),
     "existing_columns": ("12.10", "augment refuses existing hard_negatives/positives unless --existing merge|replace "
                                   "(reported with counts; malformed values named by line)"),
+    "skipped_steps": ("26.3", "a step skipped by --skip-nonfinite restores the BatchNorm statistics its forward moved; "
+                              "the summary counts skipped steps; a model whose eval-mode scores on 4 training pairs "
+                              "are non-finite is not saved and the run exits 2"),
+    "cache_shard": ("26.5", "a cache shard that is valid npz but has the wrong dimension, keys/values of different "
+                            "lengths or NaN rows is named as the cache and re-encoded, never blamed on the model"),
+    "directory_output": ("26.5", "an --output that is a directory where a file is meant is one line, nothing written"),
+    "long_captions": ("26.4", "rewrites identical to the caption inside the tokenizer's context are dropped (train) "
+                              "or counted and named (augment)"),
     "outside_root": ("12.11", "eqvl.data.paths.resolve_data_path: outside-root paths refused unless "
                               "--allow-outside-root, then counted in the summary"),
 }

@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if result.final_checkpoint is not None and result.output_dir:
         last = next((r for r in reversed(result.metrics) if "loss" in r), None)
         tail = f", last loss {last['loss']:.4f}" if last else ""
-        print(f"trained {result.steps} steps{tail}; checkpoint: {result.final_checkpoint}; "
+        skipped = (f" ({result.skipped} skipped as non-finite, {result.steps - result.skipped} applied)"
+                   if result.skipped else "")
+        print(f"trained {result.steps} steps{skipped}{tail}; checkpoint: {result.final_checkpoint}; "
               f"metrics: {result.output_dir / 'metrics.jsonl'}")
     return 0

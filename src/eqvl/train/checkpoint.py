@@ -178,6 +178,9 @@ class Checkpointer:
     def __init__(self, ckdir: Path, cfg: TrainConfig, info: DistInfo, state: Any, model_name: str, types: list[str]):
         self.ckdir, self.cfg, self.info, self.state = ckdir, cfg, info, state
         self.model_name, self.types = model_name, types
+        #: eqvl.train.probe.Probe checked before each write (None: no check); autocast for its forward
+        self.probe: Any = None
+        self.autocast: Any = contextlib.nullcontext
 
     def payload(self, epoch: int, batch_in_epoch: int, rng: dict[str, Any] | None = None) -> dict[str, Any]:
         st = self.state
@@ -195,6 +198,11 @@ class Checkpointer:
             if bad is not None:
                 raise EqvlError(f"step {self.state.step}: weight {bad} is not finite; not writing "
                                 f"{', '.join(names)} (the checkpoints on disk are untouched)")
+            problem = self.probe.problem(self.state.model, self.autocast) if self.probe is not None else None
+            if problem is not None:
+                raise EqvlError(f"step {self.state.step}: the model is broken: {problem}; not writing "
+                                f"{', '.join(names)} (the checkpoints on disk are untouched). Lower --lr, set "
+                                "--grad-clip-norm, or resume from an earlier epoch_N.pt")
             first = save_checkpoint(self.ckdir / names[0], blob)
             for name in names[1:]:
                 link_or_copy(first, self.ckdir / name)

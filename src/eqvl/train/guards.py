@@ -63,3 +63,18 @@ class NonFiniteGuard:
         raise EqvlError(f"step {step}: non-finite {what}; stopped before the update, no checkpoint holds it{already}. "
                         "Lower --lr, set --grad-clip-norm, check the data, or pass --skip-nonfinite N to skip "
                         "up to N such steps")
+
+
+class BufferSnapshot:
+    """The model's buffers (BatchNorm running statistics and counters) before a step's forward passes.
+
+    Why: a skipped step (--skip-nonfinite) drops its gradients, but its forward passes already moved the
+    BatchNorm running statistics towards the bad batch; restored here, a skipped step changes nothing."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.saved = [(b, b.detach().clone()) for b in model.buffers()]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for live, saved in self.saved:
+                live.copy_(saved)

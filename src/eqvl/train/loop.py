@@ -35,7 +35,8 @@ from eqvl.train.defaults import resolve_lr
 from eqvl.train.dataset import Augmenter, check_images, default_augmenter
 from eqvl.train.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
 from eqvl.train.forward import forward_loss
-from eqvl.train.guards import NonFiniteGuard, grad_norm
+from eqvl.train.guards import BufferSnapshot, NonFiniteGuard, grad_norm
+from eqvl.train.probe import Probe
 from eqvl.train.logs import MetricsLog
 from eqvl.train.records import UNTYPED, DataReport
 from eqvl.train.schedule import cosine_lr, set_lr
@@ -56,6 +57,8 @@ class TrainResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     data_report: DataReport | None = None
     steps: int = 0
+    #: optimiser steps skipped as non-finite (--skip-nonfinite); counted in `steps`, no update applied
+    skipped: int = 0
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -98,6 +101,7 @@ class _Run:
         self.val: Any = None
         self.interrupted = False
         self.guard = NonFiniteGuard(cfg.skip_nonfinite)
+        self.probe = Probe()  # the first batch's pairs: every checkpoint must still score them finitely
 
     def setup(self) -> None:
         """Cheap checks and data first, then the model, then the optimiser state (resumed if asked)."""
@@ -134,6 +138,7 @@ class _Run:
 
             self.val = build_validation(cfg, self.bundle, probe, self.data, self.augmenter)
         self.saver = Checkpointer(self.out / "checkpoints", cfg, info, self.state, self.bundle.model_name, self.data.types)
+        self.saver.probe, self.saver.autocast = self.probe, self.autocast
 
     def start_log(self) -> None:
         cfg, info, step = self.cfg, self.info, self.state.step
@@ -178,11 +183,12 @@ class _Run:
                 self.log.close()
             raise
         if self.log is not None:
-            self.log.log({"event": "end", "step": self.state.step, "final_checkpoint": str(final) if final else None})
+            self.log.log({"event": "end", "step": self.state.step, "skipped_nonfinite": self.guard.skipped,
+                          "final_checkpoint": str(final) if final else None})
             self.log.close()
         return TrainResult(output_dir=self.out, final_checkpoint=final,
                            metrics=self.log.records if self.log is not None else [],
-                           data_report=self.data.report, steps=self.state.step)
+                           data_report=self.data.report, steps=self.state.step, skipped=self.guard.skipped)
 
     @contextlib.contextmanager
     def _interruptible(self):
@@ -292,11 +298,13 @@ class _Run:
         cfg, info, state, data = self.cfg, self.info, self.state, self.data
         set_lr(state.optimizer, cosine_lr(state.step, cfg.lr, cfg.warmup, self.total_steps))
         parts_acc: dict[str, torch.Tensor] = {}
+        buffers = BufferSnapshot(state.model) if cfg.skip_nonfinite else None  # a skipped step moves no statistic
         total_acc: Any = 0.0
         for micro in range(cfg.accum_freq):
             t0 = time.perf_counter()
             batch = next(it).to(info.device)
             batch.images = batch.images.to(self.input_dtype)
+            self.probe.capture(batch)
             start, wait, steps = self.window
             self.window = (start, wait + time.perf_counter() - t0, steps)
             last = micro == cfg.accum_freq - 1 or not info.enabled
@@ -310,6 +318,8 @@ class _Run:
                 parts_acc[name] = parts_acc.get(name, 0.0) + v.detach() / cfg.accum_freq
         values = {"loss": total_acc, **parts_acc}
         if not self.update(values):
+            if buffers is not None:
+                buffers.restore()
             return None
         return values
 

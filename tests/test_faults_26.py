@@ -1,0 +1,99 @@
+"""Issue 26's fault classes (named `test_<class>__<case>` for scripts/fault_matrix.py): skipped-step
+buffers, wrong-dimension and NaN cache shards, directory outputs, long-caption rewrites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from eqvl.cli import main
+from eqvl.errors import EqvlError
+from eqvl.train import TrainConfig, train
+
+from train_helpers import make_csv  # noqa: E402
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _cfg(tmp_path: Path, csv: Path, **kw) -> TrainConfig:
+    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv), output=str(tmp_path / "run"), epochs=1,
+                batch_size=6, lr=1e-3, log_every=1, preload=True, train_augment=False, progress=False, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _bn_stats(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: b.detach().clone() for n, b in model.named_buffers() if "running" in n or "num_batches" in n}
+
+
+# ---------------------------------------------------------------- skipped steps under --skip-nonfinite
+
+def test_skipped_steps__move_no_batchnorm_statistic_and_are_counted(tmp_path, monkeypatch, capsys):
+    """Steps 2 and 3 are made non-finite after their real forward (which moves BatchNorm statistics in
+    train mode); skipped, they must leave every buffer as step 1 left it, and the summary counts them."""
+    import eqvl.train.loop as loop
+
+    real, seen = loop.forward_loss, {}
+
+    def poisoned(model, loss_fn, batch, info, **kw):
+        step = kw["step"]
+        if step in (1, 3):
+            seen[step] = _bn_stats(model)  # before this call's forward: what the steps before left
+        total, parts = real(model, loss_fn, batch, info, **kw)
+        if step in (1, 2):
+            total = total * float("nan")
+            parts = {**parts, "itc": parts["itc"] * float("nan")}
+        return total, parts
+
+    monkeypatch.setattr(loop, "forward_loss", poisoned)
+    csv = make_csv(tmp_path / "d", n=24, hard=False)
+    res = train(_cfg(tmp_path, csv, max_steps=4, skip_nonfinite=2))
+    assert res.steps == 4 and res.skipped == 2 and res.final_checkpoint is not None
+    assert seen[1].keys() == seen[3].keys() and len(seen[1]) > 0
+    assert all(torch.equal(seen[1][k], seen[3][k]) for k in seen[1]), "a skipped step moved a BatchNorm statistic"
+    end = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert end["event"] == "end" and end["skipped_nonfinite"] == 2
+
+
+def test_skipped_steps__cli_summary_says_how_many_were_skipped(tmp_path, monkeypatch, capsys):
+    import eqvl.train.loop as loop
+
+    real = loop.forward_loss
+
+    def poisoned(model, loss_fn, batch, info, **kw):
+        total, parts = real(model, loss_fn, batch, info, **kw)
+        return (total * float("nan"), parts) if kw["step"] == 1 else (total, parts)
+
+    monkeypatch.setattr(loop, "forward_loss", poisoned)
+    csv = make_csv(tmp_path / "d", n=24, hard=False)
+    assert main(["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e-3",
+                 "--batch-size", "6", "--epochs", "1", "--max-steps", "3", "--skip-nonfinite", "1", "--preload",
+                 "--no-train-augment", "--no-progress", "--output", str(tmp_path / "cli")]) == 0
+    assert "trained 3 steps (1 skipped as non-finite, 2 applied)" in capsys.readouterr().out
+
+
+def test_skipped_steps__a_model_that_scores_nan_is_not_saved_and_the_run_fails(tmp_path, capsys):
+    """The issue's case: --lr 1e12 blows the weights up at step 1, later steps are skipped; the weights
+    stay finite but the model's eval-mode scores are NaN. No checkpoint, exit 2, the probe named."""
+    csv = make_csv(tmp_path / "d", n=24, hard=False)
+    with pytest.raises(EqvlError, match=r"step 4: the model is broken: its scores on 4 training pairs in eval mode "
+                                        r"are not finite.*not writing epoch_1\.pt"):
+        train(_cfg(tmp_path, csv, lr=1e12, max_steps=4, skip_nonfinite=3))
+    ckdir = tmp_path / "run" / "checkpoints"
+    assert not ckdir.is_dir() or not any(ckdir.glob("*.pt"))
+    assert main(["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e12",
+                 "--batch-size", "6", "--epochs", "1", "--max-steps", "4", "--skip-nonfinite", "3", "--preload",
+                 "--no-train-augment", "--no-progress", "--output", str(tmp_path / "cli")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the model is broken" in err and "Traceback" not in err
