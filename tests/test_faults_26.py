@@ -97,3 +97,57 @@ def test_skipped_steps__a_model_that_scores_nan_is_not_saved_and_the_run_fails(t
                  "--no-train-augment", "--no-progress", "--output", str(tmp_path / "cli")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "the model is broken" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- cache shards: valid npz, wrong content
+
+def _cache_run(tmp_path: Path):
+    from test_scoring import FakeEncoder, make_twins
+
+    from eqvl.encode import wait_for_writes
+    from eqvl.evaluation import evaluate
+
+    if not (tmp_path / "c0.png").exists():
+        make_twins(tmp_path, n=6)
+    enc = FakeEncoder()
+    res = evaluate(enc, "twins", tmp_path, cache_dir=tmp_path / "cache", progress=False)
+    wait_for_writes()
+    return enc, res
+
+
+def _shard(tmp_path: Path, kind: str) -> Path:
+    return next(p for p in sorted((tmp_path / "cache").glob(f"*/{kind}-*.npz")))
+
+
+@pytest.mark.parametrize("damage", ["wrong_dimension", "keys_values_mismatch", "nan_rows"])
+def test_cache_shard__valid_npz_with_wrong_content_is_named_and_reencoded(tmp_path, caplog, damage):
+    import logging
+
+    import numpy as np
+
+    _, first = _cache_run(tmp_path)
+    shard = _shard(tmp_path, "image")
+    with np.load(shard) as data:
+        keys, values = data["keys"], data["values"]
+    if damage == "wrong_dimension":
+        values = values[:, :-1]
+    elif damage == "keys_values_mismatch":
+        values = values[:-1]
+    else:
+        values = values.copy()
+        values[0] = np.nan
+    with open(shard, "wb") as handle:
+        np.savez(handle, keys=keys, values=values)
+    with caplog.at_level(logging.WARNING, logger="eqvl.encode.cache"):
+        enc, second = _cache_run(tmp_path)
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert shard.name in warned and "encoded again" in warned, warned
+    expected = 1 if damage == "nan_rows" else len(keys)
+    assert enc.image_rows == expected and enc.text_rows == 0
+    np.testing.assert_array_equal(np.stack(first.scores), np.stack(second.scores))
+    if damage == "nan_rows":
+        assert "NaN" in warned and "--no-cache" in warned and "not the model" in warned
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="eqvl.encode.cache"):
+        third, _ = _cache_run(tmp_path)
+    assert third.image_rows == 0 and not caplog.records  # healed: said once, not on every run

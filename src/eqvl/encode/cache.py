@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 SHARD_ROWS = 4096
 #: shards waiting for the writer; encoding blocks (never drops rows) when this many are queued
 QUEUE_SHARDS = 4
+#: {kind: row width} of an identity folder, so a shard of another width is recognised even when alone
+WIDTHS = "widths.json"
 
 
 def default_cache_dir() -> Path:
@@ -133,6 +136,8 @@ class EmbeddingCache:
             _write_text(ident_file, identity + "\n")
         self.shard_rows = shard_rows or SHARD_ROWS
         self._pending: dict[str, tuple[list[str], list[np.ndarray]]] = {}
+        self._widths: dict[str, int] = {}  # row width per kind, from rows this process encoded
+        self._saved_widths = _read_widths(self.dir / WIDTHS)  # ... and as the runs that wrote the shards recorded
         _WRITER.failed.pop(self.dir, None)  # a new run tries writing again (the disk may have room now)
         remove_stale_temporaries(self.dir)
 
@@ -142,27 +147,54 @@ class EmbeddingCache:
         return any(self.dir.glob(f"{kind}-*.npz"))
 
     def lookup(self, kind: str, keys: list[str]) -> dict[str, np.ndarray]:
-        """Rows already cached for any of `keys` (missing keys are simply absent)."""
+        """Rows already cached for any of `keys` (missing keys are simply absent).
+
+        A shard that is unreadable, or readable but malformed (keys and values of different lengths,
+        rows of another width than this cache's), is dropped and its rows encoded again; rows holding
+        NaN / inf are cut out of their shard and encoded again. Each is a warning naming the shard."""
         _WRITER.wait(self.dir, kind)
         wanted = set(keys)
         found: dict[str, np.ndarray] = {}
+        shards = []
         for shard in sorted(self.dir.glob(f"{kind}-*.npz")):
             try:
-                with np.load(shard, allow_pickle=False) as data:
-                    shard_keys, values = data["keys"], data["values"]
-            except Exception as exc:  # noqa: BLE001 - zero-byte, truncated, foreign: any unreadable shard
+                shards.append((shard, *_read_shard(shard)))
+            except Exception as exc:  # noqa: BLE001 - zero-byte, truncated, foreign, malformed: any bad shard
                 _drop_unreadable(shard, exc)
+        width = self._width(kind, [(len(v), v.shape[1]) for _, _, v in shards])
+        for shard, shard_keys, values in shards:
+            if values.shape[1] != width:
+                _drop_unreadable(shard, ValueError(f"rows are {values.shape[1]} wide, this cache's are {width}"))
                 continue
-            for row, key in enumerate(shard_keys.tolist()):
+            finite = np.isfinite(values).all(axis=1)
+            if not finite.all():
+                shard_keys, values = _cut_nonfinite(shard, shard_keys, values, finite)
+            for row, key in enumerate(shard_keys):
                 if key in wanted and key not in found:
                     found[key] = values[row]
         return found
+
+    def _width(self, kind: str, sizes: list[tuple[int, int]]) -> int | None:
+        """The row width of `kind` here: what this process wrote, else the width most cached rows have."""
+        known = self._widths.get(kind) or self._saved_widths.get(kind)
+        if known:
+            return known
+        votes: dict[int, int] = {}
+        for rows, width in sizes:
+            votes[width] = votes.get(width, 0) + rows
+        return max(votes, key=lambda w: (votes[w], w)) if votes else None
 
     def add(self, kind: str, keys: list[str], values: np.ndarray) -> None:
         """Queue rows; a full shard goes to the background writer at once."""
         pending_keys, pending_values = self._pending.setdefault(kind, ([], []))
         pending_keys.extend(keys)
-        pending_values.append(np.asarray(values, dtype=np.float32))
+        rows = np.asarray(values, dtype=np.float32)
+        pending_values.append(rows)
+        if rows.ndim == 2 and kind not in self._widths:
+            self._widths[kind] = rows.shape[1]
+            if self._saved_widths.get(kind) != rows.shape[1]:
+                self._saved_widths[kind] = rows.shape[1]
+                _write_text(self.dir / WIDTHS, json.dumps(self._saved_widths, sort_keys=True) + "\n")
         if len(pending_keys) >= self.shard_rows:
             self.flush(kind)
 
@@ -195,6 +227,44 @@ def open_cache(root: str | Path | None, identity: str) -> EmbeddingCache | None:
     except OSError as exc:
         log.warning("embedding cache: cannot use %s (%s); this run goes on without caching", root, exc.strerror or exc)
         return None
+
+
+def _read_widths(path: Path) -> dict[str, int]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+
+
+def _read_shard(shard: Path) -> tuple[list[str], np.ndarray]:
+    """(keys, [n, d] float rows) of one shard; ValueError when it is readable but not a shard."""
+    with np.load(shard, allow_pickle=False) as data:
+        keys, values = data["keys"], data["values"]
+    if keys.ndim != 1 or values.ndim != 2 or not np.issubdtype(values.dtype, np.floating):
+        raise ValueError(f"keys {keys.shape} / values {values.shape} {values.dtype}: not [n] keys and [n, d] float rows")
+    if len(keys) != len(values):
+        raise ValueError(f"{len(keys)} keys for {len(values)} rows")
+    return keys.tolist(), values
+
+
+def _cut_nonfinite(shard: Path, keys: list[str], values: np.ndarray,
+                   finite: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Rewrite `shard` without its NaN / inf rows (they are encoded again, never scored)."""
+    bad = int((~finite).sum())
+    keys = [k for k, ok in zip(keys, finite) if ok]
+    values = values[finite]
+    try:
+        if keys:
+            write_shard(shard, keys, values)
+        else:
+            shard.unlink()
+        done = "cut them out; they will be encoded again"
+    except OSError as err:
+        done = f"could not rewrite it ({err.strerror or err}); they will be encoded again"
+    log.warning("embedding cache: shard %s holds %d row(s) with NaN or inf, a damaged cache, not the model's output; "
+                "%s (--no-cache bypasses the cache)", shard, bad, done)
+    return keys, values
 
 
 def _drop_unreadable(shard: Path, exc: Exception) -> None:
