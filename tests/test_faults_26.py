@@ -151,3 +151,32 @@ def test_cache_shard__valid_npz_with_wrong_content_is_named_and_reencoded(tmp_pa
     with caplog.at_level(logging.WARNING, logger="eqvl.encode.cache"):
         third, _ = _cache_run(tmp_path)
     assert third.image_rows == 0 and not caplog.records  # healed: said once, not on every run
+
+
+# ---------------------------------------------------------------- directory outputs
+
+def _one_line(capsys, argv: list[str], *needles: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+def test_directory_output__report_output_that_is_a_folder_is_one_line_nothing_written(tmp_path, capsys):
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"dataset": "twins", "model": "m", "metrics": {"group": 0.5}, "subsets": {}}))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for extra in ([], ["--overwrite"]):
+        _one_line(capsys, ["report", str(res), "--output", str(folder), *extra], f"{folder} is a folder, expected a file")
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.json"]
+
+
+def test_directory_output__augment_output_that_is_a_folder_is_one_line(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("filepath\ttitle\na.jpg\ta brown dog chasing a white cat\n")
+    (tmp_path / "o").mkdir()
+    _one_line(capsys, ["augment", "--in", str(src), "--output", str(tmp_path / "o"), "--quiet", "--overwrite"],
+              "is a folder, expected a file")

@@ -99,3 +99,48 @@ def test_train_without_lr_fine_tunes_loaded_weights_at_a_fine_tuning_rate(tmp_pa
     assert _start_config(tmp_path / "b")["lr"] == 1e-5 and "--lr" not in err
     assert main([*base, "--pretrained", str(init), "--max-steps", "1", "--lr", "3e-3", "--output", str(tmp_path / "c")]) == 0
     assert _start_config(tmp_path / "c")["lr"] == 3e-3 and "--lr not given" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 6. errors that name the real cause
+
+def test_mistyped_checkpoint_path_without_model_says_no_such_file(tmp_path, capsys):
+    missing = tmp_path / "runs" / "epoch_1O.pt"
+    data = _csv_without_types(tmp_path / "d")
+    for argv in (["eval", "--pretrained", str(missing), "--benchmark", "twins", "--data", str(tmp_path),
+                  "--output", str(tmp_path / "r.json")],
+                 ["train", "--pretrained", str(missing), "--train-data", str(data),
+                  "--output", str(tmp_path / "run")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"--pretrained {missing}: no such file"), err
+
+
+def test_report_scores_skips_files_that_are_not_twin_scores_with_a_note(tmp_path, capsys):
+    import numpy as np
+
+    res = tmp_path / "a.json"
+    res.write_text(json.dumps({"dataset": "twins", "model": "m", "metrics": {"group": 0.5}, "subsets": {}}))
+    np.savez(tmp_path / "a.npz", scores=np.zeros((3, 2, 2)))
+    np.savez(tmp_path / "trip.npz", scores=np.zeros((3, 3)))  # a triplets benchmark's --scores-out file
+    out = tmp_path / "rep.html"
+    assert main(["report", str(res), "--scores", str(tmp_path / "a.npz"), str(tmp_path / "trip.npz"),
+                 "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"eqvl report: warning: {tmp_path / 'trip.npz'}: no twin score array shaped [N, 2, 2]" in err
+    assert "--scores-out files of twins benchmarks only" in err and "skipped" in err and out.is_file()
+
+
+def test_read_only_file_system_is_named_as_such(tmp_path, monkeypatch):
+    import os
+    from types import SimpleNamespace
+
+    import eqvl.outputs as outputs
+    from eqvl.errors import EqvlError
+
+    monkeypatch.setattr(outputs.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(outputs.os, "statvfs", lambda p: SimpleNamespace(f_flag=os.ST_RDONLY))
+    with pytest.raises(EqvlError, match=r"cannot write in .* \(read-only file system\)"):
+        outputs.check_outputs([tmp_path / "x.json"], overwrite=False)
+    monkeypatch.setattr(outputs.os, "statvfs", lambda p: SimpleNamespace(f_flag=0))
+    with pytest.raises(EqvlError, match=r"\(permission denied\)"):
+        outputs.check_outputs([tmp_path / "x.json"], overwrite=False)

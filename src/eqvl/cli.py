@@ -15,7 +15,7 @@ import importlib
 import sys
 
 from eqvl.version import __version__
-from eqvl.commands.common import Parser, UsageError, use_common_style
+from eqvl.commands.common import Parser, UsageError, command_voice, use_common_style
 from eqvl.errors import EqvlError
 
 #: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _run(args)
+        with command_voice(args.command):
+            return _run(args)
     except EqvlError as exc:
         print(f"eqvl {args.command}: error: {exc}", file=sys.stderr)
         return 2

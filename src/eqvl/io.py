@@ -31,6 +31,8 @@ __all__ = [
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     """Refuse to replace an existing output unless the user said `--overwrite`."""
     path = Path(path)
+    if path.is_dir():  # --overwrite cannot help: a file is never written over a folder
+        raise EqvlError(f"{path} is a folder, expected a file path")
     if path.exists() and not overwrite:
         raise EqvlError(f"{path} already exists; pass --overwrite to replace it")
     return path

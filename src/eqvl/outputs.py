@@ -33,6 +33,14 @@ class OutputLockedError(EqvlError):
     """Another live run holds the output; the message names its pid, start time and command."""
 
 
+def _read_only(folder: Path) -> bool:
+    """Whether `folder` lies on a file system mounted read-only (EROFS), not merely one we lack rights to."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
 def check_outputs(paths: Iterable[str | os.PathLike | None], overwrite: bool) -> list[Path]:
     """Check EVERY output before anything is written; one error lists all the problems.
 
@@ -51,7 +59,8 @@ def check_outputs(paths: Iterable[str | os.PathLike | None], overwrite: bool) ->
             if not parent.is_dir():
                 problems.append(f"{path}: {parent} is a file, not a folder")
             elif not os.access(parent, os.W_OK | os.X_OK):
-                problems.append(f"{path}: cannot write in {parent} (permission denied)")
+                why = "read-only file system" if _read_only(parent) else "permission denied"
+                problems.append(f"{path}: cannot write in {parent} ({why})")
     if existing:
         verb = "exists" if len(existing) == 1 else "exist"
         problems.append(f"{', '.join(existing)} already {verb}; pass --overwrite to replace")

@@ -11,10 +11,12 @@ One vocabulary (the older spelling stays accepted, hidden from --help, for a rel
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import math
 import re
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 #: train and eval default to what open_clip's trainer and CLIP_benchmark default to: autocast on a
 #: GPU, and exactly fp32 on a CPU (eqvl.precision), so CPU numbers do not depend on the flag
@@ -170,3 +172,29 @@ nonneg_float: Callable[[str], float] = finite_float(0)
 probability: Callable[[str], float] = finite_float(0, 1)
 #: a TCP port to listen on
 port: Callable[[str], int] = int_range(1, 65535)
+
+
+class _CommandVoice(logging.Handler):
+    """Library warnings (`logging`, under the `eqvl` logger) as the command's own lines:
+    `eqvl eval: warning: embedding cache: ...`, not `WARNING:eqvl.encode.cache:...`."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(logging.WARNING)
+        self.command = command
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if any(isinstance(h, logging.NullHandler) for h in logging.getLogger(record.name).handlers):
+            return  # a module that prints its message itself and silences its logger's console copy
+        print(f"eqvl {self.command}: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def command_voice(command: str) -> Iterator[None]:
+    """While a command runs, library warnings reach stderr once, in the command's voice."""
+    logger = logging.getLogger("eqvl")
+    handler = _CommandVoice(command)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

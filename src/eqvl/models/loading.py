@@ -92,6 +92,8 @@ def resolve_model_arg(model: str | None, pretrained: str | None) -> str:
         if stored:
             return stored
         raise EqvlError(f"--model is required: {pretrained} does not store its model name")
+    if pretrained and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))):
+        raise EqvlError(f"--pretrained {pretrained}: no such file")  # a mistyped path, not a missing --model
     raise EqvlError("--model is required (or pass --pretrained CHECKPOINT of an eqvl / open_clip training run, "
                     "which stores it)")
 

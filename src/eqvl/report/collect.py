@@ -5,6 +5,7 @@ distributions where twin scores are given."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,6 +17,8 @@ from eqvl.io import read_json
 from eqvl.metrics import chance_level, equivariance_scores
 from eqvl.report import plots
 from eqvl.report.document import Details, Figure, Report, Table
+
+log = logging.getLogger(__name__)
 
 #: the headline metric of each result kind, first match wins (keys from contracts.md)
 MAIN_METRICS = ("group", "joint_acc", "acc", "image_retrieval_recall@1", "text_retrieval_recall@1")
@@ -46,6 +49,11 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return obj
 
 
+class NotTwinScores(DataError):
+    """A readable score file without a [N, 2, 2] twin array (e.g. a triplets benchmark's): `eqvl report`
+    skips it with a note, so `--scores runs/*.npz` works on a folder of mixed benchmarks."""
+
+
 def load_twin_scores(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read per-twin scores [N, 2, 2] (and per-twin subset names if stored) from an .npz or .npy."""
     path = Path(path)
@@ -66,7 +74,8 @@ def load_twin_scores(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     candidates = [k for k in ("scores", "twins", *arrays) if k in arrays and arrays[k].ndim == 3 and arrays[k].shape[1:] == (2, 2)]
     if not candidates:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in arrays.items())
-        raise DataError(f"no twin score array shaped [N, 2, 2] (found {shapes or 'nothing'})", path=str(path))
+        raise NotTwinScores(f"no twin score array shaped [N, 2, 2] (found {shapes or 'nothing'}); --scores takes "
+                            "the --scores-out files of twins benchmarks only", path=str(path))
     scores = arrays[candidates[0]].astype(np.float64)
     if subsets is not None and len(subsets) != len(scores):
         subsets = None
@@ -84,8 +93,14 @@ def runs_from_files(result_paths: Sequence[str | Path], score_paths: Sequence[st
     _auto_labels(runs)
     from eqvl.evaluation.score_files import check_scores_match  # refuses scores of another run
 
-    for run, spath in _pair_scores(result_paths, score_paths).items():
-        runs[run].twin_scores, runs[run].twin_subsets = load_twin_scores(spath)
+    loaded = {}
+    for spath in score_paths:
+        try:
+            loaded[str(spath)] = load_twin_scores(spath)
+        except NotTwinScores as exc:
+            log.warning("%s; skipped", exc)
+    for run, spath in _pair_scores(result_paths, [p for p in score_paths if str(p) in loaded]).items():
+        runs[run].twin_scores, runs[run].twin_subsets = loaded[str(spath)]
         check_scores_match(spath, len(runs[run].twin_scores), runs[run].results, result_paths[run])
     return runs
 

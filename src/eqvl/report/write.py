@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eqvl.io import atomic_open, check_writable
+from eqvl.errors import EqvlError
+from eqvl.io import atomic_open
+from eqvl.outputs import check_outputs
 from eqvl.report.html import render_html
 from eqvl.report.markdown import render_markdown
 from eqvl.report.document import Report
@@ -16,8 +18,15 @@ def write_report(report: Report, html_path: str | Path, *, overwrite: bool = Fal
     html_path = Path(html_path)
     md_path = html_path.with_suffix(".md")
     img_dir_name = f"{html_path.stem}_files"
-    for path in (html_path, md_path):
-        check_writable(path, overwrite)
+    problems = []
+    try:
+        check_outputs([html_path, md_path], overwrite)  # a folder given as --output, every clash at once
+    except EqvlError as exc:
+        problems.append(str(exc))
+    if (html_path.parent / img_dir_name).exists() and not (html_path.parent / img_dir_name).is_dir():
+        problems.append(f"{html_path.parent / img_dir_name} is a file; the report's images go in a folder of that name")
+    if problems:
+        raise EqvlError("; ".join(problems))
     markdown, images = render_markdown(report, img_dir_name)
     for rel, png in images.items():
         with atomic_open(html_path.parent / rel, "wb") as handle:
