@@ -95,3 +95,53 @@ def shape_images(root: Path, n: int, size: int = 64) -> list[tuple[str, str, str
         im.putpixel((0, 0), (i % 256, 128, 128))
         im.save(root / rel)
     return rows
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Uvicorn:
+    """A real uvicorn server (eqvl's JSON h11 protocol) in a thread, on a free loopback port."""
+
+    def __init__(self, app):
+        import threading
+
+        import uvicorn
+
+        from eqvl.index.guard import JsonH11Protocol
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    http=JsonH11Protocol))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        import time
+
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            assert time.time() < deadline and self.thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def table_index(root: Path, n: int, dim: int = 16, extra_rows: int = 0, kind: str = "flat", seed: int = 0):
+    """An index of n TableEncoder images (the table has n + extra_rows rows, for later adds); query 'q<j>' = row j."""
+    from eqvl.index import EmbedOptions, Index
+
+    table = unit(np.random.default_rng(seed).normal(size=(n + extra_rows, dim)))
+    enc = TableEncoder(table, table)
+    csv = index_images(root, n)
+    Index.build(root / "idx", csv, "table", index=kind, encoder=enc,
+                options=EmbedOptions(batch_size=256, workers=0, progress=False))
+    return root / "idx", enc

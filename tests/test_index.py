@@ -133,13 +133,17 @@ def test_add_finds_new_images_and_skips_known_content(tmp_path):
     lines += [f"img/{i:06d}.png\told {i}" for i in range(150, 200)] + ["img/copy_of_210.png\tsame bytes as 210"]
     second.write_text("\n".join(lines) + "\n")
     report = idx.add(second, options=EmbedOptions(**OPTS))
-    assert (report.added, report.already_indexed, report.duplicates, report.count) == (60, 50, 1, 260)
-    assert idx.count == 260 and idx.generation.name == "gen-000002"
+    # the copy of 210 is its own row (id 260, a copy of 210's vector, not embedded again); 150..199 get the new captions
+    assert (report.added, report.already_indexed, report.duplicates, report.count) == (60, 50, 1, 261)
+    assert (report.copies, report.updated) == (1, 50)
+    assert idx.count == 261 and idx.generation.name == "gen-000002"
+    assert idx.image_path(260).endswith("copy_of_210.png") and idx.meta.rows([170])[170]["caption"] == "old 170"
     hits = idx.search(texts=["q0", "q1"], k=3)
     assert hits[0][0].id == 205 and hits[0][0].path.endswith("000205.png") and hits[1][0].id == 250
-    assert _ids(hits[0]) == [i for i, _ in brute_force(table, table[[205]], 3)[0]]
+    assert _ids(hits[0]) == [i for i, _ in brute_force(table[list(range(260)) + [210]], table[[205]], 3,
+                                                       ids=np.arange(261))[0]]
     again = idx.add(second, options=EmbedOptions(**OPTS))
-    assert (again.added, again.already_indexed) == (0, 111)  # the copy of 210 is known content too
+    assert (again.added, again.already_indexed, again.copies, again.updated) == (0, 111, 0, 0)
 
 
 def test_remove_drops_images_and_keeps_ids_stable(tmp_path):

@@ -32,14 +32,16 @@ def test_torchrun_two_process_build_equals_one_process(tmp_path):
     report_two = json.loads(proc.stdout[proc.stdout.index("{"):])
     report_one = Index.build(tmp_path / "one", csv, "eqvl-tiny-rn", "none", options=EmbedOptions(batch_size=4, workers=0,
                                                                                        progress=False))
-    assert (report_two["count"], report_two["duplicates"]) == (report_one.count, report_one.duplicates) == (11, 1)
+    # the copy is a row of its own (removable by its path): one process copies the stored vector, two embed it twice
+    assert (report_two["count"], report_two["duplicates"]) == (report_one.count, report_one.duplicates) == (12, 1)
+    assert report_two["copies"] == report_one.copies == 1 and report_two["added"] == report_one.added == 11
     one, two = Index.open(tmp_path / "one"), Index.open(tmp_path / "two")
-    assert len(two.manifest["shards"]) == 2 and len(one.manifest["shards"]) == 1  # each rank wrote its own shard
+    assert len(two.manifest["shards"]) == 2 and len(one.manifest["shards"]) == 2  # each rank's shard; one + copies
     ids = one.meta.live_ids()
-    assert list(ids) == list(two.meta.live_ids()) == list(range(11))
+    assert list(ids) == list(two.meta.live_ids()) == list(range(12))
     assert one.meta.rows(list(ids)) == two.meta.rows(list(ids))  # same id -> same path, caption, hash, shape
     np.testing.assert_allclose(one.vectors.get(ids), two.vectors.get(ids), atol=2e-3)
     assert one.model == two.model
     q = ["a red square", "a green circle"]
-    assert [[h.id for h in hits] for hits in one.search(texts=q, k=11)] == \
-           [[h.id for h in hits] for hits in two.search(texts=q, k=11)]
+    assert [[h.id for h in hits] for hits in one.search(texts=q, k=12)] == \
+           [[h.id for h in hits] for hits in two.search(texts=q, k=12)]

@@ -21,6 +21,8 @@ from eqvl.commands.common import (add_output_flag, add_progress_flag, nonneg_int
                                    positive_int)
 from eqvl.errors import EqvlError
 
+API_KEY_ENV = "EQVL_INDEX_API_KEY"
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("index", help="build, update and search an image index (FAISS + SQLite), serve it over HTTP",
@@ -28,10 +30,14 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="index_command", metavar="ACTION")
     _build_parser(sub)
     _add_parser(sub)
-    q = sub.add_parser("remove", help="remove images (by path) from an index")
+    q = sub.add_parser("remove", help="remove images (by path) from an index: rows and stored vectors are deleted")
     q.add_argument("index", help="index folder")
     q.add_argument("--paths", required=True, help="text file, one image path per line (relative to its folder)")
     q.add_argument("--ignore-missing", action="store_true", help="remove the listed paths that are indexed, skip the rest")
+    q.add_argument("--no-purge", action="store_true",
+                   help="only mask the removed ids in FAISS (faster on huge indexes); their vectors stay on disk "
+                        "until a later purging remove")
+    _wait_flag(q)
     q.set_defaults(func=run_remove)
     q = sub.add_parser("info", help="count, dimension, model, index type, memory, recall estimate")
     q.add_argument("index", help="index folder")
@@ -77,9 +83,18 @@ def _build_parser(sub) -> None:
     q.set_defaults(func=run_build)
 
 
+def _wait_flag(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--wait", type=nonneg_int, default=0, metavar="SECONDS",
+                   help="wait up to SECONDS for another writer to finish (default: refuse at once)")
+
+
 def _add_parser(sub) -> None:
-    q = sub.add_parser("add", help="add images; already-indexed content is skipped and counted")
+    q = sub.add_parser("add", help="add images; content already indexed is not embedded again")
     q.add_argument("index", help="index folder")
+    q.add_argument("--keep-metadata", action="store_true",
+                   help="leave the caption / columns of already-indexed paths as they are (default: replace them "
+                        "with the listed ones)")
+    _wait_flag(q)
     _input_flags(q)
     q.set_defaults(func=run_add)
 
@@ -101,6 +116,7 @@ def _search_parser(sub) -> None:
                    help="metadata filter applied before the top-k cut (repeatable; same key twice = either value)")
     q.add_argument("--model", default=None, help="query model (default: the index's; another one is refused)")
     q.add_argument("--pretrained", default=None, help="with --model")
+    q.add_argument("--precision", default=None, help="query precision with --model (default: the index's)")
     q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     q.add_argument("--json", action="store_true", help="print JSON")
     _rerank_flags(q)
@@ -114,6 +130,16 @@ def _serve_parser(sub) -> None:
     q.add_argument("--port", type=port, default=8000, help="TCP port")
     q.add_argument("--max-k", type=positive_int, default=100, help="largest k a request may ask for")
     q.add_argument("--max-upload-mb", type=positive_float, default=10.0, help="largest query image upload")
+    q.add_argument("--max-megapixels", type=positive_float, default=16.0,
+                   help="largest decoded query image (checked before decoding: a small file can hold a huge image)")
+    q.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name clients may use (Host header) besides IP addresses, localhost and --host; "
+                        "repeatable (the name behind a reverse proxy)")
+    q.add_argument("--api-key", default=None,
+                   help=f"require this key on every request (default: ${API_KEY_ENV}); required to listen on a "
+                        "non-loopback address")
+    q.add_argument("--allow-remote", action="store_true",
+                   help="listen on a non-loopback address WITHOUT an API key (anyone who reaches the port can search)")
     q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     _rerank_flags(q)
     q.set_defaults(func=run_serve)
@@ -148,6 +174,7 @@ def _print_report(report, as_json: bool) -> None:
         return
     rows = [("operation", report.op), ("images in index", report.count), ("added", report.added),
             ("already indexed (same content)", report.already_indexed), ("duplicates in input", report.duplicates),
+            ("known content, new path (vector copied)", report.copies), ("metadata updated", report.updated),
             ("removed", report.removed), ("skipped bad images", len(report.bad)), ("index", report.index),
             ("generation", report.generation), ("seconds", f"{report.seconds:.1f}")]
     width = max(len(k) for k, _ in rows)
@@ -182,12 +209,17 @@ def run_build(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     from eqvl.index import Index, read_items
     from eqvl.index.distributed import ranks_from_env, shutdown
+    from eqvl.index.store import writer_lock
 
     items = read_items(args.images, _fmt(args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        with writer_lock(args.index, wait=args.wait):  # a busy index is refused before the model loads
+            pass
     idx = Index.open(args.index, device=args.device)
     ranks = ranks_from_env(args.device)
     try:
-        report = idx.add(items, options=_options(args, idx.encoder), ranks=ranks)
+        report = idx.add(items, options=_options(args, idx.encoder), ranks=ranks, update=not args.keep_metadata,
+                         wait=args.wait)
     finally:
         shutdown()
     _print_report(report, args.json)
@@ -199,7 +231,8 @@ def run_remove(args: argparse.Namespace) -> int:
     from eqvl.index.sources import read_path_list
 
     paths = read_path_list(args.paths)
-    report = Index.open(args.index).remove(paths, ignore_missing=args.ignore_missing)
+    with Index.open(args.index) as idx:
+        report = idx.remove(paths, ignore_missing=args.ignore_missing, purge=not args.no_purge, wait=args.wait)
     _print_report(report, False)
     return 0
 
@@ -219,6 +252,8 @@ def run_info(args: argparse.Namespace) -> int:
             ("bytes per vector (index)", mem["index_bytes_per_vector"]),
             ("stored vectors (float16, mmap)", _bytes(mem["vectors_bytes_on_disk_mmap"])),
             ("metadata (SQLite)", _bytes(mem["metadata_bytes"])), ("columns", ", ".join(info["columns"])),
+            ("rows: live / stored vectors / in FAISS",
+             f"{info['rows']['live']} / {info['rows']['stored_vectors']} / {info['rows']['faiss_vectors']}"),
             ("removed, masked", info["deleted_masked"]), ("skipped at build/add", info["skipped_at_build"]),
             ("recall@10 vs exact", f"{info['recall_at_10_vs_exact']:.3f} ({info['recall_queries']} queries)"),
             ("generation", info["generation"]), ("updated", info["updated"])]
@@ -238,6 +273,8 @@ def _bytes(n: int) -> str:
 
 def _load_rerank(args: argparse.Namespace):
     if not args.rerank_model:
+        if args.rerank_pretrained:
+            raise EqvlError("--rerank-pretrained needs --rerank-model (the model those weights belong to)")
         return None
     from eqvl.models import load_encoder
 
@@ -251,32 +288,57 @@ def run_search(args: argparse.Namespace) -> int:
 
     encoder = None
     if args.model:
+        from eqvl.index import store
         from eqvl.models import load_encoder
 
-        encoder = load_encoder(args.model, args.pretrained, device=args.device)
-    idx = Index.open(args.index, encoder=encoder, device=args.device)
+        precision = args.precision or store.read_manifest(store.current_generation(args.index))["model"].get(
+            "precision", "fp32")
+        encoder = load_encoder(args.model, args.pretrained, device=args.device, precision=precision)
+    elif args.precision or args.pretrained:
+        raise EqvlError(f"--{'precision' if args.precision else 'pretrained'} needs --model (the index's own model is "
+                        "loaded as it was built)")
     reranker = _load_rerank(args)
+    idx = Index.open(args.index, encoder=encoder, device=args.device)
     texts = [args.text] if args.text is not None else None
     images = [args.image] if args.image is not None else None
     hits = idx.search(texts=texts, images=images, k=args.k, where=args.where, rerank_model=reranker,
                       rerank_k=args.rerank_k)[0]
+    try:
+        _print_hits(args, hits)
+    except BrokenPipeError:  # `| head -1` closed the pipe: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _print_hits(args: argparse.Namespace, hits: list) -> None:
     if args.json:
         print(json.dumps({"query": args.text or args.image, "k": args.k, "hits": [h.to_dict() for h in hits]}, indent=2))
-        return 0
+        return
     print(f"{'rank':>4}  {'id':>8}  {'score':>8}  {'stage':<24}  caption / path")
     for n, h in enumerate(hits, 1):
         print(f"{n:>4}  {h.id:>8}  {h.score:>8.4f}  {h.stage:<24}  {h.caption or '-'}  [{h.path}]")
     if not hits:
         print("(no hits: nothing matches the --where filter)")
-    return 0
+    sys.stdout.flush()
 
 
 def run_serve(args: argparse.Namespace) -> int:
     from eqvl.index import Index
+    from eqvl.index.guard import Policy, allowed_hosts, check_exposure
     from eqvl.index.server import Limits, serve
 
-    idx = Index.open(args.index, device=args.device)
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    warning = check_exposure(args.host, api_key, args.allow_remote)  # refused before the model is loaded
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     reranker = _load_rerank(args)
-    limits = Limits(max_k=args.max_k, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
-    serve(idx, host=args.host, port=args.port, limits=limits, rerank_model=reranker, rerank_k=args.rerank_k)
+    idx = Index.open(args.index, device=args.device)
+    limits = Limits(max_k=args.max_k, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+                    max_image_pixels=int(args.max_megapixels * 1_000_000))
+    policy = Policy(allowed_hosts=allowed_hosts(args.host, args.allow_host), api_key=api_key,
+                    max_body=limits.max_upload_bytes + 64 * 1024)
+    if args.rerank_model and args.rerank_k < args.max_k:
+        print(f"note: requests with k over --rerank-k ({args.rerank_k}) cannot be re-ranked", file=sys.stderr)
+    serve(idx, host=args.host, port=args.port, limits=limits, rerank_model=reranker, rerank_k=args.rerank_k,
+          policy=policy, announce=lambda line: print(line, flush=True))
     return 0

@@ -5,14 +5,15 @@
     hits = idx.search(texts=["a red car left of a bus"], k=10)[0]
 
 An opened index is one generation: later writes by other processes are not seen until the
-index is opened again (the files of an open generation stay valid even after a newer one
-replaces them). The query model is the one named in the manifest; an encoder passed in must
-have the same identity (name, weights hash, preprocessing), or the query is refused.
+index is opened again (`eqvl index serve` does that on its own, see `eqvl.index.live`). The
+open generation is leased (`store.open_generation`): no writer deletes it until `close()`.
+The query model is the one named in the manifest; an encoder passed in must have the same
+identity (`eqvl.index.identity`: name, weights hash, preprocessing; not precision), or the
+query is refused with every field that differs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,17 +22,19 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from eqvl.errors import EqvlError
 from eqvl.index import ann, rerank, search, store
 from eqvl.index.embedding import EmbedOptions
+from eqvl.index.identity import describe_model, model_info, refusal
 from eqvl.index.metadata import MetaStore
+from eqvl.index.purge import check_trainable
 from eqvl.index.sources import Item, SourceFormat, read_items
 from eqvl.index.vectors import VectorStore
+from eqvl.index.query import MAX_TEXT_CHARS, check_text, load_query_image, parse_where
 from eqvl.index.writer import WriteReport, remove_paths, write_items
 
-MAX_TEXT_CHARS = 1000
+__all__ = ["Hit", "Index", "MAX_TEXT_CHARS", "check_text", "describe_model", "load_query_image", "parse_where"]
 #: the most hits one query may ask for (a guard against a typo asking for the whole collection)
 MAX_K = 10_000
 
@@ -52,69 +55,56 @@ class Hit:
         return asdict(self)
 
 
-def model_info(encoder: Any, model: str, pretrained: str, precision: str, seed: int) -> dict[str, Any]:
-    return {"name": model, "pretrained": pretrained, "precision": precision, "seed": seed,
-            "identity": encoder.identity()}
-
-
-def describe_model(info: Mapping[str, Any]) -> str:
-    """'eqvl-tiny-rn (pretrained none, weights 1a2b3c4d)' from a manifest's model entry."""
-    try:
-        weights = json.loads(info.get("identity", "{}")).get("weights", "?")[:8]
-    except (ValueError, AttributeError):
-        weights = "?"
-    return f"{info.get('name')} (pretrained {info.get('pretrained')}, weights {weights})"
-
-
-def parse_where(where: Mapping[str, Any] | Sequence[str] | None) -> dict[str, list[str]]:
-    """{'subset': 'location'} or ['subset=location', ...] -> {'subset': ['location']}."""
-    if not where:
-        return {}
-    out: dict[str, list[str]] = {}
-    pairs = where.items() if isinstance(where, Mapping) else []
-    if not isinstance(where, Mapping):
-        parsed = []
-        for text in where:
-            key, sep, value = str(text).partition("=")
-            if not sep or not key.strip():
-                raise EqvlError(f"--where {text!r}: expected KEY=VALUE")
-            parsed.append((key.strip(), value))
-        pairs = parsed
-    for key, value in pairs:
-        values = value if isinstance(value, (list, tuple)) else [value]
-        out.setdefault(str(key), []).extend(str(v) for v in values)
-    return out
-
-
 class Index:
     """A read-only view of one generation, plus the writes that create the next one."""
 
     def __init__(self, root: Path, encoder: Any = None, device: str = "cpu", mmap: bool = False):
         self.root = Path(root)
-        self.generation = store.current_generation(self.root)
-        self.manifest = store.read_manifest(self.generation)
-        self.spec = ann.IndexSpec.from_dict(self.manifest["index"])
-        self.meta = MetaStore.open_readonly(self.generation / store.META)
-        self.vectors = VectorStore(self.root / store.VECTORS, self.manifest["shards"], int(self.manifest["dim"]))
-        self.faiss = ann.read(self.generation / store.FAISS_FILE, mmap=mmap)
-        self.deleted = np.load(self.generation / store.DELETED)
         self.device = device
         self._encoder = None
-        if encoder is not None:
-            self.check_encoder(encoder)
-            self._encoder = encoder
+        self._lease = store.open_generation(self.root)
+        try:
+            self._load(mmap)
+            if encoder is not None:
+                self.check_encoder(encoder)
+                self._encoder = encoder
+        except BaseException:
+            self._lease.release()
+            raise
+
+    def _load(self, mmap: bool) -> None:
+        self.generation = gen = self._lease.gen
+        self.manifest = store.read_manifest(gen)
+        try:
+            self.spec = ann.IndexSpec.from_dict(self.manifest["index"])
+            shards, dim = list(self.manifest["shards"]), int(self.manifest["dim"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EqvlError(f"{gen / store.MANIFEST}: incomplete manifest ({exc}) (corrupt index)") from None
+        self.meta = MetaStore.open_readonly(gen / store.META)
+        self.vectors = VectorStore(self.root / store.VECTORS, shards, dim)
+        self.faiss = ann.read(gen / store.FAISS_FILE, mmap=mmap)
+        self.deleted = store.load_deleted(gen)
+
+    def close(self) -> None:
+        """Release this generation (a replaced one is then removed if no other reader holds it)."""
+        if getattr(self, "_lease", None) is not None:
+            self.meta.close()
+            store.release(self.root, self._lease)
+            self._lease = None
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------ opening, building
 
     @classmethod
     def open(cls, root: str | os.PathLike, encoder: Any = None, device: str = "cpu", mmap: bool = False) -> "Index":
-        """Open the live generation (retried once if a writer replaced it while we were opening)."""
-        try:
-            return cls(Path(root), encoder, device, mmap)
-        except FileNotFoundError:
-            if not store.is_index(root):
-                raise
-            return cls(Path(root), encoder, device, mmap)
+        """Open the live generation (leased, so no writer deletes it while it is open; a generation
+        switch while opening is retried)."""
+        return cls(Path(root), encoder, device, mmap)
 
     @classmethod
     def build(cls, root: str | os.PathLike, images: str | os.PathLike | Sequence[Item], model: str,
@@ -133,7 +123,8 @@ class Index:
         if root.is_dir() and not store.is_index(root) and any(_foreign(p) for p in root.iterdir()):
             raise EqvlError(f"--out {root} is a non-empty folder that is not an eqvl index; choose another")
         items = images if isinstance(images, list) else read_items(images, fmt)
-        ann.choose_spec(index, len(items), 8) if index not in ann.KINDS else None  # a bad --index fails early
+        if index not in ann.KINDS:  # a bad or untrainable --index fails before any image is embedded
+            check_trainable(ann.choose_spec(index, len(items), 8).factory, len(items))
         if pretrained and os.path.exists(pretrained):
             pretrained = os.path.abspath(pretrained)  # the index must find its model from any folder
         if encoder is None:
@@ -164,13 +155,9 @@ class Index:
         return self._encoder
 
     def check_encoder(self, encoder: Any, what: str = "the query model") -> None:
-        if encoder.identity() != self.model["identity"]:
-            ident = json.loads(encoder.identity()) if encoder.identity().startswith("{") else {}
-            now = {"name": getattr(encoder, "name", "?"), "pretrained": getattr(encoder, "pretrained", "?"),
-                   "identity": json.dumps(ident)}
-            raise EqvlError(f"{self.root} was built with {describe_model(self.model)}, but {what} is "
-                            f"{describe_model(now)}: embeddings of different models cannot be compared; "
-                            "rebuild the index with that model")
+        message = refusal(self.root, self.model, encoder, what)
+        if message:
+            raise EqvlError(message)
 
     # ------------------------------------------------------------ properties
 
@@ -219,20 +206,20 @@ class Index:
         allowed = self.meta.filter_ids(filters) if filters else None
         queries = self.embed_query(texts, images)
         depth = rerank_k if rerank_model is not None else k
+        stages: list[str] = []
         ranked = search.search(self.faiss, self.spec, self.vectors, queries, depth, self.count, self.deleted,
-                               allowed, live_ids=self.meta.live_ids)
+                               allowed, live_ids=self.meta.live_ids, stages=stages)
         out = []
         for n, found in enumerate(ranked):
-            hits = self._hits(found)
+            hits = self._hits(found, stages[n])
             if rerank_model is not None:
                 query = {"text": texts[n]} if texts is not None else {"image": load_query_image(images[n])}
                 hits = self._rerank(hits, rerank_model, query, k)
             out.append(hits[:k])
         return out
 
-    def _hits(self, found: search.Ranked) -> list[Hit]:
+    def _hits(self, found: search.Ranked, stage: str) -> list[Hit]:
         rows = self.meta.rows([i for i, _ in found])
-        stage = "exact" if self.spec.exact else f"{self.spec.kind}+exact-rescore"
         hits = []
         for id_, score in found:
             row = rows[id_]
@@ -255,20 +242,32 @@ class Index:
     # ------------------------------------------------------------ writes (each opens the next generation)
 
     def add(self, images: str | os.PathLike | Sequence[Item], *, fmt: SourceFormat | None = None,
-            options: EmbedOptions | None = None, ranks: Any = None) -> WriteReport | None:
-        """Add images (already-indexed content is skipped and counted); this object then shows the new state."""
+            options: EmbedOptions | None = None, ranks: Any = None, update: bool = True,
+            wait: float = 0.0) -> WriteReport | None:
+        """Add images; this object then shows the new state. Content already indexed is not embedded
+        again: under its indexed path its caption / columns are updated (`update`), under a new path
+        it gets its own id and row with a copy of the stored vector (each path removable on its own)."""
         items = images if isinstance(images, list) else read_items(images, fmt)
         opts = options or EmbedOptions()
         if opts.cache is None:
             opts.cache = _staging_cache(self.root, self.encoder)
-        report = write_items(self.root, self.encoder, self.model, items, opts, None, ranks)
-        self.__init__(self.root, self._encoder, self.device)
+        report = write_items(self.root, self.encoder, self.model, items, opts, None, ranks, update=update,
+                             wait=wait)
+        self._reopen()
         return report
 
-    def remove(self, paths: Sequence[str], ignore_missing: bool = False) -> WriteReport:
-        report = remove_paths(self.root, [os.path.abspath(p) for p in paths], ignore_missing)
-        self.__init__(self.root, self._encoder, self.device)
+    def remove(self, paths: Sequence[str], ignore_missing: bool = False, purge: bool = True,
+               wait: float = 0.0) -> WriteReport:
+        """Drop the listed paths. `purge` (default): their vectors are deleted from the shards and the
+        FAISS index, their metadata rows overwritten, in the same commit; False only masks them."""
+        report = remove_paths(self.root, [os.path.abspath(p) for p in paths], ignore_missing, purge=purge, wait=wait)
+        self._reopen()
         return report
+
+    def _reopen(self) -> None:
+        encoder = self._encoder
+        self.close()
+        self.__init__(self.root, encoder, self.device)
 
     def info(self, recall_queries: int = 100, k: int = 10) -> dict[str, Any]:
         """Count, model, index type, memory, and recall@k of this index against exact search."""
@@ -278,6 +277,8 @@ class Index:
         return {
             "path": str(self.root), "generation": gen.name, "count": self.count, "dim": self.dim,
             "model": self.model, "index": self.spec.to_dict(), "deleted_masked": int(len(self.deleted)),
+            "rows": {"live": self.count, "stored_vectors": self.vectors.stored_rows(),
+                     "faiss_vectors": int(self.faiss.ntotal)},
             "skipped_at_build": len(self.manifest.get("skipped", [])), "columns": self.columns(),
             "memory": {"faiss_index_bytes": faiss_bytes, "vectors_bytes_on_disk_mmap": self.vectors.nbytes(),
                        "metadata_bytes": (gen / store.META).stat().st_size,
@@ -314,25 +315,3 @@ def _staging_cache(root: Path, encoder: Any):
     from eqvl.encode import EmbeddingCache
 
     return EmbeddingCache(root / store.EMBED_CACHE, encoder.identity())
-
-
-def check_text(text: Any) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise EqvlError("the query text is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise EqvlError(f"the query text is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}")
-    return text
-
-
-def load_query_image(image: Any) -> Image.Image:
-    """A query image: a PIL image, or a path read with eqvl's loader (errors name the file)."""
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    from eqvl.data.images import load_image
-    from eqvl.data.records import ImageRef
-    from eqvl.errors import DataError
-
-    try:
-        return load_image(ImageRef(str(image)))
-    except DataError as exc:
-        raise EqvlError(f"query image: {exc}") from None

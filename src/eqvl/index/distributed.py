@@ -26,7 +26,12 @@ def ranks_from_env(device: str = "cpu") -> Ranks:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    return Ranks(rank=info.rank, world=info.world, barrier=dist.barrier, agree=agree)
+    def first_error(message: str) -> str:
+        box: list[str] = [""] * info.world
+        dist.all_gather_object(box, message)
+        return next((m for m in box if m), "")
+
+    return Ranks(rank=info.rank, world=info.world, barrier=dist.barrier, agree=agree, first_error=first_error)
 
 
 def shutdown() -> None:

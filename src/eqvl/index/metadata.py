@@ -45,8 +45,15 @@ class MetaStore:
         if not path.is_file():
             raise EqvlError(f"{path}: metadata file missing (corrupt index)")
         uri = f"file:{path.resolve()}?mode=ro&immutable=1"
-        store = cls(sqlite3.connect(uri, uri=True, check_same_thread=False), path)
-        store._columns = store.columns()  # reads the file now (and never changes: the file is immutable)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        store = cls(conn, path)
+        try:
+            store._columns = store.columns()  # reads the file now (and never changes: the file is immutable)
+            if not {"id", "path", "hash"} <= set(store._columns):
+                raise sqlite3.DatabaseError("no items table")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise EqvlError(f"{path}: not a readable eqvl metadata file ({exc}) (corrupt index)") from None
         return store
 
     def _all(self, sql: str, params: Sequence = ()) -> list[tuple]:
@@ -61,6 +68,7 @@ class MetaStore:
             src = MetaStore.open_readonly(copy_from)
             src.conn.backup(conn)
             src.close()
+        conn.execute("PRAGMA secure_delete = ON")  # deleted / replaced rows leave zeros, not their text
         conn.executescript(_SCHEMA)
         return cls(conn, path)
 
@@ -95,6 +103,18 @@ class MetaStore:
             out.update(self._all(f"SELECT path, id FROM items WHERE path IN ({marks})", chunk))
         return out
 
+    def rows_by_path(self, paths: Sequence[str]) -> dict[str, dict[str, str]]:
+        """path -> {column: value} for the indexed ones among `paths`."""
+        cols = self.columns()
+        out: dict[str, dict[str, str]] = {}
+        for start in range(0, len(paths), 500):
+            chunk = list(paths[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self._all(f"SELECT * FROM items WHERE path IN ({marks})", chunk):
+                record = dict(zip(cols, row))
+                out[record["path"]] = record
+        return out
+
     def rows(self, ids: Sequence[int]) -> dict[int, dict[str, str]]:
         """id -> {column: value} for the given ids (missing ids are absent)."""
         cols = self.columns()
@@ -125,13 +145,16 @@ class MetaStore:
 
     # ------------------------------------------------------------ writing (private copies only)
 
-    def insert(self, rows: Sequence[tuple[int, str, str, str, dict[str, str]]]) -> None:
-        """(id, path, caption, hash, extra) rows; new extra columns are added as TEXT."""
+    def _add_columns(self, rows: Sequence[tuple[int, str, str, str, dict[str, str]]]) -> None:
         cols = set(self.columns())
         for extra_key in dict.fromkeys(k for row in rows for k in row[4]):
             if extra_key not in cols:
                 self.conn.execute(f"ALTER TABLE items ADD COLUMN {_quote(extra_key)} TEXT")
                 cols.add(extra_key)
+
+    def insert(self, rows: Sequence[tuple[int, str, str, str, dict[str, str]]]) -> None:
+        """(id, path, caption, hash, extra) rows; new extra columns are added as TEXT."""
+        self._add_columns(rows)
         by_keys: dict[tuple[str, ...], list[tuple]] = {}
         for id_, path, caption, hash_, extra in rows:
             keys = tuple(sorted(extra))
@@ -141,10 +164,27 @@ class MetaStore:
             marks = ",".join("?" * (len(BASE_COLUMNS) + len(keys)))
             self.conn.executemany(f"INSERT INTO items ({names}) VALUES ({marks})", values)
 
+    def update(self, rows: Sequence[tuple[int, str, str, str, dict[str, str]]]) -> None:
+        """New caption and extra-column values for existing ids (columns not given keep their value)."""
+        self._add_columns(rows)
+        for id_, _path, caption, _hash, extra in rows:
+            keys = sorted(extra)
+            sets = ",".join(f"{_quote(c)} = ?" for c in ("caption", *keys))
+            self.conn.execute(f"UPDATE items SET {sets} WHERE id = ?", (caption, *(extra[k] for k in keys), int(id_)))
+
     def delete(self, ids: Sequence[int]) -> None:
+        """Delete rows; `secure_delete` (on for every writable copy) overwrites their bytes in the file."""
         self.conn.executemany("DELETE FROM items WHERE id = ?", [(int(i),) for i in ids])
 
+    def index_columns(self) -> None:
+        """An SQLite index on every extra column, so `--where` does not scan the whole table."""
+        for col in self.columns():
+            if col not in BASE_COLUMNS:
+                name = _quote("items_col_" + col)
+                self.conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON items({_quote(col)})")
+
     def finish(self) -> None:
-        """Commit and close a writable copy (it becomes part of a generation)."""
+        """Index the filterable columns, commit and close a writable copy (it becomes part of a generation)."""
+        self.index_columns()
         self.conn.commit()
         self.conn.close()

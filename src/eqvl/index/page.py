@@ -3,6 +3,8 @@
 Text or image query, a `where` filter, k, optional re-ranking; results as a grid of thumbnails
 with captions, scores and the stage that produced each score, plus the server's timing.
 Results are inserted with `textContent`, never as HTML, so captions cannot inject markup.
+A server started with an API key answers 401; the page then asks for the key once and keeps
+it in a SameSite=Strict cookie, which also authorises the thumbnail requests.
 """
 
 PAGE_HTML = """<!doctype html>
@@ -37,7 +39,14 @@ PAGE_HTML = """<!doctype html>
 <div id="grid"></div>
 <script>
 const $ = (id) => document.getElementById(id);
-fetch('/health').then(r => r.json()).then(h => {
+fetch('/health').then(r => {
+  if (r.status === 401) {  // the server wants an API key: kept in a same-site cookie for this page and its thumbnails
+    const key = window.prompt('API key for this index');
+    if (key) { document.cookie = `eqvl_key=${encodeURIComponent(key)}; SameSite=Strict; path=/`; location.reload(); }
+    throw new Error('an API key is needed');
+  }
+  return r.json();
+}).then(h => {
   $('about').textContent = `${h.count} images · ${h.model} · ${h.index} (${h.factory}) · filter columns: ${h.columns.join(', ')}`;
   $('rerank-box').hidden = !h.rerank;
 });

@@ -11,7 +11,7 @@ back to exact search over the allowed ids.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -63,10 +63,14 @@ def candidates_for(spec: ann.IndexSpec, k: int) -> int:
 
 def search(index, spec: ann.IndexSpec, vstore: VectorStore, queries: np.ndarray, k: int, live_count: int,
            deleted: np.ndarray, allowed: np.ndarray | None = None,
-           live_ids: "callable | None" = None) -> list[Ranked]:
+           live_ids: "Callable[[], np.ndarray] | None" = None, stages: list[str] | None = None) -> list[Ranked]:
     """Top-k (id, score) per query; `allowed` restricts to those ids (a --where filter).
-    `live_ids()` gives every indexed id for the rare exact fallback of an unfiltered search."""
+    `live_ids()` gives every indexed id for the rare exact fallback of an unfiltered search.
+    `stages`, when given, receives per query how the hits were found: "exact" (brute force over the
+    stored vectors, or a Flat index) or "<kind>+exact-rescore" (approximate candidates, re-scored)."""
+    stages = stages if stages is not None else []
     if allowed is not None and (len(allowed) <= EXACT_SUBSET_MAX or not ann.supports_selector(index)):
+        stages.extend(["exact"] * len(queries))
         return exact_topk(vstore, queries, allowed, k)
     n_cand = candidates_for(spec, k)
     excluded = deleted if allowed is None else None
@@ -81,9 +85,11 @@ def search(index, spec: ann.IndexSpec, vstore: VectorStore, queries: np.ndarray,
                 more = more[np.isin(more, allowed)]
             cand = np.union1d(cand, more)
         ranked = rank(cand, rescore(vstore, query, cand), k)
+        stage = "exact" if spec.exact else f"{spec.kind}+exact-rescore"
         if len(ranked) < min(k, available):  # an approximate search came back short
             pool = allowed if allowed is not None else (live_ids() if live_ids else vstore.ids)
-            ranked = exact_topk(vstore, query[None], pool, k)[0]
+            ranked, stage = exact_topk(vstore, query[None], pool, k)[0], "exact"
+        stages.append(stage)
         out.append(ranked)
     return out
 

@@ -3,17 +3,22 @@
     GET  /search?text=...&k=10&where=key=value   text query (where repeatable)
     POST /search                                  multipart: image=<file>, k, where
     GET  /thumb/{id}                              thumbnail of an indexed id (nothing else is served)
-    GET  /health                                  count, model, index type
+    GET  /health                                  count, generation, model, index type
     GET  /                                        the page: search box, image upload, filter, result grid
 
 Needs the `serve` extra (fastapi, uvicorn, python-multipart); imported only by `eqvl index serve`.
 No file path taken from a request ever reaches the file system: thumbnails are looked up by
 integer id in the index's own metadata. Every error is JSON `{"error": ...}` with a 4xx status.
+Each request runs on the newest committed generation (`eqvl.index.live`), so writes by
+`eqvl index add/remove` show at the next request; `eqvl.index.guard` checks Host, Origin, the
+API key and the body size before any route runs; uploads are decoded under a pixel cap.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -28,34 +33,44 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eqvl.errors import EqvlError
 from eqvl.index.core import MAX_TEXT_CHARS, Index, describe_model
+from eqvl.index.guard import Guard, JsonH11Protocol, Policy
+from eqvl.index.live import LiveIndex
 from eqvl.index.page import PAGE_HTML
+
+log = logging.getLogger(__name__)
+#: ids are SQLite integers: anything outside [0, 2**63) cannot be one
+MAX_ID = 2**63 - 1
 
 
 @dataclass
 class Limits:
     max_k: int = 100
     max_upload_bytes: int = 10 * 1024 * 1024
+    #: decoded pixels of a query image (16 MP: 48 MB as RGB), checked before the pixels are decoded
+    max_image_pixels: int = 16 * 1024 * 1024
     max_text_chars: int = MAX_TEXT_CHARS
     thumb_px: int = 256
     thumb_cache: int = 2048
 
 
 class _Thumbs:
-    """Small JPEG thumbnails by id, kept in an LRU (the same hits are shown again and again)."""
+    """Small JPEG thumbnails by (id, path), kept in an LRU (the same hits are shown again and again);
+    the id is looked up in the generation the request runs on, so a removed id is 404 at once."""
 
-    def __init__(self, idx: Index, limits: Limits):
-        self.idx, self.limits = idx, limits
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self._cache: OrderedDict[tuple[int, str], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, id_: int) -> bytes | None:
-        with self._lock:
-            if id_ in self._cache:
-                self._cache.move_to_end(id_)
-                return self._cache[id_]
-        path = self.idx.image_path(id_)  # only ids present in the index have a path
+    def get(self, idx: Index, id_: int) -> bytes | None:
+        path = idx.image_path(id_)  # only ids present in the index have a path
         if path is None:
             return None
+        key = (id_, path)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         from eqvl.data.images import load_image
         from eqvl.data.records import ImageRef
 
@@ -65,7 +80,7 @@ class _Thumbs:
         image.save(out, format="JPEG", quality=85)
         data = out.getvalue()
         with self._lock:
-            self._cache[id_] = data
+            self._cache[key] = data
             while len(self._cache) > self.limits.thumb_cache:
                 self._cache.popitem(last=False)
         return data
@@ -104,33 +119,58 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
 
 
-def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = None, rerank_k: int = 100) -> FastAPI:
-    """The FastAPI application (tests run it under a real uvicorn)."""
-    limits = limits or Limits()
-    app = FastAPI(title="eqvl index", docs_url=None, redoc_url=None, openapi_url=None)
-    _error_handlers(app)
-    thumbs = _Thumbs(idx, limits)
-    idx.encoder  # load the query model before the first request, not during it
+class _Service:
+    """What the routes do, on the generation each request holds (thread-safe: called from the pool)."""
 
-    def check_k(k: int) -> int:
-        if k <= 0 or k > limits.max_k:
-            raise ClientError(400, f"k must be between 1 and {limits.max_k}, got {k}")
+    def __init__(self, live: LiveIndex, limits: Limits, rerank_model: Any, rerank_k: int):
+        self.live, self.limits, self.rerank_model, self.rerank_k = live, limits, rerank_model, rerank_k
+        self.thumbs = _Thumbs(limits)
+
+    def check_k(self, k: int) -> int:
+        if k <= 0 or k > self.limits.max_k:
+            raise ClientError(400, f"k must be between 1 and {self.limits.max_k}, got {k}")
         return k
 
-    def run_query(texts, images, k: int, where: list[str], rerank: bool) -> dict[str, Any]:
+    def query(self, texts, images, k: int, where: list[str], rerank: bool) -> dict[str, Any]:
         started = time.perf_counter()
-        use_rerank = rerank and rerank_model is not None
-        hits = idx.search(texts=texts, images=images, k=k, where=where or None,
-                          rerank_model=rerank_model if use_rerank else None, rerank_k=max(rerank_k, k))[0]
+        use_rerank = rerank and self.rerank_model is not None
+        if use_rerank and self.rerank_k < k:
+            raise ClientError(400, f"k ({k}) is over the server's --rerank-k ({self.rerank_k}): re-ranking cannot "
+                                   "return more hits than it re-scores")
+        with self.live.use() as current:
+            hits = current.search(texts=texts, images=images, k=k, where=where or None,
+                                  rerank_model=self.rerank_model if use_rerank else None, rerank_k=self.rerank_k)[0]
+            generation = current.generation.name
         took = (time.perf_counter() - started) * 1000
-        return {"k": k, "where": where, "count": len(hits), "took_ms": round(took, 2),
+        return {"k": k, "where": where, "count": len(hits), "took_ms": round(took, 2), "generation": generation,
                 "reranked": bool(use_rerank), "hits": [{**h.to_dict(), "thumb": f"/thumb/{h.id}"} for h in hits]}
+
+    def health(self) -> dict[str, Any]:
+        with self.live.use() as current:
+            return {"status": "ok", "count": current.count, "generation": current.generation.name,
+                    "dim": current.dim, "model": describe_model(current.model), "index": current.spec.kind,
+                    "factory": current.spec.factory, "columns": current.columns(), "max_k": self.limits.max_k,
+                    "rerank": self.rerank_model is not None, "reload_error": self.live.last_error or None}
+
+    def thumb(self, id_: int) -> bytes | None:
+        with self.live.use() as current:
+            return self.thumbs.get(current, id_)
+
+
+def create_app(idx: Index | LiveIndex, limits: Limits | None = None, rerank_model: Any = None,
+               rerank_k: int = 100, policy: Policy | None = None) -> Any:
+    """The ASGI application: FastAPI routes inside the `Guard` (tests run it under a real uvicorn)."""
+    limits = limits or Limits()
+    live = idx if isinstance(idx, LiveIndex) else LiveIndex(idx)
+    policy = policy or Policy(max_body=limits.max_upload_bytes + 64 * 1024)
+    app = FastAPI(title="eqvl index", docs_url=None, redoc_url=None, openapi_url=None)
+    _error_handlers(app)
+    service = _Service(live, limits, rerank_model, rerank_k)
+    live.current.encoder  # load the query model before the first request, not during it
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "count": idx.count, "dim": idx.dim, "model": describe_model(idx.model),
-                "index": idx.spec.kind, "factory": idx.spec.factory, "columns": idx.columns(),
-                "max_k": limits.max_k, "rerank": rerank_model is not None}
+        return await run_in_threadpool(service.health)
 
     @app.get("/search")
     async def search_text(text: str = "", k: int = 10, where: list[str] = Query(default=[]), rerank: bool = False):
@@ -138,14 +178,11 @@ def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = Non
             raise ClientError(400, "the query text is empty (use ?text=...)")
         if len(text) > limits.max_text_chars:
             raise ClientError(400, f"the query text is {len(text)} characters; the limit is {limits.max_text_chars}")
-        result = await run_in_threadpool(run_query, [text], None, check_k(k), list(where or []), rerank)
+        result = await run_in_threadpool(service.query, [text], None, service.check_k(k), list(where or []), rerank)
         return {"query": {"text": text}, **result}
 
     @app.post("/search")
     async def search_image(request: Request):
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > limits.max_upload_bytes + 64 * 1024:
-            raise ClientError(413, f"upload is {int(size)} bytes; the limit is {limits.max_upload_bytes}")
         form = await request.form(max_files=1, max_fields=20)
         upload = form.get("image")
         if upload is None or not hasattr(upload, "read"):
@@ -153,41 +190,50 @@ def create_app(idx: Index, limits: Limits | None = None, rerank_model: Any = Non
         data = await upload.read(limits.max_upload_bytes + 1)
         if len(data) > limits.max_upload_bytes:
             raise ClientError(413, f"upload is over the limit of {limits.max_upload_bytes} bytes")
-        image = _decode_upload(data, ClientError)
+        image = await run_in_threadpool(decode_upload, data, limits.max_image_pixels)
         k = _form_int(form.get("k", "10"), ClientError)
         where = [w for w in form.getlist("where") if isinstance(w, str) and w.strip()]
         rerank = str(form.get("rerank", "")).lower() in ("1", "true", "on", "yes")
-        result = await run_in_threadpool(run_query, None, [image], check_k(k), where, rerank)
+        result = await run_in_threadpool(service.query, None, [image], service.check_k(k), where, rerank)
         return {"query": {"image": getattr(upload, "filename", "") or "upload"}, **result}
 
     @app.get("/thumb/{id_}")
     async def thumb(id_: int):
+        if not 0 <= id_ <= MAX_ID:
+            raise ClientError(404, f"no image with id {id_} in this index")
         try:
-            data = await run_in_threadpool(thumbs.get, id_)
+            data = await run_in_threadpool(service.thumb, id_)
         except EqvlError:
             raise ClientError(404, f"the image of id {id_} can no longer be read") from None
         if data is None:
             raise ClientError(404, f"no image with id {id_} in this index")
-        return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+        return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
         return HTMLResponse(PAGE_HTML)
 
-    return app
+    return Guard(app, policy)
 
 
-def _decode_upload(data: bytes, error: type) -> Any:
+def decode_upload(data: bytes, max_pixels: int) -> Any:
+    """A query image from uploaded bytes; its size is checked from the header, before decoding."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
-        raise error(400, "the uploaded image is empty")
+        raise ClientError(400, "the uploaded image is empty")
     try:
         with Image.open(io.BytesIO(data)) as handle:
+            width, height = handle.size
+            if width * height > max_pixels:
+                raise ClientError(413, f"the uploaded image is {width}x{height} pixels; the limit is {max_pixels} "
+                                       "pixels (scale it down)")
             handle.load()
             return handle.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise error(400, f"the uploaded file is not a readable image ({type(exc).__name__})") from None
+    except Image.DecompressionBombError:
+        raise ClientError(413, f"the uploaded image is over the limit of {max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ClientError(400, f"the uploaded file is not a readable image ({type(exc).__name__})") from None
 
 
 def _form_int(value: Any, error: type) -> int:
@@ -197,10 +243,32 @@ def _form_int(value: Any, error: type) -> int:
         raise error(422, f"k: not an integer: {str(value)[:20]!r}") from None
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says we serve (a taken port is a one-line error)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EqvlError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(idx: Index, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
-          rerank_model: Any = None, rerank_k: int = 100) -> None:
+          rerank_model: Any = None, rerank_k: int = 100, policy: Policy | None = None,
+          announce: Any = None) -> None:
+    """Bind, then `announce(line)` (the CLI prints it), then serve until interrupted."""
     import uvicorn
 
-    app = create_app(idx, limits, rerank_model, rerank_k)
-    print(f"eqvl index: serving {idx.root} ({idx.count} images) on http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    limits = limits or Limits()
+    app = create_app(idx, limits, rerank_model, rerank_k, policy)
+    sock = bind(host, port)
+    config = uvicorn.Config(app, log_level="warning", http=JsonH11Protocol)
+    shown = f"[{host}]" if ":" in host else host
+    line = f"eqvl index: serving {idx.root} ({idx.count} images, {idx.generation.name}) on http://{shown}:{port}/"
+    (announce or log.warning)(line)
+    uvicorn.Server(config).run(sockets=[sock])

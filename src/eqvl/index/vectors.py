@@ -72,6 +72,10 @@ class VectorStore:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def stored_rows(self) -> int:
+        """Rows held in the shard files (indexed or not): after a purge, the live count."""
+        return sum(len(m) for m in self.mats)
+
     def nbytes(self) -> int:
         return sum(m.nbytes for m in self.mats)
 

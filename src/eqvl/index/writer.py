@@ -26,8 +26,10 @@ from eqvl.errors import EqvlError
 from eqvl.index import ann, store
 from eqvl.index.embedding import EmbedOptions, embed_rank, read_notes
 from eqvl.index.metadata import MetaStore
+from eqvl.index.purge import check_trainable, purge_faiss, purge_shards
+from eqvl.index.rows import plan_rows
 from eqvl.index.sources import Item
-from eqvl.index.vectors import VectorStore, write_ids
+from eqvl.index.vectors import VectorStore, new_stem, write_ids, write_vectors
 
 #: removed vectors are masked until they are this share of the FAISS index, then it is rebuilt without them
 COMPACT_SHARE = 0.2
@@ -46,6 +48,8 @@ class WriteReport:
     already_indexed: int = 0
     duplicates: int = 0
     removed: int = 0
+    copies: int = 0
+    updated: int = 0
     bad: list[dict[str, str]] = field(default_factory=list)
     index: str = ""
     generation: str = ""
@@ -63,6 +67,7 @@ class Ranks:
     world: int = 1
     barrier: Callable[[], None] = lambda: None
     agree: Callable[[str], str] = lambda message: message  # rank 0's message (or "") reaches every rank
+    first_error: Callable[[str], str] = lambda message: message  # the first rank's non-empty message, on every rank
 
 
 def pause_point(stage: str) -> None:
@@ -73,17 +78,20 @@ def pause_point(stage: str) -> None:
 
 
 def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
-                index_kind: str | None, ranks: Ranks | None = None) -> WriteReport | None:
+                index_kind: str | None, ranks: Ranks | None = None, update: bool = True,
+                wait: float = 0.0) -> WriteReport | None:
     """`build` (index_kind given: a fresh index) or `add` (index_kind None: onto the live generation).
-    Returns the report on rank 0, None on the other ranks."""
+    Returns the report on rank 0, None on the other ranks. A write refused after the embedding
+    (nothing left to index, an untrainable index) leaves no files behind."""
     ranks = ranks or Ranks()
     started = time.perf_counter()
     notes_dir = root / store.EMBED_CACHE / "notes"
+    fresh = not store.is_index(root)
     with contextlib.ExitStack() as stack:
         error = ""
         if ranks.rank == 0:
             try:
-                stack.enter_context(store.writer_lock(root))
+                stack.enter_context(store.writer_lock(root, wait))
                 if store.is_index(root):
                     store.collect_garbage(root)
                 shutil.rmtree(notes_dir, ignore_errors=True)
@@ -95,15 +103,37 @@ def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence
             raise EqvlError(error)
         base = None if index_kind is not None else store.current_generation(root)
         known = _known_hashes(base)
-        embed_rank(encoder, items, known, opts, notes_dir, root / store.VECTORS, ranks.rank, ranks.world)
-        ranks.barrier()
+        error = ""
+        try:
+            embed_rank(encoder, items, known, opts, notes_dir, root / store.VECTORS, ranks.rank, ranks.world)
+        except EqvlError as exc:
+            error = str(exc)
+        error = ranks.first_error(error)  # every rank stops with the same one-line error, none hangs
+        if error:
+            raise EqvlError(error)
         if ranks.rank != 0:
             return None
         pause_point("embedded")
-        report = _merge(root, base, model, items, read_notes(notes_dir, ranks.world), index_kind)
+        try:
+            report = _merge(root, base, model, items, read_notes(notes_dir, ranks.world), index_kind, update)
+        except EqvlError:
+            _discard(root, fresh)
+            raise
         shutil.rmtree(root / store.EMBED_CACHE, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _discard(root: Path, fresh: bool) -> None:
+    """Under the writer lock, after a refused write: drop its shards, staging and embedding cache."""
+    shutil.rmtree(root / store.EMBED_CACHE, ignore_errors=True)
+    if fresh:
+        for name in (store.VECTORS,):
+            shutil.rmtree(root / name, ignore_errors=True)
+        for path in root.glob(".tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+    else:
+        store.collect_garbage(root)
 
 
 def _known_hashes(base: Path | None) -> Callable[[list[str]], set[str]]:
@@ -121,54 +151,75 @@ def _known_hashes(base: Path | None) -> Callable[[list[str]], set[str]]:
 
 
 def _merge(root: Path, base: Path | None, model: dict[str, str], items: Sequence[Item], notes: list[dict],
-           index_kind: str | None) -> WriteReport:
-    """Rank 0: ids for the embedded rows, metadata, FAISS index, manifest; then commit."""
+           index_kind: str | None, update: bool = True) -> WriteReport:
+    """Rank 0: ids for the listed rows, metadata, FAISS index, manifest; then commit."""
     manifest = store.read_manifest(base) if base else {"shards": [], "next_id": 0, "skipped": []}
     report = WriteReport(op="build" if base is None else "add")
-    staged = store.staging_dir(root)
-    meta = MetaStore.create(staged / store.META, copy_from=base / store.META if base else None)
-    next_id, seen, rows, new_stems, dim = int(manifest["next_id"]), set(), [], [], int(manifest.get("dim", 0))
+    vec_dir, dim = root / store.VECTORS, int(manifest.get("dim", 0))
     for note in notes:
         report.already_indexed += note["known"]
         report.duplicates += note["duplicates"]
         report.bad += [{"where": items[int(p)].where, "path": items[int(p)].path, "error": m} for p, m in note["bad"].items()]
-        ids = np.full(len(note["rows"]), -1, dtype=np.int64)
-        for r, pos in enumerate(note["rows"]):
-            h = note["hashes"][pos - note["start"]]
-            if h in seen:  # the same bytes embedded by two ranks: keep the first in input order
-                report.duplicates += 1
-                continue
-            seen.add(h)
-            ids[r] = next_id
-            item = items[pos]
-            rows.append((next_id, item.path, item.caption, h, item.extra))
-            next_id += 1
         if len(note["rows"]):
             if dim and note["dim"] != dim:
                 raise EqvlError(f"new embeddings have dimension {note['dim']}, the index {dim} (different model?)")
             dim = note["dim"]
-            write_ids(root / store.VECTORS, note["stem"], ids)
-            new_stems.append(note["stem"])
+    base_meta = MetaStore.open_readonly(base / store.META) if base else None
     try:
-        meta.insert(rows)
+        plan = plan_rows(notes, items, base_meta, int(manifest["next_id"]), update)
+    finally:
+        if base_meta is not None:
+            base_meta.close()
+    report.bad += [{"where": items[p].where, "path": items[p].path, "error": "same content as an unreadable image"}
+                   for p in plan.unreadable]
+    if not plan.rows and base is None:
+        _nothing_to_index(items, report)
+    if index_kind is not None and index_kind not in ann.KINDS:
+        check_trainable(index_kind, len(plan.rows))
+    shards = list(manifest["shards"])
+    for note, ids in zip(notes, plan.embedded_ids):
+        if len(note["rows"]):
+            write_ids(vec_dir, note["stem"], ids)
+            shards.append(note["stem"])
+    if plan.copies:
+        shards.append(_copy_vectors(vec_dir, shards, dim, plan.copies))
+    staged = store.staging_dir(root)
+    meta = MetaStore.create(staged / store.META, copy_from=base / store.META if base else None)
+    try:
+        meta.insert(plan.rows)
     except sqlite3.IntegrityError as exc:
         raise EqvlError(f"{root}: an image path is already indexed with other content ({exc}); remove it first") from None
+    meta.update(plan.updates)
     count = meta.count()
     meta.finish()
-    if count == 0:
-        raise EqvlError("nothing to index: every listed image was skipped (see the errors above)")
-    shards = list(manifest["shards"]) + new_stems
-    vstore = VectorStore(root / store.VECTORS, shards, dim)
-    new_ids = np.array([r[0] for r in rows], dtype=np.int64)
+    vstore = VectorStore(vec_dir, shards, dim)
+    new_ids = np.array([r[0] for r in plan.rows], dtype=np.int64)
     spec, deleted = _faiss_for(root, base, manifest, index_kind, vstore, new_ids, staged)
     np.save(staged / store.DELETED, deleted)
-    report.added, report.count, report.index = len(rows), count, spec.factory
+    report.copies, report.updated = len(plan.copies) + plan.repeats, len(plan.updates)
+    report.duplicates += plan.repeats
+    report.added, report.count, report.index = len(plan.rows) - report.copies, count, spec.factory
     now = time.strftime("%Y-%m-%dT%H:%M:%S")
-    manifest.update(model=model, dim=dim, count=count, next_id=next_id, shards=shards, index=spec.to_dict(),
+    manifest.update(model=model, dim=dim, count=count, next_id=plan.next_id, shards=shards, index=spec.to_dict(),
                     deleted=int(len(deleted)), skipped=list(manifest.get("skipped", [])) + report.bad, updated=now)
     manifest.setdefault("created", now)
     report.generation = _commit(root, staged, manifest)
     return report
+
+
+def _nothing_to_index(items: Sequence[Item], report: WriteReport) -> None:
+    first = report.bad[0] if report.bad else None
+    example = f", e.g. {first['where']}: {first['error']}" if first else ""
+    raise EqvlError(f"nothing to index: all {len(items)} listed image(s) were skipped as unreadable{example}")
+
+
+def _copy_vectors(vec_dir: Path, shards: list[str], dim: int, copies: list[tuple[int, int]]) -> str:
+    """One new shard holding, for each (new id, source id), a copy of the source's stored vector."""
+    source = VectorStore(vec_dir, shards, dim)
+    stem = new_stem()
+    write_vectors(vec_dir, stem, source.get(np.array([s for _, s in copies], dtype=np.int64)))
+    write_ids(vec_dir, stem, np.array([n for n, _ in copies], dtype=np.int64))
+    return stem
 
 
 def _faiss_for(root: Path, base: Path | None, manifest: dict, index_kind: str | None, vstore: VectorStore,
@@ -192,7 +243,11 @@ def build_from_store(spec: ann.IndexSpec, vstore: VectorStore, ids: np.ndarray):
     """Train (on a random sample) and fill a FAISS index from the stored vectors of `ids`."""
     rng = np.random.default_rng(0)
     sample_ids = np.sort(rng.choice(ids, size=min(len(ids), TRAIN_MAX), replace=False)) if len(ids) else ids
-    return ann.build(spec, vstore.dim, lambda: vstore.get(sample_ids), vstore.chunks(ids))
+    try:
+        return ann.build(spec, vstore.dim, lambda: vstore.get(sample_ids), vstore.chunks(ids))
+    except RuntimeError as exc:  # FAISS's own refusal (e.g. too few training points): one line
+        last = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        raise EqvlError(f"cannot build the FAISS index {spec.factory} on {len(ids)} vectors ({last})") from None
 
 
 def _commit(root: Path, staged: Path, manifest: dict) -> str:
@@ -200,10 +255,13 @@ def _commit(root: Path, staged: Path, manifest: dict) -> str:
     return store.commit(root, staged, manifest, before_switch=lambda: pause_point("renamed")).name
 
 
-def remove_paths(root: Path, paths: Sequence[str], ignore_missing: bool = False) -> WriteReport:
-    """Drop the listed images: metadata rows go, their ids are masked in FAISS (rebuilt past COMPACT_SHARE)."""
+def remove_paths(root: Path, paths: Sequence[str], ignore_missing: bool = False, purge: bool = True,
+                 wait: float = 0.0) -> WriteReport:
+    """Drop the listed images. `purge` (default): their vectors leave the shards (rewritten) and the
+    FAISS index (`remove_ids`, or a rebuild where the index type cannot remove) in this commit.
+    Without it they are only masked in FAISS (rebuilt past COMPACT_SHARE) and stay in the shards."""
     started = time.perf_counter()
-    with store.writer_lock(root):
+    with store.writer_lock(root, wait):
         base = store.current_generation(root)
         store.collect_garbage(root)
         manifest = store.read_manifest(base)
@@ -219,11 +277,18 @@ def remove_paths(root: Path, paths: Sequence[str], ignore_missing: bool = False)
         meta.delete(list(found.values()))
         count, live_ids = meta.count(), meta.live_ids()
         meta.finish()
-        deleted = np.union1d(np.load(base / store.DELETED), np.fromiter(found.values(), dtype=np.int64))
+        deleted = np.union1d(store.load_deleted(base), np.fromiter(found.values(), dtype=np.int64))
         spec = ann.IndexSpec.from_dict(manifest["index"])
         index = ann.read(base / store.FAISS_FILE)
-        if len(deleted) > COMPACT_SHARE * index.ntotal:
-            vstore = VectorStore(root / store.VECTORS, manifest["shards"], int(manifest["dim"]))
+        vec_dir, dim = root / store.VECTORS, int(manifest["dim"])
+        if purge:
+            manifest["shards"] = purge_shards(vec_dir, manifest["shards"], deleted)
+            vstore = VectorStore(vec_dir, manifest["shards"], dim)
+            index = purge_faiss(index, deleted, lambda: build_from_store(spec, vstore, live_ids))
+            ann.write(index, staged / store.FAISS_FILE)
+            deleted = np.zeros(0, np.int64)
+        elif len(deleted) > COMPACT_SHARE * index.ntotal:
+            vstore = VectorStore(vec_dir, manifest["shards"], dim)
             ann.write(build_from_store(spec, vstore, live_ids), staged / store.FAISS_FILE)
             deleted = np.zeros(0, np.int64)
         else:
