@@ -131,9 +131,15 @@ class Index:
             encoder = load_encoder(model, pretrained, device=device, seed=seed, precision=precision)
         info = model_info(encoder, model, pretrained, precision, seed)
         opts = options or EmbedOptions()
+        created = not root.exists()
         if opts.cache is None:
             opts.cache = _staging_cache(root, encoder)
-        return write_items(root, encoder, info, items, opts, index, ranks)
+        try:
+            return write_items(root, encoder, info, items, opts, index, ranks)
+        except EqvlError:
+            if created and root.is_dir() and not any(root.iterdir()):
+                root.rmdir()  # a refused first build leaves not even its folder
+            raise
 
     # ------------------------------------------------------------ model
 

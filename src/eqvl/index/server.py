@@ -265,8 +265,12 @@ def serve(idx: Index, host: str = "127.0.0.1", port: int = 8000, limits: Limits 
     import uvicorn
 
     limits = limits or Limits()
-    app = create_app(idx, limits, rerank_model, rerank_k, policy)
-    sock = bind(host, port)
+    sock = bind(host, port)  # a taken port fails before the model loads and before anything is announced
+    try:
+        app = create_app(idx, limits, rerank_model, rerank_k, policy)
+    except BaseException:
+        sock.close()
+        raise
     config = uvicorn.Config(app, log_level="warning", http=JsonH11Protocol)
     shown = f"[{host}]" if ":" in host else host
     line = f"eqvl index: serving {idx.root} ({idx.count} images, {idx.generation.name}) on http://{shown}:{port}/"

@@ -83,10 +83,14 @@ def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence
     """`build` (index_kind given: a fresh index) or `add` (index_kind None: onto the live generation).
     Returns the report on rank 0, None on the other ranks. A write refused after the embedding
     (nothing left to index, an untrainable index) leaves no files behind."""
-    ranks = ranks or Ranks()
+    return _write(root, encoder, model, items, opts, index_kind, ranks or Ranks(), update, wait,
+                  fresh=not store.is_index(root))
+
+
+def _write(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
+           index_kind: str | None, ranks: Ranks, update: bool, wait: float, fresh: bool) -> WriteReport | None:
     started = time.perf_counter()
     notes_dir = root / store.EMBED_CACHE / "notes"
-    fresh = not store.is_index(root)
     with contextlib.ExitStack() as stack:
         error = ""
         if ranks.rank == 0:
