@@ -45,3 +45,18 @@ def test_torchrun_two_process_build_equals_one_process(tmp_path):
     q = ["a red square", "a green circle"]
     assert [[h.id for h in hits] for hits in one.search(texts=q, k=12)] == \
            [[h.id for h in hits] for hits in two.search(texts=q, k=12)]
+
+
+def test_torchrun_bad_image_is_one_line_without_gloo_tracebacks(tmp_path):
+    rows = make_images(tmp_path, n=6)
+    (tmp_path / "images" / "broken.png").write_bytes(b"not a png")
+    csv = tmp_path / "photos.csv"
+    csv.write_text("filepath\ttitle\n" + "".join(f"{r}\t{c}\n" for r, c, _, _ in rows) + "images/broken.png\tbad\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "eqvl", "index", "build", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--images",
+                           str(csv), "--out", str(tmp_path / "two"), "--workers", "0", "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=280)
+    ours = [l for l in proc.stderr.splitlines() if l.startswith("eqvl index: error:")]
+    assert proc.returncode != 0 and len(ours) == 1 and "broken.png" in ours[0] and "--skip-bad" in ours[0], proc.stderr
+    assert "gloo" not in proc.stderr.lower() and "Connection closed by peer" not in proc.stderr, proc.stderr[-3000:]

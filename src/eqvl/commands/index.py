@@ -187,6 +187,7 @@ def _print_report(report, as_json: bool) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from eqvl.index import Index, read_items
     from eqvl.index.distributed import ranks_from_env, shutdown
+    from eqvl.index.writer import RanksError
 
     items = read_items(args.images, _fmt(args))  # a bad listing fails before the model is built
     ranks = ranks_from_env(args.device)
@@ -200,6 +201,10 @@ def run_build(args: argparse.Namespace) -> int:
         report = Index.build(args.out, items, args.model, args.pretrained, index=args.index, overwrite=args.overwrite,
                              device=args.device, precision=args.precision, seed=args.seed,
                              options=_options(args, encoder), ranks=ranks, encoder=encoder)
+    except RanksError:
+        if ranks.rank != 0:
+            return 2  # rank 0 prints the error every rank agreed on
+        raise
     finally:
         shutdown()
     _print_report(report, args.json)
@@ -210,6 +215,7 @@ def run_add(args: argparse.Namespace) -> int:
     from eqvl.index import Index, read_items
     from eqvl.index.distributed import ranks_from_env, shutdown
     from eqvl.index.store import writer_lock
+    from eqvl.index.writer import RanksError
 
     items = read_items(args.images, _fmt(args))
     if int(os.environ.get("RANK", "0")) == 0:
@@ -220,6 +226,10 @@ def run_add(args: argparse.Namespace) -> int:
     try:
         report = idx.add(items, options=_options(args, idx.encoder), ranks=ranks, update=not args.keep_metadata,
                          wait=args.wait)
+    except RanksError:
+        if ranks.rank != 0:
+            return 2  # rank 0 prints the error every rank agreed on
+        raise
     finally:
         shutdown()
     _print_report(report, args.json)

@@ -59,6 +59,10 @@ class WriteReport:
         return asdict(self)
 
 
+class RanksError(EqvlError):
+    """An error every rank raised together (so only rank 0 needs to print it)."""
+
+
 @dataclass
 class Ranks:
     """This process's place under torchrun (rank 0 of 1 otherwise) and the collectives it needs."""
@@ -104,7 +108,7 @@ def _write(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item
                 error = str(exc)
         error = ranks.agree(error)
         if error:
-            raise EqvlError(error)
+            raise RanksError(error)
         base = None if index_kind is not None else store.current_generation(root)
         known = _known_hashes(base)
         error = ""
@@ -114,7 +118,7 @@ def _write(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item
             error = str(exc)
         error = ranks.first_error(error)  # every rank stops with the same one-line error, none hangs
         if error:
-            raise EqvlError(error)
+            raise RanksError(error)
         if ranks.rank != 0:
             return None
         pause_point("embedded")
