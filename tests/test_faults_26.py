@@ -180,3 +180,36 @@ def test_directory_output__augment_output_that_is_a_folder_is_one_line(tmp_path,
     (tmp_path / "o").mkdir()
     _one_line(capsys, ["augment", "--in", str(src), "--output", str(tmp_path / "o"), "--quiet", "--overwrite"],
               "is a folder, expected a file")
+
+
+# ---------------------------------------------------------------- long captions
+
+def test_long_captions__train_drops_rewrites_identical_within_the_context_and_counts_them(tmp_path, capsys):
+    from train_helpers import make_images
+
+    long_tail = " ".join(["and a small grey pebble beside it"] * 60)  # ~420 words: far past any context
+    lines = ["filepath\ttitle\thard_negatives\thard_negative_types"]
+    for i, (rel, cap, colour, shape) in enumerate(make_images(tmp_path / "d", 12)):
+        if i < 3:  # the rewrite changed only the last word: past the context, the same tokens as the caption
+            cap, negs = f"{cap} {long_tail} at dawn", [f"{cap} {long_tail} at dusk", f"two {colour} {shape}s"]
+        else:
+            negs = [f"two {colour} {shape}s"]
+        lines.append(f"{rel}\t{cap}\t{json.dumps(negs)}\t{json.dumps(['replace'] * len(negs))}")
+    (tmp_path / "d" / "train.csv").write_text("\n".join(lines) + "\n")
+    res = train(_cfg(tmp_path, tmp_path / "d" / "train.csv", loss="itc+ce", batch_size=12, max_steps=2, epochs=2))
+    err = capsys.readouterr().err
+    assert err.count("have the same tokens as their caption") == 1, err
+    assert "3 hard negative(s) and 0 hard positive(s) of this batch" in err
+    end = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert end["same_as_caption"] == {"negatives": 6, "positives": 0}  # 3 per epoch-batch, 2 steps
+    assert res.final_checkpoint is not None
+
+
+def test_long_captions__augment_counts_rewrites_identical_within_a_clip_context(tmp_path, capsys):
+    head = "a brown dog chasing a white cat on the grass"
+    tail = " ".join(["near an old wooden fence"] * 40)  # 200 words after the head: the rewrites of the head stay
+    src = tmp_path / "in.csv"
+    src.write_text(f"filepath\ttitle\na.jpg\t{tail} while {head}\nb.jpg\t{head}\n", encoding="utf-8")
+    assert main(["augment", "--in", str(src), "--output", str(tmp_path / "o.csv"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "of 1 long caption(s) change only words after the first 75" in err and f"{src} lines 2" in err, err

@@ -108,8 +108,20 @@ def _augment_file(args: argparse.Namespace, negatives: list[str], positives: lis
         results = existing.apply(olds, results, report)
         print(f"eqvl augment: {report.summary()}", file=sys.stderr)
     out = write_table(args.out, table, results, types=args.types, overwrite=args.overwrite, sep=args.sep)
+    _warn_same_within_context(captions, results, table.lines, args.inp)
     _print_summary(out, captions, results, elapsed, negatives, positives, len(table.bad), table.lines, args.inp)
     return 0
+
+
+def _warn_same_within_context(captions, results, lines, inp) -> None:
+    from eqvl.augment.context import CLIP_TEXT_TOKENS, count_same_within_context
+
+    same, where = count_same_within_context(captions, results, lines)
+    if same:
+        shown = ", ".join(str(x) for x in where[:10]) + (" ..." if len(where) > 10 else "")
+        print(f"eqvl augment: warning: {same} rewrite(s) of {len(where)} long caption(s) change only words after the "
+              f"first {CLIP_TEXT_TOKENS}, so a CLIP model (77-token context) reads them as the caption itself; eqvl "
+              f"train drops them ({inp} lines {shown})", file=sys.stderr)
 
 
 def _print_rewrites(text: str, res) -> None:

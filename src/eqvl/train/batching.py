@@ -26,6 +26,9 @@ class Batch:
     pos_slots: torch.Tensor
     pos_mask: torch.Tensor  # [n, P]
     indices: torch.Tensor
+    #: [negatives, positives] dropped (mask off) because their tokens equal their caption's: a long caption's
+    #: rewrite that changed only text after the tokenizer's context is no negative (nor positive) at all
+    same_as_caption: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(**{k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
@@ -65,10 +68,53 @@ class Collate:
                 pos_texts.append(text)
                 pos_slots.append(b * self.p + p)
                 pos_mask[b, p] = True
-        return Batch(images=torch.stack([it["image"] for it in items]), tokens=self.tokenize(texts + pos_texts), n=n,
+        tokens = self.tokenize(texts + pos_texts)
+        same = drop_same_as_caption(tokens, n, neg_slots, neg_mask, self.k, pos_slots, pos_mask, self.p)
+        return Batch(images=torch.stack([it["image"] for it in items]), tokens=tokens, n=n,
                      neg_slots=torch.tensor(neg_slots, dtype=torch.long), neg_mask=neg_mask, neg_type=neg_type,
                      pos_slots=torch.tensor(pos_slots, dtype=torch.long), pos_mask=pos_mask,
-                     indices=torch.tensor([it["index"] for it in items], dtype=torch.long))
+                     indices=torch.tensor([it["index"] for it in items], dtype=torch.long), same_as_caption=same)
+
+
+def drop_same_as_caption(tokens: Any, n: int, neg_slots: list[int], neg_mask: torch.Tensor, k: int,
+                         pos_slots: list[int], pos_mask: torch.Tensor, p: int) -> torch.Tensor:
+    """Switch off (in the masks) every hard text whose token row equals its caption's; [negatives, positives]
+    switched off. Only token tensors can be compared; other tokenizers' outputs are left as they are."""
+    counts = torch.zeros(2, dtype=torch.long)
+    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2:
+        return counts
+    for which, (slots, mask, width, start) in enumerate(((neg_slots, neg_mask, k, n),
+                                                         (pos_slots, pos_mask, p, n + len(neg_slots)))):
+        if not slots:
+            continue
+        rows = torch.tensor(slots, dtype=torch.long) // width
+        same = (tokens[start:start + len(slots)] == tokens[rows]).all(dim=1)
+        if bool(same.any()):
+            flat = mask.view(-1)
+            flat[torch.tensor(slots, dtype=torch.long)[same]] = False
+            counts[which] = int(same.sum())
+    return counts
+
+
+class SameAsCaption:
+    """Counts the hard texts `drop_same_as_caption` switched off; words the warning the run gives once."""
+
+    def __init__(self) -> None:
+        self.negatives = self.positives = 0
+        self.warned = False
+
+    def add(self, counts: torch.Tensor | None) -> str | None:
+        """Add one batch's [negatives, positives]; the warning line the first time any are dropped, else None."""
+        if counts is None or not bool(counts.any()):
+            return None
+        self.negatives += int(counts[0])
+        self.positives += int(counts[1])
+        if self.warned:
+            return None
+        self.warned = True
+        return (f"{int(counts[0])} hard negative(s) and {int(counts[1])} hard positive(s) of this batch have the same "
+                "tokens as their caption (a long caption whose rewrite changed only text past the tokenizer's "
+                "context): they are dropped from the loss, and counted in metrics.jsonl's end record")
 
 
 class GlobalBatchSampler(torch.utils.data.Sampler):

@@ -30,6 +30,7 @@ from eqvl.losses import parse_loss_spec
 from eqvl.precision import autocast as autocast_for
 from eqvl.precision import input_dtype
 from eqvl.train.checkpoint import LATEST, Checkpointer, load_checkpoint, prepare_output
+from eqvl.train.batching import SameAsCaption
 from eqvl.train.config import TrainConfig
 from eqvl.train.defaults import resolve_lr
 from eqvl.train.dataset import Augmenter, check_images, default_augmenter
@@ -102,6 +103,7 @@ class _Run:
         self.interrupted = False
         self.guard = NonFiniteGuard(cfg.skip_nonfinite)
         self.probe = Probe()  # the first batch's pairs: every checkpoint must still score them finitely
+        self.same = SameAsCaption()  # hard texts dropped as identical to their caption within the context
 
     def setup(self) -> None:
         """Cheap checks and data first, then the model, then the optimiser state (resumed if asked)."""
@@ -184,6 +186,7 @@ class _Run:
             raise
         if self.log is not None:
             self.log.log({"event": "end", "step": self.state.step, "skipped_nonfinite": self.guard.skipped,
+                          "same_as_caption": {"negatives": self.same.negatives, "positives": self.same.positives},
                           "final_checkpoint": str(final) if final else None})
             self.log.close()
         return TrainResult(output_dir=self.out, final_checkpoint=final,
@@ -302,7 +305,11 @@ class _Run:
         total_acc: Any = 0.0
         for micro in range(cfg.accum_freq):
             t0 = time.perf_counter()
-            batch = next(it).to(info.device)
+            batch = next(it)
+            note = self.same.add(batch.same_as_caption)  # counted on the CPU, before the copy: no device sync
+            if note and info.is_main:
+                print(f"eqvl train: warning: step {state.step + 1}: {note}", file=sys.stderr)
+            batch = batch.to(info.device)
             batch.images = batch.images.to(self.input_dtype)
             self.probe.capture(batch)
             start, wait, steps = self.window
