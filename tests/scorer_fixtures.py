@@ -102,3 +102,95 @@ def twins(root: Path, n: int = 3) -> Path:
                      "caption_0": f"a red cube left of a dog {i}", "caption_1": f"a blue ball {i}"})
     (root / "twins.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return root
+
+
+SPECIALS = ("<unk>", "<s>", "</s>", "<pad>", "<image>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
+            "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<|endoftext|>")
+
+
+def char_tokenizer(eos: str = "</s>", bos: str | None = "<s>", pad: str = "<pad>", image_token: str = "<image>"):
+    """A sentencepiece-like (Metaspace) character BPE built from a `tokenizers` object: every printable
+    character a token, plus merges that make "Yes" / "No" single tokens (as real VLM tokenizers do)."""
+    import string
+
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    chars = ["\u2581", "\n", *string.ascii_letters, *string.digits, *string.punctuation]
+    merges = [("\u2581", "Y"), ("\u2581Y", "e"), ("\u2581Ye", "s"), ("\u2581", "N"), ("\u2581N", "o"), ("Y", "e"),
+              ("Ye", "s"), ("N", "o")]
+    vocab = {t: i for i, t in enumerate(SPECIALS)}
+    for piece in chars + ["".join(m) for m in merges]:
+        vocab.setdefault(piece, len(vocab))
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tk.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tk.add_special_tokens(list(SPECIALS))  # matched whole in text, never split into characters
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token=eos, pad_token=pad,
+                                               bos_token=bos, extra_special_tokens={"image_token": image_token},
+                                               additional_special_tokens=list(SPECIALS[4:]))
+    return tok
+
+
+def _llama(vocab: int, **extra) -> dict:
+    return dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=2, max_position_embeddings=256, **extra)
+
+
+def llava_dir(root: Path, seed: int = 0) -> Path:
+    """LlavaForConditionalGeneration (CLIP vision tower + Llama) with a LlavaProcessor."""
+    import transformers
+
+    torch.manual_seed(seed)
+    tok = char_tokenizer()
+    tok.add_bos_token = True
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, projection_dim=16, model_type="clip_vision_model")
+    cfg = transformers.LlavaConfig(vision_config=vision, text_config=_llama(len(tok), model_type="llama",
+                                   bos_token_id=1, eos_token_id=2, pad_token_id=3),
+                                   image_token_index=tok.convert_tokens_to_ids("<image>"), projector_hidden_act="gelu",
+                                   vision_feature_layer=-1, vision_feature_select_strategy="default")
+    model = transformers.LlavaForConditionalGeneration(cfg)
+    spread(model, 0.08)
+    out = root / "llava"
+    model.save_pretrained(out)
+    proc = transformers.CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
+    transformers.LlavaProcessor(image_processor=proc, tokenizer=tok, patch_size=14, num_additional_image_tokens=1,
+                                vision_feature_select_strategy="default").save_pretrained(out)
+    return out
+
+
+QWEN2_VL_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def qwen2vl_dir(root: Path, seed: int = 0) -> Path:
+    """Qwen2VLForConditionalGeneration with a Qwen2VLProcessor and Qwen2-VL's chat template layout."""
+    import transformers
+
+    torch.manual_seed(seed)
+    tok = char_tokenizer(eos="<|im_end|>", bos=None, pad="<|endoftext|>", image_token="<|image_pad|>")
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
+    text = _llama(len(tok), model_type="qwen2_vl_text", rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]},
+                  eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"])
+    vision = dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
+                  temporal_patch_size=2, in_channels=3)
+    cfg = transformers.Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+                                     video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                                     vision_end_token_id=ids["<|vision_end|>"])
+    model = transformers.Qwen2VLForConditionalGeneration(cfg)
+    spread(model, 0.08)
+    model.generation_config.repetition_penalty = 1.05  # as Qwen2-VL-Instruct's generation_config.json
+    out = root / "qwen2vl"
+    model.save_pretrained(out)
+    improc = transformers.Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=28 * 28 * 16, patch_size=14,
+                                                merge_size=2, temporal_patch_size=2)
+    video = transformers.Qwen2VLVideoProcessor(patch_size=14, merge_size=2, temporal_patch_size=2)
+    transformers.Qwen2VLProcessor(image_processor=improc, tokenizer=tok, video_processor=video,
+                                  chat_template=QWEN2_VL_TEMPLATE).save_pretrained(out)
+    return out

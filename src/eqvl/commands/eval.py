@@ -25,8 +25,10 @@ def add_parser(subparsers) -> None:
         "Models: an open_clip name (ViT-B-32), a shipped config (eqvl-tiny-rn, eqvl-tiny-vit), a path to an "
         "open_clip model-config JSON, hf-hub:ORG/REPO, local-dir:DIR, hf:DIR (a transformers save_pretrained "
         "directory of CLIPModel / SiglipModel, or BLIP retrieval's ITC head: dual encoders), hf-itm:DIR (BLIP / "
-        "BLIP-2 image-text matching head: P(match) per pair). Directories hold their weights: leave --pretrained "
-        "out. See `eqvl benchmarks` for benchmark names and layouts. "
+        "BLIP-2 image-text matching head: P(match) per pair), vqascore:DIR (VQAScore, P(\"Yes\") of a LLaVA-1.5 / "
+        "Qwen2-VL / Qwen2.5-VL directory as t2v_metrics computes it; --option question=... answer=...). Directories "
+        "hold their weights: leave --pretrained out. Pair scorers (hf-itm:, vqascore:) score only the pairs each "
+        "benchmark item needs; retrieval with them is coarse-to-fine (--coarse-model). See `eqvl benchmarks` for benchmark names and layouts. "
         "Several --model and/or --benchmark values run every pair; then --output (and --scores-out, "
         "--export-official-scores) are templates with {benchmark}, {model}, {pretrained}.",
     )
@@ -48,7 +50,8 @@ def add_parser(subparsers) -> None:
                    help="write scores in the benchmark's official submission order (EqBen leaderboard) (default: none)")
     p.add_argument("--summary", default=None, metavar="FILE.csv|FILE.md",
                    help="one table over all runs: a row per model x benchmark, a column per metric (default: none)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="images or captions per encoder call (default: 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="images or captions per encoder call; (image, caption) pairs per forward for pair scorers (default: 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1),
                    help="DataLoader workers decoding images, 0 = in the main process (default: %(default)s)")

@@ -83,7 +83,8 @@ class HFEncoder:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
             archs = config.architectures or [type(config).__name__.replace("Config", "Model")]
             if archs[0] not in SUPPORTED:
-                raise EqvlError(f"--model {name}: architecture {archs[0]} is not supported; valid: {', '.join(SUPPORTED)}")
+                raise EqvlError(f"--model {name}: architecture {archs[0]} is not supported; valid: {', '.join(SUPPORTED)} "
+                                "(ITM heads: hf-itm:DIR; vision-language models: vqascore:DIR)")
             low = {"fp16": torch.float16, "bf16": torch.bfloat16}
             kwargs = {"dtype": low[precision]} if precision in low else {}
             model = AutoModel.from_pretrained(directory, local_files_only=True, **kwargs)
