@@ -30,6 +30,7 @@ FIELDS = TwinFields(images=("image_1", "image_2"), captions=("caption_1", "capti
 
 @register_benchmark("colorswap")
 class ColorSwapBenchmark(Benchmark):
+    headline = "group"
     layout = (
         "test.json / train.json ([{id, caption_1, caption_2, image_1: \"images/img_0_1.png\", image_2, image_source,\n"
         "  caption_source}], image paths relative to the file's folder; also in data/), or a local copy of the Hub\n"
