@@ -53,7 +53,7 @@ def run(csv: Path, out: Path, args, **kw) -> dict:
 def loss_only(spec: str, n: int, k: int, d: int, reps: int = 20) -> float:
     g = torch.Generator().manual_seed(0)
     feats = [torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), torch.randn(n, k, d, generator=g)]
-    loss_fn = build_loss(TrainConfig(loss=spec, train_data="x", eqsim_k=8), n_types=3)
+    loss_fn = build_loss(TrainConfig(loss=spec, train_data="x", loss_options={"eqsim_k": 8}), n_types=3)
     best = []
     for _ in range(reps):
         leaves = [f.clone().requires_grad_(True) for f in feats]

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import proto_scenes as P  # noqa: E402
 
-from eqvl.losses import CombinedLoss, LossBatch, get_loss, parse_loss_spec  # noqa: E402
+from eqvl.losses import CombinedLoss, LossBatch, LossSpec, get_loss  # noqa: E402
 from eqvl.metrics import equivariance_scores, hardpos_scores, winoground_scores  # noqa: E402
 
 TOK = lambda texts: open_clip.tokenize(texts, context_length=32)
@@ -48,7 +48,7 @@ def encode_text(model, tok, texts):
 
 def train(model, data, loss_spec, steps, batch, lr, seed, warmup=0, log_every=50):
     imgs, caps, negs, poss = data
-    terms = {n: get_loss(n)() for n in parse_loss_spec(loss_spec)}
+    terms = {n: get_loss(n)() for n in LossSpec.parse(loss_spec).terms}
     loss_fn = CombinedLoss(terms)
     tok = TOK
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)

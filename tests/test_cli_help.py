@@ -73,7 +73,7 @@ def test_flags__issue_examples_are_refused(capsys):
     for argv, expected in [
         (["train", "--grad-clip-norm=-1"], "--grad-clip-norm -1.0: must be a finite number > 0"),
         (["train", "--max-steps=-1"], "--max-steps -1: must be a finite number >= 1"),
-        (["train", "--eqsim-k=-2"], "--eqsim-k -2: must be a finite number >= 1"),
+        (["train", "--eqsim-k=-2"], "--eqsim-k -2: must be an integer >= 1"),
         (["train", "--lr=-1"], "--lr -1.0: must be a finite number >= 0"),
         (["train", "--lr", "nan"], "--lr nan: must be a finite number"),
         (["eval", "--workers=-3"], "argument --workers: must be an integer >= 0, got '-3'"),

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from eqvl.errors import EqvlError
-from eqvl.losses import (CombinedLoss, LossBatch, close_set, eqsim_loss, get_loss, intra_modal_loss,
-                         parse_loss_spec, positive_contrastive_loss, positive_margin_loss, rank_loss, update_tau)
+from eqvl.losses import (LossSpec, CombinedLoss, LossBatch, close_set, eqsim_loss, get_loss, intra_modal_loss,
+                         positive_contrastive_loss, positive_margin_loss, rank_loss, update_tau)
 from eqvl.losses.ce import CELoss
 from eqvl.losses.eqsim import EqSimLoss, normalise
 from eqvl.losses.hardpos import HardPosLoss
@@ -181,8 +181,13 @@ def test_eqsim_warns_once_when_hinge_stays_inactive(caplog, capsys):
             assert loss.item() == 0.0
     warnings = [r for r in caplog.records if "inactive for 3 steps" in r.getMessage()]
     assert len(warnings) == 1 and f"alpha = {alpha:g}" in warnings[0].getMessage()
+    assert "lower eqsim_alpha" in warnings[0].getMessage()  # the library names its parameter
+    assert capsys.readouterr().err == ""  # and prints nothing itself: the CLI decides how to show it
+    from eqvl.commands.common import _CommandVoice
+
+    _CommandVoice("train").emit(warnings[0])
     err = capsys.readouterr().err
-    assert err.count("EqSim has been inactive") == 1 and "--eqsim-alpha" in err
+    assert err.startswith("eqvl train: warning: EqSim has been inactive") and "lower --eqsim-alpha" in err
 
 
 def test_eqsim_inactivity_counter_resets_and_can_be_disabled(caplog, capsys):
@@ -197,7 +202,7 @@ def test_eqsim_inactivity_counter_resets_and_can_be_disabled(caplog, capsys):
     assert term.inactive_steps == 2 and quiet.inactive_steps == 5
     assert "inactive" not in capsys.readouterr().err
     assert not [r for r in caplog.records if "inactive" in r.getMessage()]
-    with pytest.raises(EqvlError, match="inactive-warn-steps"):
+    with pytest.raises(EqvlError, match="inactive_warn_steps"):
         EqSimLoss(inactive_warn_steps=-1)
 
 
@@ -369,11 +374,11 @@ def test_positive_margin_brute_force():
 # ---------------------------------------------------------------- registry / combine
 
 def test_parse_and_combine_logs_each_part():
-    assert parse_loss_spec("itc+eqsim+ce+hardpos") == ["itc", "eqsim", "ce", "hardpos"]
+    assert LossSpec.parse("itc+eqsim+ce+hardpos").terms == ("itc", "eqsim", "ce", "hardpos")
     with pytest.raises(EqvlError, match="available"):
-        parse_loss_spec("itc+nope")
+        LossSpec.parse("itc+nope")
     with pytest.raises(EqvlError, match="repeats"):
-        parse_loss_spec("itc+itc")
+        LossSpec.parse("itc+itc")
     g = torch.Generator().manual_seed(12)
     n, d = 6, 8
     f = lambda *s: F.normalize(torch.randn(*s, d, generator=g), dim=-1)  # noqa: E731

@@ -53,7 +53,7 @@ def _shard(g, rows):
 def _run(info: DistInfo, rows):
     g = _global()
     model, batch = _shard(g, rows)
-    loss_fn = build_loss(TrainConfig(**LOSS), n_types=3)
+    loss_fn = build_loss(TrainConfig.from_dict(LOSS), n_types=3)
     total, parts = forward_loss(model, loss_fn, batch, info, k=K, p=P, step=3, seed=1)
     total.backward()
     return {"total": total.detach(), "parts": {k: v.detach() for k, v in parts.items()}, "tau": loss_fn.terms["ce"].tau.clone() if "ce" in loss_fn.terms else None,

@@ -32,7 +32,8 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = _losses(tmp_path / "two" / "metrics.jsonl")
     torch.set_num_threads(1)
-    one = train(TrainConfig(model="eqvl-tiny-vit", pretrained="none", train_data=str(csv), loss="itc+eqsim+ce", eqsim_k=3, eqsim_alpha=0.0,
+    one = train(TrainConfig(model="eqvl-tiny-vit", pretrained="none", train_data=str(csv), loss="itc+eqsim+ce",
+                            loss_options={"eqsim_k": 3, "eqsim_alpha": 0.0},
                             epochs=1, max_steps=2, lr=1e-3, log_every=1, preload=True, train_augment=False,
                             progress=False, seed=3, batch_size=8, output=str(tmp_path / "one")))
     one = [r for r in one.metrics if "loss" in r]

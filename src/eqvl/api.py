@@ -110,11 +110,12 @@ def evaluate(model: Model | Encoder, benchmark: str, data: str | Path, *, cache:
 
 
 def train_model(**config: Any):
-    """`eqvl train` from Python: keyword arguments are `TrainConfig` fields (the CLI flags with underscores)."""
+    """`eqvl train` from Python: keyword arguments are `TrainConfig` fields and the loss terms' options
+    (the CLI flags with underscores: `loss="itc+eqsim", eqsim_beta=0.5`)."""
     from eqvl.train import TrainConfig, train as run_training
 
     config.setdefault("lr", None)  # as the CLI: a fine-tuning rate when `pretrained` loads weights
-    return run_training(TrainConfig(**config))
+    return run_training(TrainConfig.from_dict(config, strict=True))  # loss options flat: eqsim_beta=0.5
 
 
 def _as_pil(image: ImageLike) -> Image.Image:

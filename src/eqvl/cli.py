@@ -15,7 +15,7 @@ import importlib
 import sys
 
 from eqvl.version import __version__
-from eqvl.commands.common import Parser, UsageError, command_voice, use_common_style
+from eqvl.commands.common import Parser, UsageError, command_voice, flag_message, use_common_style
 from eqvl.errors import EqvlError
 
 #: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         with command_voice(args.command):
             return _run(args)
     except EqvlError as exc:
-        print(f"eqvl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"eqvl {args.command}: error: {flag_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"eqvl {args.command}: interrupted", file=sys.stderr)

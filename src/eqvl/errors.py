@@ -2,7 +2,15 @@
 
 
 class EqvlError(Exception):
-    """An error caused by the user's input (file, flag, layout); message names the culprit."""
+    """An error caused by the user's input (file, parameter, layout); the message names the culprit.
+
+    The library speaks in its own parameter names ("pretrained is not used with hf: models");
+    `param` carries that name as data, so the CLI can say `--pretrained` instead and a notebook
+    user sees the keyword they passed."""
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 class DataError(EqvlError):
@@ -21,6 +29,7 @@ class DataError(EqvlError):
             where = f"field {field!r}: "
         super().__init__(where + message)
         self.path, self.line, self.field = path, line, field
+        self.param = None
 
 
 class StorageFullError(EqvlError):

@@ -18,6 +18,8 @@ import re
 import sys
 from typing import Any, Callable, Iterator
 
+from eqvl.errors import EqvlError
+
 #: train and eval default to what open_clip's trainer and CLIP_benchmark default to: autocast on a
 #: GPU, and exactly fp32 on a CPU (eqvl.precision), so CPU numbers do not depend on the flag
 DEFAULT_PRECISION = "amp"
@@ -41,6 +43,17 @@ class Parser(argparse.ArgumentParser):
             message = found.group(2)  # the range check already names the flag and the value
         print(f"{command}: error: {' '.join(message.split())}", file=sys.stderr)
         raise UsageError(2)
+
+
+def flag_message(exc: BaseException) -> str:
+    """A library error in the command line's words: the parameter it names (`exc.param`, e.g.
+    `eqsim_beta`) becomes the flag (`--eqsim-beta`); the rest of the message is the library's."""
+    text = str(exc)
+    param = getattr(exc, "param", None)
+    if param:
+        flag = "--" + param.replace("_", "-")
+        text = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w-])", lambda _: flag, text, count=1)
+    return text
 
 
 def _shown(default: Any) -> str:
@@ -185,7 +198,10 @@ class _CommandVoice(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if any(isinstance(h, logging.NullHandler) for h in logging.getLogger(record.name).handlers):
             return  # a module that prints its message itself and silences its logger's console copy
-        print(f"eqvl {self.command}: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+        text = record.getMessage()
+        for param in getattr(record, "params", ()):  # parameter names the record carries -> flags
+            text = flag_message(EqvlError(text, param=param))
+        print(f"eqvl {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,9 @@
 """`eqvl train`: fine-tune an open_clip model with itc / eqsim / ce / hardpos (torchrun-ready).
 
-Flags are generated from `TrainConfig`'s fields (one source of truth): `--eqsim-beta` sets
-`eqsim_beta`, booleans take `--x / --no-x`.
+Flags are generated, never listed here: one per `TrainConfig` field (help from the field's
+metadata; `--batch-size` sets `batch_size`, booleans take `--x / --no-x`) and one per option a
+loss term declares (`--eqsim-beta` from EqSim's `LossOption("beta", ...)`), ranges checked at
+parse time from the same declarations.
 """
 
 from __future__ import annotations
@@ -11,102 +13,10 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
-from eqvl.commands.common import Bounded
+from eqvl.commands.common import Bounded, flag_message
 from eqvl.errors import EqvlError
-from eqvl.losses import available_losses
+from eqvl.losses import LossOption, all_loss_options, available_losses
 from eqvl.train.config import RANGES, TrainConfig, check_range
-
-HELP = {
-    'model': 'open_clip model name (ViT-B-32), shipped eqvl config (eqvl-tiny-rn), model-config JSON, '
-             'hf-hub:/local-dir: (default: the model stored in the --pretrained / --resume checkpoint)',
-    'pretrained': 'open_clip pretrained tag (openai), checkpoint file to start from, or none for random weights; '
-                  'required unless --resume (default: none given, which is an error)',
-    'train_data': 'training pairs: open_clip CSV (tab-separated filepath, title [+ hard_negatives, hard_positives, '
-                  '*_types JSON lists]), JSONL or tar shards (required, no default)',
-    'loss': "terms joined by '+' (e.g. itc+eqsim+ce); registered: {losses}",
-    'itc_hard_negatives': "use the batch's hard negatives as extra image->text negatives (auto: when loaded)",
-    'eqsim_beta': 'EqSim weight beta (paper: 0.2/0.5/1.0)',
-    'eqsim_alpha': 'EqSim hinge margin alpha on each batch mean (official code: 0; paper sweeps 0/0.04/0.1; '
-                   'a margin above every batch mean switches EqSim off; scales: docs/guide/eqsim.md)',
-    'eqsim_k': "size of each anchor's close set (v2 applies there)",
-    'eqsim_mode': 'hybrid (v2 close + v1 distant), v1-all, v2-all, v2-close, v1-all+v2-close',
-    'eqsim_close': 'close set: topk (paper) or sample (from the row softmax, official code)',
-    'eqsim_norm': 'similarity normalisation: softmax per row (paper, FIBER), sigmoid (METER), none (cosine)',
-    'eqsim_inactive_warn_steps': "warn once when EqSim's hinge has been off for N consecutive steps (0: never)",
-    'ce_rank_weight': 'CE-CLIP cross-modal rank loss weight',
-    'ce_imc_weight': 'CE-CLIP intra-modal contrast weight',
-    'ce_tau_max': "upper clamp of CE's adaptive per-type margins (logit units)",
-    'hardpos_margin': 'margin of s(I, c_pos) over s(I, c_neg) (cosine units)',
-    'resume': "'latest' (this --output's epoch_latest.pt, else its newest readable epoch_N.pt) or a checkpoint path "
-              '(default: a fresh run)',
-    'eval_benchmark': 'NAME:PATH of an eqvl benchmark to evaluate periodically (repeatable) (default: none)',
-    'save_every_steps': 'also checkpoint (epoch_latest.pt) every N steps (0: only per epoch)',
-    'precision': 'fp32, amp (fp16 autocast + loss scaler), amp_bf16, bf16 / fp16 (16-bit weights, norms in fp32), '
-                 "pure_bf16 / pure_fp16; open_clip's names. amp* autocast runs on GPU only (fp32 on CPU); bf16 runs "
-                 'on CPU too',
-    'data_seed': 'seed of data order and augmentation (default: --seed); fix it to compare variants',
-    'max_steps': 'stop after N optimiser steps (the cosine schedule still spans --epochs) (default: all epochs)',
-    'preload': 'decode all images once into memory (small datasets; also pre-tokenises captions)',
-    'batch_groups': "keep blocks of N consecutive rows in one batch, shuffled as blocks (2: synth's twin pairs)",
-    'workers': 'DataLoader worker processes (0: load in the training process)',
-    'lock_image': "freeze the image tower (open_clip's --lock-image)",
-    'lock_image_unlocked_groups': 'with --lock-image: leave the last N layer groups of the image tower trainable',
-    'lock_image_freeze_bn_stats': 'with --lock-image: also freeze BatchNorm running statistics of the locked layers',
-    'lock_text': "freeze the text tower (open_clip's --lock-text)",
-    'lock_text_unlocked_layers': 'with --lock-text: leave the last N layers of the text tower trainable',
-    'lock_text_freeze_layer_norm': 'with --lock-text: also freeze the LayerNorms of the locked layers',
-    'grad_checkpointing': "recompute activations in the backward pass: less memory, ~30%% more compute (open_clip's "
-                          'flag)',
-    'dataset_type': 'auto (from the suffix), csv, jsonl or webdataset (tar shards: a.tar::b.tar or '
-                    'shard-{000..009}.tar)',
-    'csv_separator': "CSV column separator (open_clip's default: tab)",
-    'csv_img_key': "CSV column holding the image path (relative to the CSV's folder)",
-    'csv_caption_key': 'CSV column holding the caption',
-    'max_hard_negatives': 'at most N hard negatives per row (rows are padded with masks; more are cut and counted)',
-    'max_hard_positives': 'at most N hard positives per row',
-    'strict_data': 'stop at the first bad row instead of counting, reporting and skipping it',
-    'skip_bad': 'decode every image before the first step and skip rows whose image cannot be decoded (too large, '
-                'damaged), counted as bad rows; costs one decode per image',
-    'train_augment': "open_clip's training augmentation (random resized crop); --no-train-augment uses the eval "
-                     'transform',
-    'itc_weight': 'weight of the contrastive (CLIP) term',
-    'hardpos_weight': 'weight of the hard-positive contrastive term',
-    'hardpos_margin_weight': 'weight of the hard-positive margin term',
-    'epochs': 'passes over the training data',
-    'batch_size': 'pairs per process per micro-batch (the global batch is this x processes)',
-    'lr': 'peak learning rate (AdamW; linear warmup, then cosine to 0) (default: 1e-5 when --pretrained loads '
-          "weights, a fine-tuning rate; 5e-4, open_clip's from-scratch rate, with --pretrained none; a resumed run "
-          'keeps its own)',
-    'wd': 'AdamW weight decay (not on gains, biases, norms, logit scale)',
-    'beta1': 'AdamW beta1',
-    'beta2': 'AdamW beta2',
-    'eps': 'AdamW epsilon',
-    'warmup': 'linear warmup steps',
-    'accum_freq': 'micro-batches per optimiser step (gradient accumulation; each is its own contrastive batch)',
-    'grad_clip_norm': "clip the gradient's total 2-norm to this value (default: no clipping)",
-    'skip_nonfinite': 'skip up to N optimiser steps whose loss or gradient is NaN/inf (the batch is consumed, the '
-                      'update dropped); 0 stops at the first, naming the step and the loss term',
-    'seed': "seed of the random init (--pretrained none), dropout and the loss's sampling",
-    'device': 'auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda, cuda:N',
-    'output': 'run folder: checkpoints/, metrics.jsonl (locked while the run lives)',
-    'overwrite': 'start over in an --output that already has checkpoints',
-    'save_every_epochs': 'write epoch_N.pt every N epochs (and after the last)',
-    'save_most_recent': 'also keep epoch_latest.pt (a hard link to the newest epoch_N.pt: no extra disk), which '
-                        "--resume latest reads; eqvl's default is on (open_clip's is off)",
-    'keep_last': 'delete all but the newest N epoch_N.pt files (0: keep all)',
-    'log_every': 'log every N steps to metrics.jsonl',
-    'progress': 'progress bar (--no-progress to hide it)',
-    'tensorboard': 'also log to <output>/tensorboard (needs the tensorboard extra; same as --report-to tensorboard)',
-    'report_to': "extra loggers, comma-separated: wandb, tensorboard (open_clip's flag; pip install 'eqvl[wandb]') "
-                 '(default: none)',
-    'wandb_project_name': 'wandb project for --report-to wandb',
-    'val_data': 'held-out pairs in a --train-data format: the training loss on them is logged as val/loss in '
-                'metrics.jsonl every --val-frequency epochs (default: none)',
-    'val_frequency': 'compute the --val-data loss every N epochs (and after the last)',
-    'eval_every_epochs': 'run --eval-benchmark every N epochs (and after the last)',
-    'eval_batch_size': 'batch size of the periodic benchmark evaluation',
-}
-
 
 def _base_type(tp: typing.Any) -> typing.Any:
     """`X | None` -> X; anything else (list[str] included) as it is."""
@@ -130,8 +40,37 @@ class _Ranged(Bounded):
         try:
             check_range(self.name, value, RANGES[self.name])
         except EqvlError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(flag_message(exc)) from None
         return value
+
+
+class _OptionType(Bounded):
+    """A loss term's declared option, parsed and range-checked by its own declaration."""
+
+    def __init__(self, key: str, opt: LossOption) -> None:
+        super().__init__(opt.type if opt.type in (int, float) else float, opt.low, opt.high, lo_open=opt.low_open)
+        self.key, self.opt = key, opt
+        self.__name__ = opt.type.__name__
+
+    def __call__(self, text: str) -> typing.Any:
+        value = self.parse(text) if self.opt.type in (int, float) else text
+        try:
+            self.opt.check(self.key, value)
+        except EqvlError as exc:
+            raise argparse.ArgumentTypeError(flag_message(exc)) from None
+        return value
+
+
+def _help(text: str) -> str:
+    return text.replace("%", "%%").replace("{losses}", ", ".join(available_losses()))
+
+
+def _add_loss_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("loss term options (declared by each term in eqvl.losses)")
+    for key, opt in all_loss_options().items():
+        metavar = "{" + ",".join(opt.choices) + "}" if opt.choices else opt.type.__name__.upper()
+        group.add_argument("--" + key.replace("_", "-"), dest=key, type=_OptionType(key, opt), default=opt.default,
+                           metavar=metavar, help=_help(opt.help))
 
 
 #: open_clip trainer's spellings of eqvl flags, accepted as they are (shown in --help beside eqvl's)
@@ -146,7 +85,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         flags = ["--" + f.name.replace("_", "-"), *OPEN_CLIP_NAMES.get(f.name, [])]
         tp = _base_type(hints[f.name])
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        h = HELP[f.name].replace("{losses}", ", ".join(available_losses()))
+        if f.name == "loss_options":
+            continue  # one flag per declared option, below
+        h = _help(f.metadata["help"])
         if tp is bool:
             h = f"{h} (default: {'on' if default else 'off'})"
             p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
@@ -156,6 +97,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             kind = _Ranged(f.name, tp) if f.name in RANGES else tp  # every number has a declared range
             p.add_argument(*flags, dest=f.name, type=kind, default=default, help=h,
                            required=f.name == "train_data")
+    _add_loss_options(p)
     # open_clip's --delete-previous-checkpoint is --keep-last 1
     p.add_argument("--delete-previous-checkpoint", dest="keep_last", action="store_const", const=1,
                    default=argparse.SUPPRESS, help="open_clip's spelling of --keep-last 1 (default: off)")
@@ -165,8 +107,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from eqvl.train import train
 
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "loss_options"}
     values["eval_benchmark"] = values["eval_benchmark"] or []
+    values["loss_options"] = {key: getattr(args, key) for key in all_loss_options()}
     cfg = TrainConfig(**values)
     cfg.validate()  # every flag's range, before anything is built
     result = train(cfg)

@@ -74,7 +74,7 @@ def train_phase(cfg, work: Path, data_dir: Path, model_cfg: Path, start: Path | 
         log_every=max(1, phase.steps // 50),
         progress=progress,
         save_every_epochs=10**9,
-        **options,
+        loss_options=dict(options),
     )
     result = train(tcfg)
     ckpt = Path(result.final_checkpoint)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from eqvl.losses.batch import LossBatch
+from eqvl.losses.spec import LossOption
 from eqvl.losses.registry import LossTerm, Part, register_loss
 
 
@@ -54,6 +55,13 @@ def intra_modal_loss(pos: torch.Tensor, text_neg: torch.Tensor, mask: torch.Tens
 @register_loss("ce")
 class CELoss(LossTerm):
     needs_negatives = True
+    uses_caption_types = True
+    context_args = ("n_types",)  # how many caption types the data has: one margin each
+    options = (
+        LossOption("rank_weight", float, 0.2, "CE-CLIP cross-modal rank loss weight", low=0),
+        LossOption("imc_weight", float, 0.3, "CE-CLIP intra-modal contrast weight", low=0),
+        LossOption("tau_max", float, 5.0, "upper clamp of CE's adaptive per-type margins (logit units)", low=0),
+    )
 
     def __init__(self, rank_weight: float = 0.2, imc_weight: float = 0.3, tau_max: float = 5.0, n_types: int = 1):
         super().__init__()

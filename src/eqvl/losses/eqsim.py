@@ -25,12 +25,12 @@ off entirely: `EqSimLoss` warns once (log and console) when the hinge has been i
 from __future__ import annotations
 
 import logging
-import sys
 
 import torch
 
 from eqvl.errors import EqvlError
 from eqvl.losses.batch import LossBatch
+from eqvl.losses.spec import LossOption
 from eqvl.losses.registry import LossTerm, Part, register_loss
 
 MODES = ("hybrid", "v1-all", "v2-all", "v2-close", "v1-all+v2-close")
@@ -40,7 +40,6 @@ NORMS = ("softmax", "none", "sigmoid")
 TERMS = ("eqsim_mse_v1", "eqsim_mse_v2_text", "eqsim_mse_v2_image")
 
 log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())  # the message reaches the console once, by print, not also via lastResort
 
 
 def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.Generator | None = None) -> torch.Tensor:
@@ -118,17 +117,32 @@ class EqSimLoss(LossTerm):
     `inactive_warn_steps` > 0: warn once when every hinged mean has stayed at or below alpha
     (the term and its gradient are exactly 0) for that many consecutive steps; 0 never warns."""
 
+    options = (
+        LossOption("beta", float, 0.5, "EqSim weight beta (paper: 0.2/0.5/1.0)", low=0),
+        LossOption("alpha", float, 0.0, "EqSim hinge margin alpha on each batch mean (official code: 0; paper sweeps "
+                   "0/0.04/0.1; a margin above every batch mean switches EqSim off; scales: docs/guide/eqsim.md)", low=0),
+        LossOption("k", int, 8, "size of each anchor's close set (v2 applies there)", low=1),
+        LossOption("mode", str, "hybrid", "hybrid (v2 close + v1 distant), v1-all, v2-all, v2-close, v1-all+v2-close",
+                   choices=MODES),
+        LossOption("close", str, "topk", "close set: topk (paper) or sample (from the row softmax, official code)",
+                   choices=CLOSE_METHODS),
+        LossOption("norm", str, "softmax", "similarity normalisation: softmax per row (paper, FIBER), sigmoid (METER), "
+                   "none (cosine)", choices=NORMS),
+        LossOption("inactive_warn_steps", int, 50, "warn once when EqSim's hinge has been off for N consecutive steps "
+                   "(0: never)", low=0),
+    )
+
     def __init__(self, beta: float = 0.5, alpha: float = 0.0, k: int = 8, mode: str = "hybrid",
                  close: str = "topk", norm: str = "softmax", inactive_warn_steps: int = 50):
         super().__init__()
         if mode not in MODES:
-            raise EqvlError(f"unknown --eqsim-mode {mode!r}; choose from {', '.join(MODES)}")
+            raise EqvlError(f"unknown eqsim_mode {mode!r}; choose from {', '.join(MODES)}", param="eqsim_mode")
         if close not in CLOSE_METHODS:
-            raise EqvlError(f"unknown --eqsim-close {close!r}; choose from {', '.join(CLOSE_METHODS)}")
+            raise EqvlError(f"unknown eqsim_close {close!r}; choose from {', '.join(CLOSE_METHODS)}", param="eqsim_close")
         if norm not in NORMS:
-            raise EqvlError(f"unknown --eqsim-norm {norm!r}; choose from {', '.join(NORMS)}")
+            raise EqvlError(f"unknown eqsim_norm {norm!r}; choose from {', '.join(NORMS)}", param="eqsim_norm")
         if inactive_warn_steps < 0:
-            raise EqvlError(f"--eqsim-inactive-warn-steps must be >= 0, got {inactive_warn_steps}")
+            raise EqvlError(f"eqsim_inactive_warn_steps must be >= 0, got {inactive_warn_steps}", param="eqsim_inactive_warn_steps")
         self.beta, self.alpha, self.k, self.mode, self.close, self.norm = beta, alpha, k, mode, close, norm
         self.inactive_warn_steps = inactive_warn_steps
         self.inactive_steps = 0  # consecutive training steps with every hinge off
@@ -160,6 +174,5 @@ class EqSimLoss(LossTerm):
         means = ", ".join(f"{name.removeprefix('eqsim_')} {float(v):.3g}" for name, v in raw.items())
         msg = (f"EqSim has been inactive for {self.inactive_steps} steps: every batch mean is at or below the "
                f"margin alpha = {self.alpha:g} ({means} at step {b.step}), so the term and its gradient are 0 and "
-               f"training equals the other terms alone; lower --eqsim-alpha (0 = always active) or change --eqsim-norm")
-        log.warning(msg)
-        print(f"eqvl train: warning: {msg}", file=sys.stderr)
+               f"training equals the other terms alone; lower eqsim_alpha (0 = always active) or change eqsim_norm")
+        log.warning(msg, extra={"params": ("eqsim_alpha", "eqsim_norm")})

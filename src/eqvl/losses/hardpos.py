@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from eqvl.losses.batch import LossBatch
+from eqvl.losses.spec import LossOption
 from eqvl.losses.registry import LossTerm, Part, register_loss
 
 
@@ -51,6 +52,11 @@ def positive_margin_loss(pos: torch.Tensor, pos_mask: torch.Tensor, neg: torch.T
 @register_loss("hardpos")
 class HardPosLoss(LossTerm):
     needs_positives = True
+    options = (
+        LossOption("weight", float, 1.0, "weight of the hard-positive contrastive term", low=0),
+        LossOption("margin", float, 0.05, "margin of s(I, c_pos) over s(I, c_neg) (cosine units)", low=0),
+        LossOption("margin_weight", float, 1.0, "weight of the hard-positive margin term", low=0),
+    )
 
     def __init__(self, weight: float = 1.0, margin: float = 0.05, margin_weight: float = 1.0):
         super().__init__()

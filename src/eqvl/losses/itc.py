@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from eqvl.losses.batch import LossBatch
+from eqvl.losses.spec import LossOption
 from eqvl.losses.registry import LossTerm, Part, register_loss
 
 
@@ -26,6 +27,12 @@ def itc_loss(logits_per_image: torch.Tensor, logits_per_text: torch.Tensor, labe
 @register_loss("itc")
 class ITCLoss(LossTerm):
     """``hard_negatives``: "auto" (use them whenever the batch carries them), "on", "off"."""
+
+    options = (
+        LossOption("weight", float, 1.0, "weight of the contrastive (CLIP) term", low=0),
+        LossOption("hard_negatives", str, "auto", "use the batch's hard negatives as extra image->text negatives "
+                   "(auto: when loaded)", choices=("auto", "on", "off")),
+    )
 
     def __init__(self, weight: float = 1.0, hard_negatives: str = "auto"):
         super().__init__()

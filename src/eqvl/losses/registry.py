@@ -2,13 +2,15 @@
 
 A loss *term* is an ``nn.Module`` whose ``forward(batch: LossBatch)`` returns a list of
 ``(part_name, raw_value, weight)``. Keeping raw value and weight apart lets the trainer log
-every part unweighted while optimising ``sum(weight * raw)``. Adding a loss = one file with
-``@register_loss("name")`` plus its module name in ``LOSSES`` (see `eqvl.registry`).
+every part unweighted while optimising ``sum(weight * raw)``. Adding a loss = one file in
+`eqvl.losses` with ``@register_loss("name")`` and its `options` declared on the class
+(`eqvl.losses.spec.LossOption`): flags, help, ranges and config keys are generated from them,
+and the registry finds the module itself (`LOSSES` discovers the package's modules).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -27,13 +29,21 @@ class LossTerm(nn.Module):
     needs_negatives: bool = False
     #: the batch must carry hard-positive captions for this term
     needs_positives: bool = False
+    #: the term's options (`eqvl.losses.spec.LossOption`), each a `--<term>-<name>` train flag
+    options: ClassVar[tuple[Any, ...]] = ()
+    #: facts of the run (not flags) the constructor takes, passed by the trainer when it knows them
+    context_args: ClassVar[tuple[str, ...]] = ()
+    #: the term keeps per caption-type state (CE-CLIP's adaptive margins): typed data matters
+    uses_caption_types: ClassVar[bool] = False
 
     def forward(self, batch: LossBatch) -> list[Part]:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-#: the loss modules, in `eqvl.losses`; each registers its terms with `@register_loss`
-LOSSES: Registry[type[LossTerm]] = Registry("loss", "eqvl.losses", ["itc", "eqsim", "ce", "hardpos"])
+#: the modules of `eqvl.losses` that are not terms; every other module registers terms with `@register_loss`
+INFRASTRUCTURE = ("batch", "registry", "spec")
+#: the loss terms: every module of `eqvl.losses` but the infrastructure, found on first lookup
+LOSSES: Registry[type[LossTerm]] = Registry("loss", "eqvl.losses", None, skip=INFRASTRUCTURE)
 
 
 def register_loss(name: str) -> Callable[[type[LossTerm]], type[LossTerm]]:
@@ -52,18 +62,6 @@ def available_losses() -> list[str]:
 
 def get_loss(name: str) -> type[LossTerm]:
     return LOSSES.get(name)
-
-
-def parse_loss_spec(spec: str) -> list[str]:
-    """``"itc+eqsim"`` -> ``["itc", "eqsim"]``; unknown or repeated names are errors."""
-    names = [n.strip() for n in spec.split("+") if n.strip()]
-    if not names:
-        raise EqvlError(f"--loss {spec!r} names no loss")
-    if len(set(names)) != len(names):
-        raise EqvlError(f"--loss {spec!r} repeats a term")
-    for n in names:
-        get_loss(n)
-    return names
 
 
 class CombinedLoss(nn.Module):

@@ -1,12 +1,19 @@
-"""TrainConfig: every flag of `eqvl train`, serialised into every checkpoint and metrics file."""
+"""TrainConfig: every option of a training run, serialised into every checkpoint and metrics file.
+
+Each field carries its help text (`doc`) beside it; `eqvl train`'s flags are generated from the
+fields. The loss terms' own options (`eqsim_beta`, ...) are not fields: each term declares them
+(`eqvl.losses.spec.LossOption`), they travel in `loss_options`, and `to_dict` / `from_dict` keep
+them flat (`"eqsim_beta": 0.5`) so a checkpoint reads as before."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from eqvl.errors import EqvlError
+from eqvl.losses.spec import LossSpec, all_loss_options
 from eqvl.precision import check_precision
 
 #: the accepted range of every numeric flag: (lowest, highest, lowest excluded); None = unbounded.
@@ -14,21 +21,23 @@ from eqvl.precision import check_precision
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{n: (1, None, False) for n in ("epochs", "batch_size", "accum_freq", "log_every", "eval_every_epochs",
                                      "batch_groups", "save_every_epochs", "eval_batch_size", "max_steps",
-                                     "val_frequency", "eqsim_k")},
+                                     "val_frequency")},
     **{n: (0, None, False) for n in ("warmup", "save_every_steps", "workers", "max_hard_negatives",
                                      "max_hard_positives", "keep_last", "skip_nonfinite", "seed", "data_seed",
-                                     "lock_image_unlocked_groups", "lock_text_unlocked_layers",
-                                     "eqsim_inactive_warn_steps", "wd", "itc_weight", "eqsim_beta",
-                                     "eqsim_alpha", "ce_rank_weight", "ce_imc_weight", "ce_tau_max", "hardpos_weight",
-                                     "hardpos_margin", "hardpos_margin_weight")},
+                                     "lock_image_unlocked_groups", "lock_text_unlocked_layers", "wd")},
     **{n: (0, None, True) for n in ("eps", "grad_clip_norm")},
     "beta1": (0, 1, False), "beta2": (0, 1, False),
     "lr": (0, 3.4e38, False),  # the optimiser keeps it as a float32
 }
 
 
+def doc(text: str) -> dict[str, str]:
+    """Field metadata holding the option's help (the CLI shows it; the reader of the class sees it here)."""
+    return {"help": text}
+
+
 def check_range(name: str, value: Any, bound: tuple[float | None, float | None, bool]) -> None:
-    """One-line error naming the flag, the value and the accepted range (None values are unset flags)."""
+    """One-line error naming the parameter, the value and the accepted range (None: unset)."""
     if value is None or isinstance(value, bool):
         return
     lo, hi, lo_open = bound
@@ -37,130 +46,151 @@ def check_range(name: str, value: Any, bound: tuple[float | None, float | None, 
     if not ok:
         want = " and ".join(w for w in ((f"> {lo}" if lo_open else f">= {lo}") if lo is not None else "",
                                         f"< {hi}" if hi is not None else "") if w)
-        raise EqvlError(f"--{name.replace('_', '-')} {value}: must be a finite number {want}")
+        raise EqvlError(f"{name} {value}: must be a finite number {want}", param=name)
 
 
 @dataclass
 class TrainConfig:
     # model (None: taken from the --pretrained / --resume checkpoint, which stores it)
-    model: str | None = None
-    #: open_clip tag, checkpoint path (the init checkpoint several variants fine-tune from) or "none";
-    #: required (random weights must be asked for), except with --resume
-    pretrained: str | None = None
+    model: str | None = field(default=None, metadata=doc(
+        'open_clip model name (ViT-B-32), shipped eqvl config (eqvl-tiny-rn), model-config JSON, hf-hub:/local-dir: '
+        '(default: the model stored in the --pretrained / --resume checkpoint)'))
+    pretrained: str | None = field(default=None, metadata=doc(
+        'open_clip pretrained tag (openai), checkpoint file to start from, or none for random weights; required '
+        'unless --resume (default: none given, which is an error)'))
     # open_clip's tower locks and memory saver, same names and defaults as open_clip's trainer
-    lock_image: bool = False
-    lock_image_unlocked_groups: int = 0
-    lock_image_freeze_bn_stats: bool = False
-    lock_text: bool = False
-    lock_text_unlocked_layers: int = 0
-    lock_text_freeze_layer_norm: bool = False
-    grad_checkpointing: bool = False
+    lock_image: bool = field(default=False, metadata=doc("freeze the image tower (open_clip's --lock-image)"))
+    lock_image_unlocked_groups: int = field(default=0, metadata=doc(
+        'with --lock-image: leave the last N layer groups of the image tower trainable'))
+    lock_image_freeze_bn_stats: bool = field(default=False, metadata=doc(
+        'with --lock-image: also freeze BatchNorm running statistics of the locked layers'))
+    lock_text: bool = field(default=False, metadata=doc("freeze the text tower (open_clip's --lock-text)"))
+    lock_text_unlocked_layers: int = field(default=0, metadata=doc(
+        'with --lock-text: leave the last N layers of the text tower trainable'))
+    lock_text_freeze_layer_norm: bool = field(default=False, metadata=doc(
+        'with --lock-text: also freeze the LayerNorms of the locked layers'))
+    grad_checkpointing: bool = field(default=False, metadata=doc(
+        "recompute activations in the backward pass: less memory, ~30% more compute (open_clip's flag)"))
     # data
-    train_data: str = ""
-    #: "auto" (from the suffix), "csv", "jsonl" or "webdataset" (tar shards: a.tar::b.tar or shard-{000..009}.tar)
-    dataset_type: str = "auto"
-    csv_separator: str = "\t"
-    csv_img_key: str = "filepath"
-    csv_caption_key: str = "title"
-    #: at most this many hard negatives / positives per row (padded with masks up to it)
-    max_hard_negatives: int = 4
-    max_hard_positives: int = 2
-    #: fail on the first bad row instead of counting, reporting and skipping it
-    strict_data: bool = False
-    #: decode every image before the first step; rows whose image cannot be decoded are skipped as bad
-    skip_bad: bool = False
-    #: decode every image once and keep it in memory (small datasets; also pre-tokenises captions)
-    preload: bool = False
-    #: open_clip's training augmentation (preprocess_train); False = preprocess_val
-    train_augment: bool = True
-    workers: int = 0
-    #: shuffle blocks of this many consecutive rows and keep each block in one batch (2: the twin
-    #: pairs `eqvl synth` writes on adjacent rows meet in the batch, as hard negatives of each other)
-    batch_groups: int = 1
+    train_data: str = field(default="", metadata=doc(
+        'training pairs: open_clip CSV (tab-separated filepath, title [+ hard_negatives, hard_positives, *_types JSON'
+        ' lists]), JSONL or tar shards (required, no default)'))
+    dataset_type: str = field(default="auto", metadata=doc(
+        'auto (from the suffix), csv, jsonl or webdataset (tar shards: a.tar::b.tar or shard-{000..009}.tar)'))
+    csv_separator: str = field(default="\t", metadata=doc("CSV column separator (open_clip's default: tab)"))
+    csv_img_key: str = field(default="filepath", metadata=doc(
+        "CSV column holding the image path (relative to the CSV's folder)"))
+    csv_caption_key: str = field(default="title", metadata=doc('CSV column holding the caption'))
+    max_hard_negatives: int = field(default=4, metadata=doc(
+        'at most N hard negatives per row (rows are padded with masks; more are cut and counted)'))
+    max_hard_positives: int = field(default=2, metadata=doc('at most N hard positives per row'))
+    strict_data: bool = field(default=False, metadata=doc(
+        'stop at the first bad row instead of counting, reporting and skipping it'))
+    skip_bad: bool = field(default=False, metadata=doc(
+        'decode every image before the first step and skip rows whose image cannot be decoded (too large, damaged), '
+        'counted as bad rows; costs one decode per image'))
+    preload: bool = field(default=False, metadata=doc(
+        'decode all images once into memory (small datasets; also pre-tokenises captions)'))
+    train_augment: bool = field(default=True, metadata=doc(
+        "open_clip's training augmentation (random resized crop); --no-train-augment uses the eval transform"))
+    workers: int = field(default=0, metadata=doc('DataLoader worker processes (0: load in the training process)'))
+    batch_groups: int = field(default=1, metadata=doc(
+        "keep blocks of N consecutive rows in one batch, shuffled as blocks (2: synth's twin pairs)"))
     # loss
-    loss: str = "itc"
-    itc_weight: float = 1.0
-    #: use the batch's hard negatives as extra image->text negatives: auto/on/off
-    itc_hard_negatives: str = "auto"
-    eqsim_beta: float = 0.5
-    #: the official FIBER code's margin (0: the term always acts; see eqvl.losses.eqsim)
-    eqsim_alpha: float = 0.0
-    eqsim_k: int = 8
-    eqsim_mode: str = "hybrid"
-    eqsim_close: str = "topk"
-    eqsim_norm: str = "softmax"
-    #: warn once when EqSim's hinge has been off (loss and gradient 0) for this many steps; 0: never
-    eqsim_inactive_warn_steps: int = 50
-    ce_rank_weight: float = 0.2
-    ce_imc_weight: float = 0.3
-    ce_tau_max: float = 5.0
-    hardpos_weight: float = 1.0
-    hardpos_margin: float = 0.05
-    hardpos_margin_weight: float = 1.0
+    loss: str = field(default="itc", metadata=doc("terms joined by '+' (e.g. itc+eqsim+ce); registered: {losses}"))
+    #: each term's declared options by key (`eqsim_beta`); left out: the declared default
+    loss_options: dict[str, Any] = field(default_factory=dict, metadata=doc("set through the terms' own flags"))
     # optimisation
-    epochs: int = 1
-    batch_size: int = 64
-    lr: float = 5e-4
-    wd: float = 0.2
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-6
-    warmup: int = 0
-    accum_freq: int = 1
-    grad_clip_norm: float | None = None
-    precision: str = "amp"
-    #: skip up to this many optimiser steps whose loss or gradient is not finite (0: stop at the first)
-    skip_nonfinite: int = 0
-    seed: int = 0
-    #: seeds the data order and augmentation; defaults to `seed` (fix it to compare loss variants on one order)
-    data_seed: int | None = None
-    device: str = "auto"
+    epochs: int = field(default=1, metadata=doc('passes over the training data'))
+    batch_size: int = field(default=64, metadata=doc(
+        'pairs per process per micro-batch (the global batch is this x processes)'))
+    lr: float = field(default=5e-4, metadata=doc(
+        'peak learning rate (AdamW; linear warmup, then cosine to 0) (default: 1e-5 when --pretrained loads weights, '
+        "a fine-tuning rate; 5e-4, open_clip's from-scratch rate, with --pretrained none; a resumed run keeps its "
+        'own)'))
+    wd: float = field(default=0.2, metadata=doc('AdamW weight decay (not on gains, biases, norms, logit scale)'))
+    beta1: float = field(default=0.9, metadata=doc('AdamW beta1'))
+    beta2: float = field(default=0.98, metadata=doc('AdamW beta2'))
+    eps: float = field(default=1e-6, metadata=doc('AdamW epsilon'))
+    warmup: int = field(default=0, metadata=doc('linear warmup steps'))
+    accum_freq: int = field(default=1, metadata=doc(
+        'micro-batches per optimiser step (gradient accumulation; each is its own contrastive batch)'))
+    grad_clip_norm: float | None = field(default=None, metadata=doc(
+        "clip the gradient's total 2-norm to this value (default: no clipping)"))
+    precision: str = field(default="amp", metadata=doc(
+        'fp32, amp (fp16 autocast + loss scaler), amp_bf16, bf16 / fp16 (16-bit weights, norms in fp32), pure_bf16 / '
+        "pure_fp16; open_clip's names. amp* autocast runs on GPU only (fp32 on CPU); bf16 runs on CPU too"))
+    skip_nonfinite: int = field(default=0, metadata=doc(
+        'skip up to N optimiser steps whose loss or gradient is NaN/inf (the batch is consumed, the update dropped); '
+        '0 stops at the first, naming the step and the loss term'))
+    seed: int = field(default=0, metadata=doc(
+        "seed of the random init (--pretrained none), dropout and the loss's sampling"))
+    data_seed: int | None = field(default=None, metadata=doc(
+        'seed of data order and augmentation (default: --seed); fix it to compare variants'))
+    device: str = field(default="auto", metadata=doc(
+        'auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda, cuda:N'))
     # output
-    output: str = "runs/train"
-    overwrite: bool = False
-    save_every_steps: int = 0
-    save_every_epochs: int = 1
-    #: also write epoch_latest.pt (a hard link to the epoch's file, no extra disk); --resume latest reads it
-    save_most_recent: bool = True
-    #: keep only the newest N epoch_N.pt files (0: keep all)
-    keep_last: int = 0
-    resume: str | None = None
-    log_every: int = 10
-    progress: bool = True
-    tensorboard: bool = False
-    #: extra loggers, comma-separated: wandb, tensorboard (open_clip's --report-to)
-    report_to: str = ""
-    wandb_project_name: str = "eqvl"
-    #: held-out pairs (same formats as --train-data): validation loss every --val-frequency epochs
-    val_data: str | None = None
-    val_frequency: int = 1
-    #: "name:path" eqvl benchmarks evaluated every `eval_every_epochs` and at the end
-    eval_benchmark: list[str] = field(default_factory=list)
-    eval_every_epochs: int = 1
-    eval_batch_size: int = 64
-    #: stop after this many optimiser steps (the schedule still spans all epochs)
-    max_steps: int | None = None
+    output: str = field(default="runs/train", metadata=doc(
+        'run folder: checkpoints/, metrics.jsonl (locked while the run lives)'))
+    overwrite: bool = field(default=False, metadata=doc('start over in an --output that already has checkpoints'))
+    save_every_steps: int = field(default=0, metadata=doc(
+        'also checkpoint (epoch_latest.pt) every N steps (0: only per epoch)'))
+    save_every_epochs: int = field(default=1, metadata=doc('write epoch_N.pt every N epochs (and after the last)'))
+    save_most_recent: bool = field(default=True, metadata=doc(
+        'also keep epoch_latest.pt (a hard link to the newest epoch_N.pt: no extra disk), which --resume latest '
+        "reads; eqvl's default is on (open_clip's is off)"))
+    keep_last: int = field(default=0, metadata=doc('delete all but the newest N epoch_N.pt files (0: keep all)'))
+    resume: str | None = field(default=None, metadata=doc(
+        "'latest' (this --output's epoch_latest.pt, else its newest readable epoch_N.pt) or a checkpoint path "
+        '(default: a fresh run)'))
+    log_every: int = field(default=10, metadata=doc('log every N steps to metrics.jsonl'))
+    progress: bool = field(default=True, metadata=doc('progress bar (--no-progress to hide it)'))
+    tensorboard: bool = field(default=False, metadata=doc(
+        'also log to <output>/tensorboard (needs the tensorboard extra; same as --report-to tensorboard)'))
+    report_to: str = field(default="", metadata=doc(
+        "extra loggers, comma-separated: wandb, tensorboard (open_clip's flag; pip install 'eqvl[wandb]') (default: "
+        'none)'))
+    wandb_project_name: str = field(default="eqvl", metadata=doc('wandb project for --report-to wandb'))
+    val_data: str | None = field(default=None, metadata=doc(
+        'held-out pairs in a --train-data format: the training loss on them is logged as val/loss in metrics.jsonl '
+        'every --val-frequency epochs (default: none)'))
+    val_frequency: int = field(default=1, metadata=doc(
+        'compute the --val-data loss every N epochs (and after the last)'))
+    eval_benchmark: list[str] = field(default_factory=list, metadata=doc(
+        'NAME:PATH of an eqvl benchmark to evaluate periodically (repeatable) (default: none)'))
+    eval_every_epochs: int = field(default=1, metadata=doc('run --eval-benchmark every N epochs (and after the last)'))
+    eval_batch_size: int = field(default=64, metadata=doc('batch size of the periodic benchmark evaluation'))
+    max_steps: int | None = field(default=None, metadata=doc(
+        'stop after N optimiser steps (the cosine schedule still spans --epochs) (default: all epochs)'))
 
     def validate(self) -> None:
-        """Check values that are cheap to check before anything heavy is built (one-line errors)."""
+        """Check values that are cheap to check before anything heavy is built (one-line errors naming
+        the parameter, which the CLI shows as its flag)."""
         if not self.train_data:
-            raise EqvlError("--train-data is required")
+            raise EqvlError("train_data is required", param="train_data")
         if self.pretrained is None and not self.resume:
-            raise EqvlError("--pretrained is required: an open_clip pretrained tag (e.g. openai), a checkpoint file, "
-                            "or none to train from randomly initialised weights")
+            raise EqvlError("pretrained is required: an open_clip pretrained tag (e.g. openai), a checkpoint file, "
+                            "or none to train from randomly initialised weights", param="pretrained")
         check_precision(self.precision)
         for name, bound in RANGES.items():
             check_range(name, getattr(self, name), bound)
         if self.batch_size % self.batch_groups:
-            raise EqvlError(f"--batch-size {self.batch_size} must be a multiple of --batch-groups {self.batch_groups}")
-        if self.itc_hard_negatives not in ("auto", "on", "off"):
-            raise EqvlError(f"--itc-hard-negatives {self.itc_hard_negatives!r}: choose auto, on or off")
+            raise EqvlError(f"batch_size {self.batch_size} must be a multiple of batch_groups {self.batch_groups}",
+                            param="batch_size")
+        self.loss_spec  # parses the loss and checks every option against its term's declaration
         for spec in self.eval_benchmark:
             if ":" not in spec:
-                raise EqvlError(f"--eval-benchmark {spec!r}: expected NAME:PATH (e.g. winoground:/data/wino)")
+                raise EqvlError(f"eval_benchmark {spec!r}: expected NAME:PATH (e.g. winoground:/data/wino)",
+                                param="eval_benchmark")
         unknown = set(self.loggers) - {"wandb", "tensorboard"}
         if unknown:
-            raise EqvlError(f"--report-to {self.report_to!r}: choose from wandb, tensorboard (comma-separated)")
+            raise EqvlError(f"report_to {self.report_to!r}: choose from wandb, tensorboard (comma-separated)",
+                            param="report_to")
+
+    @functools.cached_property
+    def loss_spec(self) -> LossSpec:
+        """`loss` and `loss_options`, parsed and checked once; the trainer asks this, not the string."""
+        return LossSpec.parse(self.loss, self.loss_options)
 
     @property
     def loggers(self) -> list[str]:
@@ -169,13 +199,24 @@ class TrainConfig:
         return names + (["tensorboard"] if self.tensorboard and "tensorboard" not in names else [])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat: the loss options appear as top-level keys (`"eqsim_beta": 0.5`), every declared one."""
+        d = asdict(self) | {}
+        options = d.pop("loss_options")
+        return d | dict(self.loss_spec.options) | options
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Rebuild from a checkpoint's `config`; unknown keys (newer versions) are ignored."""
+    def from_dict(cls, d: dict[str, Any], strict: bool = False) -> "TrainConfig":
+        """Rebuild from a checkpoint's `config` (or flat keyword values). Keys that are neither a field
+        nor a declared loss option (a newer or older version's) are ignored, or refused when `strict`."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        known = all_loss_options()
+        unknown = sorted(set(d) - names - set(known))
+        if strict and unknown:
+            raise EqvlError(f"unknown training option {unknown[0]!r}: neither a TrainConfig field nor a loss term's "
+                            f"option ({', '.join(sorted(known))})", param=unknown[0])
+        options = {k: v for k, v in d.items() if k in known}
+        options.update(d.get("loss_options") or {})
+        return cls(**{k: v for k, v in d.items() if k in names and k != "loss_options"}, loss_options=options)
 
     @property
     def order_seed(self) -> int:

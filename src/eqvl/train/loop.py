@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from eqvl.errors import EqvlError
 from eqvl.io import OutputLock
-from eqvl.losses import parse_loss_spec
 from eqvl.precision import autocast as autocast_for
 from eqvl.precision import input_dtype
 from eqvl.train.checkpoint import LATEST, Checkpointer, load_checkpoint, prepare_output
@@ -77,7 +76,7 @@ def train(cfg: TrainConfig, *, on_step: StepHook | None = None, on_eval: StepHoo
     forbid generating them.
     """
     cfg.validate()
-    parse_loss_spec(cfg.loss)
+    cfg.loss_spec  # the loss and its options, checked before anything is built
     if isinstance(augmenter, str):
         augmenter = default_augmenter()
     owns_group = not torch.distributed.is_initialized()
@@ -157,7 +156,7 @@ class _Run:
                       "world": info.world, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
                       "negative_types": self.data.types, "config": cfg.to_dict()})
         print(f"eqvl train: {self.data.report.summary()}", file=sys.stderr)
-        if "ce" in parse_loss_spec(cfg.loss) and self.data.types == [UNTYPED]:
+        if cfg.loss_spec.uses_caption_types and self.data.types == [UNTYPED]:
             # CE-CLIP learns one margin per negative type; a file without types quietly gets one shared margin
             print(f"eqvl train: warning: --loss {cfg.loss}: {cfg.train_data} has no hard_negative_types, so every hard "
                   "negative shares one 'untyped' CE margin instead of one per type (eqvl augment writes the types)",

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from eqvl.errors import EqvlError
-from eqvl.losses import CombinedLoss, get_loss, parse_loss_spec
+from eqvl.losses import CombinedLoss
 from eqvl.precision import needs_grad_scaler
 from eqvl.train.batching import Collate, GlobalBatchSampler, type_vocabulary
 from eqvl.train.config import TrainConfig
@@ -26,16 +26,8 @@ from eqvl.train.records import DataReport, Row, data_kind, read_pairs
 
 
 def build_loss(cfg: TrainConfig, n_types: int = 1) -> CombinedLoss:
-    """Instantiate each `+`-separated term with its flags."""
-    kwargs = {
-        "itc": dict(weight=cfg.itc_weight, hard_negatives=cfg.itc_hard_negatives),
-        "eqsim": dict(beta=cfg.eqsim_beta, alpha=cfg.eqsim_alpha, k=cfg.eqsim_k, mode=cfg.eqsim_mode,
-                      close=cfg.eqsim_close, norm=cfg.eqsim_norm,
-                      inactive_warn_steps=cfg.eqsim_inactive_warn_steps),
-        "ce": dict(rank_weight=cfg.ce_rank_weight, imc_weight=cfg.ce_imc_weight, tau_max=cfg.ce_tau_max, n_types=n_types),
-        "hardpos": dict(weight=cfg.hardpos_weight, margin=cfg.hardpos_margin, margin_weight=cfg.hardpos_margin_weight),
-    }
-    return CombinedLoss({name: get_loss(name)(**kwargs.get(name, {})) for name in parse_loss_spec(cfg.loss)})
+    """Each `+`-separated term, built from its declared options (`cfg.loss_spec`)."""
+    return cfg.loss_spec.build(n_types=n_types)
 
 
 def seed_everything(seed: int) -> None:
@@ -243,7 +235,7 @@ def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConf
     if bad is not None:
         raise EqvlError(f"--resume {source}: weight {bad} is not finite; resume from an earlier epoch_N.pt")
     saved_types = ckpt.get("negative_types")
-    if saved_types is not None and list(saved_types) != list(types) and "ce" in parse_loss_spec(cfg.loss):
+    if saved_types is not None and list(saved_types) != list(types) and cfg.loss_spec.uses_caption_types:
         raise EqvlError(f"--resume {source}: that run's hard-negative types were {', '.join(saved_types)}, this "
                         f"--train-data gives {', '.join(types)}; resume on the same --train-data")
     state.optimizer.load_state_dict(ckpt["optimizer"])
