@@ -48,3 +48,27 @@ def test_cli_coarse_to_fine_retrieval(dirs, tmp_path, capsys):
                  "--data", str(tmp_path / "c.csv"), "--output", str(tmp_path / "x.json"), "--no-progress"]) != 0
     err = capsys.readouterr().err
     assert "--pretrained is not used with hf-itm:" in err and "Traceback" not in err
+
+
+def test_index_search_reranks_with_itm_and_vqascore(dirs, tmp_path, capsys):
+    from PIL import Image
+
+    from eqvl.models import load_encoder
+
+    paths = F.images(tmp_path / "im", 5)
+    csv = tmp_path / "photos.csv"
+    csv.write_text("filepath\ttitle\n" + "".join(f"{p}\tphoto {i}\n" for i, p in enumerate(paths)))
+    idx = tmp_path / "idx"
+    assert main(["index", "build", "--model", f"hf:{dirs['blip']}", "--images", str(csv), "--out", str(idx),
+                 "--workers", "0", "--no-progress"]) == 0
+    for spec in (f"hf-itm:{dirs['blip']}", f"vqascore:{dirs['llava']}"):
+        capsys.readouterr()
+        assert main(["index", "search", str(idx), "--text", "a red cube", "-k", "3", "--rerank-model", spec,
+                     "--rerank-k", "5", "--json"]) == 0
+        hits = json.loads(capsys.readouterr().out)["hits"]
+        scorer = load_encoder(spec)
+        want = {str(p): float(scorer.score_pairs([scorer.preprocess(Image.open(p).convert("RGB"))], ["a red cube"])[0])
+                for p in paths}
+        best = sorted(want.values(), reverse=True)[:3]
+        assert [h["score"] for h in hits] == pytest.approx(best, abs=1e-5)
+        assert all(h["stage"] == f"rerank:{spec}" for h in hits)
