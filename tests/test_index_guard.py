@@ -71,6 +71,8 @@ def test_cross_origin_requests_are_refused(served):
         assert "cross-origin" in msg
         _json_error(client.post("/search", files=files, headers={"Origin": "null"}), 403)
         _json_error(client.get("/search", params={"text": "q1"}, headers={"Sec-Fetch-Site": "cross-site"}), 403)
+        _json_error(client.get("/thumb/1", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}), 403)
+        assert client.get("/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}).status_code == 200
         ok = client.post("/search", files=files, data={"k": "2"}, headers={"Origin": f"http://{own}"})
         assert ok.status_code == 200 and len(ok.json()["hits"]) == 2
 
@@ -189,3 +191,13 @@ def test_odd_urls_and_ids_are_json_4xx(served):
     assert status.split()[1] == "414" and ctype == "application/json" and json.loads(body)["error"]
     status, ctype, body = _raw_get(served, "/search?text=" + "x" * 100_000, complete=False)  # uvicorn's parser gives up
     assert status.split()[1] == "400" and ctype == "application/json" and "bad HTTP request" in json.loads(body)["error"]
+
+
+def test_http_rerank_k_under_k_is_refused_like_the_cli(index):
+    root, enc = index
+    app = create_app(Index.open(root, encoder=enc), Limits(max_k=20), rerank_model=enc, rerank_k=5)
+    with Uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        msg = _json_error(client.get("/search", params={"text": "q1", "k": 10, "rerank": "true"}), 400)
+        assert "over the server's --rerank-k (5)" in msg
+        ok = client.get("/search", params={"text": "q1", "k": 5, "rerank": "true"}).json()
+        assert ok["reranked"] and len(ok["hits"]) == 5

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -130,7 +130,7 @@ class Index:
         if encoder is None:
             encoder = load_encoder(model, pretrained, device=device, seed=seed, precision=precision)
         info = model_info(encoder, model, pretrained, precision, seed)
-        opts = options or EmbedOptions()
+        opts = replace(options) if options is not None else EmbedOptions()  # never mutate the caller's options
         created = not root.exists()
         if opts.cache is None:
             opts.cache = _staging_cache(root, encoder)
@@ -254,7 +254,7 @@ class Index:
         again: under its indexed path its caption / columns are updated (`update`), under a new path
         it gets its own id and row with a copy of the stored vector (each path removable on its own)."""
         items = images if isinstance(images, list) else read_items(images, fmt)
-        opts = options or EmbedOptions()
+        opts = replace(options) if options is not None else EmbedOptions()  # never mutate the caller's options
         if opts.cache is None:
             opts.cache = _staging_cache(self.root, self.encoder)
         report = write_items(self.root, self.encoder, self.model, items, opts, None, ranks, update=update,

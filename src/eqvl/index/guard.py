@@ -7,7 +7,8 @@ An ASGI middleware around the whole application, in this order:
     `--host` / `--allow-host`. DNS rebinding (a web page whose name is re-pointed at 127.0.0.1)
     always sends its own name, so it is refused with 403;
   * Origin: a request carrying an `Origin` (or `Sec-Fetch-Site: cross-site`) from another site
-    is refused with 403 — browsers send it on every cross-site POST, `no-cors` forms included;
+    is refused with 403 — browsers send it on every cross-site POST, `no-cors` forms included
+    (a followed link, a GET navigation, may still open a page: its answer goes to the user, not the site);
   * API key (when set): `Authorization: Bearer KEY`, `X-API-Key: KEY` or the page's `eqvl_key`
     cookie, compared in constant time on every request; the search page itself is public;
   * body size: read before the route runs, counted as it streams (chunked uploads included),
@@ -113,7 +114,8 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host.lower()):
             return 403, f"cross-origin request from {origin[:100]!r} refused"
-        if headers.get("sec-fetch-site") == "cross-site":
+        navigation = scope.get("method") in ("GET", "HEAD") and headers.get("sec-fetch-mode") == "navigate"
+        if headers.get("sec-fetch-site") == "cross-site" and not navigation:  # a followed link may open the page
             return 403, "cross-site request refused"
         if p.api_key and scope.get("path") not in PUBLIC_PATHS and not self._key_ok(headers):
             return 401, "missing or wrong API key (send 'Authorization: Bearer KEY' or 'X-API-Key: KEY')"
