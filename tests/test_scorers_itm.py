@@ -118,5 +118,22 @@ def test_itm_bad_input(dirs, tmp_path):
         load_encoder(f"hf-itm:{no_proc}")
     with pytest.raises(EqvlError, match="--pretrained is not used with hf-itm:"):
         load_encoder(f"hf-itm:{dirs['blip']}", "openai")
-    with pytest.raises(EqvlError, match="only vqascore: models"):
+    with pytest.raises(EqvlError, match="not an option of hf-itm: models"):
         load_encoder(f"hf-itm:{dirs['blip']}", options={"question": "x {}"})
+
+
+def test_itm_score_aro_is_a_separately_named_score(dirs):
+    """ARO / What'sUp's BLIP score (ITM logit with [ENC] + ITC cosine): its own name, kind and cache identity
+    (equality with their code: scripts/parity/parity_scorers.py)."""
+    plain = load_encoder(f"hf-itm:{dirs['blip']}")
+    aro = load_encoder(f"hf-itm:{dirs['blip']}", options={"itm_score": "aro"})
+    assert aro.score_kind == "logit+cosine" and aro.identity() != plain.identity()
+    img = [aro.preprocess(Image.open(dirs["images"][0]).convert("RGB"))]
+    itc = load_encoder(f"hf:{dirs['blip']}")
+    cos = float(itc.score(itc.encode_images(torch.stack(img)), itc.encode_texts([TEXTS[0]]))[0, 0])
+    got = float(aro.score_pairs(img, [TEXTS[0]])[0])
+    assert abs(got - cos) > 1e-3  # the ITM logit is added
+    with pytest.raises(EqvlError, match="itm_score=aro is BLIP's"):
+        load_encoder(f"hf-itm:{dirs['blip2']}", options={"itm_score": "aro"})
+    with pytest.raises(EqvlError, match="choose from probability, aro"):
+        load_encoder(f"hf-itm:{dirs['blip']}", options={"itm_score": "logit"})

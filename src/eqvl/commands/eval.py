@@ -66,7 +66,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="benchmark reader option (repeatable), e.g. --option subset=AG; with several benchmarks, "
                    "BENCHMARK:KEY=VALUE applies to one of them, e.g. --option eqben:subset=AG; question= and answer= "
-                   "are vqascore: model options (templates, {} = the caption) (default: none)")
+                   "are vqascore: model options (templates, {} = the caption), itm_score=aro an hf-itm: one (ARO / "
+                   "What'sUp's BLIP score: ITM logit + ITC cosine) (default: none)")
     p.add_argument("--coarse-model", default=None, metavar="MODEL",
                    help="retrieval with a pair scorer (hf-itm:, vqascore:): a dual encoder that ranks every pair first; "
                    "the pair scorer re-scores its top --coarse-k per query (default: none; brute force up to 4096 pairs)")

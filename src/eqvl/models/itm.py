@@ -7,6 +7,11 @@ Score: the ITM head's softmax probability of "match" (score_kind "probability"),
 once and its features are repeated for each of its captions' text-side fusion.
 
 The same BLIP directory loaded as `hf:DIR` is its ITC head, a dual encoder (`BlipItcEncoder`).
+
+`--option itm_score=aro` (BLIP only) is the score ARO's and What'sUp's `model_zoo/blip_models.py`
+use instead, named differently because it is a different number: the ITM head's match LOGIT plus
+the ITC cosine, the caption padded to 35 tokens with its first token replaced by `[ENC]` for the
+ITM pass (original BLIP's convention, which transformers' forward does not apply); score_kind "logit+cosine".
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
+from eqvl.errors import EqvlError
 from eqvl.models.hf import HFImagePreprocess
 from eqvl.models.hfdir import (PROCESSOR_FILES, TOKENIZER_FILES, WeightsHash, load_parts, read_architecture,
                                require_files)
@@ -25,6 +31,9 @@ from eqvl.precision import autocast
 
 ITM_PREFIX = "hf-itm:"
 SUPPORTED_ITM = ("BlipForImageTextRetrieval", "Blip2ForImageTextRetrieval")
+ITM_SCORES = ("probability", "aro")
+#: ARO / What'sUp tokenise captions to this many tokens (padding="max_length")
+ARO_MAX_LENGTH = 35
 
 
 def _load(directory: Path, spec: str, precision: str, supported: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -84,13 +93,25 @@ class ItmScorer(_BlipBase):
     """BLIP / BLIP-2 ITM head behind eqvl's `PairScorer` (and `GroupedPairScorer`) protocol."""
 
     score_kind = "probability"
+    itm_score = "probability"
 
     @classmethod
-    def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "ItmScorer":
+    def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32",
+                 itm_score: str = "probability") -> "ItmScorer":
         spec = f"{ITM_PREFIX}{directory}"
-        _, parts = _load(Path(directory), spec, precision, SUPPORTED_ITM)
-        return cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
-                   precision=precision, kind="itm")
+        if itm_score not in ITM_SCORES:
+            raise EqvlError(f"--option itm_score={itm_score}: choose from {', '.join(ITM_SCORES)}")
+        arch, parts = _load(Path(directory), spec, precision, SUPPORTED_ITM)
+        if itm_score == "aro" and arch != "BlipForImageTextRetrieval":
+            raise EqvlError(f"--option itm_score=aro is BLIP's (ARO / What'sUp); {spec} is {arch}")
+        scorer = cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
+                     precision=precision, kind="itm" if itm_score == "probability" else "itm-aro")
+        if itm_score == "aro":
+            scorer.itm_score, scorer.score_kind = "aro", "logit+cosine"
+            scorer.enc_token_id = scorer.tokenizer.convert_tokens_to_ids("[ENC]")
+            if scorer.enc_token_id in (None, scorer.tokenizer.unk_token_id):
+                raise EqvlError(f"--option itm_score=aro: the tokenizer of {spec} has no [ENC] token")
+        return scorer
 
     def score_pairs(self, pixels: Any, texts: list[str]) -> torch.Tensor:
         return self.score_grouped(list(pixels), list(range(len(texts))), texts)
@@ -102,12 +123,27 @@ class ItmScorer(_BlipBase):
         with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
             feats = self.model.vision_model(pixel_values=self._pixels(images)).last_hidden_state
             feats = feats[torch.as_tensor(list(image_of), device=feats.device)]
+            if self.itm_score == "aro":
+                return self._aro(feats, texts).float().cpu()
             tokens = self._tokens(texts)
             if self.arch == "Blip2ForImageTextRetrieval":
                 logits = self._blip2_itm(feats, tokens)
             else:
                 logits = self._blip_itm(feats, tokens)
         return torch.softmax(logits.float(), dim=-1)[:, 1].cpu()
+
+    def _aro(self, feats: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """ARO / What'sUp's BLIP score: ITM match logit ([ENC]-led caption, 35 tokens) + ITC cosine."""
+        batch = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=ARO_MAX_LENGTH,
+                               return_tensors="pt")
+        ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+        text_cls = self.model.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0, :]
+        text_feat = torch.nn.functional.normalize(self.model.text_proj(text_cls), dim=-1)
+        image_feat = torch.nn.functional.normalize(self.model.vision_proj(feats[:, 0, :]), dim=-1)
+        enc = ids.clone()
+        enc[:, 0] = self.enc_token_id
+        logits = self._blip_itm(feats, {"input_ids": enc, "attention_mask": mask})
+        return logits[:, 1] + (text_feat * image_feat).sum(-1)
 
     def _blip_itm(self, feats: torch.Tensor, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
         """BlipForImageTextRetrieval.forward(use_itm_head=True), from precomputed image features."""

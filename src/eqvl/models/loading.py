@@ -15,7 +15,9 @@ VQA_PREFIX = "vqascore:"
 #: transformers directories: the weights live in the directory, so --pretrained is not used
 DIR_PREFIXES = (HF_PREFIX, ITM_PREFIX, VQA_PREFIX)
 #: options of the model (`--option KEY=VALUE`), not of the benchmark reader
-MODEL_OPTIONS = ("question", "answer")
+MODEL_OPTIONS = ("question", "answer", "itm_score")
+#: which prefix takes which model option
+_OPTIONS_OF = {"vqascore:": ("question", "answer"), "hf-itm:": ("itm_score",)}
 
 
 #: model specs whose weights come with them (no --pretrained needed)
@@ -48,7 +50,8 @@ def load_encoder(
     if model.startswith(DIR_PREFIXES):
         return _load_dir(model, pretrained, device, precision, options)
     if options:
-        raise EqvlError(f"--option {', '.join(options)}: only vqascore: models take these options")
+        raise EqvlError(f"--option {', '.join(options)}: only vqascore: (question, answer) and hf-itm: (itm_score) "
+                        "models take these options")
     from eqvl.models.openclip import OpenClipEncoder, resolve_model_name
 
     if pretrained is None and not model.startswith(SELF_CONTAINED):
@@ -64,8 +67,10 @@ def _load_dir(model: str, pretrained: str | None, device: str, precision: str, o
     if pretrained and pretrained.lower() not in {"none", ""}:
         raise EqvlError(f"--pretrained is not used with {prefix} models (the weights live in the directory); "
                         "leave it out or pass none")
-    if options and prefix != VQA_PREFIX:
-        raise EqvlError(f"--option {', '.join(options)}: only vqascore: models take these options")
+    wrong = [k for k in options if k not in _OPTIONS_OF.get(prefix, ())]
+    if wrong:
+        takers = "; ".join(f"{p} takes {', '.join(o)}" for p, o in _OPTIONS_OF.items())
+        raise EqvlError(f"--option {', '.join(wrong)}: not an option of {prefix} models ({takers})")
     if prefix == VQA_PREFIX:
         from eqvl.models.vqascore import VqaScorer
 
@@ -73,7 +78,7 @@ def _load_dir(model: str, pretrained: str | None, device: str, precision: str, o
     if prefix == ITM_PREFIX:
         from eqvl.models.itm import ItmScorer
 
-        return ItmScorer.from_dir(directory, device=device, precision=precision)
+        return ItmScorer.from_dir(directory, device=device, precision=precision, **options)
     from eqvl.models.hf import HFEncoder, is_blip_dir
 
     if is_blip_dir(directory):
