@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import compositional  # noqa: E402
 import make_data  # noqa: E402
 import parity_hub  # noqa: E402
 import references  # noqa: E402
@@ -173,6 +174,7 @@ def main() -> None:
     for name in ("clip-benchmark", "aro", "valse", "sugarcrepe", "eqben", "bivlc", "spec", "naturalbench", "vismin", "cola"):
         ap.add_argument(f"--{name}", type=Path, help=f"local checkout of the {name} reference repository")
     ap.add_argument("--colorswap", action="store_true", help="the ColorSwap row (no checkout: its scorer is a Colab notebook)")
+    compositional.add_flags(ap)
     ap.add_argument("--model", default="eqvl-tiny-vit", help="a shipped tiny config (random init: tiny-rn's image embeddings barely vary)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -197,6 +199,7 @@ def main() -> None:
     if args.colorswap or any((args.bivlc, args.spec, args.naturalbench, args.vismin, args.cola)):
         hub_dirs = parity_hub.make_hub_data(args.workdir / "data", seed=args.seed)
         parity_hub.hub_rows(args, lambda bench, data, *extra: eqvl_eval(args, bench, data, *extra), hub_dirs, model, rows)
+    compositional.run_all(args, model, lambda bench, data, *extra: eqvl_eval(args, bench, data, *extra), rows)
     (args.workdir / "parity.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     print_table(rows, args)
 
