@@ -341,7 +341,7 @@ def test_nonfinite__weights_are_never_saved_nor_resumed(tmp_path):
     from types import SimpleNamespace
 
     from eqvl.train.checkpoint import Checkpointer
-    from eqvl.train.distributed import DistInfo
+    from eqvl.distributed import DistInfo
 
     csv = _small(tmp_path)
     good = train(_cfg(tmp_path, csv, batch_size=6, epochs=1))

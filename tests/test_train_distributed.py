@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from eqvl.train import TrainConfig, build_loss
 from eqvl.train.batching import Batch
-from eqvl.train.distributed import DistInfo
+from eqvl.distributed import DistInfo
 from eqvl.train.loop import forward_loss
 
 N, K, P, D, WORLD = 8, 2, 1, 6, 2

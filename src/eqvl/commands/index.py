@@ -186,11 +186,11 @@ def _print_report(report, as_json: bool) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from eqvl.index import Index, read_items
-    from eqvl.index.distributed import ranks_from_env, shutdown
-    from eqvl.index.writer import RanksError
+    from eqvl.distributed import collectives, shutdown
+    from eqvl.index.writer import Ranks, RanksError
 
     items = read_items(args.images, _fmt(args))  # a bad listing fails before the model is built
-    ranks = ranks_from_env(args.device)
+    ranks = Ranks(**collectives(args.device))
     try:
         encoder = None
         if args.cache_dir:  # the cache is keyed by the model's identity: build the model once, here
@@ -213,7 +213,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_add(args: argparse.Namespace) -> int:
     from eqvl.index import Index, read_items
-    from eqvl.index.distributed import ranks_from_env, shutdown
+    from eqvl.distributed import collectives, shutdown
+    from eqvl.index.writer import Ranks
     from eqvl.index.store import writer_lock
     from eqvl.index.writer import RanksError
 
@@ -222,7 +223,7 @@ def run_add(args: argparse.Namespace) -> int:
         with writer_lock(args.index, wait=args.wait):  # a busy index is refused before the model loads
             pass
     idx = Index.open(args.index, device=args.device)
-    ranks = ranks_from_env(args.device)
+    ranks = Ranks(**collectives(args.device))
     try:
         report = idx.add(items, options=_options(args, idx.encoder), ranks=ranks, update=not args.keep_metadata,
                          wait=args.wait)

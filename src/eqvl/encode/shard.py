@@ -1,33 +1,16 @@
 """torchrun sharding for bulk encoding (`eqvl index build`): each rank embeds one contiguous
-slice of the inputs; rank and world come from torchrun's environment."""
+slice of the inputs; rank, world and the slices come from `eqvl.distributed`."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from eqvl.data.records import ImageRef
+from eqvl.distributed import rank_and_world, shard_range
 from eqvl.encode.images import encode_images
 from eqvl.encode.texts import encode_texts
 from eqvl.encode.types import EncodeConfig, Encoded
-
-
-def shard_range(n: int, rank: int, world: int) -> range:
-    """Contiguous, disjoint slice of `range(n)` owned by `rank` of `world` (sizes differ by at most one)."""
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"rank {rank} not in a world of {world}")
-    base, extra = divmod(n, world)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (1 if rank < extra else 0))
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(RANK, WORLD_SIZE) as torchrun sets them; (0, 1) when run as a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    shard_range(0, rank, world)  # validates
-    return rank, world
 
 
 @dataclass

@@ -25,7 +25,7 @@ from eqvl.errors import EqvlError
 from eqvl.io import atomic_open
 from eqvl.train.guards import first_nonfinite
 from eqvl.train.config import TrainConfig
-from eqvl.train.distributed import DistInfo, barrier
+from eqvl.distributed import DistInfo, barrier
 
 LATEST = "epoch_latest.pt"
 

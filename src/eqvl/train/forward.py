@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from eqvl.losses import CombinedLoss, LossBatch
-from eqvl.train.distributed import DistInfo, gather_no_grad, gather_with_grad
+from eqvl.distributed import DistInfo, gather_no_grad, gather_with_grad
 
 
 def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, *, k: int, p: int,

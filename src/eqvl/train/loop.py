@@ -33,7 +33,7 @@ from eqvl.train.batching import SameAsCaption
 from eqvl.train.config import TrainConfig
 from eqvl.train.defaults import resolve_lr
 from eqvl.train.dataset import Augmenter, check_images, default_augmenter
-from eqvl.train.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
+from eqvl.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
 from eqvl.train.forward import forward_loss
 from eqvl.train.guards import BufferSnapshot, NonFiniteGuard, grad_norm
 from eqvl.train.probe import Probe
@@ -269,7 +269,7 @@ class _Run:
 
     def validate(self, epoch: int) -> None:
         """--val-data loss (rank 0), logged as `val/...`; the other ranks wait."""
-        from eqvl.train.distributed import barrier
+        from eqvl.distributed import barrier
 
         if self.val is not None:
             from eqvl.train.validation import validation_loss

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import torch
 
 from eqvl.train.config import TrainConfig
-from eqvl.train.distributed import DistInfo, barrier
+from eqvl.distributed import DistInfo, barrier
 from eqvl.train.logs import MetricsLog
 
 

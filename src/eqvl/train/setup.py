@@ -20,7 +20,7 @@ from eqvl.precision import needs_grad_scaler
 from eqvl.train.batching import Collate, GlobalBatchSampler, type_vocabulary
 from eqvl.train.config import TrainConfig
 from eqvl.train.dataset import Augmenter, PairDataset
-from eqvl.train.distributed import DistInfo
+from eqvl.distributed import DistInfo
 from eqvl.train.guards import first_nonfinite
 from eqvl.train.records import DataReport, Row, data_kind, read_pairs
 

@@ -21,7 +21,7 @@ from eqvl.losses import CombinedLoss
 from eqvl.train.batching import Collate
 from eqvl.train.config import TrainConfig
 from eqvl.train.dataset import Augmenter, PairDataset
-from eqvl.train.distributed import DistInfo
+from eqvl.distributed import DistInfo
 from eqvl.train.setup import DataPipeline, read_rows
 
 

@@ -1,6 +1,9 @@
-"""torchrun support: process group from the environment, feature gathering *with* gradient.
+"""torchrun support for every command, in one place: rank / world from the environment, the
+process group (gloo on CPU, nccl on GPU), contiguous shards, and the collectives training
+(feature gathering with gradient, means, barriers) and the index build (rank 0's verdict, the
+first error of any rank) need.
 
-open_clip's local-loss pattern: each rank gathers every rank's features through
+Training uses open_clip's local-loss pattern: each rank gathers every rank's features through
 `torch.distributed.nn.all_gather` (whose backward sums the gradients back to their owner),
 computes a loss whose mean over ranks is the global-batch loss, and DDP averages the
 parameter gradients. The result equals one process on the global batch.
@@ -12,6 +15,7 @@ import datetime
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -113,3 +117,48 @@ def any_rank(flags: list[bool], info: DistInfo) -> list[bool]:
     t = torch.tensor([float(f) for f in flags], device=info.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def shard_range(n: int, rank: int, world: int) -> range:
+    """Contiguous, disjoint slice of `range(n)` owned by `rank` of `world` (sizes differ by at most one)."""
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"rank {rank} not in a world of {world}")
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return range(start, start + base + (1 if rank < extra else 0))
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(RANK, WORLD_SIZE) as torchrun sets them; (0, 1) when run as a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    shard_range(0, rank, world)  # validates
+    return rank, world
+
+
+def collectives(device: str = "cpu") -> dict[str, Any]:
+    """What a sharded writer needs (`eqvl.index.Ranks(**collectives())`): rank, world, a barrier,
+    `agree` (every rank gets rank 0's message) and `first_error` (the first non-empty message of
+    any rank). Outside torchrun: rank 0 of 1, nothing initialised."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return {}
+    info = init_distributed(device)
+
+    def agree(message: str) -> str:
+        box = [message]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def first_error(message: str) -> str:
+        box: list[str] = [""] * info.world
+        dist.all_gather_object(box, message)
+        return next((m for m in box if m), "")
+
+    barrier_fn: Callable[[], Any] = dist.barrier
+    return {"rank": info.rank, "world": info.world, "barrier": barrier_fn, "agree": agree, "first_error": first_error}
+
+
+def shutdown() -> None:
+    """Leave the process group (a no-op outside torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
