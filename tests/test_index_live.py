@@ -6,7 +6,6 @@ no removed vector or metadata row anywhere under the index folder."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import httpx

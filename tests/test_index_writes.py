@@ -70,7 +70,7 @@ def test_known_content_new_metadata_is_applied_and_every_path_is_its_own_row(tmp
 
 
 def test_corrupt_files_are_one_line_errors(tmp_path):
-    root, enc = table_index(tmp_path, 10)
+    root, _ = table_index(tmp_path, 10)
     gen = Index.open(root).generation
     saved = (gen / "deleted.npy").read_bytes()
     np.save(gen / "deleted.npy", np.array([{"x": 1}], dtype=object))

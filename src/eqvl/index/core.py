@@ -62,17 +62,18 @@ class Index:
         self.root = Path(root)
         self.device = device
         self._encoder = None
-        self._lease = store.open_generation(self.root)
+        self._lease: store.Lease | None = store.open_generation(self.root)
         try:
             self._load(mmap)
             if encoder is not None:
                 self.check_encoder(encoder)
                 self._encoder = encoder
         except BaseException:
-            self._lease.release()
+            store.Lease.release(self._lease)
             raise
 
     def _load(self, mmap: bool) -> None:
+        assert self._lease is not None
         self.generation = gen = self._lease.gen
         self.manifest = store.read_manifest(gen)
         try:
@@ -87,10 +88,11 @@ class Index:
 
     def close(self) -> None:
         """Release this generation (a replaced one is then removed if no other reader holds it)."""
-        if getattr(self, "_lease", None) is not None:
+        lease = getattr(self, "_lease", None)
+        if lease is not None:
             self.meta.close()
-            store.release(self.root, self._lease)
             self._lease = None
+            store.release(self.root, lease)
 
     def __enter__(self) -> "Index":
         return self

@@ -139,7 +139,8 @@ class Guard:
         for name, value in scope.get("headers", []):
             if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
                 return None
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":

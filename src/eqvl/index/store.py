@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open, read_json, write_json_atomic
 
@@ -86,10 +88,8 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_deleted(gen: Path) -> "np.ndarray":
+def load_deleted(gen: Path) -> np.ndarray:
     """The masked (removed, not yet purged) ids of a generation, checked."""
-    import numpy as np
-
     path = gen / DELETED
     try:
         ids = np.load(path, allow_pickle=False)
@@ -156,7 +156,10 @@ class Lease:
             self._fd = -1
 
     def __del__(self) -> None:  # an Index dropped without close() must not pin its generation
-        self.release()
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: the process exit drops the lock anyway
+            pass
 
 
 def open_generation(root: str | os.PathLike) -> Lease:
