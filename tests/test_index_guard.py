@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zlib
 
 import httpx
@@ -201,3 +202,36 @@ def test_http_rerank_k_under_k_is_refused_like_the_cli(index):
         assert "over the server's --rerank-k (5)" in msg
         ok = client.get("/search", params={"text": "q1", "k": 5, "rerank": "true"}).json()
         assert ok["reranked"] and len(ok["hits"]) == 5
+
+
+def test_concurrent_uploads_are_bounded(index):
+    import threading
+
+    root, enc = index
+    policy = Policy(allowed_hosts=allowed_hosts("127.0.0.1"), max_bodies=1)
+    release, started = threading.Event(), threading.Event()
+
+    def slow_body():
+        yield b"--xyz\r\n"
+        started.set()
+        release.wait(30)
+        yield b"--xyz--\r\n"
+
+    with Uvicorn(create_app(Index.open(root, encoder=enc), Limits(), policy=policy)) as url:
+        first: list = []
+        sender = threading.Thread(target=lambda: first.append(httpx.post(
+            url + "/search", content=slow_body(), headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+            timeout=60)))
+        sender.start()
+        assert started.wait(30)
+        time.sleep(0.3)
+        try:
+            second = httpx.post(url + "/search", files={"image": ("q.png", _png(), "image/png")}, timeout=30)
+            assert "uploads are being received" in _json_error(second, 503)
+            assert httpx.get(url + "/health", timeout=30).status_code == 200  # queries without a body still pass
+        finally:
+            release.set()
+            sender.join(60)
+        assert first and first[0].status_code == 400  # the slow one was read, then found to hold no image
+        ok = httpx.post(url + "/search", files={"image": ("q.png", _png(), "image/png")}, data={"k": "1"}, timeout=30)
+        assert ok.status_code == 200

@@ -132,6 +132,8 @@ def _serve_parser(sub) -> None:
     q.add_argument("--max-upload-mb", type=positive_float, default=10.0, help="largest query image upload")
     q.add_argument("--max-megapixels", type=positive_float, default=16.0,
                    help="largest decoded query image (checked before decoding: a small file can hold a huge image)")
+    q.add_argument("--max-uploads", type=positive_int, default=8,
+                   help="uploads received at once (503 beyond): bounds their memory to this x --max-upload-mb")
     q.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="a host name clients may use (Host header) besides IP addresses, localhost and --host; "
                         "repeatable (the name behind a reverse proxy)")
@@ -347,7 +349,7 @@ def run_serve(args: argparse.Namespace) -> int:
     limits = Limits(max_k=args.max_k, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                     max_image_pixels=int(args.max_megapixels * 1_000_000))
     policy = Policy(allowed_hosts=allowed_hosts(args.host, args.allow_host), api_key=api_key,
-                    max_body=limits.max_upload_bytes + 64 * 1024)
+                    max_body=limits.max_upload_bytes + 64 * 1024, max_bodies=args.max_uploads)
     if args.rerank_model and args.rerank_k < args.max_k:
         print(f"note: requests with k over --rerank-k ({args.rerank_k}) cannot be re-ranked", file=sys.stderr)
     serve(idx, host=args.host, port=args.port, limits=limits, rerank_model=reranker, rerank_k=args.rerank_k,

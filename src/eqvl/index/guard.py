@@ -12,7 +12,9 @@ An ASGI middleware around the whole application, in this order:
   * API key (when set): `Authorization: Bearer KEY`, `X-API-Key: KEY` or the page's `eqvl_key`
     cookie, compared in constant time on every request; the search page itself is public;
   * body size: read before the route runs, counted as it streams (chunked uploads included),
-    refused with 413 as soon as it passes `max_body` — never buffered past the limit.
+    refused with 413 as soon as it passes `max_body` — never buffered past the limit; at most
+    `max_bodies` bodies are read at once (503 beyond), so uploads together hold at most
+    max_bodies x max_body bytes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Policy:
     api_key: str | None = None
     max_body: int = 10 * 1024 * 1024 + 64 * 1024
     max_url: int = 8192
+    #: request bodies read at once (each up to max_body): bounds the memory uploads can take together
+    max_bodies: int = 8
 
 
 def is_ip(name: str) -> bool:
@@ -78,6 +82,7 @@ class Guard:
 
     def __init__(self, app: Any, policy: Policy):
         self.app, self.policy = app, policy
+        self._reading = 0  # bodies being read now (one event loop: no lock needed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +92,14 @@ class Guard:
         if refusal:
             await _reply(send, *refusal)
             return
-        body = await self._read_body(scope, receive)
+        if self._has_body(scope) and self._reading >= self.policy.max_bodies:
+            await _reply(send, 503, f"{self._reading} uploads are being received; try again in a moment")
+            return
+        self._reading += 1
+        try:
+            body = await self._read_body(scope, receive)
+        finally:
+            self._reading -= 1
         if body is None:
             await _reply(send, 413, f"request body over the limit of {self.policy.max_body} bytes")
             return
@@ -132,6 +144,13 @@ class Guard:
             if name == KEY_COOKIE:
                 given.append(unquote(value))
         return any(hmac.compare_digest(g.encode(), key.encode()) for g in given if g)
+
+    @staticmethod
+    def _has_body(scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"transfer-encoding" or (name.lower() == b"content-length" and value not in (b"0", b"")):
+                return True
+        return False
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None as soon as it passes the limit (declared or streamed)."""
