@@ -194,3 +194,27 @@ def qwen2vl_dir(root: Path, seed: int = 0) -> Path:
     transformers.Qwen2VLProcessor(image_processor=improc, tokenizer=tok, video_processor=video,
                                   chat_template=QWEN2_VL_TEMPLATE).save_pretrained(out)
     return out
+
+
+def paligemma_dir(root: Path, seed: int = 0) -> Path:
+    """PaliGemmaForConditionalGeneration (SigLIP vision tower + Gemma) with a PaliGemmaProcessor."""
+    import transformers
+
+    torch.manual_seed(seed)
+    improc = transformers.SiglipImageProcessor(size={"height": 28, "width": 28})
+    improc.image_seq_length = 4
+    proc = transformers.PaliGemmaProcessor(image_processor=improc, tokenizer=char_tokenizer())
+    tok = proc.tokenizer
+    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, head_dim=16, max_position_embeddings=256, bos_token_id=1, eos_token_id=2,
+                pad_token_id=3, model_type="gemma")
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, projection_dim=32, model_type="siglip_vision_model")
+    cfg = transformers.PaliGemmaConfig(vision_config=vision, text_config=text, projection_dim=32, hidden_size=32,
+                                       image_token_index=tok.convert_tokens_to_ids("<image>"))
+    model = transformers.PaliGemmaForConditionalGeneration(cfg)
+    spread(model, 0.2)
+    out = root / "paligemma"
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+    return out

@@ -1,7 +1,7 @@
-"""VQAScore on tiny random-weight LLaVA-1.5 and Qwen2-VL directories built offline: eqvl's score equals
-the one computed here directly with transformers the way t2v_metrics does (LLaVA: teacher-forced
-"Yes</s>" cross-entropy; Qwen2-VL: generate(max_new_tokens=1, output_scores=True)), alone or in a
-padded batch; the templates are options; bad input is one line."""
+"""VQAScore on tiny random-weight LLaVA-1.5, Qwen2-VL and PaliGemma directories built offline: eqvl's score
+equals the one computed here directly with transformers the way t2v_metrics does (LLaVA: teacher-forced
+"Yes</s>" cross-entropy; Qwen2-VL, PaliGemma: generate(max_new_tokens=1, output_scores=True)), alone or in
+a padded batch; the templates are options; bad input is one line."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ TEXTS = ["a red cube", "two dogs left of a blue ball on the green cat", "x"]
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("vqa")
-    return {"llava": F.llava_dir(root), "qwen2vl": F.qwen2vl_dir(root), "images": F.images(root / "im", 3)}
+    return {"llava": F.llava_dir(root), "qwen2vl": F.qwen2vl_dir(root), "paligemma": F.paligemma_dir(root),
+            "images": F.images(root / "im", 3)}
 
 
 def _llava_direct(directory, image_path, text, question='Does this figure show "{}"? Please answer yes or no.'):
@@ -66,11 +67,28 @@ def _qwen_direct(directory, image_path, text, answer="Yes"):
     return float(torch.softmax(out.scores[-1][0], dim=-1)[yes])
 
 
-@pytest.mark.parametrize("family", ["llava", "qwen2vl"])
+def _paligemma_direct(directory, image_path, text):
+    """t2v_metrics's PaliGemma path: processor(text=question, images=image), generate one token, softmax of its
+    scores at the answer's token (t2v_metrics's own `encode(answer)[0]` would be <bos> for Gemma's tokenizer)."""
+    proc = transformers.AutoProcessor.from_pretrained(directory)
+    model = transformers.PaliGemmaForConditionalGeneration.from_pretrained(directory).eval()
+    inputs = proc(text=f'Does this figure show "{text}"? Please answer Yes or No.',
+                  images=Image.open(image_path).convert("RGB"), return_tensors="pt")
+    inputs.pop("labels", None)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=1, output_scores=True, return_dict_in_generate=True)
+    yes = proc.tokenizer.encode("Yes", add_special_tokens=False)[0]
+    return float(torch.softmax(out.scores[0], dim=-1)[0, yes])
+
+
+DIRECT = {"llava": _llava_direct, "qwen2vl": _qwen_direct, "paligemma": _paligemma_direct}
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2vl", "paligemma"])
 def test_vqascore_equals_direct_transformers_alone_and_batched(dirs, family):
     scorer = load_encoder(f"vqascore:{dirs[family]}")
     assert is_pair_scorer(scorer) and isinstance(scorer, GroupedPairScorer) and scorer.score_kind == "probability"
-    direct_fn = _llava_direct if family == "llava" else _qwen_direct
+    direct_fn = DIRECT[family]
     imgs = [scorer.preprocess(Image.open(p).convert("RGB")) for p in dirs["images"]]
     pairs = [(0, 0), (1, 1), (2, 2), (0, 1), (2, 0)]
     direct = np.array([direct_fn(dirs[family], dirs["images"][i], TEXTS[t]) for i, t in pairs])

@@ -15,6 +15,10 @@ t2v_metrics computes it (score_kind "probability"):
   (multiples of patch x merge, 4 to 16384 tokens) and given to the processor with `do_resize=False`;
   score = softmax of the first generated position's logits (after the generation config's
   repetition penalty, as `generate(output_scores=True)` reports them) at the answer's token.
+- PaliGemma: t2v_metrics's PaliGemma wrapper: the bare question (the processor adds the image tokens,
+  `<bos>` and "\n"), score = softmax of the first generated position at the answer's token. Deliberate
+  difference: t2v_metrics takes `tokenizer.encode(answer)[0]`, which for Gemma's tokenizer (it adds
+  `<bos>`) is the id of `<bos>`, not of "Yes"; eqvl takes the answer's own token.
 
 `question=` / `answer=` change the templates (`{}` = the caption). A batch of pairs is one forward,
 left-padded with position ids from the attention mask, so a pair scores the same alone or in a batch.
@@ -53,13 +57,16 @@ class Family:
     name: str
     question: str
     teacher_forced: bool  # True: mean log-prob of the answer tokens + eos (LLaVA-1.5); False: first token only
-    image: str  # "pad-square" (LLaVA) or "qwen-resize"
+    image: str  # "pad-square" (LLaVA), "qwen-resize", or "as-is" (the processor resizes)
+    prompt: str  # "llava-t2v" (t2v_metrics's LLaVA-1.5 string), "chat" (the processor's chat template), "plain"
+    position_base: int | None  # positions = base + index among real tokens (left padding); None: the model's own
 
 
 FAMILIES = {
-    "LlavaForConditionalGeneration": Family("llava-1.5", T2V_QUESTION_LLAVA, True, "pad-square"),
-    "Qwen2VLForConditionalGeneration": Family("qwen2-vl", T2V_QUESTION, False, "qwen-resize"),
-    "Qwen2_5_VLForConditionalGeneration": Family("qwen2.5-vl", T2V_QUESTION, False, "qwen-resize"),
+    "LlavaForConditionalGeneration": Family("llava-1.5", T2V_QUESTION_LLAVA, True, "pad-square", "llava-t2v", 0),
+    "Qwen2VLForConditionalGeneration": Family("qwen2-vl", T2V_QUESTION, False, "qwen-resize", "chat", None),
+    "Qwen2_5_VLForConditionalGeneration": Family("qwen2.5-vl", T2V_QUESTION, False, "qwen-resize", "chat", None),
+    "PaliGemmaForConditionalGeneration": Family("paligemma", T2V_QUESTION, False, "as-is", "plain", 1),
 }
 
 
@@ -73,6 +80,8 @@ class VlmImagePrep:
         image = image.convert("RGB")
         if self.kind == "pad-square":
             return expand2square(image, self.background)
+        if self.kind == "as-is":
+            return image
         height, width = qwen_resize(image.height, image.width, self.factor)
         return image.resize((width, height))
 
@@ -174,6 +183,8 @@ class VqaScorer:
             full = head + answer + (self.tokenizer.eos_token or "")
             n_head = len(self.tokenizer(head)["input_ids"]) - (1 if head.endswith(" ") else 0)
             return full, list(self.tokenizer(full)["input_ids"][n_head:])
+        if self.family.prompt == "plain":  # PaliGemma: the processor adds image tokens, <bos> and "\n"
+            return getattr(self.processor, "image_token", "<image>") + question, [self._answer_token(answer)]
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
         chat = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return chat, [self._answer_token(answer)]
@@ -186,16 +197,16 @@ class VqaScorer:
         if not texts:
             return torch.zeros(0)
         prompts = [self.prompt(t) for t in texts]
-        kwargs = {} if self.family.teacher_forced else {"do_resize": False}
+        kwargs = {"do_resize": False} if self.family.image == "qwen-resize" else {}
         batch = self.processor(text=[p for p, _ in prompts], images=[images[j] for j in image_of], padding=True,
                                return_tensors="pt", **kwargs)
-        batch = {k: v.to(self.device) for k, v in batch.items()}
+        batch = {k: v.to(self.device) for k, v in batch.items() if k != "labels"}
         if "pixel_values" in batch and batch["pixel_values"].is_floating_point():
             batch["pixel_values"] = batch["pixel_values"].to(next(self.model.parameters()).dtype)
         longest = max(len(ids) for _, ids in prompts)
         keep = longest + 1 if self.family.teacher_forced else 1
-        if self.family.teacher_forced:  # Llama computes positions from cache_position: give them from the mask
-            batch["position_ids"] = (batch["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        if self.family.position_base is not None:  # these count positions from cache_position: give them from the mask
+            batch["position_ids"] = (batch["attention_mask"].long().cumsum(-1) - 1).clamp(min=0) + self.family.position_base
         with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
             logits = self.model(**batch, logits_to_keep=keep).logits.float()
         return torch.stack([self._row_score(logits[r], batch["input_ids"][r], batch["attention_mask"][r], ids)
