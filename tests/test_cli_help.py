@@ -12,7 +12,7 @@ from eqvl.commands.common import DEFAULT_PRECISION, Bounded, subparsers_of
 
 #: spellings replaced by one vocabulary; still accepted, never shown in --help
 HIDDEN_ALIASES = {"--out": "--output", "--quiet": "--no-progress", "--caption-column": "--csv-caption-key",
-                  "--sep": "--csv-separator"}
+                  "--sep": "--csv-separator", "--seeds": "--n-seeds"}
 
 
 def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
@@ -123,3 +123,66 @@ def test_train_and_eval_share_the_default_precision():
 def test_subparsers_of_lists_each_parser_once():
     parser = build_parser()
     assert len(subparsers_of(parser)) == len(set(map(id, subparsers_of(parser))))
+
+
+# ---------------------------------------------------------------- issue 26.7 / 26.9: descriptions, shared ideas
+
+#: commands whose device / workers meaning is still their own; they live in files other engineers own
+#: (commands/index.py, commands/build.py, commands/ground.py). Remove a command here once it follows the rule.
+PENDING_MEANING = {("train",),  # --workers' help lives in train/config.py, refactored by the lead until ~21:05
+                   ("build", "ag"), ("build", "gebc"), ("build", "youcook2"), ("build", "sd-pairs"), ("ground",),
+                   ("index", "add"), ("index", "build"), ("index", "search"), ("index", "serve")}
+
+
+def test_every_command_and_sub_subcommand_has_a_description():
+    missing = [" ".join(path) for path, parser in PARSERS if path and not (parser.description or "").strip()]
+    assert missing == []
+
+
+def test_shared_ideas_have_one_spelling_in_every_command():
+    from eqvl.commands.vocabulary import IDEAS, shared_flags, spelling_problems
+
+    root = build_parser()
+    assert spelling_problems(root) == []
+    ideas = {idea.name for idea, *_ in shared_flags(root)}
+    assert ideas == {idea.name for idea in IDEAS}  # every idea is used by some command
+
+
+def test_shared_ideas_have_one_documented_meaning():
+    from eqvl.commands.vocabulary import meaning_problems
+
+    problems = meaning_problems(build_parser())
+    commands = {tuple(p.split(" --")[0].split()[1:]) for p in problems}
+    assert commands <= PENDING_MEANING, [p for p in problems if tuple(p.split(" --")[0].split()[1:]) not in PENDING_MEANING]
+    assert commands == PENDING_MEANING, f"fixed, remove from PENDING_MEANING: {PENDING_MEANING - commands}"
+
+
+def test_cli_guide_table_is_generated_from_the_parsers():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("cli_table", root / "scripts" / "cli_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    doc = (root / "docs" / "guide" / "cli.md").read_text(encoding="utf-8")
+    assert module.refreshed(doc) == doc, "docs/guide/cli.md is stale: run python scripts/cli_table.py --write"
+    assert "| device | `eqvl eval` | `--device` | auto |" in doc
+
+
+def test_dir_of_the_package_shows_the_notebook_api():
+    import eqvl
+
+    public = [n for n in dir(eqvl) if not n.startswith("_")]
+    assert {"load_model", "evaluate", "train_model", "Index"} <= set(public) and "Any" not in public
+    assert eqvl.Index.__name__ == "Index"
+
+
+def test_synth_with_nothing_to_write_is_refused(tmp_path, capsys):
+    assert main(["synth", "--output", str(tmp_path / "s"), "--twins", "0"]) == 2
+    assert "nothing to write" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_demo_seed_count_is_n_seeds_and_the_old_spelling_still_parses():
+    parser = build_parser()
+    assert parser.parse_args(["demo", "--n-seeds", "2"]).seeds == parser.parse_args(["demo", "--seeds", "2"]).seeds == 2

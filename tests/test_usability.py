@@ -144,3 +144,50 @@ def test_read_only_file_system_is_named_as_such(tmp_path, monkeypatch):
     monkeypatch.setattr(outputs.os, "statvfs", lambda p: SimpleNamespace(f_flag=0))
     with pytest.raises(EqvlError, match=r"\(permission denied\)"):
         outputs.check_outputs([tmp_path / "x.json"], overwrite=False)
+
+
+# ---------------------------------------------------------------- 7. one meaning per flag
+
+def test_eval_caption_column_is_spelled_as_in_train_and_clashes_are_refused(tmp_path, capsys):
+    from eqvl.cli import build_parser
+
+    args = build_parser().parse_args(["eval", "--model", "m", "--benchmark", "coco-retrieval", "--data", "d",
+                                      "--output", "o.json", "--csv-caption-key", "caption"])
+    assert args.csv_caption_key == "caption" and args.device == "auto"
+    (tmp_path / "d").mkdir()
+    assert main(["eval", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "twins", "--data",
+                 str(tmp_path / "d"), "--output", str(tmp_path / "o.json"), "--csv-caption-key", "c",
+                 "--option", "caption_col=c"]) == 2
+    assert "--csv-caption-key and --option caption_col= say the same thing" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 8. resume edges, 10. loggers checked first
+
+def test_resume_latest_on_a_finished_run_says_so_and_on_an_empty_output_says_fresh(tmp_path, capsys):
+    data = _csv_without_types(tmp_path / "d")
+    base = ["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e-3",
+            "--batch-size", "6", "--epochs", "1", "--preload", "--no-train-augment", "--no-progress",
+            "--output", str(tmp_path / "run"), "--resume", "latest"]
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    assert "--resume latest: " in err and "has no checkpoint yet; starting a fresh run" in err
+    assert main(base) == 0
+    captured = capsys.readouterr()
+    assert "is a finished run (step 2, epoch 1 of --epochs 1): nothing to train" in captured.err
+    assert "resumed from" not in captured.err and "trained" not in captured.out
+
+
+def test_missing_logger_package_fails_before_the_model_is_built(tmp_path, monkeypatch):
+    import sys
+
+    import eqvl.train.loop as loop
+    from eqvl.errors import EqvlError
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was built before the logger package was checked")
+
+    monkeypatch.setattr(loop, "build_model", no_model)
+    with pytest.raises(EqvlError, match=r"--report-to wandb needs the wandb package"):
+        train(_train_cfg(tmp_path, _csv_without_types(tmp_path / "d"), report_to="wandb"))

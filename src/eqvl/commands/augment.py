@@ -27,7 +27,9 @@ def add_parser(subparsers) -> None:
                         "'' for none) (default: %(default)s)")
     p.add_argument("--per-type", type=positive_int, default=1, help="rewrites kept per type and caption")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random choices (same seed, same file)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes; output does not depend on it")
+    p.add_argument("--workers", type=nonneg_int, default=1,
+                   help="processes, 0 = in this process (default: 1, also in this process; the output does not "
+                        "depend on it)")
     p.add_argument("--csv-caption-key", dest="caption_column", default="title", metavar="KEY",
                    help="column (CSV) or key (JSONL) holding the caption (open_clip's spelling)")
     p.add_argument("--caption-column", dest="caption_column", help=argparse.SUPPRESS)

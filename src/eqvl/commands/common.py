@@ -89,6 +89,12 @@ def use_common_style(parser: argparse.ArgumentParser) -> None:
     """Give `parser` and every nested subparser the shared help formatter (raw descriptions stay raw)."""
     raw = issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter)
     parser.formatter_class = RawHelpFormatter if raw else HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):  # `eqvl index build --help` says what it does
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
     for sub in subparsers_of(parser):
         use_common_style(sub)
 
@@ -108,6 +114,26 @@ def add_output_flag(p: argparse.ArgumentParser, help: str, *, required: bool = F
     group = p.add_mutually_exclusive_group(required=required)
     group.add_argument("--output", dest=dest, default=default, metavar=metavar, help=help)
     group.add_argument("--out", dest=dest, default=default, metavar=metavar, help=argparse.SUPPRESS)
+
+
+#: what --device means in every command that has it (the default everywhere: auto)
+DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda, cuda:N"
+#: what --workers means in every command that has it; each command documents its default and why
+WORKERS_MEANING = "0 = in this process"
+
+
+def add_device_flag(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    """`--device`, one meaning everywhere: `auto` picks CUDA when this machine has it."""
+    p.add_argument("--device", default=default, help=DEVICE_HELP)
+
+
+def resolve_device(device: str | None) -> str:
+    """`auto` (or None) -> "cuda" when available, else "cpu"; anything else as given."""
+    if device in (None, "", "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def add_progress_flag(p: argparse.ArgumentParser, help: str = "hide progress bars") -> None:

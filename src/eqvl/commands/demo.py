@@ -23,7 +23,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smoke run of the whole pipeline (1,500 rows, 60 + 15 steps, 1 seed): its verdicts mean nothing. "
                         "Measured: 334 s of CPU; 19 min wall on a 2-core machine at load ~15 (an idle one is faster)")
-    p.add_argument("--seeds", type=positive_int, default=None, help="number of fine-tuning seeds (default: 3, or 1 with --quick)")
+    p.add_argument("--n-seeds", dest="seeds", type=positive_int, default=None,
+                   help="how many fine-tuning seeds (0..N-1) to run (default: 3, or 1 with --quick)")
+    p.add_argument("--seeds", dest="seeds", type=positive_int, default=None,
+                   help=argparse.SUPPRESS)  # deprecated: a count, while --seed is a value everywhere else
     p.add_argument("--cache-dir", default=None, help="where finished steps are kept (default OUT/cache)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in OUT (the cache is reused)")
     p.add_argument("--threads", type=positive_int, default=None,
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from eqvl.demo.pipeline import run_demo
     from eqvl.demo.report import print_table, smoke_banner
 
-    if args.threads is not None:  # --threads, --jobs and --seeds are range-checked when parsed
+    if args.threads is not None:  # --threads, --jobs and --n-seeds are range-checked when parsed
         import torch
 
         torch.set_num_threads(args.threads)
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = preset(quick=args.quick)
     if args.seeds is not None:
         cfg.seeds = list(range(args.seeds))
-    argv = ["demo", *(["--quick"] if args.quick else []), *(["--seeds", str(args.seeds)] if args.seeds else []),
+    argv = ["demo", *(["--quick"] if args.quick else []), *(["--n-seeds", str(args.seeds)] if args.seeds else []),
             "--output", args.out]
     banner = smoke_banner(cfg)
     if banner:

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from eqvl.commands.common import (DEFAULT_PRECISION, add_output_flag, add_progress_flag, nonneg_int,
-                                   positive_int)
+from eqvl.commands.common import (DEFAULT_PRECISION, add_device_flag, add_output_flag, add_progress_flag,
+                                   nonneg_int, positive_int, resolve_device)
 from eqvl.errors import EqvlError
 
 
@@ -52,13 +52,13 @@ def add_parser(subparsers) -> None:
                    help="one table over all runs: a row per model x benchmark, a column per metric (default: none)")
     p.add_argument("--batch-size", type=positive_int, default=64,
                    help="images or captions per encoder call; (image, caption) pairs per forward for pair scorers (default: 64)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_device_flag(p)
     p.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1),
-                   help="DataLoader workers decoding images, 0 = in the main process (default: %(default)s)")
+                   help="processes decoding images, 0 = in this process (default: the CPU count, at most 4)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed for random init with --pretrained none (default: 0)")
     p.add_argument("--precision", default=DEFAULT_PRECISION,
-                   help="amp (autocast on GPU, fp32 on CPU), amp_bf16, fp32, fp16, bf16; the same default as "
-                   "eqvl train and open_clip")
+                   help="amp (autocast on GPU, fp32 on CPU), amp_bf16, fp32, fp16, bf16 (default: amp, as eqvl train "
+                   "and open_clip)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $EQVL_CACHE_DIR or ~/.cache/eqvl)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--skip-bad", action="store_true",
@@ -75,6 +75,12 @@ def add_parser(subparsers) -> None:
                    help="weights of --coarse-model, as --pretrained (default: none given)")
     p.add_argument("--coarse-k", type=positive_int, default=16,
                    help="candidates per query the pair scorer re-scores (default: 16)")
+    p.add_argument("--csv-img-key", default=None, metavar="KEY",
+                   help="retrieval CSV: column of the image path (open_clip's spelling of --option image_col=) "
+                        "(default: the reader's)")
+    p.add_argument("--csv-caption-key", default=None, metavar="KEY",
+                   help="retrieval CSV: column of the caption (open_clip's spelling of --option caption_col=, as in "
+                        "train / augment / index) (default: the reader's)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -149,6 +155,12 @@ def run(args: argparse.Namespace) -> int:
 
     benches, runs, outputs = _plan(args)
     options = parse_options(args.option)
+    for flag, key, value in (("--csv-img-key", "image_col", args.csv_img_key),
+                             ("--csv-caption-key", "caption_col", args.csv_caption_key)):
+        if value is not None:
+            if key in options:
+                raise EqvlError(f"{flag} and --option {key}= say the same thing; give one")
+            options[key] = value
     args.model_options = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
     for name in args.benchmark:
         options_for(options, name, args.benchmark)  # a scope naming no benchmark fails before any work
@@ -182,7 +194,7 @@ def _run_all(args: argparse.Namespace, benches: dict, runs: list, options: dict[
     from eqvl.models import load_encoder
     from eqvl.report.console import print_results
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     results, encoder, built_for = [], None, None
     coarse = _coarse(args, device, cache_dir)

@@ -42,16 +42,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Render EQ-Kubric-style twins (location / counting / attribute) with template captions, "
         "exact hard negatives and positives; writes twins.jsonl, triplets.jsonl, train.csv, images/ and manifest.json.",
     )
-    add_output_flag(p, dest="out", metavar="DIR", help="output folder")
+    add_output_flag(p, dest="out", metavar="DIR", help="output folder (required unless --gallery is given)")
     p.add_argument("--subsets", type=_names, default=SUBSETS, help="comma list of: " + ",".join(SUBSETS) + " (default: all)")
-    p.add_argument("--twins", type=nonneg_int, default=100, help="twin pairs per subset (default 100)")
-    p.add_argument("--train", type=nonneg_int, default=0, help="training rows (images) for train.csv (default 0)")
+    p.add_argument("--twins", type=nonneg_int, default=100, help="twin pairs per subset (default: 100)")
+    p.add_argument("--train", type=nonneg_int, default=0, help="training rows (images) for train.csv (default: 0)")
     p.add_argument("--size", type=int_range(MIN_SIZE, MAX_SIZE), default=224,
-                   help=f"image size in px, {MIN_SIZE}-{MAX_SIZE} (default 224)")
+                   help=f"image size in px, {MIN_SIZE}-{MAX_SIZE} (default: 224)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of every random choice (same seed, same files)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes (output is identical for any value)")
-    p.add_argument("--distractors", type=_range, default=(0, 2), help="range of extra unnamed objects per scene, each placed if it fits (default 0-2)")
-    p.add_argument("--counts", type=_range, default=(1, 5), help="instance-count range of the counting subset (default 1-5)")
+    p.add_argument("--workers", type=nonneg_int, default=1,
+                   help="processes, 0 = in this process (default: 1, which also stays in this process for small "
+                        "runs; the output is identical for any value)")
+    p.add_argument("--distractors", type=_range, default=(0, 2), help="range of extra unnamed objects per scene, each placed if it fits (default: 0-2)")
+    p.add_argument("--counts", type=_range, default=(1, 5), help="instance-count range of the counting subset (default: 1-5)")
     p.add_argument("--relations", type=_names, default=vocab.RELATIONS, help="comma list of: " + ",".join(vocab.RELATIONS) + " (default: all)")
     p.add_argument("--categories", type=_names, default=tuple(vocab.CATEGORIES), help="comma list of: " + ",".join(vocab.CATEGORIES) + " (default: all)")
     p.add_argument("--colours", type=_names, default=tuple(vocab.COLOURS), help="comma list of: " + ",".join(vocab.COLOURS) + " (default: all)")
@@ -61,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing synth folder")
     p.add_argument("--resume", action="store_true", help="finish an interrupted run, keeping valid images")
     p.add_argument("--gallery", metavar="PNG", help="also (or only) write a grid of twin pairs with captions")
-    p.add_argument("--gallery-per-subset", type=positive_int, default=3, help="twin pairs per subset in the gallery (default 3)")
+    p.add_argument("--gallery-per-subset", type=positive_int, default=3, help="twin pairs per subset in the gallery (default: 3)")
     add_progress_flag(p)
     p.set_defaults(func=run)
 
@@ -71,10 +73,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.out and not args.gallery:
         raise EqvlError("give --output (a folder to write) and/or --gallery (a PNG)")
+    if args.out and args.twins == 0 and args.train == 0:
+        raise EqvlError("--twins 0 and --train 0: nothing to write; ask for twin pairs, training rows or both")
     cfg = SynthConfig(
         out=args.out, subsets=args.subsets, twins=args.twins, train=args.train, size=args.size, seed=args.seed,
         distractors=args.distractors, counts=args.counts, relations=args.relations, categories=args.categories,
-        colours=args.colours, materials=args.materials, train_mix=args.train_mix, train_twins=not args.train_singles, workers=args.workers,
+        colours=args.colours, materials=args.materials, train_mix=args.train_mix, train_twins=not args.train_singles, workers=max(1, args.workers),
         overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress,
     ).validate()
     _check_out_folder(args.out)

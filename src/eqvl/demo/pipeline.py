@@ -131,7 +131,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
 
 def _finetune_tasks(cfg: DemoConfig, pre_key: dict, inputs: tuple[Path, Path, Path]) -> list[tuple]:
     """(variant, seed, label, cache key, arguments of `_finetune_and_eval`) for every fine-tune,
-    seed-major: an interrupted run has whole seeds done, and `--seeds N` reuses them as they are.
+    seed-major: an interrupted run has whole seeds done, and `--n-seeds N` reuses them as they are.
     `inputs`: the data folder, the model config file and the pre-trained checkpoint."""
     data_dir, model_cfg, pre_ckpt = inputs
     tasks = []

@@ -165,6 +165,8 @@ def prepare_output(cfg: TrainConfig, info: DistInfo) -> Path | None:
     if info.is_main:
         clean_temporaries(Path(cfg.output))
     resume_path = find_resume(cfg.resume, cfg.output) if cfg.resume else None
+    if cfg.resume == "latest" and resume_path is None and info.is_main:
+        print(f"eqvl train: --resume latest: {ckdir} has no checkpoint yet; starting a fresh run", file=sys.stderr)
     if resume_path is None and not cfg.overwrite and ckdir.is_dir() and any(ckdir.glob("*.pt")):
         raise EqvlError(f"{ckdir} already has checkpoints; pass --resume latest to continue or --overwrite to start over")
     if info.is_main and resume_path is None and (ckdir / LATEST).exists():

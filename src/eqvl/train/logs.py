@@ -12,6 +12,22 @@ from eqvl.errors import EqvlError
 from eqvl.io import atomic_open
 
 
+def check_loggers(names: list[str]) -> None:
+    """Import the packages --report-to / --tensorboard need now, before a model is built or a step is run:
+    a missing extra costs one line, not a wasted model load."""
+    if "tensorboard" in names:
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        except ImportError:
+            raise EqvlError("--tensorboard / --report-to tensorboard needs the tensorboard package: "
+                            "pip install 'eqvl[tensorboard]'") from None
+    if "wandb" in names:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise EqvlError("--report-to wandb needs the wandb package: pip install 'eqvl[wandb]'") from None
+
+
 class MetricsLog:
     def __init__(self, path: str | Path, tensorboard_dir: str | Path | None = None, resume_step: int | None = None,
                  wandb: dict[str, Any] | None = None):

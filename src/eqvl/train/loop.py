@@ -37,7 +37,7 @@ from eqvl.distributed import DistInfo, any_rank, init_distributed, mean_over_ran
 from eqvl.train.forward import forward_loss
 from eqvl.train.guards import BufferSnapshot, NonFiniteGuard, grad_norm
 from eqvl.train.probe import Probe
-from eqvl.train.logs import MetricsLog
+from eqvl.train.logs import MetricsLog, check_loggers
 from eqvl.train.records import UNTYPED, DataReport
 from eqvl.train.schedule import cosine_lr, set_lr
 from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, read_rows,
@@ -107,6 +107,8 @@ class _Run:
     def setup(self) -> None:
         """Cheap checks and data first, then the model, then the optimiser state (resumed if asked)."""
         info = self.info
+        if info.is_main:
+            check_loggers(self.cfg.loggers)  # a missing wandb / tensorboard fails before anything is loaded
         self.resume_path = prepare_output(self.cfg, info)
         probe = build_loss(self.cfg)  # bad loss flags fail here, before anything heavy is built
         seed_everything(self.cfg.seed)
@@ -166,6 +168,13 @@ class _Run:
 
     def run(self) -> TrainResult:
         self.setup()
+        if self.resume_path is not None and (self.state.step >= self.max_steps or self.state.start_epoch >= self.cfg.epochs):
+            if self.info.is_main:  # a finished run: say so instead of "resumed ... at step N" and nothing
+                print(f"eqvl train: {self.resume_path} is a finished run (step {self.state.step}, epoch "
+                      f"{self.state.start_epoch} of --epochs {self.cfg.epochs}): nothing to train; raise --epochs "
+                      "or --max-steps to go on", file=sys.stderr)
+            return TrainResult(output_dir=self.out, final_checkpoint=None, data_report=self.data.report,
+                               steps=self.state.step)
         self.start_log()
         final: Path | None = None
         self.window = (time.perf_counter(), 0.0, 0)  # (start, data wait, steps) since the last log line
