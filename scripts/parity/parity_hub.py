@@ -63,7 +63,7 @@ def _twin_captions(rng, k: int) -> tuple[str, str]:
 def make_hub_data(root: Path, seed: int = 0, n: int = 24) -> dict[str, Path]:
     """Every set in its official layout under root/<name>; Hub sets as parquet / save_to_disk with embedded images."""
     rng = np.random.default_rng(seed + 7)
-    dirs = {name: root / name for name in ("colorswap", "bivlc", "spec", "naturalbench", "vismin", "cola")}
+    dirs = {name: root / name for name in ("colorswap", "bivlc", "spec", "naturalbench", "vismin", "cola", "imagecode")}
     raw = root / "_raw"
     cs = []
     for k in range(n):
@@ -98,7 +98,21 @@ def make_hub_data(root: Path, seed: int = 0, n: int = 24) -> dict[str, Path]:
                      f"https://cs-people.bu.edu/array/data/vg_gqa_images/{ids[1]}.jpg", c1])
     make_data._write_json(dirs["cola"] / "data" / "COLA_multiobjects_matching_benchmark.json", cola)
     _make_spec(dirs["spec"], rng, n)
+    _make_imagecode(dirs["imagecode"], rng, n)
     return dirs
+
+
+def _make_imagecode(root: Path, rng, n: int) -> None:
+    """Static and video sets of 10 JPEGs (video frames numbered 0, 3, 6, ... so numeric and name order differ)."""
+    descr = {}
+    for k in range(n // 3):
+        name = f"open-images-{k}_{k:016x}" if k % 2 else f"MSR-VTT-videoTestVideo_video{k}-shot1_0"
+        for j in range(10):
+            (root / "data" / name).mkdir(parents=True, exist_ok=True)
+            Image.open(io.BytesIO(_png(root / "_raw" / f"{k}_{j}.png", rng))).save(root / "data" / name / f"img{j * (3 if k % 2 == 0 else 1)}.jpg")
+        descr[name] = {str(int(i)): f"the {rng.choice(make_data.COLORS)} {rng.choice(make_data.THINGS)} is near the middle {k}{i} "
+                       for i in rng.choice(10, 2, replace=False)}
+    make_data._write_json(root / "data" / "valid_data.json", descr)
 
 
 def _make_spec(root: Path, rng, n: int) -> None:
@@ -303,10 +317,48 @@ def cola_rows(ref: Path, eqvl_eval: Callable, data: Path, model, rows: list[Row]
     rows.append(("COLA (official ColaMultiObjAcc)", "acc", res["metrics"]["acc"], float(np.mean(acc)), "multi-object set"))
 
 
+def imagecode_rows(ref: Path, eqvl_eval: Callable, data: Path, model, rows: list[Row]) -> None:
+    """ImageCoDe's baselines/clip/zero_shot.py run unchanged as a script (runpy) with a stand-in `clip` package whose
+    load() returns the open_clip model and tokenize() its tokenizer; its correct / total counters are read back."""
+    import os
+    import runpy
+
+    npz = data.parent.parent / "eqvl" / "imagecode_scores.npz"
+    res = eqvl_eval("imagecode", data, "--scores-out", str(npz))
+    clip = types.ModuleType("clip")
+    clip.load = lambda *_a, **_k: (model.net, model.preprocess)
+    clip.tokenize = lambda text, truncate=True: model.tokenizer(text)
+    saved, argv, cwd = sys.modules.get("clip"), sys.argv, os.getcwd()
+    sys.modules["clip"] = clip
+    work = data.parent.parent / "imagecode_ref"
+    (work / "results").mkdir(parents=True, exist_ok=True)
+    try:
+        os.chdir(work)
+        sys.argv = ["zero_shot.py", "--descr_path", str(data / "data" / "valid_data.json"), "--imgs_path", str(data / "data")]
+        g = runpy.run_path(str(ref / "baselines" / "clip" / "zero_shot.py"), run_name="__main__")
+    finally:
+        os.chdir(cwd)
+        sys.argv = argv
+        if saved is None:
+            del sys.modules["clip"]
+        else:
+            sys.modules["clip"] = saved
+    for key, num, den in (("acc", "correct", "total"), ("static_acc", "img_correct", "img_total"), ("video_acc", "vid_correct", "vid_total")):
+        rows.append(("ImageCoDe (official zero_shot.py)", key, res["metrics"][key], g[num] / g[den], f"{g[den]} descriptions"))
+    mine = np.load(npz, allow_pickle=False)
+    by_id = dict(zip([str(i) for i in mine["ids"]], mine["scores"][:, 0, :]))
+    theirs = {f"{d}/{i}": (np.array(v[f"raw_preds_{i}"]), v[f"clip_pred_{i}"]) for d, v in g["results"].items()
+              for i in {k.rsplit("_", 1)[1] for k in v}}
+    same_top1 = float(np.mean([int(np.argmax(by_id[k])) == pred for k, (_, pred) in theirs.items()]))
+    gap = max(float(np.abs(-sims - by_id[k]).max()) for k, (sims, _) in theirs.items())
+    rows.append(("ImageCoDe (official zero_shot.py)", f"{len(theirs)} top-1 images: share equal to eqvl's argmax", 1.0, same_top1,
+                 f"their raw_preds vs eqvl's --scores-out: max gap {gap:.2g}"))
+
+
 def hub_rows(args, eqvl_eval: Callable, dirs: dict[str, Path], model, rows: list[Row]) -> None:
     """Every row whose reference checkout was given (ColorSwap needs none)."""
     colorswap_rows(eqvl_eval, dirs["colorswap"], model, rows)
     for name, fn in (("bivlc", bivlc_rows), ("spec", spec_rows), ("naturalbench", naturalbench_rows),
-                     ("vismin", vismin_rows), ("cola", cola_rows)):
+                     ("vismin", vismin_rows), ("cola", cola_rows), ("imagecode", imagecode_rows)):
         if getattr(args, name, None):
             fn(getattr(args, name), eqvl_eval, dirs[name], model, rows)

@@ -171,7 +171,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, required=True, help="scratch folder for the files and results (created)")
     ap.add_argument("--overwrite", action="store_true", help="reuse a --workdir that already holds files")
-    for name in ("clip-benchmark", "aro", "valse", "sugarcrepe", "eqben", "bivlc", "spec", "naturalbench", "vismin", "cola"):
+    for name in ("clip-benchmark", "aro", "valse", "sugarcrepe", "eqben", "bivlc", "spec", "naturalbench", "vismin", "cola", "imagecode"):
         ap.add_argument(f"--{name}", type=Path, help=f"local checkout of the {name} reference repository")
     ap.add_argument("--colorswap", action="store_true", help="the ColorSwap row (no checkout: its scorer is a Colab notebook)")
     compositional.add_flags(ap)
@@ -196,7 +196,7 @@ def main() -> None:
         sugarcrepe_rows(args, dirs["sugarcrepe"], model, rows)
     if args.eqben:
         eqben_rows(args, dirs["eqben"], rows)
-    if args.colorswap or any((args.bivlc, args.spec, args.naturalbench, args.vismin, args.cola)):
+    if args.colorswap or any((args.bivlc, args.spec, args.naturalbench, args.vismin, args.cola, args.imagecode)):
         hub_dirs = parity_hub.make_hub_data(args.workdir / "data", seed=args.seed)
         parity_hub.hub_rows(args, lambda bench, data, *extra: eqvl_eval(args, bench, data, *extra), hub_dirs, model, rows)
     compositional.run_all(args, model, lambda bench, data, *extra: eqvl_eval(args, bench, data, *extra), rows)

@@ -79,7 +79,7 @@ READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
     # compositional suites (VL-CheckList, SugarCrepe++, What'sUp, MMVP-VLM, CREPE, SVO-Probes)
     "vl_checklist", "sugarcrepe_pp", "whatsup", "mmvp",
     # Hub-released twins and multiple choice (ColorSwap, BiVLC, SPEC, NaturalBench, VisMin, COLA)
-    "bivlc", "cola", "colorswap", "naturalbench", "spec", "vismin",
+    "bivlc", "cola", "colorswap", "imagecode", "naturalbench", "spec", "vismin",
 ])
 
 
