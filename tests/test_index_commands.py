@@ -120,3 +120,19 @@ def test_info_shows_stored_and_live_rows_and_no_purge_keeps_vectors(built, tmp_p
     assert run(capsys, "remove", tmp_path / "idx", "--paths", tmp_path / "gone.txt")[0] == 0  # purges both
     with Index.open(tmp_path / "idx") as idx:
         assert idx.info(recall_queries=0)["rows"] == {"live": 10, "stored_vectors": 10, "faiss_vectors": 10}
+
+
+def test_corrupt_index_files_are_one_line_cli_errors(built, tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+
+    root, _, _ = built
+    shutil.copytree(root / "idx", tmp_path / "idx")
+    gen = Index.open(tmp_path / "idx").generation
+    np.save(gen / "deleted.npy", np.array([None], dtype=object))
+    assert "deleted.npy: not a readable id list" in one_line_error(capsys, "search", tmp_path / "idx", "--text", "x")
+    np.save(gen / "deleted.npy", np.zeros(0, np.int64))
+    (gen / "meta.sqlite").write_bytes(b"\x00garbage" * 64)
+    for action in (["search", tmp_path / "idx", "--text", "x"], ["info", tmp_path / "idx"]):
+        assert "meta.sqlite: not a readable eqvl metadata file" in one_line_error(capsys, *action)

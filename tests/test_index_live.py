@@ -6,6 +6,7 @@ no removed vector or metadata row anywhere under the index folder."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ from eqvl.index import EmbedOptions, Index
 from eqvl.index.live import LiveIndex
 from eqvl.index.server import Limits, create_app
 
-from index_helpers import Uvicorn, index_images, table_index  # noqa: E402
+from index_helpers import Uvicorn, index_images, table_index, unit  # noqa: E402
 
 OPTS = EmbedOptions(batch_size=256, workers=0, progress=False)
 
@@ -142,3 +143,54 @@ def test_a_leased_generation_keeps_its_vectors_until_its_reader_closes(tmp_path)
     reader.close()
     assert not any((root / "vectors" / f"vec-{s}.npy").exists() for s in old_shards)
     assert sorted(p.name for p in root.glob("gen-*")) == ["gen-000002"]
+
+
+READER = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from eqvl.index import Index
+from index_helpers import TableEncoder
+table = np.load(sys.argv[3])
+enc = TableEncoder(table, table)
+Index.open(sys.argv[1], encoder=enc).close()
+print("ready", flush=True)
+opens = failed = 0
+first = ""
+deadline = time.time() + 120
+while time.time() < deadline and not __import__("os").path.exists(sys.argv[4]):
+    try:
+        with Index.open(sys.argv[1], encoder=enc) as idx:
+            assert len(idx.search(texts=["q1"], k=3)[0]) == 3
+        opens += 1
+    except Exception as exc:
+        failed += 1
+        first = first or repr(exc)[:200]
+print(opens, failed, first, flush=True)
+"""
+
+
+def test_reader_processes_never_fail_while_a_writer_commits(tmp_path):
+    """The same, with readers in 2 other processes (the kernel's flocks between processes)."""
+    import subprocess
+    import sys
+
+    root, enc = table_index(tmp_path, 40)
+    np.save(tmp_path / "table.npy", unit(np.random.default_rng(0).normal(size=(40, 16))))  # table_index's table
+    done = tmp_path / "done"
+    tests_dir = str(Path(__file__).parent)
+    readers = [subprocess.Popen([sys.executable, "-c", READER, str(root), tests_dir, str(tmp_path / "table.npy"), str(done)],
+                                stdout=subprocess.PIPE, text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+               for _ in range(2)]
+    try:
+        for r in readers:  # wait until each reader has imported everything and opened the index once
+            assert r.stdout.readline().strip() == "ready"
+        with Index.open(root, encoder=enc) as writer:
+            for cycle in range(10):
+                writer.remove([_img(tmp_path, 30 + cycle)])
+                writer.add(index_images(tmp_path, 1, start=30 + cycle), options=OPTS)
+    finally:
+        done.touch()
+        outs = [r.communicate(timeout=120)[0].split(" ", 2) for r in readers]
+    for opens, failed, first in outs:
+        assert int(failed) == 0 and int(opens) > 0, (opens, failed, first)
