@@ -6,6 +6,7 @@ model part swapped for the same open_clip model eqvl evaluates (references.Model
     --scpp          Sri-Harsha/scpp          VLMs/test_Variants_CLIP.py, run as a script
     --whatsup       amitakamath/whatsup_vlms dataset_zoo Controlled_Images / COCO_QA / VG_QA + evaluate_scores
     --mmvp          tsb0601/MMVP             scripts/evaluate_vlm.py, run as a script
+    --crepe         RAIVNLab/CREPE           CsvDataset + evaluate (get_one2many_rank / _metrics) of crepe_compo_eval_open_clip.py
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import compositional_data as cdata
 from references import Model, cwd, on_path
 
 FLAGS = {"vl_checklist": "om-ai-lab/VL-CheckList", "scpp": "Sri-Harsha/scpp", "whatsup": "amitakamath/whatsup_vlms",
-         "mmvp": "tsb0601/MMVP"}
+         "mmvp": "tsb0601/MMVP", "crepe": "RAIVNLab/CREPE"}
 
 
 def add_flags(ap) -> None:
@@ -40,7 +41,7 @@ def add_flags(ap) -> None:
 def run_all(args, model: Model, eqvl_eval: Callable[..., dict], rows: list) -> None:
     rng = np.random.default_rng(args.seed + 7)
     data = args.workdir / "data"
-    for attr, fn in (("vl_checklist", vl_checklist_rows), ("scpp", scpp_rows), ("whatsup", whatsup_rows), ("mmvp", mmvp_rows)):
+    for attr, fn in (("vl_checklist", vl_checklist_rows), ("scpp", scpp_rows), ("whatsup", whatsup_rows), ("mmvp", mmvp_rows), ("crepe", crepe_rows)):
         if getattr(args, attr, None):
             fn(getattr(args, attr), data, rng, model, eqvl_eval, rows)
 
@@ -252,3 +253,95 @@ def mmvp_rows(ref: Path, data: Path, rng, model: Model, eqvl_eval, rows: list) -
         rows.append(("MMVP-VLM (official evaluate_vlm.py)", cat, res["subsets"][cat]["acc"], value, "15 pairs"))
     rows.append(("MMVP-VLM (official evaluate_vlm.py)", "average of the 9 patterns", res["metrics"]["acc"],
                  float(np.mean(list(official.values()))), "the paper's average"))
+
+
+# ------------------------------------------------------------------ CREPE
+
+
+def _pandas_standin() -> types.ModuleType:
+    """crepe_eval_utils reads its CSV with pandas.read_csv (not installed here): a csv-module stand-in giving
+    `df.columns` and `df[col].tolist()`, numbers converted as pandas would."""
+    import csv
+
+    def convert(v: str):
+        for cast in (int, float):
+            try:
+                return cast(v)
+            except ValueError:
+                pass
+        return v
+
+    class Frame:
+        def __init__(self, path):
+            with open(path, newline="", encoding="utf-8") as handle:
+                self.rows = list(csv.DictReader(handle))
+            self.columns = list(self.rows[0]) if self.rows else []
+
+        def __getitem__(self, col):
+            return _Col([convert(r[col]) for r in self.rows])
+
+        def __len__(self):
+            return len(self.rows)
+
+    class _Col(list):
+        def tolist(self):
+            return list(self)
+
+    shim = types.ModuleType("pandas")
+    shim.read_csv = Frame
+    return shim
+
+
+def crepe_official(ref: Path, root: Path, model: Model, files: dict[str, tuple[Path, str]]) -> dict[str, dict[str, float]]:
+    """Per subset: crepe_compo_eval_open_clip's CsvDataset (its crop, its tokenised [caption] + negatives) in a
+    batch-1 DataLoader and its `evaluate` (get_one2many_rank + get_one2many_metrics). Swapped: the model, open_clip's
+    `tokenize` (the model's own tokenizer), pandas (stand-in above) and get_image_by_id's hard-coded VG folders."""
+    shim = types.ModuleType("open_clip")
+    shim.tokenize = model.tokenizer
+    shim.create_model_and_transforms = None
+    stubs = {"open_clip": shim}
+    if importlib.util.find_spec("pandas") is None:
+        stubs["pandas"] = _pandas_standin()
+    saved = {k: sys.modules.get(k) for k in stubs}
+    sys.modules.update(stubs)
+    out = {}
+    try:
+        with on_path(ref, forget=("crepe_eval_utils", "crepe_compo_eval_open_clip", "crepe_params")):
+            import crepe_compo_eval_open_clip as crepe
+
+            def by_id(image_id):
+                for sub in ("VG_100K", "VG_100K_2"):
+                    if (root / sub / f"{image_id}.jpg").exists():
+                        return Image.open(root / sub / f"{image_id}.jpg").convert("RGB")
+                raise FileNotFoundError(image_id)
+
+            for subset, (path, column) in files.items():
+                args = types.SimpleNamespace(crop=True, one2many=True, hard_neg_key=column, csv_img_key="image_id",
+                                             csv_caption_key="caption", device="cpu")
+                ds = crepe.CsvDataset(str(path), args, model.preprocess)
+                ds.get_image_by_id = by_id
+                loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False, num_workers=0)
+                with contextlib.redirect_stderr(io.StringIO()):
+                    metrics = crepe.evaluate(model.net, {"val": types.SimpleNamespace(dataloader=loader)}, args)
+                out[subset] = {f"recall@{k}": float(metrics[f"image_to_text_R@{k}"]) for k in (1, 3, 5, 10)}
+                out[subset]["mean_rank"] = float(metrics["image_to_text_mean_rank"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                del sys.modules[k]
+            else:
+                sys.modules[k] = v
+    return out
+
+
+def crepe_rows(ref: Path, data: Path, rng, model: Model, eqvl_eval, rows: list) -> None:
+    root = cdata.make_crepe(data / "crepe", rng)
+    res = eqvl_eval("crepe", root)
+    from eqvl.benchmarks.crepe import find_files
+
+    files = {subset: (path, column) for subset, path, column in find_files(root)}
+    for subset, metrics in crepe_official(ref, root, model, files).items():
+        for key, value in metrics.items():
+            mine = res["subsets"][subset][key]
+            rows.append(("CREPE (official get_one2many_metrics)", f"{subset} {key}", mine / 100 if key == "mean_rank" else mine,
+                         value / 100 if key == "mean_rank" else value, f"n={res['subsets'][subset]['n']}" + ("; a rank, shown /100" if key == "mean_rank" else "")))

@@ -110,3 +110,46 @@ def make_mmvp(root: Path, rng: np.random.Generator) -> Path:
             lines.append(f'{qid},{pattern},"the {t} is {c}, facing {"left" if qid % 2 else "right"}"')
     (root / "Questions.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
+
+
+def make_crepe(root: Path, rng: np.random.Generator, ties: bool = False) -> Path:
+    """Systematicity (laion, seen / unseen) and productivity (atom / negate / swap, complexity 4-5) CSVs in the
+    columns crepe_eval_utils reads; images split over VG_100K / VG_100K_2, some boxes past the edge, some
+    negative lists empty. With `ties`, every 7th row also lists its caption as a negative: the official
+    batched `image @ texts.T` scores the two identical texts up to 1 ulp apart, so its rank there is
+    float noise (see docs/guide/benchmarks.md, CREPE); the parity table is run without."""
+    import csv
+
+    def caption(k: int) -> str:
+        return f"a {COLORS[k % len(COLORS)]} {THINGS[k % len(THINGS)]} on {THINGS[(k + 3) % len(THINGS)]}"
+
+    def rows(n: int, base: int, columns: list[str]) -> list[dict]:
+        out = []
+        for k in range(n):
+            ident = base + k
+            w, h = _image(root / ("VG_100K" if k % 3 else "VG_100K_2") / f"{ident}.jpg", rng)
+            x, y = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
+            row = {"region_id": str(k), "caption": caption(ident), "x": x, "y": y, "image_id": ident,
+                   "width": int(rng.integers(8, w)), "height": int(rng.integers(8, h))}  # may run past the edge
+            for col in columns:
+                negs = [caption(ident + j) for j in range(1, int(rng.integers(0, 7)) + 1)]
+                if ties and k % 7 == 3:
+                    negs.append(row["caption"])
+                row[col] = repr(negs)
+            out.append(row)
+        return out
+
+    def write(path: Path, table: list[dict]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+
+    syst_cols = [f"valid_hard_negs_{t}" for t in ("atom", "comp", "combined")]
+    for j, split in enumerate(("seen_compounds", "unseen_compounds")):
+        write(root / "syst_hard_negatives" / f"syst_vg_hard_negs_{split}_in_laion.csv", rows(14, 100 * (j + 1), syst_cols))
+    for j, kind in enumerate(("atom", "negate", "swap")):
+        for c in (4, 5):
+            write(root / "prod_hard_negatives" / kind / f"prod_vg_hard_negs_{kind}_complexity_{c}.csv", rows(10, 1000 * (j + 1) + 100 * c, ["hard_negs"]))
+    return root
