@@ -72,3 +72,14 @@ def test_index_search_reranks_with_itm_and_vqascore(dirs, tmp_path, capsys):
         best = sorted(want.values(), reverse=True)[:3]
         assert [h["score"] for h in hits] == pytest.approx(best, abs=1e-5)
         assert all(h["stage"] == f"rerank:{spec}" for h in hits)
+
+
+def test_pair_scorer_as_index_model_is_one_line(dirs, tmp_path, capsys):
+    paths = F.images(tmp_path / "im", 2)
+    csv = tmp_path / "p.csv"
+    csv.write_text("filepath\n" + "".join(f"{p}\n" for p in paths))
+    capsys.readouterr()
+    assert main(["index", "build", "--model", f"hf-itm:{dirs['blip']}", "--images", str(csv), "--out",
+                 str(tmp_path / "idx"), "--workers", "0", "--no-progress"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "scores (image, caption) pairs jointly" in err[0] and "--rerank-model" in err[0]

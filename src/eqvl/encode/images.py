@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from eqvl.data.images import image_content_key, load_image, load_image_keyed
 from eqvl.data.records import ImageRef
-from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, device_of, stack_rows
+from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, check_embeds, device_of, stack_rows
 from eqvl.errors import DataError
 
 
@@ -93,6 +93,7 @@ def encode_images(
 
     Rows are handed to the cache's background writer as they come; the caller owning the
     cache calls `cache.close()` at the end of its run (evaluation does)."""
+    check_embeds(encoder)
     stats = EncodeStats(unique=len(refs))
     rows: dict[int, np.ndarray] = {}
     bad: dict[int, str] = {}

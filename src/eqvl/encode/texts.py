@@ -8,7 +8,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from eqvl.data.images import text_content_key
-from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, stack_rows
+from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, check_embeds, stack_rows
 
 
 class TextEncoding:
@@ -59,4 +59,5 @@ class TextEncoding:
 
 def encode_texts(encoder: Any, texts: Sequence[str], cfg: EncodeConfig) -> Encoded:
     """Embed each caption once (cache first), in batches."""
+    check_embeds(encoder)
     return TextEncoding(encoder, texts, cfg).finish()

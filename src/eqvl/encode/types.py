@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from eqvl.errors import EqvlError
-from eqvl.models.base import OnDevice
+from eqvl.models.base import OnDevice, is_pair_scorer
 
 if TYPE_CHECKING:
     from eqvl.encode.cache import EmbeddingCache
@@ -70,3 +70,11 @@ def stack_rows(rows: dict[int, np.ndarray], n: int) -> np.ndarray:
 def device_of(encoder: Any) -> torch.device | None:
     """Where the encoder computes (pins DataLoader memory for CUDA); None when it does not say."""
     return encoder.device if isinstance(encoder, OnDevice) else None
+
+
+def check_embeds(encoder: Any) -> None:
+    """A pair scorer (hf-itm:, vqascore:) has no embeddings: one line saying where it does fit."""
+    if is_pair_scorer(encoder):
+        raise EqvlError(f"{encoder.name} scores (image, caption) pairs jointly and has no embeddings to index or rank "
+                        "by: use a dual encoder (open_clip, hf:) here and this model as the second stage "
+                        "(--rerank-model, or eval's --coarse-model for retrieval)")
