@@ -93,3 +93,17 @@ def test_kde_integrates_to_one():
     reflected = kde(gaps, half, reflect_at_zero=True)
     assert abs(np.trapezoid(reflected, half) - 1.0) < 0.02  # all mass stays on [0, inf)
     assert reflected[0] > kde(gaps, half)[0]
+
+
+def test_tiny_equivariance_gaps_keep_significant_digits_and_scales_apart_get_panels():
+    from eqvl.report import plots
+
+    assert fmt("equivariance_image_mean", 2e-4) == "0.0002" and fmt("equivariance_text_mean", 0.1234) == "0.123"
+    rng = np.random.default_rng(0)
+    small, large = np.abs(rng.normal(size=200)) * 2e-4, np.abs(rng.normal(size=200)) * 0.05
+    assert plots.separate_scales({"a": small, "b": large}) and not plots.separate_scales({"a": large, "b": large * 3})
+    from PIL import Image
+    import io
+
+    png = plots.distribution_plot({"a": small, "b": large}, title="t")
+    assert abs(Image.open(io.BytesIO(png)).size[0] - plots.DISPLAY_PX) <= 1

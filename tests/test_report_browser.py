@@ -81,3 +81,53 @@ def test_smoke_banner_only_for_a_smoke_run():
     one_seed = preset()
     one_seed.seeds = [0]
     assert smoke_banner(one_seed) is not None  # one seed: no verdict can be trusted either
+
+
+def _twins_with_scores(tmp_path, scales: dict[str, float]) -> list[str]:
+    """Twins results + per-twin scores [N, 2, 2] whose gaps have the given scale per model."""
+    import numpy as np
+
+    args = []
+    rng = np.random.default_rng(0)
+    for model, scale in scales.items():
+        res = _result("twins", model, {"text": 0.3, "image": 0.25, "group": 0.125},
+                      {"location": {"group": 0.125, "n": 40}})
+        res["pretrained"] = f"/data/checkpoints/a/very/long/path/that/must/wrap/{model}/epoch_10.pt"
+        (tmp_path / f"twins_{model}.json").write_text(json.dumps(res))
+        scores = 0.3 + scale * rng.normal(size=(40, 2, 2))
+        np.savez(tmp_path / f"twins_{model}.npz", scores=scores, subsets=np.array(["location"] * 40))
+        args.append(str(tmp_path / f"twins_{model}.json"))
+    return [*args, "--scores", *(str(tmp_path / f"twins_{m}.npz") for m in scales)]
+
+
+def test_report_readability_in_chromium(tmp_path):
+    """Issue 26.11: PNGs shown at their natural size (never stretched), per-model panels when scales differ
+    > 10x, significant digits for tiny gaps, and no horizontal scrolling at 600 px."""
+    import os
+    from pathlib import Path
+
+    out = tmp_path / "report.html"
+    assert main(["report", *_twins_with_scores(tmp_path, {"tiny-rn": 2e-4, "tiny-vit": 0.05}), "--output", str(out)]) == 0
+    html = out.read_text()
+    assert "one panel per run" not in html  # said in the caption, not only inside the picture
+    assert "each has its own panel and x axis" in html and "0.000<" not in html
+    with browser_page(width=1280) as page:
+        page.goto(out.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("() => [...document.images].map(i => [i.alt, i.naturalWidth, i.getBoundingClientRect().width])")
+        assert images, "no plots"
+        for alt, natural, shown in images:
+            assert abs(natural - shown) <= 2 and natural >= 1000, (alt, natural, shown)  # rendered at its displayed size
+        # EQVL_SCREENSHOTS=docs/img EQVL_SCREENSHOT_REPORT=report.html re-takes the README's picture of that
+        # report (the README says which commands made it); without the second variable, of this test's report
+        shot = os.environ.get("EQVL_SCREENSHOTS")
+        if shot:
+            page.goto(Path(os.environ.get("EQVL_SCREENSHOT_REPORT", out)).resolve().as_uri())
+            page.wait_for_load_state("load")
+            page.set_viewport_size({"width": 960, "height": 900})
+            page.screenshot(path=str(Path(shot) / "report_multi_model.png"), full_page=True)
+    with browser_page(width=600) as page:
+        page.goto(out.as_uri())
+        page.wait_for_load_state("load")
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 600 px"

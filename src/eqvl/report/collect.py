@@ -147,6 +147,11 @@ def main_metric(metrics: dict[str, Any]) -> str | None:
     return next((k for k, v in metrics.items() if isinstance(v, (int, float))), None)
 
 
+def sig(value: float, digits: int = 3) -> str:
+    """`digits` significant digits: 2e-4 reads 0.0002, not 0.000 (scales of models differ by orders of magnitude)."""
+    return f"{value:.{digits}g}"
+
+
 def fmt(metric: str, value: Any) -> str:
     """Fractions as percentages; counts as integers; equivariance gaps as raw numbers."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
@@ -156,7 +161,7 @@ def fmt(metric: str, value: Any) -> str:
     if metric == "n":
         return str(int(value))
     if metric.startswith("equivariance") or "loss" in metric:
-        return f"{value:.3f}"
+        return sig(value)
     return f"{100.0 * value:.1f}"
 
 
@@ -260,10 +265,12 @@ def _equivariance_blocks(sec, runs: Sequence[Run], dataset: str, index: int) -> 
         for run in runs:
             eq = equivariance_scores(run.twin_scores)[side]
             samples[run.label] = eq
-            rows.append([run.label, side, f"{np.mean(eq):.3f}", f"{np.median(eq):.3f}", f"{np.std(eq):.3f}", str(eq.size)])
+            rows.append([run.label, side, sig(np.mean(eq)), sig(np.median(eq)), sig(np.std(eq)), str(eq.size)])
         png = plots.distribution_plot(samples, xlabel=f"{side}-side equivariance score |Δs| (lower = more equivariant)",
                                       title=f"{dataset}: {side}-side equivariance-score distribution")
+        panels = (" The runs' scales differ by more than 10x, so each has its own panel and x axis: compare shapes "
+                  "across panels, sizes in the table." if plots.separate_scales(samples) else "")
         sec.add(Figure(f"equivariance_{side}_{index}", png,
                        f"Distribution of EqSim-v2 gaps per twin ({side} side), as in the EqSim paper's figure 6: "
-                       "a tighter curve near 0 means a more equivariant similarity."))
+                       "a tighter curve near 0 means a more equivariant similarity." + panels))
     sec.add(Table(["run", "side", "mean", "median", "std", "n"], rows, caption=f"{dataset}: equivariance scores"))

@@ -10,12 +10,13 @@ from eqvl.report.document import Details, Figure, Note, Report, Table
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em;max-width:100%}
+td{overflow-wrap:anywhere} .wide{display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right} th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
-caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0;color:#555;white-space:nowrap}
+caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0;color:#555}
 figure{margin:1em 0} figcaption{color:#555;font-style:italic;font-size:.9em}
-img{width:100%;height:auto} pre{background:#f6f6f6;padding:.8em;overflow-x:auto}
+img{max-width:100%;height:auto} pre{background:#f6f6f6;padding:.8em;overflow-x:auto}
 .subtitle{color:#666}
 .note{border-left:6px solid;padding:.5em .8em;margin:.6em 0;border-radius:3px}
 .note-good{border-color:#2e7d32;background:#e8f5e9} .note-mixed{border-color:#ef8f00;background:#fff4e0}

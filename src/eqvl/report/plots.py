@@ -17,15 +17,22 @@ def _plt():
     return plt
 
 
+#: figure width in inches (the layout's size; the PNG's pixel width is DISPLAY_PX whatever it is)
+PAGE_WIDTH = 10.0
+#: the HTML report's column width in CSS pixels: every PNG is rendered exactly this wide, never stretched
+DISPLAY_PX = 1100
+_PAD = 0.1  # inches around the tight bounding box
+
+
 def _png(fig) -> bytes:
+    """PNG bytes exactly DISPLAY_PX wide: the dpi is chosen from the tight bounding box (legends below the
+    axes included), so the browser shows the image at its natural size instead of stretching it."""
+    fig.canvas.draw()
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * _PAD
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=(DISPLAY_PX + 0.5) / width_in, bbox_inches="tight", pad_inches=_PAD)
     _plt().close(fig)
     return buf.getvalue()
-
-
-#: figure width in inches: with the HTML's 1100 px column at dpi 110, a plot fills the page width
-PAGE_WIDTH = 10.0
 
 
 def bar_chart(
@@ -98,6 +105,21 @@ def kde(values: np.ndarray, grid: np.ndarray, reflect_at_zero: bool = False) -> 
     return dens / (values.size * bw * np.sqrt(2 * np.pi))
 
 
+#: runs whose scales (99th percentiles) differ by more than this get one panel each (own x axis)
+SCALE_RATIO = 10.0
+
+
+def _upper(vals: np.ndarray) -> float:
+    finite = np.asarray(vals, dtype=float)[np.isfinite(vals)]
+    return float(np.quantile(finite, 0.99)) if finite.size else 0.0
+
+
+def separate_scales(samples: Mapping[str, np.ndarray]) -> bool:
+    """Whether one shared linear axis would squash a run into a spike (scales differ > SCALE_RATIO x)."""
+    tops = [t for t in (_upper(v) for v in samples.values()) if t > 0]
+    return len(tops) > 1 and max(tops) / min(tops) > SCALE_RATIO
+
+
 def distribution_plot(
     samples: Mapping[str, np.ndarray],
     *,
@@ -105,22 +127,26 @@ def distribution_plot(
     title: str = "",
     labels: Mapping[str, str] | None = None,
 ) -> bytes:
-    """Density curves, one per run (EqSim figure 6 style: tighter near 0 = more equivariant)."""
+    """Density curves, one per run (EqSim figure 6 style: tighter near 0 = more equivariant). When the
+    runs' scales differ by more than SCALE_RATIO x, each run gets its own panel and x axis (on a shared
+    axis the small one is a spike at 0 and the large one a flat line)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 3.6))
-    finite = [np.asarray(v, dtype=float)[np.isfinite(v)] for v in samples.values()]
-    finite = [v for v in finite if v.size]
-    hi = max((float(np.quantile(v, 0.99)) for v in finite), default=1.0) or 1.0
-    grid = np.linspace(0.0, hi * 1.1, 300)
-    for name, vals in samples.items():
-        label = (labels or {}).get(name, name)
-        vals = np.asarray(vals, dtype=float)
-        ax.plot(grid, kde(vals, grid, reflect_at_zero=bool(np.all(vals[np.isfinite(vals)] >= 0))), label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    groups = [[n] for n in samples] if separate_scales(samples) else [list(samples)]
+    fig, axes = plt.subplots(1, len(groups), figsize=(PAGE_WIDTH, 3.6), squeeze=False)
+    for ax, names in zip(axes[0], groups):
+        hi = max((_upper(samples[n]) for n in names), default=1.0) or 1.0
+        grid = np.linspace(0.0, hi * 1.1, 300)
+        for name in names:
+            vals = np.asarray(samples[name], dtype=float)
+            ax.plot(grid, kde(vals, grid, reflect_at_zero=bool(np.all(vals[np.isfinite(vals)] >= 0))),
+                    label=(labels or {}).get(name, name))
+        ax.set_xlabel(xlabel if len(groups) == 1 else "|Δs|")
+        ax.set_ylabel("density")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
+    fig.suptitle(title + (" (one panel per run: scales differ > 10x)" if len(groups) > 1 else ""), fontsize=11)
+    fig.tight_layout()
     return _png(fig)
 
 
