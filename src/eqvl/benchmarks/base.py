@@ -77,7 +77,7 @@ class Benchmark:
 READERS: Registry[type[Benchmark]] = Registry("benchmark", "eqvl.benchmarks", [
     "aro", "eqben", "foils", "gebc_grounding", "hardpos", "retrieval", "sugarcrepe", "triplets", "twins", "valse", "winoground",
     # compositional suites (VL-CheckList, SugarCrepe++, What'sUp, MMVP-VLM, CREPE, SVO-Probes)
-    "vl_checklist", "sugarcrepe_pp", "whatsup", "mmvp", "crepe",
+    "vl_checklist", "sugarcrepe_pp", "whatsup", "mmvp", "crepe", "svo_probes",
     # Hub-released twins and multiple choice (ColorSwap, BiVLC, SPEC, NaturalBench, VisMin, COLA)
     "bivlc", "cola", "colorswap", "imagecode", "naturalbench", "spec", "vismin",
 ])
