@@ -39,7 +39,7 @@ def find_files(root: Path) -> list[tuple[str, Path, str]]:
     """(subset, csv, hard-negative column) for every CREPE CSV under `root`; a systematicity file
     gives one subset per negative type (its three `valid_hard_negs_*` columns)."""
     found = []
-    for path in sorted(root.rglob("*.csv")):
+    for path in _csvs(root):
         m = SYST.match(path.name)
         if m:
             found += [(f"systematicity/{m.group(2)}/{m.group(1)}/{t}", path, f"valid_hard_negs_{t}") for t in SYST_TYPES]
@@ -48,6 +48,12 @@ def find_files(root: Path) -> list[tuple[str, Path, str]]:
         if m:
             found.append((f"productivity/{m.group(1)}/{int(m.group(2)):02d}", path, "hard_negs"))
     return found
+
+
+def _csvs(root: Path) -> list[Path]:
+    """CSV files up to three folders deep (the zips unpack to <folder>/<type>/<file>.csv); never a walk
+    through the image folders beside them."""
+    return sorted(p for pattern in ("*.csv", "*/*.csv", "*/*/*.csv") for p in root.glob(pattern))
 
 
 def vg_image(vg_root: Path, image_id: str) -> str:
@@ -107,7 +113,7 @@ class CrepeBenchmark(Benchmark):
 
     @classmethod
     def detect(cls, folder: Path) -> bool:
-        return any(SYST.match(p.name) or PROD.match(p.name) for p in folder.glob("**/*_vg_hard_negs_*.csv"))
+        return any(SYST.match(p.name) or PROD.match(p.name) for p in _csvs(folder))
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
         check_options(self.name, options, ["subset", "train_dataset", "vg_root", "ties"])
