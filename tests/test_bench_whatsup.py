@@ -23,6 +23,8 @@ def _whatsup(root):
     write_json(root / "controlled_images_dataset.json", recs)
     write_json(root / "coco_qa_one_obj.json", [[139, "a dog on the left", "a dog on the right"], [285, "a cat on the right", "a cat on the left"]])
     write_json(root / "vg_qa_two_obj.json", [[2354, "a cup in front of a plate", "a cup behind a plate"]])
+    for rel in ("val2017/000000000139.jpg", "val2017/000000000285.jpg", "vg_images/2354.jpg"):
+        jpg(root / rel, color=(40, 90, 200))
 
 
 def _col(*v):

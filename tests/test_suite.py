@@ -4,11 +4,13 @@ JSONs from the output pattern, and the summary table with one row per model and 
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from eqvl.cli import main
 from eqvl.evaluation.suite import find_benchmarks, headline, suite_markdown
 from test_bench_vl_checklist import _checklist
+from test_bench_whatsup import _whatsup
 from test_eval import make_triplets, make_twins
 
 
@@ -19,13 +21,14 @@ def _root(tmp_path):
     (root / "triplets").mkdir()
     make_triplets(root / "triplets")
     _checklist(root / "vl_checklist")  # the underscore spelling is accepted too
+    _whatsup(root / "whatsup")  # items of 4 and of 2 captions: flat scores in --scores-out
     return root
 
 
 def test_find_benchmarks_lists_the_missing_as_skipped(tmp_path):
     root = _root(tmp_path)
     plan = find_benchmarks(root)
-    assert [n for n, _ in plan.found] == ["triplets", "twins", "vl-checklist"]
+    assert [n for n, _ in plan.found] == ["triplets", "twins", "vl-checklist", "whatsup"]
     assert plan.found[2][1] == root / "vl_checklist"
     assert "sugarcrepe" in plan.skipped and "winoground" in plan.skipped and "twins" not in plan.skipped
 
@@ -35,20 +38,23 @@ def test_suite_end_to_end_two_models(tmp_path, capsys):
     out = tmp_path / "out"
     args = ["eval", "--model", "eqvl-tiny-rn", "eqvl-tiny-vit", "--pretrained", "none", "--benchmark", "suite",
             "--data", str(root), "--output", str(out / "{benchmark}_{model}.json"), "--summary", str(out / "suite.md"),
+            "--scores-out", str(out / "{benchmark}_{model}.npz"),
             "--no-cache", "--workers", "0", "--no-progress"]
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "suite: triplets, twins, vl-checklist" in err and "skipped (no folder): " in err and "sugarcrepe" in err
+    assert "suite: triplets, twins, vl-checklist, whatsup" in err and "skipped (no folder): " in err and "sugarcrepe" in err
     table = (out / "suite.md").read_text()
     lines = table.splitlines()
-    assert lines[0] == "| model | pretrained | triplets (joint_acc) | twins (group) | vl-checklist (acc) | mean |"
+    assert lines[0] == "| model | pretrained | triplets (joint_acc) | twins (group) | vl-checklist (acc) | whatsup (acc) | mean |"
     for model, line in zip(("eqvl-tiny-rn", "eqvl-tiny-vit"), lines[2:4]):
         heads = [json.loads((out / f"{b}_{model}.json").read_text())["metrics"][m]
-                 for b, m in (("triplets", "joint_acc"), ("twins", "group"), ("vl-checklist", "acc"))]
+                 for b, m in (("triplets", "joint_acc"), ("twins", "group"), ("vl-checklist", "acc"), ("whatsup", "acc"))]
         cells = line.strip("|").split("|")
         assert cells[0].strip() == model
-        assert [float(c) for c in cells[2:5]] == pytest.approx([round(100 * h, 1) for h in heads])
-        assert float(cells[5]) == pytest.approx(round(100 * sum(heads) / 3, 1))
+        assert [float(c) for c in cells[2:6]] == pytest.approx([round(100 * h, 1) for h in heads], abs=0.051)
+        assert float(cells[6]) == pytest.approx(100 * sum(heads) / 4, abs=0.051)
+    with np.load(out / "whatsup_eqvl-tiny-vit.npz") as npz:  # per-sample scores of every run, mixed shapes flattened
+        assert npz["shapes"].tolist()[:1] == [[4, 1]] and len(npz["ids"]) == 11 and npz["scores_flat"].size == 8 * 4 + 3 * 2
     assert "skipped (no folder under the suite root):" in table and "winoground" in table
     # CSV flavour of the same table, and outputs are not overwritten without --overwrite
     args[args.index("--summary") + 1] = str(out / "suite.csv")
@@ -83,4 +89,7 @@ def test_benchmarks_lists_every_reader_and_the_suite(capsys):
     assert main(["benchmarks"]) == 0
     out = capsys.readouterr().out
     assert "vl-checklist  (compositionality)" in out and "corpus/v1/<type>/<source>.yaml" in out
+    for name, layout_bit in (("sugarcrepe++", "caption2"), ("whatsup", "controlled_images_dataset.json"), ("mmvp-vlm", "Questions.csv"),
+                             ("crepe", "prod_vg_hard_negs_"), ("svo-probes", "svo_probes.csv")):
+        assert f"{name}  (compositionality)" in out and layout_bit in out
     assert "--benchmark suite --data ROOT" in out
