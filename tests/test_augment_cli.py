@@ -115,7 +115,7 @@ def test_user_errors_are_one_clear_line(tmp_path, capsys):
     assert main(["augment", "--in", str(inp), "--out", str(tmp_path / "o.csv"), "--negatives", "flip"]) == 2
     assert "unknown negatives type 'flip'" in capsys.readouterr().err
     assert main(["augment", "--in", str(inp), "--out", str(tmp_path / "o.csv"), "--caption-column", "text"]) == 2
-    assert "no column 'text'" in capsys.readouterr().err
+    assert "missing column(s) 'text'" in capsys.readouterr().err
     assert main(["augment", "--in", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o.csv")]) == 2
     assert "file not found" in capsys.readouterr().err
     assert main(["augment", "--text", "a dog", "--rewriter", "mlm:/nonexistent/model"]) == 2

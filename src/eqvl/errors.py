@@ -16,7 +16,8 @@ class EqvlError(Exception):
 class DataError(EqvlError):
     """Malformed or missing benchmark / training data. Message names file, line or field."""
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None, field: str | None = None):
+    def __init__(self, message: str, path: str | None = None, line: int | None = None, field: str | None = None,
+                 params: tuple[str, ...] = ()):
         where = ""
         if path is not None:
             where = str(path)
@@ -29,7 +30,8 @@ class DataError(EqvlError):
             where = f"field {field!r}: "
         super().__init__(where + message)
         self.path, self.line, self.field = path, line, field
-        self.param = None
+        self.param = params[0] if params else None
+        self.params = params  # every parameter the message names (the CLI shows each as its flag)
 
 
 class StorageFullError(EqvlError):

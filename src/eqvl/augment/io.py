@@ -17,7 +17,8 @@ from eqvl.augment import augment_caption
 from eqvl.augment.wordnet import get_wordnet
 from eqvl.errors import DataError, EqvlError
 from eqvl.processes import process_pool
-from eqvl.io import atomic_open, check_writable, read_jsonl, text_lines
+from eqvl.data.pairs import PairFormat, is_jsonl, pair_records
+from eqvl.io import atomic_open, check_writable
 
 NEG_COL, POS_COL = "hard_negatives", "hard_positives"
 NEG_TYPES_COL, POS_TYPES_COL = "hard_negative_types", "hard_positive_types"
@@ -34,64 +35,33 @@ class InputTable:
     fmt: str = "csv"
 
 
-def _is_jsonl(path: Path) -> bool:
-    return path.suffix.lower() in (".jsonl", ".ndjson")
-
-
 def read_table(path: str | Path, caption_column: str, sep: str = "\t") -> InputTable:
-    """Read a tab-separated CSV with a header, or JSONL; collect (line, reason) for unreadable rows."""
+    """Read a pair file (`eqvl.data.pairs`: a CSV with a header, tab-separated by default, or JSONL);
+    collect (line, reason) for unreadable rows and rows without a caption instead of raising."""
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path=str(path))
-    if _is_jsonl(path):
-        return _read_jsonl(path, caption_column)
-    bad: list[tuple[int, str]] = []
-    physical: list[int] = []  # the file's line number of each line handed to the csv module
-
-    def lines() -> Iterator[str]:
-        for lineno, text in text_lines(path, bad, header=True):  # BOM accepted; non-UTF-8 lines go to `bad`
-            physical.append(lineno)
-            yield text
-
-    reader = csv.reader(lines(), delimiter=sep)
-    header = next(reader, None)
-    if not header:
-        raise DataError("empty file (no header)", path=str(path), line=1)
-    if caption_column not in header:
-        raise DataError(f"no column {caption_column!r} in the header (columns: {', '.join(header)}); "
-                        "choose one with --csv-caption-key", path=str(path), line=1)
-    table = InputTable(header, [], [], bad=bad)
-    consumed = reader.line_num
-    for values in reader:
-        lineno = physical[consumed]  # a record's first line
-        consumed = reader.line_num
-        if not values or values == [""]:
+    jsonl = is_jsonl(path)
+    table = InputTable([], [], [], fmt="jsonl" if jsonl else "csv")
+    fmt = PairFormat(caption_key=caption_column, separator=sep, required=("caption",))
+    for record in pair_records(path, fmt, bad=table.bad):
+        row = record.raw
+        if not jsonl and not table.columns:
+            table.columns = list(row)
+        if None in row.values():  # the csv module fills a short row's missing fields with None
+            table.bad.append((record.line, f"{sum(v is not None for v in row.values())} fields, "
+                                           f"the header has {len(row)}"))
             continue
-        if len(values) != len(header):
-            table.bad.append((lineno, f"{len(values)} fields, the header has {len(header)}"))
-            continue
-        row = dict(zip(header, values))
-        if not row[caption_column].strip():
-            table.bad.append((lineno, f"empty {caption_column!r}"))
-            continue
-        table.rows.append(row)
-        table.lines.append(lineno)
-    table.bad.sort()
-    return table
-
-
-def _read_jsonl(path: Path, caption_column: str) -> InputTable:
-    table = InputTable([], [], [], fmt="jsonl")
-    for lineno, obj in read_jsonl(path, bad=table.bad):
-        cap = obj.get(caption_column)
+        cap = row.get(caption_column)
         if not isinstance(cap, str) or not cap.strip():
-            table.bad.append((lineno, f"missing or empty {caption_column!r}"))
+            table.bad.append((record.line, f"missing or empty {caption_column!r}"))
             continue
-        for key in obj:
+        for key in row if jsonl else ():
             if key not in table.columns:
                 table.columns.append(key)
-        table.rows.append(obj)
-        table.lines.append(lineno)
+        table.rows.append(row)
+        table.lines.append(record.line)
+    table.bad.sort()
     return table
 
 
@@ -162,7 +132,7 @@ def write_table(path: str | Path, table: InputTable, results: list[tuple[list, l
     extra = [NEG_COL, POS_COL] + ([NEG_TYPES_COL, POS_TYPES_COL] if types else [])
     hard = (NEG_COL, POS_COL, NEG_TYPES_COL, POS_TYPES_COL)  # an input's own are never copied through stale
     columns = [c for c in table.columns if c not in hard] + extra
-    jsonl = _is_jsonl(path)
+    jsonl = is_jsonl(path)
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = None if jsonl else csv.writer(handle, delimiter=sep, lineterminator="\n")
         if writer:

@@ -49,8 +49,7 @@ def flag_message(exc: BaseException) -> str:
     """A library error in the command line's words: the parameter it names (`exc.param`, e.g.
     `eqsim_beta`) becomes the flag (`--eqsim-beta`); the rest of the message is the library's."""
     text = str(exc)
-    param = getattr(exc, "param", None)
-    if param:
+    for param in getattr(exc, "params", None) or ([exc.param] if getattr(exc, "param", None) else []):
         flag = "--" + param.replace("_", "-")
         text = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w-])", lambda _: flag, text, count=1)
     return text

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eqvl.data.paths import resolve_data_path
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import read_csv_rows, read_jsonl
+from eqvl.data.pairs import PairFormat, pair_records
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".npy")
 #: column names the metadata store uses itself; an input column with one of these names is refused
@@ -48,10 +48,8 @@ def read_items(spec: str | os.PathLike, fmt: SourceFormat | None = None) -> list
         items = _from_folder(path)
     elif not path.exists():
         raise EqvlError(f"--images {path}: no such file or folder")
-    elif path.suffix.lower() in (".jsonl", ".json"):
-        items = _from_jsonl(path, fmt)
     else:
-        items = _from_csv(path, fmt)
+        items = _from_listing(path, fmt)
     if not items:
         raise DataError("no images listed (empty input)", path=str(path))
     _check_unique(items)
@@ -78,35 +76,22 @@ def _extra(raw: dict, used: set[str], where: str) -> dict[str, str]:
     return extra
 
 
-def _from_csv(path: Path, fmt: SourceFormat) -> list[Item]:
+def _from_listing(path: Path, fmt: SourceFormat) -> list[Item]:
+    """Items of a CSV / JSONL listing (`eqvl.data.pairs`: the trainer's reader); no caption needed."""
     items: list[Item] = []
-    for line, row in read_csv_rows(path, sep=fmt.separator):
-        if not items and fmt.img_key not in row:
-            raise DataError(f"missing column {fmt.img_key!r}; header has {', '.join(map(repr, row))} "
-                            f"(separator {fmt.separator!r}; see --csv-img-key / --csv-separator)", path=str(path), line=1)
-        where = f"{path}:{line}"
-        value = (row.get(fmt.img_key) or "").strip()
-        if not value:
-            raise DataError("empty image path", path=str(path), line=line, field=fmt.img_key)
-        caption = row.get(fmt.caption_key) or ""
-        extra = _extra(row, {fmt.img_key, fmt.caption_key}, where)
-        items.append(Item(_resolve(path.parent, value), caption, extra, where))
-    return items
-
-
-def _from_jsonl(path: Path, fmt: SourceFormat) -> list[Item]:
-    items: list[Item] = []
-    for line, obj in read_jsonl(path):
-        where = f"{path}:{line}"
-        img_key = next((k for k in (fmt.img_key, "filepath", "image") if k in obj), None)
-        if img_key is None or not isinstance(obj[img_key], str) or not obj[img_key].strip():
-            raise DataError("missing or empty image path", path=str(path), line=line, field=fmt.img_key)
-        cap_key = next((k for k in (fmt.caption_key, "title", "caption") if k in obj), "")
-        caption = obj.get(cap_key, "") if cap_key else ""
+    pair_format = PairFormat(fmt.img_key, fmt.caption_key, fmt.separator, required=("image",))
+    for record in pair_records(path, pair_format):
+        where = f"{path}:{record.line}"
+        value = record.raw.get(record.img_key) if record.img_key else None
+        if not isinstance(value, str) or not value.strip():
+            raise DataError("missing or empty image path", path=str(path), line=record.line, field=fmt.img_key)
+        caption = record.raw.get(record.cap_key) if record.cap_key else ""
+        if caption is None:
+            caption = ""
         if not isinstance(caption, str):
-            raise DataError("caption is not a string", path=str(path), line=line, field=cap_key)
-        extra = _extra(obj, {img_key, cap_key}, where)
-        items.append(Item(_resolve(path.parent, obj[img_key].strip()), caption, extra, where))
+            raise DataError("caption is not a string", path=str(path), line=record.line, field=record.cap_key)
+        extra = _extra(record.raw, {record.img_key, record.cap_key or ""}, where)
+        items.append(Item(_resolve(path.parent, value.strip()), caption, extra, where))
     return items
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import TrainPair
 from eqvl.errors import DataError, EqvlError
-from eqvl.io import read_csv_rows, read_jsonl
+from eqvl.data.pairs import PairFormat, pair_records
 
 UNTYPED = "untyped"
 
@@ -86,24 +86,11 @@ def _json_list(value: Any, path: str, line: int | None, name: str) -> list[str]:
     return value
 
 
-def _iter_records(path: Path, kind: str, cfg: Any) -> Iterator[tuple[int, dict, str, str]]:
-    """Yield (line, raw dict, image key, caption key) for CSV or JSONL."""
-    if kind == "csv":
-        first = True
-        for line, row in read_csv_rows(path, sep=cfg.csv_separator):
-            if first:
-                missing = [k for k in (cfg.csv_img_key, cfg.csv_caption_key) if k not in row]
-                if missing:
-                    raise DataError(f"missing column(s) {', '.join(missing)}; header has {', '.join(row)} "
-                                    f"(separator {cfg.csv_separator!r}; see --csv-img-key / --csv-caption-key)",
-                                    path=str(path), line=1)
-                first = False
-            yield line, row, cfg.csv_img_key, cfg.csv_caption_key
-    else:
-        for line, obj in read_jsonl(path):
-            img_key = next((k for k in ("filepath", "image", cfg.csv_img_key) if k in obj), "filepath")
-            cap_key = next((k for k in ("title", "caption", cfg.csv_caption_key) if k in obj), "title")
-            yield line, obj, img_key, cap_key
+def _iter_records(path: Path, kind: str, cfg: Any) -> Iterator[tuple[int, dict, str | None, str | None]]:
+    """Yield (line, raw dict, image key, caption key) for CSV or JSONL (`eqvl.data.pairs`)."""
+    fmt = PairFormat(cfg.csv_img_key, cfg.csv_caption_key, cfg.csv_separator)
+    for record in pair_records(path, fmt, jsonl=kind == "jsonl"):
+        yield record.line, record.raw, record.img_key, record.cap_key
 
 
 def data_kind(path: str, dataset_type: str = "auto") -> str:
@@ -133,8 +120,8 @@ def read_pairs(path: str | os.PathLike, cfg: Any) -> tuple[list[Row], DataReport
         for col in has:
             if col in raw:
                 has[col] = True
-        image = (raw.get(img_key) or "").strip() if isinstance(raw.get(img_key), str) else ""
-        caption = (raw.get(cap_key) or "").strip() if isinstance(raw.get(cap_key), str) else ""
+        image = raw[img_key].strip() if img_key and isinstance(raw.get(img_key), str) else ""
+        caption = raw[cap_key].strip() if cap_key and isinstance(raw.get(cap_key), str) else ""
         negs, pos, ntypes, ptypes = extra_columns(raw, str(path), line)
         reason = None
         if not caption:
