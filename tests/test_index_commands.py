@@ -136,3 +136,19 @@ def test_corrupt_index_files_are_one_line_cli_errors(built, tmp_path, capsys):
     (gen / "meta.sqlite").write_bytes(b"\x00garbage" * 64)
     for action in (["search", tmp_path / "idx", "--text", "x"], ["info", tmp_path / "idx"]):
         assert "meta.sqlite: not a readable eqvl metadata file" in one_line_error(capsys, *action)
+
+
+def test_serve_takes_the_key_from_the_environment_and_warns_on_a_remote_bind(built, capsys, monkeypatch):
+    import eqvl.index.server
+
+    root, _, _ = built
+    seen = {}
+    monkeypatch.setattr(eqvl.index.server, "serve", lambda idx, **kw: seen.update(kw))
+    monkeypatch.setenv("EQVL_INDEX_API_KEY", "from-env")
+    code, _, err = run(capsys, "serve", root / "idx", "--host", "0.0.0.0", "--allow-host", "search.example.org")
+    assert code == 0 and "every request needs the API key" in err
+    policy = seen["policy"]
+    assert policy.api_key == "from-env" and policy.allowed_hosts == {"localhost", "search.example.org"}
+    monkeypatch.delenv("EQVL_INDEX_API_KEY")
+    code, _, err = run(capsys, "serve", root / "idx", "--host", "0.0.0.0", "--allow-remote")
+    assert code == 0 and "WARNING: listening on 0.0.0.0 WITHOUT an API key" in err and seen["policy"].api_key is None
