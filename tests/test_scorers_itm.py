@@ -137,3 +137,25 @@ def test_itm_score_aro_is_a_separately_named_score(dirs):
         load_encoder(f"hf-itm:{dirs['blip2']}", options={"itm_score": "aro"})
     with pytest.raises(EqvlError, match="choose from probability, aro"):
         load_encoder(f"hf-itm:{dirs['blip']}", options={"itm_score": "logit"})
+
+
+def test_blip2_dir_under_hf_is_its_multi_vector_itc(dirs, tmp_path):
+    enc = load_encoder(f"hf:{dirs['blip2']}")
+    assert isinstance(enc, Encoder) and enc.score_kind == "cosine"
+    model = transformers.Blip2ForImageTextRetrieval.from_pretrained(dirs["blip2"]).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(dirs["blip2"])
+    pixels = torch.stack([enc.preprocess(Image.open(p).convert("RGB")) for p in dirs["images"]])
+    ids = tok(TEXTS, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        want = model(pixel_values=pixels, input_ids=ids["input_ids"], attention_mask=ids["attention_mask"],
+                     use_image_text_matching_head=False).logits_per_text  # [texts, images]
+    got = enc.score(enc.encode_images(pixels), enc.encode_texts(TEXTS))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    rows = enc.score_rows(enc.encode_images(pixels), enc.encode_texts(TEXTS))
+    np.testing.assert_allclose(rows.numpy(), np.diag(want.numpy()), atol=1e-5)
+    res = evaluate(enc, "twins", F.twins(tmp_path / "tw", n=2), progress=False)
+    assert all(s.shape == (2, 2) for s in res.scores)
+    from eqvl.index import Index
+
+    with pytest.raises(EqvlError, match="several vectors"):
+        Index.build(tmp_path / "idx", [str(p) for p in dirs["images"]], f"hf:{dirs['blip2']}")

@@ -131,6 +131,9 @@ class Index:
             pretrained = os.path.abspath(pretrained)  # the index must find its model from any folder
         if encoder is None:
             encoder = load_encoder(model, pretrained, device=device, seed=seed, precision=precision)
+        if getattr(encoder, "multi_vector", False):  # BLIP-2's ITC: Q vectors per image, scored by their max
+            raise EqvlError(f"{model}: its image embedding is several vectors scored by their best match; an index "
+                            "holds one vector per image: use it with eqvl eval or as --rerank-model")
         info = model_info(encoder, model, pretrained, precision, seed)
         opts = replace(options) if options is not None else EmbedOptions()  # never mutate the caller's options
         created = not root.exists()

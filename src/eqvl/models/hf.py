@@ -21,16 +21,17 @@ from eqvl.errors import EqvlError
 from eqvl.models.openclip import eval_mode, weights_hash
 from eqvl.precision import autocast
 
-SUPPORTED = ("CLIPModel", "SiglipModel", "BlipForImageTextRetrieval")
+SUPPORTED = ("CLIPModel", "SiglipModel", "BlipForImageTextRetrieval", "Blip2ForImageTextRetrieval")
 
 
-def is_blip_dir(directory: str | Path) -> bool:
-    """A BLIP retrieval directory: `hf:` gives its ITC head (eqvl.models.itm.BlipItcEncoder)."""
+def blip_arch(directory: str | Path) -> str | None:
+    """The BLIP / BLIP-2 retrieval architecture of a directory (`hf:` gives its ITC head), else None."""
     try:
         raw = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return (raw.get("architectures") or [None])[0] == "BlipForImageTextRetrieval"
+        return None
+    arch = (raw.get("architectures") or [None])[0]
+    return arch if arch in ("BlipForImageTextRetrieval", "Blip2ForImageTextRetrieval") else None
 
 
 class HFImagePreprocess:

@@ -6,7 +6,8 @@ Score: the ITM head's softmax probability of "match" (score_kind "probability"),
 `softmax(itm_score)[:, 1]`. Work is shared: each image of a batch goes through the vision tower
 once and its features are repeated for each of its captions' text-side fusion.
 
-The same BLIP directory loaded as `hf:DIR` is its ITC head, a dual encoder (`BlipItcEncoder`).
+The same directory loaded as `hf:DIR` is its ITC head, a dual encoder (`BlipItcEncoder`; BLIP-2's
+`Blip2ItcEncoder`, multi-vector: the best cosine over the Q-Former's query outputs).
 
 `--option itm_score=aro` (BLIP only) is the score ARO's and What'sUp's `model_zoo/blip_models.py`
 use instead, named differently because it is a different number: the ITM head's match LOGIT plus
@@ -196,3 +197,53 @@ class BlipItcEncoder(_BlipBase):
 
     def score_rows(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return (text_emb.float().cpu() * image_emb.float().cpu()).sum(-1)
+
+
+class Blip2ItcEncoder(_BlipBase):
+    """BLIP-2's ITC head (`hf:DIR` on a Blip2ForImageTextRetrieval directory), as `forward(
+    use_image_text_matching_head=False)` computes it: the best cosine over the Q-Former's query outputs.
+
+    Multi-vector: an image's embedding is its Q normalised query vectors, flattened ([B, Q * D]); a
+    caption's is one vector ([B, D]); `score` takes the max over queries. Evaluation uses `score` /
+    `score_rows`; an index (inner products of single vectors) cannot hold it."""
+
+    score_kind = "cosine"
+    multi_vector = True  # an index (one vector per image) refuses it
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "Blip2ItcEncoder":
+        spec = f"hf:{directory}"
+        _, parts = _load(Path(directory), spec, precision, ("Blip2ForImageTextRetrieval",))
+        return cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
+                   precision=precision, kind="itc")
+
+    @property
+    def queries(self) -> int:
+        return int(self.model.query_tokens.shape[1])
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        with eval_mode(m), torch.inference_mode(), autocast(self.precision, self.device)():
+            feats = m.vision_model(pixel_values=self._pixels(list(pixels))).last_hidden_state
+            atts = torch.ones(feats.shape[:-1], dtype=torch.long, device=feats.device)
+            query = m.query_tokens.expand(feats.shape[0], -1, -1)
+            out = m.qformer(query_embeds=query, encoder_hidden_states=feats, encoder_attention_mask=atts).last_hidden_state
+            emb = m.vision_projection(out.to(dtype=m.vision_projection.weight.dtype))
+        return torch.nn.functional.normalize(emb.float(), dim=-1).flatten(1)
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        m = self.model
+        tokens = self._tokens(texts)
+        with eval_mode(m), torch.inference_mode(), autocast(self.precision, self.device)():
+            embeds = m.embeddings(input_ids=tokens["input_ids"])
+            out = m.qformer(query_embeds=embeds, query_length=0, attention_mask=tokens["attention_mask"]).last_hidden_state
+            emb = m.text_projection(out[:, 0, :].to(dtype=m.text_projection.weight.dtype))
+        return torch.nn.functional.normalize(emb.float(), dim=-1)
+
+    def score(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        img = image_emb.float().cpu().reshape(image_emb.shape[0], self.queries, -1)  # [N, Q, D]
+        return torch.einsum("nqd,md->mnq", img, text_emb.float().cpu()).max(dim=-1).values
+
+    def score_rows(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        img = image_emb.float().cpu().reshape(image_emb.shape[0], self.queries, -1)
+        return torch.einsum("pqd,pd->pq", img, text_emb.float().cpu()).max(dim=-1).values

@@ -79,12 +79,14 @@ def _load_dir(model: str, pretrained: str | None, device: str, precision: str, o
         from eqvl.models.itm import ItmScorer
 
         return ItmScorer.from_dir(directory, device=device, precision=precision, **options)
-    from eqvl.models.hf import HFEncoder, is_blip_dir
+    from eqvl.models.hf import HFEncoder, blip_arch
 
-    if is_blip_dir(directory):
-        from eqvl.models.itm import BlipItcEncoder
+    arch = blip_arch(directory)
+    if arch:
+        from eqvl.models.itm import BlipItcEncoder, Blip2ItcEncoder
 
-        return BlipItcEncoder.from_dir(directory, device=device, precision=precision)
+        itc = BlipItcEncoder if arch == "BlipForImageTextRetrieval" else Blip2ItcEncoder
+        return itc.from_dir(directory, device=device, precision=precision)
     return HFEncoder.from_dir(directory, device=device, precision=precision)
 
 
