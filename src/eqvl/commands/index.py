@@ -1,6 +1,9 @@
-"""`eqvl index build|add|remove|info|search|serve`: image-text search over a collection.
+"""`eqvl index build|add|remove|rebuild|info|search|serve`: image-text search over a collection.
 
     eqvl index build  --model M --pretrained P --images photos.csv --out idx/
+    eqvl index build  --model M --pretrained P --embeddings clip_out/ --out idx/   (clip-retrieval's img_emb/ + metadata/)
+    eqvl index build  ... --memory 2GB --target-recall 0.95 [--on-disk]
+    eqvl index rebuild idx/                     (after the collection grew: retrain, swap in a new generation)
     torchrun --nproc-per-node 8 -m eqvl index build ... --out idx/
     eqvl index add    idx/ --images new.csv
     eqvl index remove idx/ --paths gone.txt
@@ -17,6 +20,8 @@ import os
 import sys
 from typing import Any
 
+from eqvl.commands.index_scale import (build_from_embeddings, index_plan, load_model, plan_flags, plan_rows,
+                                      rebuild_parser)
 from eqvl.commands.common import (add_output_flag, add_progress_flag, nonneg_int, port, positive_float,
                                    positive_int)
 from eqvl.errors import EqvlError
@@ -39,7 +44,8 @@ def add_parser(subparsers) -> None:
                         "until a later purging remove")
     _wait_flag(q)
     q.set_defaults(func=run_remove)
-    q = sub.add_parser("info", help="count, dimension, model, index type, memory, recall estimate")
+    rebuild_parser(sub, _print_report)
+    q = sub.add_parser("info", help="count, dimension, model, index type, memory, recall estimate, growth advice")
     q.add_argument("index", help="index folder")
     q.add_argument("--recall-queries", type=nonneg_int, default=100, help="queries for the recall@10 estimate (0: skip)")
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -48,9 +54,9 @@ def add_parser(subparsers) -> None:
     _serve_parser(sub)
 
 
-def _input_flags(q: argparse.ArgumentParser) -> None:
-    q.add_argument("--images", required=True, help="open_clip CSV (tab-separated filepath[, title, extra columns]), "
-                   "JSONL, or a folder of images")
+def _input_flags(q: argparse.ArgumentParser, images_required: bool = True) -> None:
+    q.add_argument("--images", required=images_required, help="open_clip CSV (tab-separated filepath[, title, extra "
+                   "columns]), JSONL, or a folder of images")
     q.add_argument("--csv-img-key", default="filepath", help="image path column")
     q.add_argument("--csv-caption-key", default="title", help="caption column")
     q.add_argument("--csv-separator", default="\t", help="CSV separator (open_clip: tab)")
@@ -79,7 +85,15 @@ def _build_parser(sub) -> None:
                         "float16 anyway), fp32, bf16 ... (stored; queries use the same)")
     q.add_argument("--seed", type=nonneg_int, default=0, help="seed of a random init (--pretrained none)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
-    _input_flags(q)
+    q.add_argument("--embeddings", default=None, metavar="PATH",
+                   help="index embeddings made elsewhere instead of --images: clip-retrieval's output folder "
+                        "(img_emb/*.npy + metadata/*.parquet [+ text_emb/]), a folder of .npy files or one .npy; "
+                        "--model/--pretrained name the model that made them (checked at query time)")
+    q.add_argument("--metadata", default=None, metavar="PATH",
+                   help="with --embeddings: parquet or CSV file(s), one row per embedding (image_path / filepath, "
+                        "caption / title, extra columns); default: the folder's metadata/")
+    plan_flags(q)
+    _input_flags(q, images_required=False)
     q.set_defaults(func=run_build)
 
 
@@ -191,17 +205,26 @@ def run_build(args: argparse.Namespace) -> int:
     from eqvl.distributed import collectives, shutdown
     from eqvl.index.writer import Ranks, RanksError
 
+    if (args.images is None) == (args.embeddings is None):
+        raise EqvlError("give either --images (images to embed) or --embeddings (vectors made elsewhere)")
+    if args.metadata and not args.embeddings:
+        raise EqvlError("--metadata goes with --embeddings")
+    index_plan(args, args.index)  # a bad --memory / --target-recall fails before anything is read
+    if args.embeddings:
+        return build_from_embeddings(args, _fmt(args), _print_report)
     items = read_items(args.images, _fmt(args))  # a bad listing fails before the model is built
     ranks = Ranks(**collectives(args.device))
     try:
         encoder = None
-        if args.cache_dir:  # the cache is keyed by the model's identity: build the model once, here
-            from eqvl.models import load_encoder
+        if args.cache_dir or args.target_recall is not None:  # the model is needed here: build it once
+            encoder = load_model(args)
+        queries = None
+        if args.target_recall is not None:
+            from eqvl.index.tuning import text_queries
 
-            encoder = load_encoder(args.model, args.pretrained, device=args.device, seed=args.seed,
-                                   precision=args.precision)
-        report = Index.build(args.out, items, args.model, args.pretrained, index=args.index, overwrite=args.overwrite,
-                             device=args.device, precision=args.precision, seed=args.seed,
+            queries = text_queries(encoder, [it.caption for it in items])
+        report = Index.build(args.out, items, args.model, args.pretrained, index=index_plan(args, args.index, queries),
+                             overwrite=args.overwrite, device=args.device, precision=args.precision, seed=args.seed,
                              options=_options(args, encoder), ranks=ranks, encoder=encoder)
     except RanksError:
         if ranks.rank != 0:
@@ -254,7 +277,13 @@ def run_info(args: argparse.Namespace) -> int:
     from eqvl.index import Index
     from eqvl.index.core import describe_model
 
-    info = Index.open(args.index).info(recall_queries=max(0, args.recall_queries))
+    from eqvl.index.ondisk import lists_bytes
+    from eqvl.index.rebuild import growth_advice
+
+    idx = Index.open(args.index)
+    info = idx.info(recall_queries=max(0, args.recall_queries))
+    info["memory"]["on_disk_lists_bytes"] = lists_bytes(idx.generation)
+    info["growth"] = growth_advice(idx.manifest)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -269,7 +298,7 @@ def run_info(args: argparse.Namespace) -> int:
              f"{info['rows']['live']} / {info['rows']['stored_vectors']} / {info['rows']['faiss_vectors']}"),
             ("removed, masked", info["deleted_masked"]), ("skipped at build/add", info["skipped_at_build"]),
             ("recall@10 vs exact", f"{info['recall_at_10_vs_exact']:.3f} ({info['recall_queries']} queries)"),
-            ("generation", info["generation"]), ("updated", info["updated"])]
+            ("generation", info["generation"]), ("updated", info["updated"])] + plan_rows(info, _bytes)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -17,7 +17,9 @@ Vectors carry stable int64 ids through `IndexIDMap`; removed ids are masked by a
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -47,20 +49,28 @@ def _faiss():
     return faiss
 
 
+#: facts about how an index was made, kept in the manifest beside kind/factory/params (all optional):
+#: trained_on (vectors it was sized and trained for), chosen_by (size rule | user | budget),
+#: budget (memory asked for, size estimated), tuning (the tuner's record: target, measured recall,
+#: queries), on_disk (inverted lists in a file beside the index, memory-mapped)
+SPEC_FACTS = ("trained_on", "chosen_by", "budget", "tuning", "on_disk")
+
+
 @dataclass
 class IndexSpec:
     """What to build and how to search it; stored in the manifest."""
 
-    kind: str  # flat | hnsw | ivfpq | factory
+    kind: str  # flat | ivf | hnsw | ivfpq | factory
     factory: str
     params: dict[str, int] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "factory": self.factory, "params": dict(self.params)}
+        return {"kind": self.kind, "factory": self.factory, "params": dict(self.params), **self.facts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "IndexSpec":
-        return cls(d["kind"], d["factory"], dict(d.get("params", {})))
+        return cls(d["kind"], d["factory"], dict(d.get("params", {})), {k: d[k] for k in SPEC_FACTS if k in d})
 
     @property
     def exact(self) -> bool:
@@ -68,10 +78,22 @@ class IndexSpec:
 
 
 def choose_spec(requested: str, n: int, dim: int) -> IndexSpec:
-    """`--index auto|flat|hnsw|ivfpq|<factory string>` -> a concrete spec for `n` vectors of `dim`."""
+    """`--index auto|flat|hnsw|ivfpq|<factory string>` -> a concrete spec for `n` vectors of `dim`
+    (records `n` as trained_on and who chose it, so `info` can tell when the collection outgrew it)."""
     kind = (requested or "auto").strip()
+    spec = _spec_for(kind, n, dim)
+    spec.facts.update(trained_on=int(n), chosen_by="size rule" if kind == "auto" else "user")
+    return spec
+
+
+def size_rule_kind(n: int) -> str:
+    """The size rule's tier for `n` vectors: flat, ivf or ivfpq."""
+    return "flat" if n <= FLAT_MAX else "ivf" if n <= IVF_SQ8_MAX else "ivfpq"
+
+
+def _spec_for(kind: str, n: int, dim: int) -> IndexSpec:
     if kind == "auto":
-        kind = "flat" if n <= FLAT_MAX else "ivf" if n <= IVF_SQ8_MAX else "ivfpq"
+        kind = size_rule_kind(n)
     if kind == "flat":
         return IndexSpec("flat", "Flat")
     if kind == "ivf":
@@ -133,17 +155,38 @@ def add(index, ids: np.ndarray, rows: np.ndarray) -> None:
         index.add_with_ids(np.ascontiguousarray(rows, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
 
 
+#: indexes read for writing whose lists were on disk: written back on disk (beside the new index file)
+_FROM_DISK: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
 def write(index, path) -> None:
+    """Write `index` to `path`; an index whose lists came from disk gets its own new lists file beside it."""
+    if index in _FROM_DISK:
+        from eqvl.index import ondisk
+
+        ondisk.write_lists_beside(index, Path(path))
+        return
     _faiss().write_index(index, str(path))
 
 
 def read(path, mmap: bool = False):
+    """Read an index file; on-disk inverted lists are found beside it (IO_FLAG_ONDISK_SAME_DIR, so a
+    renamed generation folder keeps working). `mmap`: read-only, memory-mapped (queries). Without it
+    (writers) on-disk lists are copied into memory, so no write ever touches a live generation's file."""
+    from eqvl.index import ondisk
+
     faiss = _faiss()
-    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+    flags = faiss.IO_FLAG_ONDISK_SAME_DIR
+    if mmap and not ondisk.lists_bytes(Path(path).parent):  # (READ_ONLY crashes FAISS 1.15 on on-disk lists)
+        flags |= faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
     try:
-        return faiss.read_index(str(path), flags)
+        with ondisk.quiet_c_stdout():
+            index = faiss.read_index(str(path), flags)
     except RuntimeError as exc:
         raise EqvlError(f"{path}: cannot read the FAISS index ({str(exc).strip().splitlines()[-1][:200]})") from None
+    if not mmap and ondisk.lists_to_memory(index):
+        _FROM_DISK.add(index)
+    return index
 
 
 def memory_bytes(index) -> int:

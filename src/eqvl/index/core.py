@@ -83,7 +83,7 @@ class Index:
             raise EqvlError(f"{gen / store.MANIFEST}: incomplete manifest ({exc}) (corrupt index)") from None
         self.meta = MetaStore.open_readonly(gen / store.META)
         self.vectors = VectorStore(self.root / store.VECTORS, shards, dim)
-        self.faiss = ann.read(gen / store.FAISS_FILE, mmap=mmap)
+        self.faiss = ann.read(gen / store.FAISS_FILE, mmap=mmap or bool(self.spec.facts.get("on_disk")))
         self.deleted = store.load_deleted(gen)
 
     def close(self) -> None:
@@ -110,22 +110,16 @@ class Index:
 
     @classmethod
     def build(cls, root: str | os.PathLike, images: str | os.PathLike | Sequence[Item], model: str,
-              pretrained: str | None = None, *, index: str = "auto", overwrite: bool = False, device: str = "cpu",
+              pretrained: str | None = None, *, index: Any = "auto", overwrite: bool = False, device: str = "cpu",
               precision: str = "amp", seed: int = 0, fmt: SourceFormat | None = None,
               options: EmbedOptions | None = None, ranks: Any = None, encoder: Any = None) -> WriteReport | None:
         """Embed `images` with `model` and write a new index at `root` (see `eqvl index build`).
         `encoder`: the already-built `model` (saves building it again); its identity goes into the manifest."""
         from eqvl.models import load_encoder
 
-        root = Path(root)
-        if store.is_index(root) and not overwrite:
-            raise EqvlError(f"{root} is already an index; pass --overwrite to replace it (or use `eqvl index add`)")
-        if root.exists() and not root.is_dir():
-            raise EqvlError(f"--out {root} exists and is not a folder")
-        if root.is_dir() and not store.is_index(root) and any(_foreign(p) for p in root.iterdir()):
-            raise EqvlError(f"--out {root} is a non-empty folder that is not an eqvl index; choose another")
+        root = check_output(root, overwrite)
         items = images if isinstance(images, list) else read_items(images, fmt)
-        if index not in ann.KINDS:  # a bad or untrainable --index fails before any image is embedded
+        if isinstance(index, str) and index not in ann.KINDS:  # a bad or untrainable --index fails before embedding
             check_trainable(ann.choose_spec(index, len(items), 8).factory, len(items))
         if pretrained and os.path.exists(pretrained):
             pretrained = os.path.abspath(pretrained)  # the index must find its model from any folder
@@ -312,6 +306,18 @@ class Index:
         took = time.perf_counter() - started
         truth = search.exact_topk(self.vectors, q, live, k)
         return search.recall_at(found, truth, k), took
+
+
+def check_output(root: str | os.PathLike, overwrite: bool) -> Path:
+    """The folder a build may write: not an index unless `overwrite`, not a foreign non-empty folder."""
+    root = Path(root)
+    if store.is_index(root) and not overwrite:
+        raise EqvlError(f"{root} is already an index; pass --overwrite to replace it (or use `eqvl index add`)")
+    if root.exists() and not root.is_dir():
+        raise EqvlError(f"--out {root} exists and is not a folder")
+    if root.is_dir() and not store.is_index(root) and any(_foreign(p) for p in root.iterdir()):
+        raise EqvlError(f"--out {root} is a non-empty folder that is not an eqvl index; choose another")
+    return root
 
 
 #: files eqvl itself leaves in an index folder that never finished its first build

@@ -82,9 +82,10 @@ def pause_point(stage: str) -> None:
 
 
 def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
-                index_kind: str | None, ranks: Ranks | None = None, update: bool = True,
+                index_kind: Any, ranks: Ranks | None = None, update: bool = True,
                 wait: float = 0.0) -> WriteReport | None:
-    """`build` (index_kind given: a fresh index) or `add` (index_kind None: onto the live generation).
+    """`build` (index_kind given: an --index string or a tuning.IndexPlan; a fresh index) or `add`
+    (index_kind None: onto the live generation).
     Returns the report on rank 0, None on the other ranks. A write refused after the embedding
     (nothing left to index, an untrainable index) leaves no files behind."""
     return _write(root, encoder, model, items, opts, index_kind, ranks or Ranks(), update, wait,
@@ -92,7 +93,7 @@ def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence
 
 
 def _write(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
-           index_kind: str | None, ranks: Ranks, update: bool, wait: float, fresh: bool) -> WriteReport | None:
+           index_kind: Any, ranks: Ranks, update: bool, wait: float, fresh: bool) -> WriteReport | None:
     started = time.perf_counter()
     notes_dir = root / store.EMBED_CACHE / "notes"
     with contextlib.ExitStack() as stack:
@@ -144,6 +145,26 @@ def _discard(root: Path, fresh: bool) -> None:
         store.collect_garbage(root)
 
 
+def write_embedded(root: Path, model: dict[str, str], items: Sequence[Item],
+                   make_notes: Callable[[Path], list[dict]], index_kind: Any, wait: float = 0.0) -> WriteReport:
+    """`build` from embeddings made elsewhere (`index build --embeddings`): under the writer lock,
+    `make_notes(vectors_dir)` writes the vector shards and returns one note per shard (embed_rank's format)."""
+    started = time.perf_counter()
+    fresh = not store.is_index(root)
+    with store.writer_lock(root, wait):
+        if not fresh:
+            store.collect_garbage(root)
+        try:
+            notes = make_notes(root / store.VECTORS)
+            pause_point("embedded")
+            report = _merge(root, None, model, items, notes, index_kind)
+        except EqvlError:
+            _discard(root, fresh)
+            raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _known_hashes(base: Path | None) -> Callable[[list[str]], set[str]]:
     if base is None:
         return lambda hashes: set()
@@ -159,7 +180,7 @@ def _known_hashes(base: Path | None) -> Callable[[list[str]], set[str]]:
 
 
 def _merge(root: Path, base: Path | None, model: dict[str, str], items: Sequence[Item], notes: list[dict],
-           index_kind: str | None, update: bool = True) -> WriteReport:
+           index_kind: Any, update: bool = True) -> WriteReport:
     """Rank 0: ids for the listed rows, metadata, FAISS index, manifest; then commit."""
     manifest = store.read_manifest(base) if base else {"shards": [], "next_id": 0, "skipped": []}
     report = WriteReport(op="build" if base is None else "add")
@@ -182,7 +203,7 @@ def _merge(root: Path, base: Path | None, model: dict[str, str], items: Sequence
                    for p in plan.unreadable]
     if not plan.rows and base is None:
         _nothing_to_index(items, report)
-    if index_kind is not None and index_kind not in ann.KINDS:
+    if isinstance(index_kind, str) and index_kind not in ann.KINDS:
         check_trainable(index_kind, len(plan.rows))
     shards = list(manifest["shards"])
     for note, ids in zip(notes, plan.embedded_ids):
@@ -230,10 +251,13 @@ def _copy_vectors(vec_dir: Path, shards: list[str], dim: int, copies: list[tuple
     return stem
 
 
-def _faiss_for(root: Path, base: Path | None, manifest: dict, index_kind: str | None, vstore: VectorStore,
+def _faiss_for(root: Path, base: Path | None, manifest: dict, index_kind: Any, vstore: VectorStore,
                new_ids: np.ndarray, staged: Path) -> tuple[ann.IndexSpec, np.ndarray]:
     """A new index over every stored vector (build), or the live one plus the new vectors (add)."""
-    if base is None:
+    if base is None and hasattr(index_kind, "build"):  # a tuning.IndexPlan: budget, recall target, on-disk lists
+        spec, index = index_kind.build(vstore, vstore.ids, staged)
+        deleted = np.zeros(0, np.int64)
+    elif base is None:
         spec = ann.choose_spec(index_kind or "auto", len(vstore), vstore.dim)
         index = build_from_store(spec, vstore, vstore.ids)
         deleted = np.zeros(0, np.int64)
