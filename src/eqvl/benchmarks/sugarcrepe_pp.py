@@ -101,7 +101,7 @@ class SugarCrepePPBenchmark(Benchmark):
         folder = _folder(data_dir)
         if folder is None:
             raise layout_error(self.name, data_dir, self.layout)
-        wanted = SUBSETS
+        wanted: tuple[str, ...] = SUBSETS
         if options.get("subset"):
             wanted = tuple(s.strip() for s in str(options["subset"]).split(",") if s.strip())
             bad = [s for s in wanted if s not in SUBSETS]
