@@ -134,7 +134,7 @@ def test_read_only_file_system_is_named_as_such(tmp_path, monkeypatch):
     import os
     from types import SimpleNamespace
 
-    import eqvl.outputs as outputs
+    import eqvl.io.guard as outputs
     from eqvl.errors import EqvlError
 
     monkeypatch.setattr(outputs.os, "access", lambda *a, **k: False)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eqvl.outputs import pid_alive
+from eqvl.io import pid_alive
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@
       gen-000003/          manifest.json, meta.sqlite, index.faiss, deleted.npy — never modified once live
       vectors/             float16 embedding shards (vec-*.npy + ids-*.npy), immutable, shared by generations
       embed-cache/         resumable embedding of a build/add in progress (removed after a commit)
-      .eqvl.lock           the one writer's lock (eqvl.outputs.OutputLock: pid, start, command)
+      .eqvl.lock           the one writer's lock (eqvl.io.guard.OutputLock: pid, start, command)
 
 A writer prepares the next generation in a `.tmp-<pid>` folder, renames it into place and then
 replaces CURRENT (one `os.replace`): a `kill -9` at any moment leaves either the old or the new
@@ -272,7 +272,7 @@ def writer_lock(root: str | os.PathLike, wait: float = 0.0) -> Iterator[None]:
     """One writer at a time: eqvl's `OutputLock` on the folder (an flock the kernel drops when the
     holder dies, even by SIGKILL, so a dead writer's lock file is taken over, not obeyed).
     `wait`: seconds to keep trying while another writer holds it (0: refuse at once)."""
-    from eqvl.outputs import OutputLock, OutputLockedError
+    from eqvl.io import OutputLock, OutputLockedError
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

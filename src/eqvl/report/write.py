@@ -6,7 +6,7 @@ from pathlib import Path
 
 from eqvl.errors import EqvlError
 from eqvl.io import atomic_open
-from eqvl.outputs import check_outputs
+from eqvl.io import check_outputs
 from eqvl.report.html import render_html
 from eqvl.report.markdown import render_markdown
 from eqvl.report.document import Report

@@ -1,9 +1,11 @@
-"""Guarding a run's outputs: check every output before writing any, and lock them for the run.
+"""Guarding a run's outputs: never replace a user's file unasked, check every output before
+writing any, and lock them for the run.
 
 Two runs on one output folder would otherwise interleave (one run's checkpoint, the other's
 metrics). `OutputLock` holds a lock file for the run's lifetime; the lock is an `flock` on that
 file, so the kernel drops it when the process dies (kill -9 included) and the next run finds a
-stale lock file, says so and takes it over. Both names are re-exported by `eqvl.io`.
+stale lock file, says so and takes it over. `check_writable` refuses to replace a single output
+file without `overwrite`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ _UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
 class OutputLockedError(EqvlError):
     """Another live run holds the output; the message names its pid, start time and command."""
+
+
+def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse to replace an existing output unless the user said `--overwrite`."""
+    path = Path(path)
+    if path.is_dir():  # --overwrite cannot help: a file is never written over a folder
+        raise EqvlError(f"{path} is a folder, expected a file path")
+    if path.exists() and not overwrite:
+        raise EqvlError(f"{path} already exists; pass --overwrite to replace it")
+    return path
 
 
 def _read_only(folder: Path) -> bool:
