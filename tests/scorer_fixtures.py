@@ -169,8 +169,8 @@ QWEN2_VL_TEMPLATE = (
     "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def qwen2vl_dir(root: Path, seed: int = 0) -> Path:
-    """Qwen2VLForConditionalGeneration with a Qwen2VLProcessor and Qwen2-VL's chat template layout."""
+def qwen2vl_dir(root: Path, seed: int = 0, v25: bool = False) -> Path:
+    """Qwen2VLForConditionalGeneration (Qwen2_5_VL... with `v25`) with a Qwen2-VL processor and its chat template."""
     import transformers
 
     torch.manual_seed(seed)
@@ -180,13 +180,19 @@ def qwen2vl_dir(root: Path, seed: int = 0) -> Path:
                   eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"])
     vision = dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
                   temporal_patch_size=2, in_channels=3)
-    cfg = transformers.Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-                                     video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-                                     vision_end_token_id=ids["<|vision_end|>"])
-    model = transformers.Qwen2VLForConditionalGeneration(cfg)
+    if v25:
+        text["model_type"] = "qwen2_5_vl_text"
+        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14, spatial_merge_size=2,
+                      temporal_patch_size=2, out_hidden_size=32, window_size=56, fullatt_block_indexes=[1])
+    config_cls = transformers.Qwen2_5_VLConfig if v25 else transformers.Qwen2VLConfig
+    cfg = config_cls(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+                     video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                     vision_end_token_id=ids["<|vision_end|>"])
+    model_cls = transformers.Qwen2_5_VLForConditionalGeneration if v25 else transformers.Qwen2VLForConditionalGeneration
+    model = model_cls(cfg)
     spread(model, 0.08)
     model.generation_config.repetition_penalty = 1.05  # as Qwen2-VL-Instruct's generation_config.json
-    out = root / "qwen2vl"
+    out = root / ("qwen25vl" if v25 else "qwen2vl")
     model.save_pretrained(out)
     improc = transformers.Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=28 * 28 * 16, patch_size=14,
                                                 merge_size=2, temporal_patch_size=2)

@@ -1,4 +1,4 @@
-"""VQAScore on tiny random-weight LLaVA-1.5, Qwen2-VL and PaliGemma directories built offline: eqvl's score
+"""VQAScore on tiny random-weight LLaVA-1.5, Qwen2-VL, Qwen2.5-VL and PaliGemma directories built offline: eqvl's score
 equals the one computed here directly with transformers the way t2v_metrics does (LLaVA: teacher-forced
 "Yes</s>" cross-entropy; Qwen2-VL, PaliGemma: generate(max_new_tokens=1, output_scores=True)), alone or in
 a padded batch; the templates are options; bad input is one line."""
@@ -26,6 +26,7 @@ TEXTS = ["a red cube", "two dogs left of a blue ball on the green cat", "x"]
 def dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("vqa")
     return {"llava": F.llava_dir(root), "qwen2vl": F.qwen2vl_dir(root), "paligemma": F.paligemma_dir(root),
+            "qwen25vl": F.qwen2vl_dir(root, v25=True),
             "images": F.images(root / "im", 3)}
 
 
@@ -50,7 +51,7 @@ def _llava_direct(directory, image_path, text, question='Does this figure show "
 def _qwen_direct(directory, image_path, text, answer="Yes"):
     """t2v_metrics's Qwen2-VL path: chat template, qwen_vl_utils resize, generate one token, softmax of its scores."""
     proc = transformers.AutoProcessor.from_pretrained(directory)
-    model = transformers.Qwen2VLForConditionalGeneration.from_pretrained(directory).eval()
+    model = transformers.AutoModelForImageTextToText.from_pretrained(directory).eval()
     image = Image.open(image_path).convert("RGB")
     h, w = image.height, image.width
     # smart_resize for this small image: rounded to multiples of 28, then scaled up to >= 4 x 28 x 28 pixels
@@ -81,10 +82,10 @@ def _paligemma_direct(directory, image_path, text):
     return float(torch.softmax(out.scores[0], dim=-1)[0, yes])
 
 
-DIRECT = {"llava": _llava_direct, "qwen2vl": _qwen_direct, "paligemma": _paligemma_direct}
+DIRECT = {"llava": _llava_direct, "qwen2vl": _qwen_direct, "qwen25vl": _qwen_direct, "paligemma": _paligemma_direct}
 
 
-@pytest.mark.parametrize("family", ["llava", "qwen2vl", "paligemma"])
+@pytest.mark.parametrize("family", ["llava", "qwen2vl", "qwen25vl", "paligemma"])
 def test_vqascore_equals_direct_transformers_alone_and_batched(dirs, family):
     scorer = load_encoder(f"vqascore:{dirs[family]}")
     assert is_pair_scorer(scorer) and isinstance(scorer, GroupedPairScorer) and scorer.score_kind == "probability"

@@ -52,7 +52,7 @@ def pair_retrieval(bench: Any, scorer: Any, data: Any, cfg: EncodeConfig, coarse
     check_brute_force(scorer.name, n_img, n_txt, coarse)
     stats: dict[str, Any] = {}
     if coarse is None:
-        coarse_scores = np.zeros((n_txt, n_img), dtype=np.float64)
+        coarse_scores = np.zeros((n_txt, n_img), dtype=np.float32)
         k_t2i, k_i2t = n_img, n_txt
     else:
         if coarse.k < 1:
@@ -64,7 +64,7 @@ def pair_retrieval(bench: Any, scorer: Any, data: Any, cfg: EncodeConfig, coarse
         finally:
             if ccache is not None:
                 ccache.flush()
-        coarse_scores = coarse.encoder.score(img, txt).detach().double().cpu().numpy()
+        coarse_scores = coarse.encoder.score(img, txt).detach().float().cpu().numpy()  # float32: COCO 5k is 25k x 5k
         stats["coarse"] = cstats
         k_t2i, k_i2t = min(coarse.k, n_img), min(coarse.k, n_txt)
     top_t2i = _top(coarse_scores, k_t2i)  # [n_txt, k]: image candidates of each caption
@@ -76,8 +76,9 @@ def pair_retrieval(bench: Any, scorer: Any, data: Any, cfg: EncodeConfig, coarse
     t2i = _final(coarse_scores, top_t2i, lambda q, cand: fine[(cand, q)])
     i2t = _final(coarse_scores.T, top_i2t, lambda q, cand: fine[(q, cand)])
     eye = torch.eye(n_img)
-    by_text = bench.evaluate_embeddings(data, eye, torch.from_numpy(t2i).float())
-    by_image = bench.evaluate_embeddings(data, eye, torch.from_numpy(i2t.T.copy()).float())
+    by_text = bench.evaluate_embeddings(data, eye, torch.from_numpy(t2i))
+    del t2i
+    by_image = bench.evaluate_embeddings(data, eye, torch.from_numpy(np.ascontiguousarray(i2t.T)))
     stats["pairs"] = got.stats.as_dict()
     return _merge(by_text, by_image), stats, len(pairs)
 
@@ -98,7 +99,7 @@ def _final(coarse: np.ndarray, top: np.ndarray, fine) -> np.ndarray:
     picked = np.zeros_like(coarse, dtype=bool)
     rows = np.arange(coarse.shape[0])[:, None]
     picked[rows, top] = True
-    values = np.array([[fine(q, int(c)) for c in top[q]] for q in range(coarse.shape[0])], dtype=np.float64)
+    values = np.array([[fine(q, int(c)) for c in top[q]] for q in range(coarse.shape[0])], dtype=np.float32)
     if not np.isfinite(values).all():
         raise EqvlError("the pair scorer produced non-finite scores; refusing to rank them")
     floor = values.min() if values.size else 0.0
