@@ -226,14 +226,26 @@ def run_build(args: argparse.Namespace) -> int:
         report = Index.build(args.out, items, args.model, args.pretrained, index=index_plan(args, args.index, queries),
                              overwrite=args.overwrite, device=args.device, precision=args.precision, seed=args.seed,
                              options=_options(args, encoder), ranks=ranks, encoder=encoder)
-    except RanksError:
-        if ranks.rank != 0:
-            return 2  # rank 0 prints the error every rank agreed on
-        raise
+    except RanksError as exc:
+        return _agreed_failure(ranks, exc)
     finally:
         shutdown()
     _print_report(report, args.json)
     return 0
+
+
+def _agreed_failure(ranks, exc: Exception) -> int:
+    """Every rank raised the same error: rank 0 prints it, then all ranks leave together after a
+    barrier (a rank that left first would have the launcher kill rank 0 before it spoke)."""
+    from eqvl.commands.common import flag_message
+
+    if ranks.rank == 0:
+        print(f"eqvl index: error: {flag_message(exc)}", file=sys.stderr, flush=True)
+    try:
+        ranks.barrier()
+    except Exception:  # noqa: BLE001 - a broken process group: the error is printed already
+        pass
+    return 2
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -252,10 +264,8 @@ def run_add(args: argparse.Namespace) -> int:
     try:
         report = idx.add(items, options=_options(args, idx.encoder), ranks=ranks, update=not args.keep_metadata,
                          wait=args.wait)
-    except RanksError:
-        if ranks.rank != 0:
-            return 2  # rank 0 prints the error every rank agreed on
-        raise
+    except RanksError as exc:
+        return _agreed_failure(ranks, exc)
     finally:
         shutdown()
     _print_report(report, args.json)
