@@ -79,8 +79,9 @@ class PairScorer(Protocol):
 
     def identity(self) -> str: ...
 
-    def score_pairs(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        """[B, 3, H, W] with B captions -> [B] scores, one per (image_b, text_b)."""
+    def score_pairs(self, pixels: Any, texts: list[str]) -> torch.Tensor:
+        """B preprocessed images ([B, 3, H, W] stacked, or a list when `preprocess` gives PIL images of
+        different sizes, as for VLM processors) with B captions -> [B] scores, one per (image_b, text_b)."""
 
 
 @runtime_checkable

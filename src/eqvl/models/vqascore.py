@@ -181,8 +181,7 @@ class VqaScorer:
             image = getattr(self.processor, "image_token", "<image>")
             head = f"{LLAVA_SYSTEM} USER: {image}\n{question} ASSISTANT: "
             full = head + answer + (self.tokenizer.eos_token or "")
-            n_head = len(self.tokenizer(head)["input_ids"]) - (1 if head.endswith(" ") else 0)
-            return full, list(self.tokenizer(full)["input_ids"][n_head:])
+            return full, _answer_ids(self.tokenizer(head)["input_ids"], self.tokenizer(full)["input_ids"])
         if self.family.prompt == "plain":  # PaliGemma: the processor adds image tokens, <bos> and "\n"
             return getattr(self.processor, "image_token", "<image>") + question, [self._answer_token(answer)]
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
@@ -230,6 +229,17 @@ class VqaScorer:
         picked = rows[:, seen]
         rows[:, seen] = torch.where(picked < 0, picked * penalty, picked / penalty)
         return rows
+
+
+def _answer_ids(head: list[int], full: list[int]) -> list[int]:
+    """The tokens of `full` after what it shares with `head`. t2v_metrics masks len(head) - 1 tokens when
+    the head ends in a space (sentencepiece emits that space as its own token, merged into "▁Yes" once
+    the answer follows); the common prefix is the same count there, and stays right for a tokenizer that
+    does not emit the trailing space."""
+    n = 0
+    while n < min(len(head), len(full)) and head[n] == full[n]:
+        n += 1
+    return list(full[n:])
 
 
 def _background(processor: Any) -> tuple[int, ...]:
