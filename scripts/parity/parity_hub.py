@@ -1,10 +1,9 @@
-"""Parity rows for ColorSwap, BiVLC, SPEC, NaturalBench-Retrieval, VisMin and COLA.
+"""Parity rows for ColorSwap, BiVLC, SPEC, NaturalBench-Retrieval, VisMin, COLA and ImageCoDe.
 
 Each `*_rows` writes nothing of its own: it takes the files `make_hub_data` wrote in the official
 layouts, the result of `eqvl eval` on them (the CLI a user runs), and the official code of a local
 checkout run on the same files with the same open_clip model (only the model part is swapped in).
-Packages the references import but never use on these paths (pandas, datasets, torchmetrics,
-t2v_metrics) are stood in for when missing; SPEC's wrapper needs einops (pip install einops).
+Packages the references import but never use here are stood in for; SPEC's wrapper needs einops.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from references import _load_module, on_path
 
 SPEC_SUBSETS = ("count", "existence")
 CATEGORIES = ("object", "attribute", "counting", "relation")
+COLA_FILE = "COLA_multiobjects_matching_benchmark.json"
 
 
 class _Unused(types.ModuleType):
@@ -96,7 +96,7 @@ def make_hub_data(root: Path, seed: int = 0, n: int = 24) -> dict[str, Path]:
         c0, c1 = _twin_captions(rng, k)
         cola.append([f"https://cs-people.bu.edu/array/data/vg_gqa_images/{ids[0]}.jpg", c0,
                      f"https://cs-people.bu.edu/array/data/vg_gqa_images/{ids[1]}.jpg", c1])
-    make_data._write_json(dirs["cola"] / "data" / "COLA_multiobjects_matching_benchmark.json", cola)
+    make_data._write_json(dirs["cola"] / "data" / COLA_FILE, cola)
     _make_spec(dirs["spec"], rng, n)
     _make_imagecode(dirs["imagecode"], rng, n)
     return dirs
@@ -176,14 +176,13 @@ def _pil(path_or_bytes) -> Image.Image:
 
 
 def _rows_arrow(folder: Path) -> list[dict]:
+    """The rows as the reference's load_dataset / load_from_disk would give them (images still {bytes, path})."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    files = sorted(folder.glob("**/*.parquet")) or sorted(folder.glob("test/data-*.arrow"))
     out = []
-    for f in files:
+    for f in sorted(folder.glob("**/*.parquet")) or sorted(folder.glob("test/data-*.arrow")):
         if f.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
             out += pq.read_table(str(f)).to_pylist()
         else:
             with pa.memory_map(str(f)) as src:
@@ -309,7 +308,7 @@ def cola_rows(ref: Path, eqvl_eval: Callable, data: Path, model, rows: list[Row]
     res = eqvl_eval("cola", data)
     _stub("torchmetrics")
     cola = _load_module(ref / "scripts" / "eval.py", "cola_eval")
-    recs = json.loads((data / "data" / "COLA_multiobjects_matching_benchmark.json").read_text(encoding="utf-8"))
+    recs = json.loads((data / "data" / COLA_FILE).read_text(encoding="utf-8"))
     acc = []
     for image_1, caption_1, image_2, caption_2 in recs:
         pix = torch.stack([model.preprocess(_pil(data / "images" / u.rsplit("/", 1)[-1])) for u in (image_1, image_2)])
@@ -339,9 +338,8 @@ def imagecode_rows(ref: Path, eqvl_eval: Callable, data: Path, model, rows: list
     finally:
         os.chdir(cwd)
         sys.argv = argv
-        if saved is None:
-            del sys.modules["clip"]
-        else:
+        sys.modules.pop("clip")
+        if saved is not None:
             sys.modules["clip"] = saved
     for key, num, den in (("acc", "correct", "total"), ("static_acc", "img_correct", "img_total"), ("video_acc", "vid_correct", "vid_total")):
         rows.append(("ImageCoDe (official zero_shot.py)", key, res["metrics"][key], g[num] / g[den], f"{g[den]} descriptions"))
@@ -355,6 +353,41 @@ def imagecode_rows(ref: Path, eqvl_eval: Callable, data: Path, model, rows: list
                  f"their raw_preds vs eqvl's --scores-out: max gap {gap:.2g}"))
 
 
+def clip_benchmark_compo_rows(ref: Path, eqvl_eval: Callable, dirs: dict[str, Path], model, rows: list[Row]) -> None:
+    """CLIP_benchmark's branch `compositionality_tasks`: its Colorswap and COLA datasets, its match collate_fn and its
+    image_caption_selection.evaluate (strict: every positive above every negative), on the same files."""
+    import shutil
+
+    _stub("easydict", "pycocotools", "pycocotools.coco", "requests", "datasets")
+    with on_path(ref, forget=("clip_benchmark",)):
+        from clip_benchmark.datasets import builder, cola, colorswap
+        from clip_benchmark.metrics import image_caption_selection
+
+        recs = json.loads((dirs["colorswap"] / "test.json").read_text(encoding="utf-8"))
+        table = {"test": [{**r, "image_1": _pil(dirs["colorswap"] / r["image_1"]), "image_2": _pil(dirs["colorswap"] / r["image_2"])}
+                          for r in recs]}
+        hub = sys.modules["datasets"]
+        saved = getattr(hub, "load_dataset", None)
+        hub.load_dataset = lambda *_a, **_k: table  # its __init__ calls load_dataset("stanfordnlp/colorswap")["test"]
+        try:
+            sets = {"colorswap": colorswap.Colorswap(transform=model.preprocess)}
+        finally:
+            hub.load_dataset = saved
+        flat = dirs["cola"].parent / "cola_clip_benchmark"  # its COLA wants the JSON and the images in one folder
+        flat.mkdir(exist_ok=True)
+        for f in [*(dirs["cola"] / "images").iterdir(), dirs["cola"] / "data" / COLA_FILE]:
+            shutil.copy(f, flat / f.name)
+        sets["cola"] = cola.COLA(root=str(flat), transform=model.preprocess, download=False)
+        for name, ds in sets.items():
+            loader = torch.utils.data.DataLoader(ds, batch_size=8, collate_fn=builder.get_dataset_collate_fn(name))
+            theirs = image_caption_selection.evaluate(model.net, loader, model.tokenizer, "cpu", amp=False)
+            mine = eqvl_eval(name, dirs[name])["metrics"]
+            keys = {"colorswap": ("text", "image", "group"), "cola": ("text", "acc", "group")}[name]
+            for ours, their_key in zip(keys, ("text_acc", "image_acc", "acc")):
+                rows.append((f"{dict(colorswap='ColorSwap', cola='COLA')[name]} (CLIP_benchmark compositionality_tasks)", f"{ours} vs {their_key}", mine[ours],
+                             theirs[their_key], "float32 mean"))
+
+
 def hub_rows(args, eqvl_eval: Callable, dirs: dict[str, Path], model, rows: list[Row]) -> None:
     """Every row whose reference checkout was given (ColorSwap needs none)."""
     colorswap_rows(eqvl_eval, dirs["colorswap"], model, rows)
@@ -362,3 +395,5 @@ def hub_rows(args, eqvl_eval: Callable, dirs: dict[str, Path], model, rows: list
                      ("vismin", vismin_rows), ("cola", cola_rows), ("imagecode", imagecode_rows)):
         if getattr(args, name, None):
             fn(getattr(args, name), eqvl_eval, dirs[name], model, rows)
+    if getattr(args, "clip_benchmark_compo", None):
+        clip_benchmark_compo_rows(args.clip_benchmark_compo, eqvl_eval, dirs, model, rows)

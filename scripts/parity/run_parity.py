@@ -174,6 +174,7 @@ def main() -> None:
     for name in ("clip-benchmark", "aro", "valse", "sugarcrepe", "eqben", "bivlc", "spec", "naturalbench", "vismin", "cola", "imagecode"):
         ap.add_argument(f"--{name}", type=Path, help=f"local checkout of the {name} reference repository")
     ap.add_argument("--colorswap", action="store_true", help="the ColorSwap row (no checkout: its scorer is a Colab notebook)")
+    ap.add_argument("--clip-benchmark-compo", type=Path, help="a CLIP_benchmark checkout of branch compositionality_tasks (ColorSwap, COLA rows)")
     compositional.add_flags(ap)
     ap.add_argument("--model", default="eqvl-tiny-vit", help="a shipped tiny config (random init: tiny-rn's image embeddings barely vary)")
     ap.add_argument("--seed", type=int, default=0)
@@ -196,7 +197,7 @@ def main() -> None:
         sugarcrepe_rows(args, dirs["sugarcrepe"], model, rows)
     if args.eqben:
         eqben_rows(args, dirs["eqben"], rows)
-    if args.colorswap or any((args.bivlc, args.spec, args.naturalbench, args.vismin, args.cola, args.imagecode)):
+    if args.colorswap or any((args.bivlc, args.spec, args.naturalbench, args.vismin, args.cola, args.imagecode, args.clip_benchmark_compo)):
         hub_dirs = parity_hub.make_hub_data(args.workdir / "data", seed=args.seed)
         parity_hub.hub_rows(args, lambda bench, data, *extra: eqvl_eval(args, bench, data, *extra), hub_dirs, model, rows)
     compositional.run_all(args, model, lambda bench, data, *extra: eqvl_eval(args, bench, data, *extra), rows)
