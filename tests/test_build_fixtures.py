@@ -121,3 +121,42 @@ def write_youcook2(root: Path, face_image: np.ndarray | None = None) -> tuple[Pa
 
     write_video(videos / "training" / "101" / "ycA.mp4", 80, 10, size, frame)
     return path, videos
+
+
+#: one video in the layout of the real GEB+ val.json: boundary "_1" has two annotators (ids 1A, 1B) on ONE
+#: timestamp, as in 444 of val's 2,082 videos (timestamps as in val.json's "-N69Jdzk6B4"; captions ours)
+GEBP_INSTANTS = [0.6691, 3.37536, 6.43828, 8.42891]
+GEBP_END = 9.967
+GEBP_COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (200, 30, 200)]
+
+
+def write_gebc_multi(root: Path) -> tuple[Path, Path]:
+    """val.json with A/B annotators on one instant + a 10 s clip whose colour changes at each instant."""
+    def rec(k, letter, prev, t, nxt, subject, before, after):
+        return {"boundary_id": f"-N69Jdzk6B4_{k}{letter}", "timestamp": t, "prev_timestamp": prev, "next_timestamp": nxt,
+                "label": "Change of Action", "subject": subject, "status_before": before, "status_after": after,
+                "action_of_cause": None, "caption": f"Subject: {subject} //Status_Before: {before} //Status_After: {after}"}
+
+    t0, t1, t2, t3 = GEBP_INSTANTS
+    hands = "human hands with yellow wrist bands"
+    ann = {"-N69Jdzk6B4": [
+        rec(0, "A", 0, t0, t1, hands, "resting on a silver tray", "lift a piece of meat"),
+        rec(1, "A", t0, t1, t2, hands, "holding meat in both hands", "drop the meat into the tray"),
+        rec(1, "B", t0, t1, t2, "human hands", "holding a piece of meat over the foil tray", "let the meat fall into the tray"),
+        rec(2, "A", t1, t2, t3, hands, "pressing the meat into the tray", "shift both hands upwards"),
+        rec(3, "A", t2, t3, GEBP_END, hands, "picking meat from the tray", "rest both hands on the table"),
+    ]}
+    path = root / "gebplus" / "val.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(ann))
+    edges = [0.0] + GEBP_INSTANTS
+
+    def frame(k):
+        t = k / 10
+        seg = max(i for i, e in enumerate(edges) if t >= e)
+        return colour_frame(GEBP_COLOURS[seg], k, (64, 48))
+
+    from eqvl.video.synthetic import write_video
+
+    write_video(root / "kinetics" / "cooking" / "-N69Jdzk6B4_000000_000010.mp4", 100, 10, (64, 48), frame)
+    return path, root / "kinetics"

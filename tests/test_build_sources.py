@@ -66,21 +66,22 @@ def test_youcook2_middle_frames_face_filter_and_npy_export(tmp_path):
     assert main(["build", "youcook2", "--annotations", str(ann), "--videos", str(videos), "--out", str(out),
                  "--export", "eqben", "--no-progress"]) == 0
     rows = _rows(out)
-    # segment 2 shows the astronaut's face: its two consecutive pairs go, (0,1) stays
-    assert [(r["segment_id_0"], r["segment_id_1"]) for r in rows] == [(0, 1)]
+    # default: every pair of the 4 segments (EqBen's count needs them); segment 2 shows the astronaut's face: its 3 pairs go
+    assert [(r["segment_id_0"], r["segment_id_1"]) for r in rows] == [(0, 1), (0, 3), (1, 3)]
     assert rows[0]["caption_0"] == "crack two eggs into a bowl" and (rows[0]["time_0"], rows[0]["time_1"]) == (1.0, 3.0)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"]["dropped"]["face"] == 2 and manifest["filters"]["face_filter"] is True
-    assert manifest["counts"]["kept"] + sum(manifest["counts"]["dropped"].values()) == manifest["counts"]["candidates"] == 3
+    assert manifest["counts"]["dropped"]["face"] == 3 and manifest["filters"]["face_filter"] is True
+    assert manifest["settings"]["pairs"] == "all"
+    assert manifest["counts"]["kept"] + sum(manifest["counts"]["dropped"].values()) == manifest["counts"]["candidates"] == 6
     data = get_benchmark("eqben").load(out / "eqben")
     assert data.items[0].images[0].path.endswith(".npy") and data.items[0].subset == "youcook2"
     bgr = np.load(data.items[0].images[0].path)
     rgb = np.asarray(Image.open(out / rows[0]["image_0"]))
     assert np.array_equal(bgr[:, :, ::-1], rgb)
-    # --pairs all, no face filter: every pair of the 4 segments
+    # --pairs consecutive, no face filter: the 3 consecutive pairs
     assert main(["build", "youcook2", "--annotations", str(ann), "--videos", str(videos), "--out", str(out),
-                 "--pairs", "all", "--no-face-filter", "--overwrite", "--no-progress"]) == 0
-    assert len(_rows(out)) == 6
+                 "--pairs", "consecutive", "--no-face-filter", "--overwrite", "--no-progress"]) == 0
+    assert [(r["segment_id_0"], r["segment_id_1"]) for r in _rows(out)] == [(0, 1), (1, 2), (2, 3)]
 
 
 def test_ag_eqben_export_nested_caption_lists(tmp_path):
@@ -118,9 +119,10 @@ def test_wrong_dataset_and_bad_timestamps(tmp_path, capsys):
                  "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "timestamp 10.000 s is outside the video" in err and "ycA.mp4" in err
+    assert "rerun with --resume to finish it" in err and "--overwrite to start again" in err  # a plain re-run is refused
     assert main(["build", "youcook2", "--annotations", str(yc_ann), "--videos", str(yc_videos), "--out", str(tmp_path / "o"),
                  "--no-progress", "--resume", "--skip-bad"]) == 0
-    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["dropped"]["bad_frame"] == 1
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["counts"]["dropped"]["bad_frame"] == 3  # segment 3 is in 3 pairs
 
 
 def test_undecodable_video_is_named_and_skipped(tmp_path, capsys):

@@ -60,14 +60,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gebc.add_argument("--annotations", required=True, help="GEBC annotation JSON ({train,val,test}.json)")
     gebc.add_argument("--videos", required=True, help="Kinetics clips folder (<class>/<ytid>_<start>_<end>.mp4 or <ytid>.mp4)")
     gebc.add_argument("--gap", type=positive_int, default=2, help="pair the segment before boundary i with the one after boundary i+gap-1 (paper: 2)")
-    gebc.add_argument("--motion-words", type=_names, default=None, help="comma list; captions with these words are dropped (default: up,down,upward,downward,towards)")
+    gebc.add_argument("--motion-words", type=_names, default=None, help="comma list; captions with these words, in any form (up: upward, upwards), are dropped (default: up,down,upward,downward,towards)")
     _common(gebc)
     gebc.set_defaults(func=run_gebc)
 
     yc = sub.add_parser("youcook2", help="YouCook2 segments -> EQ-YouCook2 twins (face filter)")
     yc.add_argument("--annotations", required=True, help="youcookii_annotations_trainval.json")
     yc.add_argument("--videos", required=True, help="raw_videos/ folder (<split>/<recipe>/<id>.<mp4|mkv|webm>)")
-    yc.add_argument("--pairs", default="consecutive", choices=("consecutive", "all"), help="which segments of a video to pair (default consecutive)")
+    yc.add_argument("--pairs", default="all", choices=("all", "consecutive"),
+                    help="which segments of a video to pair (default all: the count EqBen reports needs every pair)")
     yc.add_argument("--split", default="all", choices=("all", "training", "validation"), help="subset to use (default all)")
     yc.add_argument("--no-face-filter", action="store_true", help="keep frames that show a human face")
     _common(yc)

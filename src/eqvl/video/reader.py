@@ -1,7 +1,9 @@
 """Frame-accurate frame extraction with PyAV (its wheel ships FFmpeg).
 
 `VideoReader.frames_at(times)` returns the frame *shown* at each time: the last frame whose
-presentation time is <= t. It seeks (to the keyframe before t) only when the next wanted time is
+presentation time is <= t. A time more than a frame (+ END_SLACK_S) past the last frame that
+actually decodes is an error naming the time and the decodable length: a partial download in a
+streamable container (mkv, webm) keeps the full duration in its header but decodes only part. It seeks (to the keyframe before t) only when the next wanted time is
 far ahead, and otherwise keeps decoding, so sparse timestamps cost a few GOPs each instead of a
 decode of the whole video (see bench/bench_build.py), and dense ones never re-seek.
 """
@@ -99,15 +101,21 @@ class VideoReader:
         except av.error.FFmpegError as exc:
             raise DataError(f"cannot decode video: {exc}", path=str(self.path)) from None
 
+    def frame_seconds(self) -> float:
+        """How long one frame is shown (1 / fps; 0.04 s when the stream states no rate)."""
+        return 1.0 / self.fps if self.fps else 0.04
+
     def _frame_at(self, t: float):
         eps = 1e-6
         here = self._last if self._last is not None else self._pending
         if self._frames is None or here is None or t + eps < here.time and self._last is not None \
                 or t - here.time > SEEK_GAP_S:
             self._seek(t)
+        ended = False
         while True:
             frame = self._next()
             if frame is None:
+                ended = True
                 break
             if frame.time is not None and frame.time > t + eps:
                 self._pending = frame
@@ -115,7 +123,13 @@ class VideoReader:
             self._last = frame
         found = self._last if self._last is not None else self._pending
         if found is None:
-            raise DataError(f"no frame decodes at {t:.3f} s", path=str(self.path))
+            raise DataError(f"no frame decodes at {t - self.start:.3f} s (the video claims {self.duration:.3f} s; "
+                            "a truncated file?)", path=str(self.path))
+        # the stream ended before t: a truncated file (partial download) whose header still claims the full length
+        if ended and found.time is not None and t - found.time > self.frame_seconds() + END_SLACK_S + eps:
+            decodes_to = found.time - self.start + self.frame_seconds()
+            raise DataError(f"frame at {t - self.start:.3f} s requested but the video decodes only to {decodes_to:.3f} s "
+                            f"(it claims {self.duration:.3f} s: a truncated file?)", path=str(self.path))
         return found
 
     def check_time(self, t: float, what: str = "timestamp") -> None:

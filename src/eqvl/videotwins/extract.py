@@ -3,12 +3,17 @@ hash them, detect faces, and leave a done marker so a killed build resumes witho
 
 The marker (`.build/done/<video>.json`) holds everything later steps need (image path, dHash,
 face count, or the error per frame); it is written atomically after the images, so a marker
-always describes complete files.
+always describes complete files. It also records what the frames were made FROM: the source's
+fingerprint (size + BLAKE2 of its first and last 64 KiB; size + mtime per frame file for a frames
+folder) and each frame's time or number. `--resume` reuses a marker only when both still match,
+so an edited annotation (a moved segment) or a replaced video is extracted again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from eqvl.videotwins.filters import count_faces, dhash
-from eqvl.videotwins.plan import VideoPlan, safe_name
+from eqvl.videotwins.plan import FrameSpec, VideoPlan, safe_name
 from eqvl.video.reader import VideoReader
 from eqvl.errors import DataError
 from eqvl.io import atomic_open
@@ -47,6 +52,49 @@ def read_marker(out: str | Path, video: str) -> dict[str, Any] | None:
         return None  # a damaged marker means: redo the video
 
 
+def _fingerprint_file(path: Path, chunk: int = 1 << 16) -> str:
+    size = path.stat().st_size
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as handle:
+        digest.update(handle.read(chunk))
+        if size > chunk:
+            handle.seek(max(chunk, size - chunk))
+            digest.update(handle.read(chunk))
+    return f"{size}:{digest.hexdigest()}"
+
+
+def source_fingerprint(plan: VideoPlan) -> str | None:
+    """What the video's frames are made from, as a string; None when the source is missing."""
+    if plan.source is None:
+        return None
+    try:
+        if plan.source_kind == "frames":
+            parts = []
+            for name in sorted(plan.frames):
+                st = (Path(plan.source) / f"{name}.png").stat()
+                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+            return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+        return _fingerprint_file(Path(plan.source))
+    except OSError:
+        return None
+
+
+def frame_key(spec: FrameSpec) -> dict[str, Any]:
+    return {"index": spec.index} if spec.time is None else {"time": spec.time}
+
+
+def marker_matches(marker: dict[str, Any] | None, plan: VideoPlan) -> bool:
+    """Whether a done marker was made from exactly this video content and these frame times."""
+    if not marker or "error" in marker or marker.get("source") is None:
+        return False
+    frames = marker.get("frames", {})
+    if set(frames) != set(plan.frames):
+        return False
+    if any(frames[n].get("key") != frame_key(spec) for n, spec in plan.frames.items()):
+        return False
+    return marker["source"] == source_fingerprint(plan)
+
+
 def _save(image: Image.Image, path: Path, fmt: str) -> None:
     with atomic_open(path, "wb") as handle:
         if fmt == "png":
@@ -71,22 +119,21 @@ def _load_frames(plan: VideoPlan, errors: dict[str, str], threads: int = 0) -> d
             except OSError as exc:
                 errors[spec.name] = f"{path}: unreadable frame: {exc}"
         return out
+    images = {}
     with VideoReader(plan.source, threads=threads) as reader:
-        good = []
-        for spec in specs:
-            t = spec.time if spec.time is not None else (spec.index + 0.25) / (reader.fps or 1.0)
+        # one frame at a time in time order: the reader decodes on between close times, and a frame the
+        # file cannot give (past its end, or past what a truncated file decodes) fails alone
+        fps = reader.fps or 1.0
+        for spec in sorted(specs, key=lambda s: s.time if s.time is not None else (s.index + 0.25) / fps):
             try:
-                reader.check_time(t, "timestamp" if spec.time is not None else f"frame {spec.name} at")
-                good.append(spec)
+                if spec.time is not None:
+                    reader.check_time(spec.time, "timestamp")
+                    images[spec.name] = reader.frames_at([spec.time])[0]
+                else:
+                    images[spec.name] = reader.frames_by_index([spec.index])[0]
             except DataError as exc:
                 errors[spec.name] = str(exc)
-        if not good:
-            return {}
-        by_index = [s for s in good if s.time is None]
-        by_time = [s for s in good if s.time is not None]
-        images = dict(zip([s.name for s in by_index], reader.frames_by_index([s.index for s in by_index])))
-        images.update(zip([s.name for s in by_time], reader.frames_at([s.time for s in by_time])))
-        return images
+    return images
 
 
 def extract_video(job: ExtractJob) -> dict[str, Any]:
@@ -98,18 +145,21 @@ def extract_video(job: ExtractJob) -> dict[str, Any]:
     except DataError as exc:
         return {"video": plan.video, "error": str(exc)}
     folder = Path("images") / safe_name(plan.video)
+    if (out / folder).is_dir():  # frames of an earlier, different plan of this video (resume after an edit)
+        shutil.rmtree(out / folder)
     frames: dict[str, Any] = {}
     for name in sorted(plan.frames):
+        key = frame_key(plan.frames[name])
         if name in errors:
-            frames[name] = {"error": errors[name]}
+            frames[name] = {"error": errors[name], "key": key}
             continue
         image = images[name]
         rel = (folder / f"{safe_name(name)}.{job.image_format}").as_posix()
         _save(image, out / rel, job.image_format)
-        frames[name] = {"path": rel, "dhash": f"{dhash(image):016x}", "size": list(image.size)}
+        frames[name] = {"path": rel, "dhash": f"{dhash(image):016x}", "size": list(image.size), "key": key}
         if job.faces:
             frames[name]["faces"] = count_faces(image)
-    marker = {"video": plan.video, "frames": frames}
+    marker = {"video": plan.video, "source": source_fingerprint(plan), "frames": frames}
     path = marker_path(out, plan.video)
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(marker, handle, sort_keys=True)

@@ -6,7 +6,9 @@
 - Faces: OpenCV's Haar cascade (`haarcascade_frontalface_default.xml`), whose weights ship in the
   `opencv-python-headless` 4.x wheel (`cv2.data.haarcascades`); nothing is downloaded. EqBen drops
   YouCook2 frames that show the chef's face instead of the food (appendix B.3).
-- Motion words: GEBC captions with words a still frame cannot show (appendix B.2's list).
+- Motion words: GEBC captions with words a still frame cannot show. Appendix B.2 lists "action words
+  (e.g. up, down, upward, downward and towards)"; each listed word also matches its word forms
+  (`word_forms`): "up" matches up / upward / upwards, "towards" matches toward / towards.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from PIL import Image
 
 from eqvl.errors import EqvlError
 
-#: EqBen B.2: "action words (e.g. up, down, upward, downward and towards)"
+#: EqBen B.2: "action words (e.g. up, down, upward, downward and towards)"; forms via `word_forms`
 DEFAULT_MOTION_WORDS = ("up", "down", "upward", "downward", "towards")
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -36,10 +38,24 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def _stem(word: str) -> str:
+    """"towards" -> "toward", "upwards" -> "upward": the -wards spelling is the -ward word."""
+    word = word.lower()
+    return word[:-1] if word.endswith("wards") else word
+
+
+def word_forms(word: str) -> set[str]:
+    """The forms a listed motion word matches: itself, its -ward / -wards spellings, and (for a
+    -ward word) the other spelling. up -> {up, upward, upwards}; towards -> {toward, towards}."""
+    stem = _stem(word)
+    forms = {stem, stem + "s"} if stem.endswith("ward") else {stem, stem + "ward", stem + "wards"}
+    return forms | {word.lower()}
+
+
 def motion_word_hits(text: str, words: Iterable[str]) -> list[str]:
-    """The listed words that occur in `text` as whole words (case-insensitive)."""
+    """The listed words that occur in `text` as whole words in any of their forms (case-insensitive)."""
     tokens = set(re.findall(r"[a-z']+", text.lower()))
-    return [w for w in words if w.lower() in tokens]
+    return [w for w in words if word_forms(w) & tokens]
 
 
 @lru_cache(maxsize=1)

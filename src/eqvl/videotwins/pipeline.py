@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from eqvl.videotwins.extract import ExtractJob, extract_video, read_marker
+from eqvl.videotwins.extract import ExtractJob, extract_video, marker_matches, read_marker
 from eqvl.videotwins.plan import Plan
 from eqvl.videotwins.select import ScreenConfig, select_twins
 from eqvl.errors import EqvlError
@@ -99,8 +99,8 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
     todo = []
     for vp in plan.videos:
         marker = read_marker(cfg.out, vp.video) if cfg.resume else None
-        if marker is not None and set(marker.get("frames", {})) == set(vp.frames):
-            markers[vp.video] = marker
+        if marker_matches(marker, vp):  # same video content, same frame times: reuse
+            markers[vp.video] = marker  # type: ignore[assignment]
         else:
             todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces, decoder_threads(cfg.workers)))
     bar = tqdm(total=len(plan.videos), initial=len(markers), desc=f"build {plan.subset}", unit="video", disable=not cfg.progress)
@@ -133,7 +133,11 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
     cfg.validate()
     identity = {"subset": plan.subset, "settings": plan.settings, "image_format": cfg.image_format, "faces": cfg.faces}
     out = prepare_out(cfg, json.loads(json.dumps(identity)))
-    markers = extract_all(plan, cfg)
+    try:
+        markers = extract_all(plan, cfg)
+    except EqvlError as exc:  # the finished videos stay: say how to go on, since a plain re-run is refused
+        raise EqvlError(f"{exc}; the partial build in {out} is kept: rerun with --resume to finish it "
+                        "(after fixing the input) or --overwrite to start again") from None
     rows, dropped = select_twins(plan, markers, cfg.screen, encoder, out, progress=cfg.progress)
     write_jsonl_atomic(out / "twins.jsonl", rows)
     # annotation-level drops of single frames ("frame_*", Action Genome) are counted apart from pairs

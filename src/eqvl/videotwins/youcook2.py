@@ -1,12 +1,16 @@
 """YouCook2 segments -> EQ-YouCook2 candidates (EqBen appendix B.3).
 
 Each annotated segment gives its middle frame and its sentence; twins pair segments of the same
-video (consecutive ones by default, every pair with `pairs="all"`). Frames showing a human face
-are dropped later by the build's face filter (the chef's face instead of the food).
+video: every pair by default (`pairs="all"`), only consecutive ones with `pairs="consecutive"`.
+EqBen reports 45,849 EQ-YouCook2 twins; YouCook2's train+val annotations have 1,790 videos with 7.7
+segments on average, so consecutive pairs give at most ~12k while every pair within a video gives
+~46k: only "all" can reach the paper's count. Frames showing a human face are dropped later by the
+build's face filter (the chef's face instead of the food).
 """
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ def _database(ann: Any, path: Path) -> dict[str, dict]:
         got = "a GEBC-style {video: [boundaries]} file" if isinstance(ann, dict) and ann and all(isinstance(v, list) for v in ann.values()) \
             else f"keys {sorted(ann)[:3]}" if isinstance(ann, dict) else type(ann).__name__
         raise DataError(f"expected YouCook2's layout {LAYOUT}; got {got}", path=str(path))
+    if not ann["database"]:
+        raise DataError("the database holds no videos (expected {\"database\": {video_id: {...}}})", path=str(path), field="database")
     return ann["database"]
 
 
@@ -35,8 +41,11 @@ def _segments(vid: str, entry: Any, path: Path) -> list[tuple[int, float, float,
     for k, seg in enumerate(entry["annotations"]):
         where = f"{vid}.annotations[{k}]"
         span = seg.get("segment") if isinstance(seg, dict) else None
-        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, (int, float)) for v in span)) or span[1] < span[0]:
-            raise DataError(f"expected segment [start_s, end_s], got {span!r}", path=str(path), field=f"{where}.segment")
+        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                   and math.isfinite(v) for v in span)) \
+                or span[0] < 0 or span[1] < span[0]:
+            raise DataError(f"expected segment [start_s, end_s] with 0 <= start <= end, got {span!r}", path=str(path),
+                            field=f"{where}.segment")
         sentence = seg.get("sentence")
         if not isinstance(sentence, str) or not sentence.strip():
             raise DataError("expected a non-empty sentence", path=str(path), field=f"{where}.sentence")
@@ -44,7 +53,7 @@ def _segments(vid: str, entry: Any, path: Path) -> list[tuple[int, float, float,
     return sorted(out, key=lambda s: (s[1], s[0]))
 
 
-def read_youcook2(annotations: str | Path, videos_dir: str | Path, pairs: str = "consecutive", split: str = "all") -> Plan:
+def read_youcook2(annotations: str | Path, videos_dir: str | Path, pairs: str = "all", split: str = "all") -> Plan:
     if pairs not in ("consecutive", "all"):
         raise EqvlError(f"--pairs must be consecutive or all, got {pairs!r}")
     path = Path(annotations)
