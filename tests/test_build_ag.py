@@ -30,12 +30,14 @@ def test_pair_rule_by_hand():
 def test_plan_captions_and_filters(tmp_path):
     ann = write_ag(tmp_path)
     plan = read_ag(ann, frames_dir=tmp_path / "frames")
-    cands = [c for v in plan.videos for c in v.candidates]
-    assert [(int(c.frame_0), int(c.frame_1)) for c in cands] == CUP_PAIRS
-    assert cands[0].caption_0 == TEMPLATE.format(attention="looking at", object="cup", spatial="in front of")
-    assert cands[0].caption_0 == "The person is looking at cup which is in front of him/her."
-    assert cands[0].caption_1 == "The person is not looking at cup which is beneath him/her."
-    assert cands[1].caption_1 == "The person is looking at cup which is behind him/her."
+    (track,) = plan.videos[0].tracks  # pairs are chosen after extraction; the relation rule alone gives CUP_PAIRS
+    chosen, _ = pair_track(track.numbers, track.relations)
+    assert [(track.numbers[i], track.numbers[j]) for i, j in chosen] == CUP_PAIRS
+    caps = dict(zip(track.numbers, (c[0] for c in track.captions)))
+    assert caps[10] == TEMPLATE.format(attention="looking at", object="cup", spatial="in front of")
+    assert caps[10] == "The person is looking at cup which is in front of him/her."
+    assert caps[30] == "The person is not looking at cup which is beneath him/her."
+    assert caps[50] == "The person is looking at cup which is behind him/her."
     assert plan.candidates == 15  # cup track C(6,2); AG002 (no person detected) forms no track
     assert plan.dropped["frame_object_invisible"] == 6 and plan.dropped["frame_no_person"] == 2
     assert [v.video for v in plan.videos] == ["AG001"]
@@ -107,7 +109,8 @@ def test_bad_inputs_one_line_errors(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "AG001.mp4: video file not found" in err
     assert _build(tmp_path, "--videos", str(tmp_path / "nowhere"), "--skip-bad", "--overwrite") == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["counts"]["bad_videos"] == 1 and manifest["counts"]["dropped"]["bad_video"] == 2
+    # the 9 pairs the relation rule allows are lost with the video (6 differ in < 2 relation sets)
+    assert manifest["counts"]["bad_videos"] == 1 and manifest["counts"]["dropped"]["bad_video"] == 9
     # a file of another dataset in place of the object pickle
     with open(ann / "object_bbox_and_relationship.pkl", "wb") as f:
         pickle.dump({"vidA": [{"timestamp": 1.0}]}, f)
@@ -134,3 +137,38 @@ def test_workers_give_identical_output(tmp_path):
     assert main(["build", "ag", "--annotations", str(tmp_path / "annotations"), "--videos", str(tmp_path / "videos"),
                  "--out", str(tmp_path / "out2"), "--workers", "2", "--no-progress"]) == 0
     assert (tmp_path / "out2" / "twins.jsonl").read_bytes() == one
+
+
+def _rows(tmp_path):
+    return [json.loads(line) for line in (tmp_path / "out" / "twins.jsonl").read_text().splitlines()]
+
+
+def test_filters_take_part_in_choosing_partners(tmp_path):
+    write_ag(tmp_path)
+    frames = tmp_path / "frames" / "AG001.mp4"
+    # frame 30 (anchor 10's first partner by the relation rule) shows the same picture as frame 10: near-duplicate
+    (frames / "000030.png").write_bytes((frames / "000010.png").read_bytes())
+    assert _build(tmp_path, "--frames", str(tmp_path / "frames")) == 0
+    # anchor 10 goes on to its next valid partner, 50 (2 sets differ); 30 then pairs with 40 (3 sets differ)
+    assert [(r["frame_id_0"], r["frame_id_1"]) for r in _rows(tmp_path)] == [(10, 50), (30, 40)]
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
+    assert counts["dropped"]["near_duplicate"] == 1 and counts["kept"] + sum(counts["dropped"].values()) == counts["candidates"] == 15
+
+
+def test_duplicate_images_are_scoped_per_video_and_object(tmp_path):
+    ann = write_ag(tmp_path)
+    objects = pickle.loads((ann / "object_bbox_and_relationship.pkl").read_bytes())
+    for n, rel in CUP_TRACK.items():  # a dish with the cup's relations in the same frames: same two pictures, other subject
+        key = f"AG001.mp4/{n:06d}.png"
+        objects[key].append({**objects[key][0], "class": "dish"})
+    (ann / "object_bbox_and_relationship.pkl").write_bytes(pickle.dumps(objects))
+    assert _build(tmp_path, "--frames", str(tmp_path / "frames")) == 0
+    rows = _rows(tmp_path)
+    assert [(r["object"], r["frame_id_0"], r["frame_id_1"]) for r in rows] == \
+        [("cup/glass/bottle", 10, 30), ("cup/glass/bottle", 30, 50), ("dish", 10, 30), ("dish", 30, 50)]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["filters"]["duplicate_images_scope"] == "video"
+    assert _build(tmp_path, "--frames", str(tmp_path / "frames"), "--overwrite", "--duplicate-scope", "build") == 0
+    # across the build, the dish may not reuse the cup's two pictures: it takes its next valid partners instead
+    assert [(r["object"], r["frame_id_0"], r["frame_id_1"]) for r in _rows(tmp_path)] == \
+        [("cup/glass/bottle", 10, 30), ("cup/glass/bottle", 30, 50), ("dish", 10, 50), ("dish", 30, 40)]

@@ -33,6 +33,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="finish an interrupted build; finished videos are not redone")
     p.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (EqBen's official layout)")
     p.add_argument("--dedup-bits", type=int_range(-1, 64), default=2, help="dHash near-duplicate threshold in bits of 64, -1 = off (default 2)")
+    p.add_argument("--duplicate-scope", default="video", choices=("video", "build"),
+                   help="drop a twin whose two pictures already form a kept twin of the same video (and AG object; default) or anywhere in the build")
     p.add_argument("--screen-model", default=None, help="screen pairs with this encoder's image-image similarity (any eqvl model)")
     p.add_argument("--screen-pretrained", default=None, help="weights of --screen-model: open_clip tag, checkpoint, or none")
     p.add_argument("--sim-band", type=_band, default=(0.5, 0.97), metavar="LOW,HIGH", help="keep twins with cosine in [LOW, HIGH] (default 0.5,0.97)")
@@ -122,7 +124,7 @@ def _config(args: argparse.Namespace, faces: bool = False):
     from eqvl.videotwins.pipeline import BuildConfig
     from eqvl.videotwins.select import ScreenConfig
 
-    screen = ScreenConfig(dedup_bits=args.dedup_bits, sim_low=args.sim_band[0], sim_high=args.sim_band[1],
+    screen = ScreenConfig(dedup_bits=args.dedup_bits, duplicate_scope=args.duplicate_scope, sim_low=args.sim_band[0], sim_high=args.sim_band[1],
                           model=args.screen_model, pretrained=args.screen_pretrained if args.screen_model else None)
     return BuildConfig(out=args.out, workers=args.workers, image_format=args.image_format, faces=faces, skip_bad=args.skip_bad,
                        overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress, export=args.export,

@@ -4,7 +4,8 @@ Reads the official pickles (`object_bbox_and_relationship.pkl`, `person_bbox.pkl
 "<CharadesID>.mp4/<6-digit frame>.png") and vocabularies. Each annotated (frame, object) gets the
 caption "The person is <attention> <object> which is <spatial> him/her."; two frames of one
 video's object track are paired only when >= 2 of the 3 relationship sets (attention, spatial,
-contacting) differ, and once a frame is chosen its next annotated frame is skipped.
+contacting) differ, and once a frame is chosen its next annotated frame is skipped. The pairing itself
+runs after the frames are extracted (ag_pairs.py), so the image filters take part in choosing.
 
 Frame ids are the names AG's `tools/dump_frames.py` gave the frames (`ffmpeg -i VIDEO %06d.png`,
 numbered from 1), so id N is the video's decoded frame N-1 when frames are decoded from `--videos`.
@@ -24,7 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from eqvl.videotwins.plan import Candidate, FrameSpec, Plan, VideoPlan
+from eqvl.videotwins.ag_pairs import pair_track, pairable
+from eqvl.videotwins.plan import FrameSpec, Plan, Track, VideoPlan
 from eqvl.errors import DataError
 
 TEMPLATE = "The person is {attention} {object} which is {spatial} him/her."
@@ -134,44 +136,6 @@ def differing(a: tuple, b: tuple) -> int:
     return sum(frozenset(x) != frozenset(y) for x, y in zip(a, b))
 
 
-def _ndiff(a: tuple, b: tuple) -> int:
-    return (a[0] != b[0]) + (a[1] != b[1]) + (a[2] != b[2])
-
-
-def pair_track(frames: list[int], rels: list[tuple]) -> tuple[list[tuple[int, int]], Counter]:
-    """The frame filter of appendix B.1 on one object track (frames in order).
-
-    Anchor i takes the first later frame j with >= 2 differing relationship sets; both chosen
-    frames block their next annotated frame (i+1, j+1) from any later pair. Returns the chosen
-    (i, j) positions and why each other pair (i < j) of the track was not chosen.
-    """
-    n = len(frames)
-    rels = [tuple(frozenset(x) for x in r) for r in rels]  # compare sets once each, not per pair
-    blocked: set[int] = set()
-    chosen: list[tuple[int, int]] = []
-    for i in range(n):
-        if i in blocked:
-            continue
-        for j in range(i + 1, n):
-            if j not in blocked and _ndiff(rels[i], rels[j]) >= 2:
-                chosen.append((i, j))
-                blocked.update((i + 1, j + 1))
-                break
-    dropped: Counter = Counter()
-    picked = set(chosen)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if (i, j) in picked:
-                continue
-            if _ndiff(rels[i], rels[j]) < 2:
-                dropped["relations_differ_lt_2"] += 1
-            elif i in blocked or j in blocked:
-                dropped["next_frame_of_chosen"] += 1
-            else:
-                dropped["anchor_already_paired"] += 1
-    return chosen, dropped
-
-
 def read_ag(annotations: str | Path, frames_dir: str | Path | None = None, videos_dir: str | Path | None = None,
             split: str = "all") -> Plan:
     """Build the EQ-AG plan from the official annotation folder; frames come from `frames_dir` or `videos_dir`."""
@@ -215,40 +179,29 @@ def read_ag(annotations: str | Path, frames_dir: str | Path | None = None, video
 
 
 def _plan(tracks, dropped: Counter, frames_dir, videos_dir, split: str) -> Plan:
-    plan = Plan(subset="ag", videos=[], dropped=dropped, settings={"split": split, "template": TEMPLATE, "min_differing": 2})
-    seen: set = set()
+    """One Track per (video, object); pairs are chosen after extraction (ag_pairs.py, select.py)."""
+    plan = Plan(subset="ag", videos=[], dropped=dropped, settings={"split": split, "template": TEMPLATE, "min_differing": 2,
+                                                                   "pairing": "after image filters"})
     for video in sorted(tracks):
         frames: dict[str, FrameSpec] = {}
-        candidates: list[Candidate] = []
+        video_tracks: list[Track] = []
         for obj_class in sorted(tracks[video]):
             track = sorted(tracks[video][obj_class])
             numbers, rels = [f for f, _ in track], [r for _, r in track]
-            chosen, why = pair_track(numbers, rels)
+            captions = [caption_list(obj_class, r) for r in rels]
             plan.candidates += len(numbers) * (len(numbers) - 1) // 2
-            plan.dropped.update(why)
-            for i, j in chosen:
-                caps_i, caps_j = caption_list(obj_class, rels[i]), caption_list(obj_class, rels[j])
-                key = (video, numbers[i], numbers[j], caps_i[0], caps_j[0])
-                if caps_i[0] == caps_j[0]:
-                    plan.dropped["same_caption"] += 1
-                    continue
-                if key in seen:
-                    plan.dropped["duplicate"] += 1
-                    continue
-                seen.add(key)
-                names = [f"{numbers[k]:06d}" for k in (i, j)]
-                for name, number in zip(names, (numbers[i], numbers[j])):
-                    # AG's tools/dump_frames.py writes `ffmpeg -i VIDEO %06d.png`: file N is decoded frame N-1
-                    frames[name] = FrameSpec(name=name, index=number - 1)
-                extra = {"object": obj_class, "frame_id_0": numbers[i], "frame_id_1": numbers[j],
-                         "relations_0": dict(zip(("attention", "spatial", "contacting"), map(list, rels[i]))),
-                         "relations_1": dict(zip(("attention", "spatial", "contacting"), map(list, rels[j]))),
-                         "captions_0": caps_i, "captions_1": caps_j}
-                candidates.append(Candidate(video, names[0], names[1], caps_i[0], caps_j[0], "ag:relations_differ>=2,skip_next", extra))
-        if candidates:
+            names = [f"{n:06d}" for n in numbers]
+            for k in sorted(pairable(rels, captions)):
+                # AG's tools/dump_frames.py writes `ffmpeg -i VIDEO %06d.png`: file N is decoded frame N-1
+                frames[names[k]] = FrameSpec(name=names[k], index=numbers[k] - 1)
+            video_tracks.append(Track(obj_class, names, numbers, rels, captions))
+        if frames:
             if frames_dir is not None:
                 source, kind = str(Path(frames_dir) / f"{video}.mp4"), "frames"
             else:
                 source, kind = (str(Path(videos_dir) / f"{video}.mp4") if videos_dir is not None else None), "video"
-            plan.videos.append(VideoPlan(video, source, frames, candidates, source_kind=kind))
+            plan.videos.append(VideoPlan(video, source, frames, [], source_kind=kind, tracks=video_tracks))
+        else:  # no pair is possible: count the track's pairs by the relation rule alone
+            for t in video_tracks:
+                plan.dropped.update(pair_track(t.numbers, t.relations, lambda i, j, t=t: "same_caption")[1])
     return plan

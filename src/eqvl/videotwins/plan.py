@@ -37,6 +37,18 @@ class Candidate:
 
 
 @dataclass
+class Track:
+    """One object's annotated frames in one video (Action Genome): pairs are chosen from it only after
+    the frames exist, so the image filters take part in choosing (see ag_pairs.py)."""
+
+    object: str
+    frames: list[str]  # FrameSpec names, in frame order (a name repeats when one frame shows two such objects)
+    numbers: list[int]  # annotation frame ids
+    relations: list[tuple]  # (attention, spatial, contacting) per frame
+    captions: list[list[str]]  # caption list per frame; the first is the twin's caption
+
+
+@dataclass
 class VideoPlan:
     """Everything one video contributes. `source` is a video file or a folder of pre-extracted frames."""
 
@@ -45,6 +57,7 @@ class VideoPlan:
     frames: dict[str, FrameSpec]
     candidates: list[Candidate]
     source_kind: str = "video"  # "video" | "frames"
+    tracks: list[Track] = field(default_factory=list)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 In order, a candidate is dropped when one of its frames failed (`bad_frame`), shows a face
 (`face`, YouCook2), the two frames are near-duplicates by dHash (`near_duplicate`), the same two
-pictures already form a kept twin (`duplicate_images`), or, with a screening encoder, the
+pictures already form a kept twin of the same video (and, for Action Genome, the same object;
+`duplicate_scope="build"`: anywhere in the build) (`duplicate_images`), or, with a screening encoder, the
 image-image cosine similarity falls outside the band (`screen_too_different` /
 `screen_too_similar`): a twin should show one scene with a small change, so very low similarity
 means a cut or a different scene and very high similarity means no visible change.
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from eqvl.videotwins.filters import hamming
-from eqvl.videotwins.plan import Plan, safe_name
+from eqvl.videotwins.ag_pairs import pair_track
+from eqvl.videotwins.plan import Candidate, Plan, Track, safe_name
 from eqvl.errors import EqvlError
 
 
@@ -29,6 +31,9 @@ class ScreenConfig:
     #: image-image cosine band a kept twin must fall in (only with a screening encoder)
     sim_low: float = 0.5
     sim_high: float = 0.97
+    #: where `duplicate_images` looks for the same two pictures: "video" (per video, and per object for
+    #: Action Genome, whose twins EqBen lays out per subject) or "build"
+    duplicate_scope: str = "video"
     model: str | None = None
     pretrained: str | None = None
     batch_size: int = 32
@@ -36,12 +41,15 @@ class ScreenConfig:
     def validate(self) -> "ScreenConfig":
         if not -1 <= self.dedup_bits <= 64:
             raise EqvlError(f"--dedup-bits must be in -1..64, got {self.dedup_bits}")
+        if self.duplicate_scope not in ("video", "build"):
+            raise EqvlError(f"--duplicate-scope must be video or build, got {self.duplicate_scope!r}")
         if not -1.0 <= self.sim_low <= self.sim_high <= 1.0:
             raise EqvlError(f"--sim-band must be LOW,HIGH with -1 <= LOW <= HIGH <= 1, got {self.sim_low},{self.sim_high}")
         return self
 
     def manifest(self, faces: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"dhash_near_duplicate_max_bits": self.dedup_bits, "face_filter": faces}
+        out: dict[str, Any] = {"dhash_near_duplicate_max_bits": self.dedup_bits, "face_filter": faces,
+                               "duplicate_images_scope": self.duplicate_scope}
         if self.model is not None:
             out["screen"] = {"model": self.model, "pretrained": self.pretrained, "image_cosine_band": [self.sim_low, self.sim_high]}
         else:
@@ -65,40 +73,85 @@ def twin_id(plan_subset: str, video: str, cand, used: Counter) -> str:
     return base if used[base] == 1 else f"{base}#{used[base]}"
 
 
+def _pair_filter(a: dict | None, b: dict | None, screen: ScreenConfig, seen: set, scope: tuple) -> str | None:
+    """Why the two frames cannot be a twin, or None (and then the pair of pictures is remembered)."""
+    why = _frame_ok(a) or _frame_ok(b)
+    if why is not None or screen.dedup_bits < 0:
+        return why
+    assert a is not None and b is not None
+    if hamming(int(a["dhash"], 16), int(b["dhash"], 16)) <= screen.dedup_bits:
+        return "near_duplicate"
+    key = (scope if screen.duplicate_scope == "video" else ()) + tuple(sorted((a["dhash"], b["dhash"])))
+    if key in seen:
+        return "duplicate_images"
+    seen.add(key)
+    return None
+
+
+def _row(plan: Plan, vp, cand: Candidate, a: dict, b: dict, used: Counter) -> dict:
+    row = {"id": twin_id(plan.subset, vp.video, cand, used), "subset": plan.subset,
+           "image_0": a["path"], "image_1": b["path"], "caption_0": cand.caption_0, "caption_1": cand.caption_1,
+           "video": vp.video, "frame_0": cand.frame_0, "frame_1": cand.frame_1, "rule": cand.rule}
+    spec0, spec1 = vp.frames[cand.frame_0], vp.frames[cand.frame_1]
+    if spec0.time is not None:
+        row["time_0"], row["time_1"] = round(spec0.time, 6), round(spec1.time, 6)
+    row.update(cand.extra)
+    return row
+
+
+def _track_candidates(vp, track: Track, frames: dict, screen: ScreenConfig, seen: set, dropped: Counter) -> list[Candidate]:
+    """Appendix B.1's rule on one AG track with the filters taking part (ag_pairs.pair_track)."""
+    chosen_keys: set = set()
+
+    def accept(i: int, j: int) -> str | None:
+        cap_i, cap_j = track.captions[i][0], track.captions[j][0]
+        if cap_i == cap_j:
+            return "same_caption"
+        key = (track.numbers[i], track.numbers[j], cap_i, cap_j)
+        if key in chosen_keys:  # one frame annotated with two objects of this class
+            return "duplicate"
+        why = _pair_filter(frames.get(track.frames[i]), frames.get(track.frames[j]), screen, seen, (vp.video, track.object))
+        if why is None:
+            chosen_keys.add(key)
+        return why
+
+    chosen, why = pair_track(track.numbers, track.relations, accept)
+    dropped.update(why)
+    out = []
+    for i, j in chosen:
+        rel_i, rel_j = (dict(zip(("attention", "spatial", "contacting"), map(list, track.relations[k]))) for k in (i, j))
+        extra = {"object": track.object, "frame_id_0": track.numbers[i], "frame_id_1": track.numbers[j],
+                 "relations_0": rel_i, "relations_1": rel_j, "captions_0": track.captions[i], "captions_1": track.captions[j]}
+        out.append(Candidate(vp.video, track.frames[i], track.frames[j], track.captions[i][0], track.captions[j][0],
+                             "ag:relations_differ>=2,skip_next", extra))
+    return out
+
+
 def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, encoder: Any, out: Path,
                  progress: bool = True) -> tuple[list[dict], Counter]:
     """Apply the filters; return twins.jsonl rows (plan order) and the drop counts."""
     dropped: Counter = Counter()
     rows: list[dict] = []
-    seen_pairs: set[tuple[str, str]] = set()
+    seen: set = set()
     used: Counter = Counter()
     for vp in plan.videos:
         marker = markers.get(vp.video, {})
         if "error" in marker:
             dropped["bad_video"] += len(vp.candidates)
+            for track in vp.tracks:  # the relation rule still says which pairs were possible at all
+                dropped.update(pair_track(track.numbers, track.relations, lambda i, j: "bad_video")[1])
             continue
         frames = marker.get("frames", {})
         for cand in vp.candidates:
             a, b = frames.get(cand.frame_0), frames.get(cand.frame_1)
-            why = _frame_ok(a) or _frame_ok(b)
-            if why is None and screen.dedup_bits >= 0:
-                if hamming(int(a["dhash"], 16), int(b["dhash"], 16)) <= screen.dedup_bits:
-                    why = "near_duplicate"
-                else:
-                    key = tuple(sorted((a["dhash"], b["dhash"])))
-                    why = "duplicate_images" if key in seen_pairs else None
-                    seen_pairs.add(key)
+            why = _pair_filter(a, b, screen, seen, (vp.video,))
             if why is not None:
                 dropped[why] += 1
                 continue
-            row = {"id": twin_id(plan.subset, vp.video, cand, used), "subset": plan.subset,
-                   "image_0": a["path"], "image_1": b["path"], "caption_0": cand.caption_0, "caption_1": cand.caption_1,
-                   "video": vp.video, "frame_0": cand.frame_0, "frame_1": cand.frame_1, "rule": cand.rule}
-            spec0, spec1 = vp.frames[cand.frame_0], vp.frames[cand.frame_1]
-            if spec0.time is not None:
-                row["time_0"], row["time_1"] = round(spec0.time, 6), round(spec1.time, 6)
-            row.update(cand.extra)
-            rows.append(row)
+            rows.append(_row(plan, vp, cand, a, b, used))  # type: ignore[arg-type]
+        for track in vp.tracks:
+            for cand in _track_candidates(vp, track, frames, screen, seen, dropped):
+                rows.append(_row(plan, vp, cand, frames[cand.frame_0], frames[cand.frame_1], used))
     if encoder is not None and rows:
         rows = _screen(rows, screen, encoder, out, dropped, progress)
     return rows, dropped
