@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from eqvl.videotwins.review import create_app  # noqa: E402
 
+LOCAL = "http://127.0.0.1"
+
 
 @pytest.fixture()
 def built(tmp_path):
@@ -31,8 +33,9 @@ def built(tmp_path):
 
 
 def test_api_round_trip_and_resume(built):
-    client = TestClient(create_app(built))
+    client = TestClient(create_app(built), base_url=LOCAL)
     data = client.get("/api/twins").json()
+    assert data["total"] == 2 and data["first_undecided"] == 0
     ids = [t["id"] for t in data["twins"]]
     assert len(ids) == 2 and data["counts"] == {"total": 2, "accepted": 0, "rejected": 0, "undecided": 2}
     assert client.get(data["twins"][0]["image_0"]).status_code == 200
@@ -46,7 +49,7 @@ def test_api_round_trip_and_resume(built):
     store = built / "review" / "decisions.jsonl"
     assert len(store.read_text().splitlines()) == 3
     # a new server (a later session) resumes from the file
-    again = TestClient(create_app(built)).get("/api/twins").json()
+    again = TestClient(create_app(built), base_url=LOCAL).get("/api/twins").json()
     assert [t["decision"] for t in again["twins"]] == ["accept", "reject"]
     client.post("/api/decision", json={"id": ids[1], "decision": "undo"})
     assert read_decisions(store) == {ids[0]: "accept"}
@@ -55,7 +58,7 @@ def test_api_round_trip_and_resume(built):
 def test_eval_and_export_keep_accepted_only(built, tmp_path, capsys):
     ids = [json.loads(x)["id"] for x in (built / "twins.jsonl").read_text().splitlines()]
     store = built / "review" / "decisions.jsonl"
-    client = TestClient(create_app(built))
+    client = TestClient(create_app(built), base_url=LOCAL)
     client.post("/api/decision", json={"id": ids[1], "decision": "accept"})
     client.post("/api/decision", json={"id": ids[0], "decision": "reject"})
     data = get_benchmark("twins").load(built, accepted=str(store))
@@ -131,3 +134,108 @@ def test_review_cli_busy_port_one_line(built, capsys):
 def test_review_refuses_a_folder_without_twins(tmp_path):
     with pytest.raises(DataError, match="not a build folder"):
         create_app(tmp_path)
+
+
+def _hand_built(folder: Path, n: int = 6) -> list[str]:
+    """A build folder written by hand: n twins with their own small images."""
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for k in range(n):
+        for side in (0, 1):
+            Image.new("RGB", (16, 12), (20 * k, 100 * side, 50)).save(folder / "images" / f"{k}_{side}.png")
+        rows.append({"id": f"t{k}", "image_0": f"images/{k}_0.png", "image_1": f"images/{k}_1.png",
+                     "caption_0": f"caption {k} a", "caption_1": f"caption {k} b"})
+    (folder / "twins.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [r["id"] for r in rows]
+
+
+def test_crafted_paths_outside_the_folder_are_refused(tmp_path):
+    folder = tmp_path / "build"
+    _hand_built(folder, 2)
+    rows = [json.loads(x) for x in (folder / "twins.jsonl").read_text().splitlines()]
+    for bad in ("/etc/passwd", "../outside.png", "images/../../outside.png"):
+        (folder / "twins.jsonl").write_text(json.dumps({**rows[0], "image_1": bad}) + "\n")
+        with pytest.raises(DataError, match=r"twins.jsonl:1 \(field 'image_1'\): image path .* is not inside the build folder"):
+            create_app(folder)
+    # a symlink inside images/ that points outside: listed, but never served
+    (tmp_path / "secret.txt").write_text("secret")
+    (folder / "images" / "link.png").symlink_to(tmp_path / "secret.txt")
+    (folder / "twins.jsonl").write_text(json.dumps({**rows[0], "image_1": "images/link.png"}) + "\n")
+    client = TestClient(create_app(folder), base_url=LOCAL)
+    assert client.get("/img/images/0_0.png").status_code == 200
+    r = client.get("/img/images/link.png")
+    assert r.status_code == 404 and "secret" not in r.text
+    assert client.get("/img/twins.jsonl").status_code == 404
+
+
+def test_host_header_is_checked_and_twins_are_paged(tmp_path):
+    folder = tmp_path / "build"
+    ids = _hand_built(folder, 6)
+    app = create_app(folder)
+    assert TestClient(app, base_url="http://evil.example").get("/api/twins").status_code == 400  # DNS rebinding
+    client = TestClient(app, base_url="http://localhost:8765")
+    page = client.get("/api/twins", params={"offset": 4, "limit": 4}).json()
+    assert page["total"] == 6 and [t["id"] for t in page["twins"]] == ids[4:]
+    assert client.get("/api/twins", params={"limit": 100000}).status_code == 422
+    client.post("/api/decision", json={"id": "t0", "decision": "accept"})
+    assert client.get("/api/next_undecided", params={"after": 0}).json() == {"index": 1}
+
+
+def test_decisions_are_appended_without_rereading_the_file(tmp_path, monkeypatch):
+    import eqvl.videotwins.review as review
+
+    folder = tmp_path / "build"
+    ids = _hand_built(folder, 3)
+    client = TestClient(create_app(folder), base_url=LOCAL)
+    calls = []
+    monkeypatch.setattr(review, "read_decisions", lambda *a: calls.append(a) or {})
+    for twin_id, decision in zip(ids, ("accept", "reject", "accept")):
+        r = client.post("/api/decision", json={"id": twin_id, "decision": decision}).json()
+    assert r["counts"] == {"total": 3, "accepted": 2, "rejected": 1, "undecided": 0} and calls == []
+    assert read_decisions(folder / "review" / "decisions.jsonl") == dict(zip(ids, ("accept", "reject", "accept")))
+
+
+def test_browser_fast_typing_decides_each_twin_once(tmp_path):
+    """a, r, a, a 50 ms apart while the server takes 300 ms per save: each key lands on its own twin."""
+    from browser import browser_page
+
+    import uvicorn
+
+    folder = tmp_path / "build"
+    ids = _hand_built(folder, 6)
+    app = create_app(folder)
+
+    @app.middleware("http")
+    async def slow_saves(request, call_next):
+        import asyncio
+
+        if request.url.path == "/api/decision":
+            await asyncio.sleep(0.3)
+        return await call_next(request)
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        with browser_page(1000, 600) as page:
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("body[data-ready='1']")
+            for key in "araa":
+                page.keyboard.press(key)
+                page.wait_for_timeout(50)
+            page.wait_for_selector("body[data-saved='4'][data-pending='0']", timeout=10000)
+            assert page.inner_text("#twin-id") == ids[4] and page.inner_text("#error") == ""
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function(f"document.getElementById('twin-id').textContent === '{ids[3]}'")
+            assert page.inner_text("#state") == "accepted"
+        assert read_decisions(folder / "review" / "decisions.jsonl") == dict(zip(ids, ("accept", "reject", "accept", "accept")))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

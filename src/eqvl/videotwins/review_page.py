@@ -27,54 +27,87 @@ PAGE = """<!doctype html>
   <figure><img id="img0" alt="image 0"><figcaption id="cap0"></figcaption></figure>
   <figure><img id="img1" alt="image 1"><figcaption id="cap1"></figcaption></figure>
  </div>
+ <div id="error" style="color:#b71c1c;font-weight:bold"></div>
  <div id="help"><kbd>a</kbd> accept &nbsp; <kbd>r</kbd> reject &nbsp; <kbd>u</kbd> undo &nbsp;
   <kbd>&larr;</kbd>/<kbd>&rarr;</kbd> previous / next &nbsp; <kbd>n</kbd> next undecided.
   Each key press is saved at once (<span id="file"></span>).</div>
 </main>
 <script>
-let twins = [], pos = 0;
+// Key presses are handled one after another (`queue`): each takes the twin shown at that moment, records
+// the decision with that twin's id, and moves on at once; the saves go to the server in order (`saving`),
+// so fast typing never lands two decisions on one twin. Twins are fetched a page at a time.
+const PAGE = 200;
+let total = 0, pos = 0, pending = 0, saved = 0;
+const cache = new Map();
+let queue = Promise.resolve(), saving = Promise.resolve();
 const $ = (id) => document.getElementById(id);
-function show() {
-  const t = twins[pos]; if (!t) return;
+async function load(i) {
+  if (!cache.has(i)) {
+    const start = Math.floor(i / PAGE) * PAGE;
+    const r = await fetch("/api/twins?offset=" + start + "&limit=" + PAGE);
+    const data = await r.json();
+    data.twins.forEach((t, k) => cache.set(start + k, t));
+    total = data.total;
+  }
+  return cache.get(i);
+}
+async function show() {
+  const t = await load(pos); if (!t) return;
   $("img0").src = t.image_0; $("img1").src = t.image_1;
   $("cap0").textContent = t.caption_0; $("cap1").textContent = t.caption_1;
   $("twin-id").textContent = t.id;
-  const where = [t.video, t.rule].filter(Boolean).join(" \\u00b7 ");
+  const where = [t.video, t.rule].filter(Boolean).join(" \u00b7 ");
   $("detail").textContent = where ? "(" + where + ")" : "";
   const st = $("state"); st.textContent = t.decision ? t.decision + "ed" : "undecided";
   st.className = t.decision || "none";
-  $("position").textContent = (pos + 1) + " / " + twins.length;
+  $("position").textContent = (pos + 1) + " / " + total;
 }
 function setCounts(c) {
   $("counts").innerHTML = "<span>accepted " + c.accepted + "</span><span>rejected " + c.rejected +
     "</span><span>undecided " + c.undecided + "</span>";
   document.body.dataset.accepted = c.accepted; document.body.dataset.rejected = c.rejected;
 }
-function nextUndecided(from) {
-  for (let k = 0; k < twins.length; k++) { const i = (from + k) % twins.length; if (!twins[i].decision) return i; }
-  return Math.min(from, twins.length - 1);
+function setPending(delta) { pending += delta; document.body.dataset.pending = pending; }
+async function save(id, decision) {
+  const r = await fetch("/api/decision", {method: "POST", headers: {"Content-Type": "application/json"},
+                                          body: JSON.stringify({id: id, decision: decision})});
+  setPending(-1);
+  if (!r.ok) { $("error").textContent = "NOT SAVED (" + id + "): " + (await r.text()); return; }
+  const body = await r.json();
+  saved += 1; document.body.dataset.saved = saved; setCounts(body.counts);
 }
 async function decide(decision) {
-  const t = twins[pos];
-  const r = await fetch("/api/decision", {method: "POST", headers: {"Content-Type": "application/json"},
-                                          body: JSON.stringify({id: t.id, decision: decision})});
-  if (!r.ok) { alert("not saved: " + (await r.text())); return; }
-  const body = await r.json();
-  t.decision = body.decision; setCounts(body.counts);
-  if (decision !== "undo" && pos < twins.length - 1) pos += 1;
-  show();
+  const t = await load(pos); if (!t) return;
+  const id = t.id;  // the decision names this twin, whatever the page shows by the time the server answers
+  t.decision = decision === "undo" ? null : decision;
+  setPending(1);
+  saving = saving.then(() => save(id, decision)).catch((e) => { $("error").textContent = "NOT SAVED: " + e; });
+  if (decision !== "undo" && pos < total - 1) pos += 1;
+  await show();
+}
+async function nextUndecided() {
+  await saving;  // the server's answer must include every decision made so far
+  const r = await (await fetch("/api/next_undecided?after=" + ((pos + 1) % total))).json();
+  if (r.index !== null) pos = r.index;
+  await show();
+}
+async function handle(key) {
+  if (key === "a") await decide("accept");
+  else if (key === "r") await decide("reject");
+  else if (key === "u") await decide("undo");
+  else if (key === "ArrowRight") { pos = Math.min(pos + 1, total - 1); await show(); }
+  else if (key === "ArrowLeft") { pos = Math.max(pos - 1, 0); await show(); }
+  else if (key === "n") await nextUndecided();
 }
 document.addEventListener("keydown", (e) => {
-  if (e.key === "a") decide("accept");
-  else if (e.key === "r") decide("reject");
-  else if (e.key === "u") decide("undo");
-  else if (e.key === "ArrowRight") { pos = Math.min(pos + 1, twins.length - 1); show(); }
-  else if (e.key === "ArrowLeft") { pos = Math.max(pos - 1, 0); show(); }
-  else if (e.key === "n") { pos = nextUndecided(pos + 1); show(); }
+  const key = e.key;
+  queue = queue.then(() => handle(key)).catch((err) => { $("error").textContent = String(err); });
 });
-fetch("/api/twins").then((r) => r.json()).then((data) => {
-  twins = data.twins; $("file").textContent = data.decisions_file; setCounts(data.counts);
-  pos = nextUndecided(0); show(); document.body.dataset.ready = "1";
+fetch("/api/twins?offset=0&limit=" + PAGE).then((r) => r.json()).then(async (data) => {
+  data.twins.forEach((t, k) => cache.set(k, t)); total = data.total;
+  $("file").textContent = data.decisions_file; setCounts(data.counts); setPending(0);
+  pos = data.first_undecided === null ? 0 : data.first_undecided;
+  await show(); document.body.dataset.ready = "1";
 });
 </script>
 </body></html>
