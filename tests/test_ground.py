@@ -104,7 +104,9 @@ def test_gebc_grounding_benchmark_exact_with_stub(tmp_path):
                    options={"frames_dir": str(tmp_path / "frames")})
     m = res.results["metrics"]
     assert m["accuracy@0.2s"] == pytest.approx(2 / 3) and m["accuracy@1s"] == pytest.approx(2 / 3)
-    assert m["accuracy@1.5s"] == pytest.approx(1.0)
+    # the prediction for the wrong annotation is 3.9 s (between frames 3.8 and 4.0): exactly 1.5 s off, a miss at 1.5 s
+    # (strict <, as GEB+'s compute_f1), a hit at 2 s
+    assert m["accuracy@1.5s"] == pytest.approx(2 / 3) and m["accuracy@2s"] == pytest.approx(1.0)
     assert res.scores[0].shape == (2, 30)
 
 
@@ -117,3 +119,35 @@ def test_gebc_grounding_eval_cli_tiny_model(tmp_path, capsys):
     res = json.loads(out.read_text())
     assert set(res["metrics"]) == {f"accuracy@{t:g}s" for t in THRESHOLDS} | {"accuracy_avg"}
     assert all(0.0 <= v <= 1.0 for v in res["metrics"].values()) and res["subsets"]["gebc"]["n"] == 5
+
+
+def test_accuracy_counts_strictly_closer_as_gebplus_compute_f1():
+    # GEB+'s compute_f1 counts a hit when dist < th: an error of exactly the threshold is a miss
+    acc = grounding_accuracy([1.5, 2.0], [1.0, 2.0], thresholds=(0.5,))
+    assert acc["accuracy@0.5s"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("seconds", [4, 16])
+def test_ground_keeps_at_most_one_batch_of_frames(tmp_path, monkeypatch, seconds):
+    """Frames are streamed: however long the video, at most one batch of decoded frames is alive at once."""
+    import gc
+    import weakref
+
+    from eqvl.video.reader import VideoReader
+
+    video = segment_video(tmp_path / "v.mp4", [RED, BLUE], seconds / 2, fps=10, size=(48, 32))
+    alive: list = []
+    peak = [0]
+    original = VideoReader.frames_at
+
+    def counting(self, times):
+        images = original(self, times)
+        gc.collect()
+        alive[:] = [r for r in alive if r() is not None] + [weakref.ref(im) for im in images]
+        peak[0] = max(peak[0], len(alive))
+        return images
+
+    monkeypatch.setattr(VideoReader, "frames_at", counting)
+    g = ground_video(MeanColourEncoder(), video, "a red", "a blue", fps=5, batch_size=4)
+    assert len(g.times) == seconds * 5 and abs(g.time - seconds / 2) <= 0.2
+    assert peak[0] <= 4 + 1  # a batch being filled plus the new frame, not all seconds * 5 frames
