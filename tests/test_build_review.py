@@ -230,6 +230,12 @@ def test_browser_fast_typing_decides_each_twin_once(tmp_path):
             for key in "araa":
                 page.keyboard.press(key)
                 page.wait_for_timeout(50)
+            store = folder / "review" / "decisions.jsonl"
+            for _ in range(200):  # the four saves reach the file (one by one, 300 ms each)
+                if store.is_file() and len(store.read_text().splitlines()) == 4:
+                    break
+                time.sleep(0.05)
+            assert read_decisions(store) == dict(zip(ids, ("accept", "reject", "accept", "accept")))
             page.wait_for_selector("body[data-saved='4'][data-pending='0']", timeout=10000)
             assert page.inner_text("#twin-id") == ids[4] and page.inner_text("#error") == ""
             page.keyboard.press("ArrowLeft")
