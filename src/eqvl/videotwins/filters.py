@@ -25,6 +25,8 @@ from eqvl.errors import EqvlError
 #: EqBen B.2: "action words (e.g. up, down, upward, downward and towards)"; forms via `word_forms`
 DEFAULT_MOTION_WORDS = ("up", "down", "upward", "downward", "towards")
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
+#: frames with a shorter side below this are enlarged before face detection (see count_faces)
+FACE_UPSCALE_TO = 256
 
 
 def dhash(image: Image.Image, size: int = 8) -> int:
@@ -73,10 +75,20 @@ def _cascade():
     return cv2, detector
 
 
-def count_faces(image: Image.Image, min_size: int = 24, min_neighbors: int = 5) -> int:
-    """Frontal faces found by OpenCV's bundled Haar cascade (grey, histogram-equalised)."""
+def count_faces(image: Image.Image, min_size: int = 24, min_neighbors: int = 5, upscale_to: int = FACE_UPSCALE_TO) -> int:
+    """Frontal faces found by OpenCV's bundled Haar cascade (grey, histogram-equalised).
+
+    The cascade's smallest window is 24 px, so faces in small frames go unseen: a frame whose shorter
+    side is below `upscale_to` is enlarged (Lanczos) to it first (0: never). Measured with
+    bench/bench_faces.py (100 LFW faces pasted at several sizes; recall without -> with upscaling, 128 px
+    frames): 24 px faces 5 -> 71, 32 px 56 -> 83, 48 px 72 -> 85, 64 px 88 -> 89; false alarms on
+    scikit-image's 100 LFW non-faces stay 0-1."""
     cv2, detector = _cascade()
-    grey = cv2.equalizeHist(np.asarray(image.convert("L")))
+    grey_image = image.convert("L")
+    w, h = grey_image.size
+    if upscale_to and min(w, h) < upscale_to:
+        factor = upscale_to / min(w, h)
+        grey_image = grey_image.resize((round(w * factor), round(h * factor)), Image.Resampling.LANCZOS)
+    grey = cv2.equalizeHist(np.asarray(grey_image))
     faces = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(min_size, min_size))
     return int(len(faces))
-
