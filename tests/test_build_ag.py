@@ -172,3 +172,24 @@ def test_duplicate_images_are_scoped_per_video_and_object(tmp_path):
     # across the build, the dish may not reuse the cup's two pictures: it takes its next valid partners instead
     assert [(r["object"], r["frame_id_0"], r["frame_id_1"]) for r in _rows(tmp_path)] == \
         [("cup/glass/bottle", 10, 30), ("cup/glass/bottle", 30, 50), ("dish", 10, 50), ("dish", 30, 40)]
+
+
+def test_broken_records_are_errors_not_zero_twins(tmp_path, capsys):
+    ann = write_ag(tmp_path)
+    objects = pickle.loads((ann / "object_bbox_and_relationship.pkl").read_bytes())
+    objects["AG001.mp4/000020.png"][0]["spatial_relationship"] = None  # visible, no relations
+    (ann / "object_bbox_and_relationship.pkl").write_bytes(pickle.dumps(objects))
+    assert _build(tmp_path, "--frames", str(tmp_path / "frames")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "AG001.mp4/000020.png.spatial_relationship" in err and "visible object without" in err
+    ann2 = write_ag(tmp_path / "second")
+    (ann2 / "person_bbox.pkl").write_bytes(pickle.dumps({}))
+    with pytest.raises(DataError, match=r"person_bbox.pkl: no person boxes at all"):
+        read_ag(ann2, frames_dir=tmp_path / "second" / "frames")
+
+
+def test_frame_no_person_is_flagged_as_a_departure(tmp_path):
+    write_ag(tmp_path)
+    assert _build(tmp_path, "--frames", str(tmp_path / "frames")) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "frame_no_person" in manifest["settings"]["departures"]

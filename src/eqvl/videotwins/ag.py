@@ -33,6 +33,9 @@ TEMPLATE = "The person is {attention} {object} which is {spatial} him/her."
 KEY_RE = re.compile(r"^(?P<video>[^/]+)\.mp4/(?P<frame>\d+)\.png$")
 OBJECT_LAYOUT = "a dict keyed 'VIDEO.mp4/FRAME.png' -> list of {class, bbox, attention_relationship, spatial_relationship, contacting_relationship, metadata, visible}"
 N_ATTENTION, N_SPATIAL, N_RELATIONS = 3, 6, 26
+#: where this pipeline does what appendix B.1 does not say (also in manifest.json's settings)
+DEPARTURES = {"frame_no_person": "frames whose person_bbox.pkl entry has no person box are skipped (the caption "
+                                 "speaks of 'the person'); EqBen's appendix B.1 does not say it does this"}
 
 
 @lru_cache(maxsize=4096)
@@ -94,6 +97,9 @@ def _check_layout(objects: Any, persons: Any, folder: Path) -> None:
     if not isinstance(key, str) or not KEY_RE.match(key) or not isinstance(objects[key], list):
         raise DataError(f"expected Action Genome's layout: {OBJECT_LAYOUT}; first key is {key!r}", path=str(obj_path))
     per_path = folder / "person_bbox.pkl"
+    if isinstance(persons, dict) and not persons:
+        raise DataError("no person boxes at all (an empty dict): every frame would be skipped as frame_no_person",
+                        path=str(per_path))
     if not isinstance(persons, dict) or (persons and not isinstance(next(iter(persons.values())), dict)):
         raise DataError("expected Action Genome's layout: a dict keyed 'VIDEO.mp4/FRAME.png' -> {bbox (N,4), bbox_score, bbox_size, ...}",
                         path=str(per_path))
@@ -107,8 +113,9 @@ def _relations(obj: dict, key: str, vocab: Vocab, path: Path) -> tuple[tuple[str
     for field, allowed in (("attention_relationship", vocab.attention), ("spatial_relationship", vocab.spatial),
                            ("contacting_relationship", vocab.contacting)):
         value = obj.get(field)
-        if value is None:
-            return None
+        if value is None:  # AG gives None only for invisible objects; a visible one without relations is a broken record
+            raise DataError("a visible object without relationships (expected a list; invisible objects have visible: False)",
+                            path=str(path), field=f"{key}.{field}")
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise DataError(f"expected a list of relationship names, got {value!r}", path=str(path), field=f"{key}.{field}")
         for v in value:
@@ -181,7 +188,7 @@ def read_ag(annotations: str | Path, frames_dir: str | Path | None = None, video
 def _plan(tracks, dropped: Counter, frames_dir, videos_dir, split: str) -> Plan:
     """One Track per (video, object); pairs are chosen after extraction (ag_pairs.py, select.py)."""
     plan = Plan(subset="ag", videos=[], dropped=dropped, settings={"split": split, "template": TEMPLATE, "min_differing": 2,
-                                                                   "pairing": "after image filters"})
+                                                                   "pairing": "after image filters", "departures": DEPARTURES})
     for video in sorted(tracks):
         frames: dict[str, FrameSpec] = {}
         video_tracks: list[Track] = []
