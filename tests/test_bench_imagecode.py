@@ -65,3 +65,27 @@ def test_engine_and_errors(tmp_path):
     write_json(tmp_path / "data" / "valid_data.json", {"open-images-missing": {"2": "a red kite"}})
     with pytest.raises(DataError, match="record 'open-images-missing/2'.*img0.jpg"):
         evaluate(FakeEncoder(), bench, tmp_path, progress=False)
+
+
+def test_real_records(tmp_path):
+    """The first records of the real valid_data.json (tests/data/imagecode, MIT): a trailing space, keys out of order."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    real = Path(__file__).parent / "data" / "imagecode" / "valid_data.json"
+    shutil.copy(real, tmp_path / "valid_data.json")
+    sets = json.loads(real.read_text(encoding="utf-8"))
+    for name in sets:
+        for k in range(10):
+            jpg(tmp_path / "image-sets" / name / f"img{k * 4 if 'open-images' not in name else k}.jpg", (k, k, k))
+    bench = get_benchmark("imagecode")
+    data = bench.load(tmp_path)  # images under image-sets/
+    assert len(data.items) == 8 and [it.subset for it in data.items] == ["video"] * 5 + ["static"] * 3
+    grass = next(it for it in data.items if it.id == "open-images-1815_f91d6f546e63f20d/7")
+    assert grass.captions[0].endswith("above flowers.")  # the file's trailing space stripped
+    assert data.items[0].images[7].path.endswith("MSR-VTT-videoTestVideo_video7047-shot1_0/img28.jpg")
+    # video items scored right (top image = label), static items wrong: acc 5/8, video 1, static 0
+    scores = [one_row(it.meta["label"] if it.subset == "video" else (it.meta["label"] + 1) % 10) for it in data.items]
+    res = bench.evaluate(data, scores)
+    assert (res["metrics"]["acc"], res["metrics"]["video_acc"], res["metrics"]["static_acc"]) == (5 / 8, 1.0, 0.0)
