@@ -33,6 +33,11 @@ class LossBatch:
     #: rows [start, end) of the global batch that belong to this process
     start: int = 0
     end: int | None = None
+    #: [N, N] ITM match logits (image i, caption j) of a fusion model, or None for a dual encoder;
+    #: only the pairs `pair_mask` marks were scored (the diagonal and each anchor's sampled negatives)
+    pair_logits: torch.Tensor | None = None
+    #: [N, N] bool, True where `pair_logits` holds a score
+    pair_mask: torch.Tensor | None = None
     #: optimisation step (seeds stochastic parts identically on every rank)
     step: int = 0
     seed: int = 0

@@ -42,8 +42,10 @@ TERMS = ("eqsim_mse_v1", "eqsim_mse_v2_text", "eqsim_mse_v2_image")
 log = logging.getLogger(__name__)
 
 
-def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.Generator | None = None) -> torch.Tensor:
-    """[N, N] bool: close[i, j] for the k partners j != i of anchor i (row i of ``sim``)."""
+def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.Generator | None = None,
+              valid: torch.Tensor | None = None) -> torch.Tensor:
+    """[N, N] bool: close[i, j] for the k partners j != i of anchor i (row i of ``sim``); with ``valid``
+    (a fusion model's scored pairs) only among them, fewer where a row has fewer than k."""
     n = sim.shape[0]
     k = min(k, n - 1)
     close = torch.zeros(n, n, dtype=torch.bool, device=sim.device)
@@ -51,6 +53,8 @@ def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.
         return close
     s = sim.detach().float()
     eye = torch.eye(n, dtype=torch.bool, device=sim.device)
+    if valid is not None:
+        return _close_among(s, k, valid & ~eye)
     if method == "topk":
         idx = s.masked_fill(eye, float("-inf")).topk(k, dim=1).indices
     elif method == "sample":
@@ -61,12 +65,25 @@ def close_set(sim: torch.Tensor, k: int, method: str = "topk", generator: torch.
     return close.scatter_(1, idx, True)
 
 
-def eqsim_terms(sim: torch.Tensor, close: torch.Tensor, mode: str = "hybrid") -> dict[str, torch.Tensor]:
-    """The batch means `TERMS` of the pairs ``mode`` assigns (a family without pairs is left out)."""
+def _close_among(s: torch.Tensor, k: int, valid: torch.Tensor) -> torch.Tensor:
+    """Top-k of each row among its ``valid`` entries (the sampled negatives of a fusion model)."""
+    idx = s.masked_fill(~valid, float("-inf")).topk(k, dim=1).indices
+    close = torch.zeros_like(valid).scatter_(1, idx, True)
+    return close & valid
+
+
+def eqsim_terms(sim: torch.Tensor, close: torch.Tensor, mode: str = "hybrid",
+                valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The batch means `TERMS` of the pairs ``mode`` assigns (a family without pairs is left out).
+
+    ``valid`` (None: every pair, the dual-encoder case) marks the pairs a fusion model scored; a pair
+    counts only where both directions were scored, and v1's mean runs over those pairs (not N x N)."""
     if mode not in MODES:
         raise EqvlError(f"unknown EqSim mode {mode!r}; choose from {', '.join(MODES)}")
     n = sim.shape[0]
     off = ~torch.eye(n, dtype=torch.bool, device=sim.device)
+    if valid is not None:
+        return _masked_terms(sim, close, mode, off & valid & valid.T)
     close = close & off
     near = close | close.T  # the official mask zeroes a close pair in both directions
     v1_pairs = {"hybrid": off & ~near, "v1-all": off, "v1-all+v2-close": off}.get(mode)
@@ -85,6 +102,26 @@ def eqsim_terms(sim: torch.Tensor, close: torch.Tensor, mode: str = "hybrid") ->
     return terms
 
 
+def _masked_terms(sim: torch.Tensor, close: torch.Tensor, mode: str, both: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`eqsim_terms` on a partly scored matrix: every family restricted to ``both`` (scored both ways)."""
+    sim = sim.masked_fill(~both & ~torch.eye(sim.shape[0], dtype=torch.bool, device=sim.device), 0.0)
+    close = close & both
+    near = close | close.T
+    v1_pairs = {"hybrid": both & ~near, "v1-all": both, "v1-all+v2-close": both}.get(mode)
+    v2_pairs = {"hybrid": close, "v2-all": both, "v2-close": close, "v1-all+v2-close": close}.get(mode)
+    st = sim.T
+    terms: dict[str, torch.Tensor] = {}
+    if v1_pairs is not None and v1_pairs.any():
+        terms[TERMS[0]] = ((sim - st) ** 2 * v1_pairs).sum() / both.sum()
+    if v2_pairs is not None and v2_pairs.any():
+        d = torch.diagonal(sim)
+        dii, djj = d[:, None], d[None, :]
+        count = v2_pairs.sum()
+        terms[TERMS[1]] = ((((dii - sim) - (djj - st)) ** 2) * v2_pairs).sum() / count
+        terms[TERMS[2]] = ((((dii - st) - (djj - sim)) ** 2) * v2_pairs).sum() / count
+    return terms
+
+
 def hinged(terms: dict[str, torch.Tensor], alpha: float) -> torch.Tensor:
     """sum of [mean - alpha]_+ over the terms (the official code's margin after the mean)."""
     total = next(iter(terms.values())).new_zeros(()) if terms else torch.zeros(())
@@ -94,9 +131,9 @@ def hinged(terms: dict[str, torch.Tensor], alpha: float) -> torch.Tensor:
 
 
 def eqsim_loss(sim: torch.Tensor, close: torch.Tensor, *, alpha: float = 0.0, beta: float = 1.0,
-               mode: str = "hybrid") -> torch.Tensor:
+               mode: str = "hybrid", valid: torch.Tensor | None = None) -> torch.Tensor:
     """beta * sum of [mean - alpha]_+ over v1, v2 text side, v2 image side (rows of ``sim`` = images)."""
-    return beta * hinged(eqsim_terms(sim, close, mode), alpha)
+    return beta * hinged(eqsim_terms(sim, close, mode, valid), alpha)
 
 
 def normalise(cos: torch.Tensor, logit_scale: torch.Tensor, norm: str) -> torch.Tensor:
@@ -149,12 +186,16 @@ class EqSimLoss(LossTerm):
         self.warned = False
 
     def forward(self, b: LossBatch) -> list[Part]:
-        # the whole global matrix: the row softmax and the hinge on the mean need every pair
-        sim = normalise(b.image @ b.text.T, b.logit_scale, self.norm)
-        gen = None
-        if self.close == "sample":
-            gen = torch.Generator().manual_seed(b.seed * 1_000_003 + b.step)
-        terms = eqsim_terms(sim, close_set(sim, self.k, self.close, gen), self.mode)
+        if b.pair_logits is not None:  # a fusion model: its ITM probabilities, sigmoid as METER (not `norm`)
+            sim, valid = torch.sigmoid(b.pair_logits), b.pair_mask
+            terms = eqsim_terms(sim, close_set(sim, self.k, valid=valid), self.mode, valid)
+        else:
+            # the whole global matrix: the row softmax and the hinge on the mean need every pair
+            sim = normalise(b.image @ b.text.T, b.logit_scale, self.norm)
+            gen = None
+            if self.close == "sample":
+                gen = torch.Generator().manual_seed(b.seed * 1_000_003 + b.step)
+            terms = eqsim_terms(sim, close_set(sim, self.k, self.close, gen), self.mode)
         raw = {name: mean.detach() for name, mean in terms.items()}
         active = sum((m > self.alpha).to(torch.int64) for m in raw.values()) if raw else torch.zeros((), dtype=torch.int64)
         if self.training and torch.is_grad_enabled():

@@ -95,6 +95,10 @@ class LossSpec:
                 raise EqvlError(f"unknown loss option {key!r}; known: {', '.join(sorted(known))}", param=key)
             known[key].check(key, value)
             values[key] = value
+        for name in names:  # checks across terms' options (e.g. eqsim_k within itm_negatives)
+            check = getattr(get_loss(name), "check_spec", None)
+            if check is not None:
+                check(names, values)
         return cls(tuple(names), values)
 
     def classes(self) -> list[type[LossTerm]]:
@@ -102,6 +106,11 @@ class LossSpec:
 
     def __contains__(self, term: object) -> bool:
         return term in self.terms
+
+    @property
+    def needs_pair_scores(self) -> bool:
+        """Some term needs a fusion model's ITM scores of pairs (`LossBatch.pair_logits`)."""
+        return any(getattr(cls, "needs_pair_scores", False) for cls in self.classes())
 
     @property
     def uses_caption_types(self) -> bool:

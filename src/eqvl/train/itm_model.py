@@ -1,0 +1,145 @@
+"""A BLIP image-text retrieval model (`--model hf-itm:DIR`) as the trainer's model: one forward gives
+the ITC features (as open_clip models do) and the ITM match logits of the pairs the loss samples.
+
+Per step: the vision tower once per image, the text encoder once per text (ITC), and the fusion
+(text encoder with cross-attention) once per scored pair: N positives + up to 2 N K negatives for K
+`--itm-negatives` (each anchor's image with K captions, K images with its caption; pairs drawn from
+both sides coincide and are scored once). The match logit is `itm_head[1] - itm_head[0]`, so
+`sigmoid(logit)` is exactly the probability `eqvl eval --model hf-itm:DIR` reports.
+
+The bundle mirrors `eqvl.models.openclip`'s (model, preprocess_train / _val, tokenizer, model_name);
+the tokenizer pads to a fixed length so batches collate like open_clip tokens; the attention mask is
+`ids != pad`. `logit_scale` is a fixed buffer (1 / 0.07, BLIP's initial ITC temperature): the
+transformers model has no temperature parameter, and `save_pretrained` must give back exactly it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eqvl.errors import EqvlError
+
+TRAINABLE_ITM = ("BlipForImageTextRetrieval",)
+#: the losses an hf-itm model trains with (itc on BLIP's ITC head, the rest on ITM scores or ITC features)
+ITM_LOSSES = ("itm", "itc", "eqsim", "ce", "hardpos")
+PairSampler = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+class ItmTrainModel(nn.Module):
+    """`forward(images, tokens, sampler)` -> dict of ITC features, logit_scale and the scored pair grid."""
+
+    pair_scores = True
+
+    def __init__(self, blip: nn.Module, pad_id: int):
+        super().__init__()
+        self.blip = blip
+        self.pad_id = int(pad_id)
+        self.register_buffer("logit_scale", torch.tensor(math.log(1 / 0.07)))
+
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor, sampler: PairSampler | None = None,
+                n: int | None = None) -> dict[str, Any]:
+        m = self.blip
+        mask = (tokens != self.pad_id).long()
+        vis = m.vision_model(pixel_values=images).last_hidden_state
+        text = m.text_encoder(input_ids=tokens, attention_mask=mask).last_hidden_state
+        img_f = F.normalize(m.vision_proj(vis[:, 0, :]), dim=-1)
+        txt_f = F.normalize(m.text_proj(text[:, 0, :]), dim=-1)
+        out: dict[str, Any] = {"image_features": img_f, "text_features": txt_f, "logit_scale": self.logit_scale.exp()}
+        if sampler is not None:
+            n = images.shape[0] if n is None else n
+            grid = sampler(n, img_f @ txt_f[:n].T).to(images.device)
+            ii, tt = grid.nonzero(as_tuple=True)
+            logits = self.match_logits(vis[ii], tokens[tt], mask[tt])
+            out["pair_mask"] = grid
+            out["pair_logits"] = torch.zeros(n, n, dtype=logits.dtype, device=logits.device).index_put((ii, tt), logits)
+        return out
+
+    def match_logits(self, vis: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The ITM head on (image features, caption) rows: match minus no-match logit, as
+        `BlipForImageTextRetrieval.forward(use_itm_head=True)` computes the head."""
+        m = self.blip
+        atts = torch.ones(vis.shape[:-1], dtype=torch.long, device=vis.device)
+        fused = m.text_encoder(input_ids=ids, attention_mask=mask, encoder_hidden_states=vis,
+                               encoder_attention_mask=atts).last_hidden_state
+        two = m.itm_head(fused[:, 0, :]).float()
+        return two[:, 1] - two[:, 0]
+
+
+class FixedLengthTokenizer:
+    """texts -> [n, L] input ids padded to the model's length (collates like open_clip's tokens)."""
+
+    def __init__(self, tokenizer: Any, length: int):
+        self.tokenizer, self.length = tokenizer, length
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        return self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.length,
+                              return_tensors="pt")["input_ids"]
+
+
+@dataclass
+class ItmBundle:
+    model: ItmTrainModel
+    preprocess_train: Any
+    preprocess_val: Any
+    tokenizer: FixedLengthTokenizer
+    model_name: str
+    directory: Path
+    hf_tokenizer: Any
+    image_processor: Any
+
+    def save_pretrained(self, folder: Path) -> None:
+        """The transformers model, its tokenizer and image processor: what `hf-itm:folder` loads."""
+        self.model.blip.save_pretrained(folder)
+        self.hf_tokenizer.save_pretrained(folder)
+        self.image_processor.save_pretrained(folder)
+
+
+def check_itm_losses(spec: str, arch: str, terms: tuple[str, ...]) -> None:
+    """One line naming the architecture and the losses it trains with, for anything else."""
+    if arch not in TRAINABLE_ITM:
+        raise EqvlError(f"--model {spec} is a {arch}: eqvl trains ITM heads of {', '.join(TRAINABLE_ITM)} "
+                        f"(losses {', '.join(ITM_LOSSES)}); open_clip models train with itc, eqsim, ce, hardpos",
+                        param="model")
+    bad = [t for t in terms if t not in ITM_LOSSES]
+    if bad:
+        raise EqvlError(f"--loss {'+'.join(terms)}: {arch} ({spec}) trains with {', '.join(ITM_LOSSES)}, not "
+                        f"{', '.join(bad)}", param="loss")
+
+
+def architecture(directory: Path, spec: str) -> str:
+    """config.json's first architecture (any: the caller says what it supports)."""
+    cfg = directory / "config.json"
+    try:
+        raw = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EqvlError(f"--model {spec}: cannot read {cfg} (expected a save_pretrained directory): {exc}",
+                        param="model") from None
+    archs = raw.get("architectures") or []
+    return str(archs[0]) if archs else f"model without architectures (model_type {raw.get('model_type')!r})"
+
+
+def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, seed: int) -> ItmBundle:
+    """Load `hf-itm:DIR` for training (fp32 weights; autocast gives the mixed precision)."""
+    from eqvl.models.hf import HFImagePreprocess
+    from eqvl.models.hfdir import load_parts
+
+    directory = Path(spec.split(":", 1)[1])
+    arch = architecture(directory, spec)
+    check_itm_losses(spec, arch, terms)
+    torch.manual_seed(seed)
+    parts = load_parts(directory, spec, arch, "fp32", ("tokenizer", "image_processor"))
+    blip, tok = parts["model"], parts["tokenizer"]
+    if tok.pad_token_id is None:
+        raise EqvlError(f"--model {spec}: its tokenizer has no pad token", param="model")
+    length = int(min(getattr(tok, "model_max_length", 512) or 512, blip.config.text_config.max_position_embeddings))
+    model = ItmTrainModel(blip, tok.pad_token_id).to(device).train()
+    pre = HFImagePreprocess(parts["image_processor"])
+    return ItmBundle(model, pre, pre, FixedLengthTokenizer(tok, length), spec, directory, tok, parts["image_processor"])
