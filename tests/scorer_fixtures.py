@@ -224,3 +224,28 @@ def paligemma_dir(root: Path, seed: int = 0) -> Path:
     model.save_pretrained(out)
     proc.save_pretrained(out)
     return out
+
+
+def llava_next_dir(root: Path, seed: int = 0) -> Path:
+    """LlavaNextForConditionalGeneration (anyres tiles of 28 px) with a LlavaNextProcessor."""
+    import transformers
+
+    torch.manual_seed(seed)
+    tok = char_tokenizer()
+    tok.add_bos_token = True
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, projection_dim=16, model_type="clip_vision_model")
+    grid = [[28, 28], [28, 56], [56, 28]]
+    cfg = transformers.LlavaNextConfig(vision_config=vision, text_config=_llama(len(tok), model_type="llama",
+                                       bos_token_id=1, eos_token_id=2, pad_token_id=3),
+                                       image_token_index=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=grid,
+                                       vision_feature_layer=-1, vision_feature_select_strategy="default")
+    model = transformers.LlavaNextForConditionalGeneration(cfg)
+    spread(model, 0.08)
+    out = root / "llava_next"
+    model.save_pretrained(out)
+    improc = transformers.LlavaNextImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28},
+                                                  image_grid_pinpoints=grid)
+    transformers.LlavaNextProcessor(image_processor=improc, tokenizer=tok, patch_size=14, num_additional_image_tokens=1,
+                                    vision_feature_select_strategy="default").save_pretrained(out)
+    return out

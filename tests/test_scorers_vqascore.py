@@ -26,15 +26,21 @@ TEXTS = ["a red cube", "two dogs left of a blue ball on the green cat", "x"]
 def dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("vqa")
     return {"llava": F.llava_dir(root), "qwen2vl": F.qwen2vl_dir(root), "paligemma": F.paligemma_dir(root),
-            "qwen25vl": F.qwen2vl_dir(root, v25=True),
-            "images": F.images(root / "im", 3)}
+            "qwen25vl": F.qwen2vl_dir(root, v25=True), "llava_next": F.llava_next_dir(root),
+            "images": _mixed_sizes(F.images(root / "im", 3))}
+
+
+def _mixed_sizes(paths):
+    """Images of different sizes in one batch: different numbers of visual tokens / tiles to pad around."""
+    Image.open(paths[2]).resize((70, 30)).save(paths[2])
+    return paths
 
 
 def _llava_direct(directory, image_path, text, question='Does this figure show "{}"? Please answer yes or no.'):
     """t2v_metrics's LLaVA-1.5 formula written out: prompt + "Yes</s>", labels masked over the prompt
     (minus its trailing-space token), exp(-mean cross-entropy) over the answer tokens."""
     proc = transformers.AutoProcessor.from_pretrained(directory)
-    model = transformers.LlavaForConditionalGeneration.from_pretrained(directory).eval()
+    model = transformers.AutoModelForImageTextToText.from_pretrained(directory).eval()
     mean = tuple(int(x * 255) for x in proc.image_processor.image_mean)
     image = expand2square(Image.open(image_path).convert("RGB"), mean)
     head = f"{LLAVA_SYSTEM} USER: <image>\n{question.format(text)} ASSISTANT: "
@@ -82,10 +88,10 @@ def _paligemma_direct(directory, image_path, text):
     return float(torch.softmax(out.scores[0], dim=-1)[0, yes])
 
 
-DIRECT = {"llava": _llava_direct, "qwen2vl": _qwen_direct, "qwen25vl": _qwen_direct, "paligemma": _paligemma_direct}
+DIRECT = {"llava": _llava_direct, "llava_next": _llava_direct, "qwen2vl": _qwen_direct, "qwen25vl": _qwen_direct, "paligemma": _paligemma_direct}
 
 
-@pytest.mark.parametrize("family", ["llava", "qwen2vl", "qwen25vl", "paligemma"])
+@pytest.mark.parametrize("family", ["llava", "llava_next", "qwen2vl", "qwen25vl", "paligemma"])
 def test_vqascore_equals_direct_transformers_alone_and_batched(dirs, family):
     scorer = load_encoder(f"vqascore:{dirs[family]}")
     assert is_pair_scorer(scorer) and isinstance(scorer, GroupedPairScorer) and scorer.score_kind == "probability"

@@ -64,6 +64,7 @@ class Family:
 
 FAMILIES = {
     "LlavaForConditionalGeneration": Family("llava-1.5", T2V_QUESTION_LLAVA, True, "pad-square", "llava-t2v", 0),
+    "LlavaNextForConditionalGeneration": Family("llava-next", T2V_QUESTION_LLAVA, True, "pad-square", "llava-t2v", 0),
     "Qwen2VLForConditionalGeneration": Family("qwen2-vl", T2V_QUESTION, False, "qwen-resize", "chat", None),
     "Qwen2_5_VLForConditionalGeneration": Family("qwen2.5-vl", T2V_QUESTION, False, "qwen-resize", "chat", None),
     "PaliGemmaForConditionalGeneration": Family("paligemma", T2V_QUESTION, False, "as-is", "plain", 1),
