@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
         "Models: an open_clip name (ViT-B-32), a shipped config (eqvl-tiny-rn, eqvl-tiny-vit), a path to an "
         "open_clip model-config JSON, hf-hub:ORG/REPO, local-dir:DIR, hf:DIR (a transformers save_pretrained "
         "directory of CLIPModel / SiglipModel, or BLIP retrieval's ITC head: dual encoders), hf-itm:DIR (BLIP / "
-        "BLIP-2 image-text matching head: P(match) per pair), vqascore:DIR (VQAScore, P(\"Yes\") of a LLaVA-1.5 / "
+        "BLIP-2 image-text matching head: P(match) per pair), vqascore:DIR (VQAScore, P(\"Yes\") of a LLaVA-1.5 / LLaVA-NeXT / "
         "Qwen2-VL / Qwen2.5-VL / PaliGemma directory as t2v_metrics computes it; --option question=... answer=...). Directories "
         "hold their weights: leave --pretrained out. Pair scorers (hf-itm:, vqascore:) score only the pairs each "
         "benchmark item needs; retrieval with them is coarse-to-fine (--coarse-model). See `eqvl benchmarks` for benchmark names and layouts. "

@@ -10,6 +10,8 @@ t2v_metrics computes it (score_kind "probability"):
   exp(-mean cross-entropy of the answer tokens) (the geometric mean of P("Yes") and P(</s> | Yes)),
   question ending "Please answer yes or no." (lower case, as its template), images padded to a square
   with the processor's mean colour (its `image_aspect_ratio="pad"`).
+- LLaVA-NeXT: t2v_metrics's llava-v1.6 wrapper used the same prompt and formula (its own code fed one
+  padded view; here the square image goes through the directory's anyres processor).
 - Qwen2-VL / Qwen2.5-VL: t2v_metrics's Qwen2-VL wrapper: the model's chat template with the image
   then the question, generation prompt added; images resized as qwen_vl_utils' `fetch_image` does
   (multiples of patch x merge, 4 to 16384 tokens) and given to the processor with `do_resize=False`;
