@@ -83,7 +83,7 @@ def test_demo_pipeline_caches_resumes_and_reports(tmp_path, fake_steps):
     assert "REPRODUCED" in md and "itc+ce+hardpos" in md and "report_files/group_by_subset.png" in md
 
     # the user's report is protected; with --overwrite every step comes from the cache
-    with pytest.raises(EqvlError, match="--overwrite"):
+    with pytest.raises(EqvlError, match="`overwrite`"):
         pipeline.run_demo(_cfg(), out, progress=False, log=lambda s: None)
     pipeline.run_demo(_cfg(), out, overwrite=True, progress=False, log=lambda s: None)
     assert fake_steps == {"data": 1, "train": 13, "eval": 13}

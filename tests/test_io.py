@@ -9,7 +9,7 @@ from eqvl.io import atomic_open, read_json, read_jsonl, write_json_atomic
 def test_write_json_refuses_overwrite(tmp_path):
     out = tmp_path / "r.json"
     write_json_atomic(out, {"a": 1}, overwrite=False)
-    with pytest.raises(EqvlError, match="--overwrite"):
+    with pytest.raises(EqvlError, match="`overwrite`"):
         write_json_atomic(out, {"a": 2}, overwrite=False)
     assert json.loads(out.read_text()) == {"a": 1}
     write_json_atomic(out, {"a": 3}, overwrite=True)

@@ -103,7 +103,7 @@ def test_byte_identical_whatever_the_workers(folder, tmp_path):
 def test_refuse_overwrite_and_resume(folder, tmp_path):
     out = tmp_path / "again"
     generate(small(out))
-    with pytest.raises(EqvlError, match="--overwrite"):
+    with pytest.raises(EqvlError, match="`overwrite`"):
         generate(small(out))
     generate(small(out, overwrite=True))
     assert files_of(out) == files_of(folder)

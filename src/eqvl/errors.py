@@ -8,9 +8,11 @@ class EqvlError(Exception):
     `param` carries that name as data, so the CLI can say `--pretrained` instead and a notebook
     user sees the keyword they passed."""
 
-    def __init__(self, message: str = "", *, param: str | None = None):
+    def __init__(self, message: str = "", *, param: str | None = None, params: tuple[str, ...] = ()):
         super().__init__(message)
-        self.param = param
+        self.param = param or (params[0] if params else None)
+        #: every parameter the message names, written `like_this` (the CLI shows each as its flag)
+        self.params = params or ((param,) if param else ())
 
 
 class DataError(EqvlError):

@@ -51,7 +51,11 @@ def flag_message(exc: BaseException) -> str:
     text = str(exc)
     for param in getattr(exc, "params", None) or ([exc.param] if getattr(exc, "param", None) else []):
         flag = "--" + param.replace("_", "-")
-        text = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w-])", lambda _: flag, text, count=1)
+        quoted = f"`{param}`"
+        if quoted in text:  # the library's convention: parameters in backticks, every one shown as a flag
+            text = text.replace(f"{quoted}=True", flag).replace(quoted, flag)
+        else:
+            text = re.sub(rf"(?<![\w-]){re.escape(param)}(?![\w-])", lambda _: flag, text, count=1)
     return text
 
 

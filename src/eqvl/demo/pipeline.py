@@ -41,8 +41,8 @@ def check_outputs(out: Path, overwrite: bool) -> None:
         try:
             check_writable(out / name, overwrite)
         except EqvlError:
-            raise EqvlError(f"{out / name} already exists; pass --overwrite to replace the demo's results "
-                            "(finished steps are reused from the cache either way)") from None
+            raise EqvlError(f"{out / name} already exists; pass `overwrite` to replace the demo's results "
+                            "(finished steps are reused from the cache either way)", params=("overwrite",)) from None
 
 
 class _StepRunner:

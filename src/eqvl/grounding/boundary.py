@@ -41,7 +41,7 @@ def boundary_from_scores(s_before: Sequence[float], s_after: Sequence[float], ti
     if len(b) != len(a) or len(b) != len(times):
         raise EqvlError(f"grounding: {len(b)} before-scores, {len(a)} after-scores and {len(times)} frame times differ")
     if len(b) < 2:
-        raise EqvlError("grounding needs at least 2 frames; lower --fps or use a longer video")
+        raise EqvlError("grounding needs at least 2 frames; lower `fps` or use a longer video", params=("fps",))
     t = int(np.argmax(b[:-1] + a[1:]))
     return (float(times[t]) + float(times[t + 1])) / 2, t
 
@@ -141,7 +141,7 @@ def ground_video(encoder: Any, video: str | Path, before: str, after: str, fps: 
                  batch_size: int = 64, progress: bool = False) -> Grounding:
     """Predict the boundary between the `before` and `after` statuses in `video` (frames streamed)."""
     if not before.strip() or not after.strip():
-        raise EqvlError("--before and --after must be non-empty captions")
+        raise EqvlError("`before` and `after` must be non-empty captions", params=("before", "after"))
     times, s = streamed_scores(encoder, video, [before, after], fps, batch_size)
     t, index = boundary_from_scores(s[0], s[1], times)
     return Grounding(time=t, index=index, times=times, s_before=s[0], s_after=s[1])

@@ -41,7 +41,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     if path.is_dir():  # --overwrite cannot help: a file is never written over a folder
         raise EqvlError(f"{path} is a folder, expected a file path")
     if path.exists() and not overwrite:
-        raise EqvlError(f"{path} already exists; pass --overwrite to replace it")
+        raise EqvlError(f"{path} already exists; pass `overwrite` to replace it", params=("overwrite",))
     return path
 
 

@@ -54,31 +54,31 @@ class SynthConfig:
         if not self.subsets and not (self.train and self.train_mix):
             raise EqvlError("choose at least one subset")
         if self.twins < 0 or self.train < 0:
-            raise EqvlError("--twins and --train must be >= 0")
+            raise EqvlError("`twins` and `train` must be >= 0", params=("twins", "train"))
         if not MIN_SIZE <= self.size <= MAX_SIZE:
-            raise EqvlError(f"--size must be between {MIN_SIZE} and {MAX_SIZE}, got {self.size}")
+            raise EqvlError(f"`size` must be between {MIN_SIZE} and {MAX_SIZE}, got {self.size}", params=("size",))
         lo, hi = self.counts
         if not (1 <= lo < hi <= 5):
-            raise EqvlError(f"--counts must be a range within 1-5 with at least two values, got {lo}-{hi}")
+            raise EqvlError(f"`counts` must be a range within 1-5 with at least two values, got {lo}-{hi}", params=("counts",))
         dlo, dhi = self.distractors
         if not (0 <= dlo <= dhi <= 6):
-            raise EqvlError(f"--distractors must be a range within 0-6, got {dlo}-{dhi}")
+            raise EqvlError(f"`distractors` must be a range within 0-6, got {dlo}-{dhi}", params=("distractors",))
         if "location" in self._all_subsets() and len(self.relations) < 2:
-            raise EqvlError("the location subset needs at least two --relations (the twin changes the relation)")
+            raise EqvlError("the location subset needs at least two `relations` (the twin changes the relation)", params=("relations",))
         if "attribute" in self._all_subsets() and not set(self.relations) - {"on"}:
-            raise EqvlError("the attribute subset needs one of left/right/front/behind in --relations")
+            raise EqvlError("the attribute subset needs one of left/right/front/behind in `relations`", params=("relations",))
         if "on" in self.relations and not {"cube", "cylinder"} & set(self.categories):
-            raise EqvlError("relation 'on' needs a cube or cylinder among --categories")
+            raise EqvlError("relation 'on' needs a cube or cylinder among `categories`", params=("categories",))
         if len(self.categories) < 4:
-            raise EqvlError("need at least 4 --categories (named objects plus distractors)")
+            raise EqvlError("need at least 4 `categories` (named objects plus distractors)", params=("categories",))
         if len(self.colours) < 3:
-            raise EqvlError("need at least 3 --colours")
+            raise EqvlError("need at least 3 `colours`", params=("colours",))
         if any(w < 0 for w in self.train_mix.values()) or (self.train_mix and sum(self.train_mix.values()) <= 0):
-            raise EqvlError("--train-mix weights must be >= 0 and not all 0")
+            raise EqvlError("`train_mix` weights must be >= 0 and not all 0", params=("train_mix",))
         if self.resume and self.overwrite:
-            raise EqvlError("--resume and --overwrite exclude each other")
+            raise EqvlError("`resume` and `overwrite` exclude each other", params=("resume", "overwrite"))
         if self.workers < 1:
-            raise EqvlError("--workers must be >= 1")
+            raise EqvlError("`workers` must be >= 1", params=("workers",))
         if self.png_compress is not None and not 0 <= self.png_compress <= 9:
             raise EqvlError("png_compress must be 0-9")
         return self

@@ -198,8 +198,8 @@ def make_twin(rng: np.random.Generator, subset: str, cfg: SynthConfig | None = N
             return twin
     raise EqvlError(
         f"could not sample a clean {subset} twin in {MAX_ATTEMPTS} attempts; "
-        "allow more --categories, --colours or --relations, or fewer --distractors"
-    )
+        "allow more `categories`, `colours` or `relations`, or fewer `distractors`"
+    , params=("categories", "colours", "relations", "distractors"))
 
 
 def sample_scene(rng: np.random.Generator, subset: str, cfg: SynthConfig | None = None) -> tuple[Scene, Statement]:

@@ -42,7 +42,7 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
     existing = out.exists() and any(not _bookkeeping(p.name) for p in out.iterdir())
     ours = (out / STATE_FILE).exists() or (out / "manifest.json").exists()
     if existing and not (cfg.overwrite or cfg.resume):
-        raise EqvlError(f"{out} already exists and is not empty; pass --overwrite to replace it or --resume to finish an interrupted run")
+        raise EqvlError(f"{out} already exists and is not empty; pass `overwrite` to replace it or `resume` to finish an interrupted run", params=("overwrite", "resume"))
     if existing and not ours:
         raise EqvlError(f"{out} is not empty and was not written by eqvl synth; refusing to touch it (choose a new folder)")
     if existing and cfg.resume:
@@ -51,7 +51,7 @@ def _prepare(out: Path, cfg: SynthConfig) -> None:
         now = json.loads(json.dumps(args))
         if previous != now:
             diff = sorted(k for k in set(now) | set(previous) if previous.get(k) != now.get(k))
-            raise EqvlError(f"cannot --resume {out}: it was made with different arguments ({', '.join(diff)}); use --overwrite")
+            raise EqvlError(f"cannot `resume` {out}: it was made with different arguments ({', '.join(diff)}); use `overwrite`", params=("resume", "overwrite"))
     if existing and cfg.overwrite:
         shutil.rmtree(out / "images", ignore_errors=True)
         for name in OUTPUT_FILES + (STATE_FILE,):
@@ -154,7 +154,7 @@ def generate(cfg: SynthConfig) -> dict[str, Any]:
     """Write the whole folder described by `cfg`; returns the manifest."""
     cfg.validate()
     if not cfg.out:
-        raise EqvlError("--out is required")
+        raise EqvlError("`out` is required", params=("out",))
     out = Path(cfg.out)
     _prepare(out, cfg)
     warm_up(tuple(cfg.categories))

@@ -189,6 +189,6 @@ def frames_every_decode(path: str | Path, times: Sequence[float]) -> list[Image.
 def sample_times(duration: float, fps: float) -> list[float]:
     """Times of frames sampled at `fps` from 0 to the end (grounding: the paper samples at 5 fps)."""
     if fps <= 0:
-        raise DataError(f"--fps must be positive, got {fps}")
+        raise DataError(f"`fps` must be positive, got {fps}", params=("fps",))
     n = math.ceil(duration * fps - 1e-9)
     return [k / fps for k in range(n)]
