@@ -91,7 +91,7 @@ class SpecBenchmark(Benchmark):
         ties = str(options.get("ties") or "first")
         if ties not in TIES:
             raise EqvlError(f"spec: ties must be first or strict, got {ties!r}")
-        wanted = SUBSETS
+        wanted: tuple[str, ...] = SUBSETS
         if options.get("subset"):
             wanted = tuple(s.strip() for s in str(options["subset"]).split(",") if s.strip())
             bad = [s for s in wanted if s not in SUBSETS]
@@ -107,7 +107,7 @@ class SpecBenchmark(Benchmark):
         if len(scores) != len(data.items):
             raise EqvlError(f"spec: got {len(scores)} score arrays for {len(data.items)} items")
         strict = data.meta.get("ties") == "strict"
-        right = {"i2t": {}, "t2i": {}}  # direction -> subset -> flags
+        right: dict[str, dict[str, list[bool]]] = {"i2t": {}, "t2i": {}}  # direction -> subset -> flags
         for item, s in zip(data.items, scores):
             d = item.meta["direction"]
             right[d].setdefault(item.subset, []).append(choice_correct(s, item.meta["label"], strict))
