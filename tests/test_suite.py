@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eqvl.cli import main
-from eqvl.evaluation.suite import find_benchmarks, headline, suite_markdown
+from eqvl.evaluation.suite import find_benchmarks, headline, suite_markdown, write_suite_summary
 from test_bench_vl_checklist import _checklist
 from test_bench_whatsup import _whatsup
 from test_eval import make_triplets, make_twins
@@ -56,12 +56,14 @@ def test_suite_end_to_end_two_models(tmp_path, capsys):
     with np.load(out / "whatsup_eqvl-tiny-vit.npz") as npz:  # per-sample scores of every run, mixed shapes flattened
         assert npz["shapes"].tolist()[:1] == [[4, 1]] and len(npz["ids"]) == 11 and npz["scores_flat"].size == 8 * 4 + 3 * 2
     assert "skipped (no folder under the suite root):" in table and "winoground" in table
-    # CSV flavour of the same table, and outputs are not overwritten without --overwrite
-    args[args.index("--summary") + 1] = str(out / "suite.csv")
+    # outputs are not overwritten without --overwrite (refused before any model is built)
     assert main(args) == 2 and "exist" in capsys.readouterr().err
-    assert main(args + ["--overwrite"]) == 0
+    # the CSV flavour of the same table, from the per-benchmark JSONs
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    write_suite_summary(out / "suite.csv", results)
     rows = list(csv.DictReader((out / "suite.csv").open()))
-    assert [r["model"] for r in rows] == ["eqvl-tiny-rn", "eqvl-tiny-vit"] and set(rows[0]) >= {"vl-checklist", "mean"}
+    assert [r["model"] for r in rows] == ["eqvl-tiny-rn", "eqvl-tiny-vit"] and set(rows[0]) >= {"vl-checklist", "whatsup", "mean"}
+    assert float(rows[1]["mean"]) == pytest.approx(np.mean([float(rows[1][b]) for b in ("triplets", "twins", "vl-checklist", "whatsup")]))
 
 
 def test_suite_errors(tmp_path, capsys):
