@@ -4,7 +4,7 @@ each rewrite type, the share flagged valid, and 10 sample rewrites per type; the
 tests/data/captions_finite_verbs.txt, every flagged rewrite listed so its precision can be read off.
 
 Run:  .venv/bin/python bench/augment_quality.py            # print the markdown
-      .venv/bin/python bench/augment_quality.py --write    # refresh the quality block in docs/guide/augment.md and README.md
+      .venv/bin/python bench/augment_quality.py --write    # refresh the quality block in docs/guide/augment.md
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from eqvl.augment.base import caption_rng  # noqa: E402
 
 CAPTIONS = ROOT / "tests" / "data" / "captions_quality.txt"
 FINITE = ROOT / "tests" / "data" / "captions_finite_verbs.txt"
-DOCS = [ROOT / "docs" / "guide" / "augment.md", ROOT / "README.md"]
+DOCS = [ROOT / "docs" / "guide" / "augment.md"]
 BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 
 
