@@ -191,3 +191,28 @@ def test_missing_logger_package_fails_before_the_model_is_built(tmp_path, monkey
     monkeypatch.setattr(loop, "build_model", no_model)
     with pytest.raises(EqvlError, match=r"--report-to wandb needs the wandb package"):
         train(_train_cfg(tmp_path, _csv_without_types(tmp_path / "d"), report_to="wandb"))
+
+
+# ---------------------------------------------------------------- 10. logs: plain progress lines off a terminal
+
+def test_progress_off_a_terminal_is_plain_periodic_lines(monkeypatch):
+    import io
+
+    from eqvl.progress import PlainProgress, progress_bar
+
+    log = io.StringIO()  # not a TTY
+    bar = progress_bar(total=10, desc="encoding images", unit="img", file=log)
+    assert isinstance(bar, PlainProgress)
+    bar.interval = 0.0
+    bar.update(4)
+    bar.set_postfix({"loss": "0.5"})
+    bar.update(6)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+    assert lines[0].startswith("eqvl: encoding images 4/10 img (40%)") and lines[-1].endswith("; loss=0.5")
+    quiet = io.StringIO()
+    bar = progress_bar(total=10, desc="x", file=quiet)  # default interval: one line at the end only
+    bar.update(10)
+    bar.close()
+    assert len(quiet.getvalue().splitlines()) == 1

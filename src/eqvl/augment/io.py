@@ -104,9 +104,9 @@ def augment_many(captions: list[str], *, negatives, positives, seed: int = 0, pe
                     keep_invalid=keep_invalid, rewriter=rewriter)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from eqvl.progress import progress_bar
 
-        bar = tqdm(total=len(captions), unit="cap", desc="augment", file=sys.stderr, mininterval=0.5)
+        bar = progress_bar(total=len(captions), unit="cap", desc="augment", file=sys.stderr, mininterval=0.5)
     if workers <= 1 or rewriter is not None or len(captions) < 2 * workers:
         _init_worker(settings)
         for cap in captions:

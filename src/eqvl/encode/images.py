@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from eqvl.progress import progress_bar
 
 from eqvl.data.images import image_content_key, load_image, load_image_keyed
 from eqvl.data.records import ImageRef
@@ -130,7 +130,7 @@ def encode_images(
 def _encode_new(encoder, dataset: ImageSet, firsts: list[int], keys: list[str | None], cfg: EncodeConfig,
                 rows: dict[int, np.ndarray], bad: dict[int, str], stats: EncodeStats, on_bad, between) -> None:
     """The decode -> encode -> cache loop over the images not found in the cache."""
-    bar = tqdm(total=len(firsts), desc="encoding images", unit="img", disable=not cfg.progress)
+    bar = progress_bar(total=len(firsts), desc="encoding images", unit="img", disable=not cfg.progress)
     try:
         for local_index, pixels, failures, worker_keys in image_batches(dataset, cfg, device_of(encoder)):
             for j, msg in failures:

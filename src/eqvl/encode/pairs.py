@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from eqvl.progress import progress_bar
 
 from eqvl.data.images import text_content_key
 from eqvl.data.records import ImageRef
@@ -77,7 +77,7 @@ class _Run:
         self.scorer, self.pairs, self.texts, self.keys, self.cfg = scorer, pairs, texts, keys, cfg
         self.values, self.bad, self.stats, self.on_bad = values, bad, stats, on_bad
         self.decoded: dict[int, Any] = {}
-        self.bar = tqdm(total=0, desc="scoring pairs", unit="pair", disable=not cfg.progress)
+        self.bar = progress_bar(total=0, desc="scoring pairs", unit="pair", disable=not cfg.progress)
 
     def go(self, refs: Sequence[ImageRef], todo: list[int]) -> None:
         by_image: dict[int, list[int]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from eqvl.progress import progress_bar
 
 from eqvl.data.images import text_content_key
 from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, check_embeds, stack_rows
@@ -26,7 +26,7 @@ class TextEncoding:
             self.stats.cached = len(self.rows)
         self.todo = [i for i in range(len(self.texts)) if i not in self.rows]
         self._next = 0
-        self._bar = tqdm(total=len(self.todo), desc="encoding texts", unit="txt", disable=not cfg.progress or not self.todo)
+        self._bar = progress_bar(total=len(self.todo), desc="encoding texts", unit="txt", disable=not cfg.progress or not self.todo)
 
     def step(self) -> bool:
         """Encode the next batch; False once nothing is left."""

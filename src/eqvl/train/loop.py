@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from eqvl.errors import EqvlError
 from eqvl.io import OutputLock
+from eqvl.progress import progress_bar
 from eqvl.precision import autocast as autocast_for
 from eqvl.precision import input_dtype
 from eqvl.train.checkpoint import LATEST, Checkpointer, load_checkpoint, prepare_output
@@ -235,8 +235,8 @@ class _Run:
                             num_workers=cfg.workers, pin_memory=info.device.type == "cuda")
         it = iter(loader)
         consumed = first
-        bar = tqdm(total=self.steps_per_epoch, initial=first // cfg.accum_freq, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not (info.is_main and cfg.progress), dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=self.steps_per_epoch, initial=first // cfg.accum_freq, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                           disable=not (info.is_main and cfg.progress), dynamic_ncols=True, leave=False)
         final: Path | None = None
         while consumed + cfg.accum_freq <= per_epoch and state.step < self.max_steps:
             values = self.train_step(it)
