@@ -101,11 +101,50 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # open_clip's --delete-previous-checkpoint is --keep-last 1
     p.add_argument("--delete-previous-checkpoint", dest="keep_last", action="store_const", const=1,
                    default=argparse.SUPPRESS, help="open_clip's spelling of --keep-last 1 (default: off)")
+    _add_open_clip_flags(p)
     p.set_defaults(func=run, lr=None)  # None: eqvl.train.defaults picks a fine-tuning or a from-scratch rate
+
+
+#: open_clip trainer flags eqvl replaces: the message says what to use instead
+REPLACED = {"--name": "the run folder is --output DIR (open_clip's --logs/--name together)",
+            "--logs": "the run folder is --output DIR (open_clip's --logs/--name together)",
+            "--zeroshot-frequency": "eqvl evaluates benchmarks, not ImageNet zero-shot: --eval-benchmark NAME:PATH "
+                                    "with --eval-every-epochs N",
+            "--imagenet-val": "eqvl evaluates benchmarks, not ImageNet zero-shot: --eval-benchmark NAME:PATH "
+                              "(e.g. retrieval:/data/coco) with --eval-every-epochs N"}
+
+
+class _Replaced(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        parser.error(f"{option_string} is open_clip's; in eqvl {REPLACED[option_string or '']}")
+
+
+def _add_open_clip_flags(p: argparse.ArgumentParser) -> None:
+    """open_clip flags accepted with open_clip's meaning, or pointed at their replacement."""
+    g = p.add_argument_group("open_clip's spellings")
+    g.add_argument("--siglip", action="store_true",
+                   help="open_clip's switch to the sigmoid loss: the itc term of --loss becomes siglip "
+                        "(--siglip --loss itc+eqsim trains siglip+eqsim) (default: off)")
+    for flag in ("--local-loss", "--gather-with-grad"):
+        g.add_argument(flag, action="store_true", dest=flag[2:].replace("-", "_"),
+                       help="accepted for open_clip scripts: eqvl always gathers features with gradient and each "
+                            "process computes its own rows against the global batch, which is what open_clip does "
+                            "with --local-loss --gather-with-grad (default: that behaviour, always)")
+    for flag in REPLACED:
+        g.add_argument(flag, action=_Replaced, nargs="?", help=argparse.SUPPRESS)
+
+
+def siglip_loss_spec(loss: str) -> str:
+    """open_clip's --siglip on an eqvl --loss: itc -> siglip (siglip added first when there is no itc)."""
+    terms = [("siglip" if t == "itc" else t) for t in loss.split("+")]
+    return "+".join(terms if "siglip" in terms else ["siglip", *terms])
 
 
 def run(args: argparse.Namespace) -> int:
     from eqvl.train import train
+
+    if args.siglip:
+        args.loss = siglip_loss_spec(args.loss)
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "loss_options"}
     values["eval_benchmark"] = values["eval_benchmark"] or []

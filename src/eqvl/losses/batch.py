@@ -41,6 +41,12 @@ class LossBatch:
     #: optimisation step (seeds stochastic parts identically on every rank)
     step: int = 0
     seed: int = 0
+    #: the model's learnable logit bias (open_clip SigLIP models), else None
+    logit_bias: torch.Tensor | None = None
+    #: a frozen teacher's [N, D] features and logit scale on the same batch (--distill-model), else None
+    teacher_image: torch.Tensor | None = None
+    teacher_text: torch.Tensor | None = None
+    teacher_logit_scale: torch.Tensor | None = None
 
     @property
     def size(self) -> int:

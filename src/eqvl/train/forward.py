@@ -22,8 +22,10 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
         out = model(batch.images, batch.tokens)
     if isinstance(out, dict):
         img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
+        bias = out.get("logit_bias")
     else:
         img, txt, scale = out[0], out[1], out[2]
+        bias = out[3] if len(out) > 3 else None  # open_clip SigLIP models return their logit_bias fourth
     img, txt, scale = img.float(), txt.float(), scale.float()
     n, d = batch.n, img.shape[-1]
     mn = batch.neg_slots.numel()
@@ -41,5 +43,19 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
         image=gather_with_grad(img, info), text=gather_with_grad(txt[:n], info), logit_scale=scale,
         neg=gather_with_grad(neg, info), neg_mask=mask(batch.neg_mask) if k else None,
         neg_type=mask(batch.neg_type) if k else None, pos=gather_with_grad(pos, info),
-        pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed)
+        pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed,
+        logit_bias=bias.float() if bias is not None else None)
     return loss_fn(lb)
+
+
+def sync_term_grads(loss_fn: torch.nn.Module, info: DistInfo) -> None:
+    """Average the gradients of the loss terms' own parameters (SigLIP's bias for a model without one)
+    across ranks: DDP wraps the model only, and every rank must take the same step."""
+    if not info.enabled:
+        return
+    import torch.distributed as dist
+
+    for param in loss_fn.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= info.world

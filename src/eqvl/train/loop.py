@@ -34,7 +34,7 @@ from eqvl.train.config import TrainConfig
 from eqvl.train.defaults import resolve_lr
 from eqvl.train.dataset import Augmenter, check_images, default_augmenter
 from eqvl.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
-from eqvl.train.forward import forward_loss
+from eqvl.train.forward import forward_loss, sync_term_grads
 from eqvl.train.guards import BufferSnapshot, NonFiniteGuard, grad_norm
 from eqvl.train.probe import Probe
 from eqvl.train.logs import MetricsLog, check_loggers
@@ -341,6 +341,7 @@ class _Run:
     def update(self, values: dict[str, torch.Tensor]) -> bool:
         """Clip, check every loss term and the gradient, then step (or skip a non-finite step)."""
         cfg, state = self.cfg, self.state
+        sync_term_grads(state.loss_fn, self.info)
         params = list(state.model.parameters())
         if state.scaler is not None:
             if cfg.grad_clip_norm:

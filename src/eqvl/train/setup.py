@@ -208,8 +208,11 @@ class TrainState:
 
 def build_state(cfg: TrainConfig, info: DistInfo, model: torch.nn.Module, loss_fn: CombinedLoss) -> TrainState:
     """AdamW (foreach: one kernel per parameter group), the GradScaler fp16 needs, DDP under torchrun."""
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.wd), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                                  foreach=True)
+    groups = param_groups(model, cfg.wd)
+    own = [p for p in loss_fn.parameters() if p.requires_grad]  # a term's learnable scalars (SigLIP's bias)
+    if own:
+        groups.append({"params": own, "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, foreach=True)
     scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(cfg.precision, info.device) else None
     ddp = model
     if info.enabled:
