@@ -76,6 +76,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(yc)
     yc.set_defaults(func=run_youcook2)
 
+    cp = sub.add_parser("captions", help="your own videos with timed captions -> twins (YouCook2's rule)",
+                        description="Any video with timed captions (one caption per time span) becomes twins by YouCook2's "
+                        "rule: the middle frame of each span, pairs of spans within a video, the same filters, review page "
+                        "and outputs. Annotations: .jsonl ({video, start, end, caption} per line), .csv (header "
+                        "video,start,end,caption), or .srt / .vtt subtitles named like their video (a file or a folder).")
+    cp.add_argument("--annotations", required=True, help="timed captions: .jsonl, .csv, .srt, .vtt, or a folder of .srt / .vtt")
+    cp.add_argument("--videos", required=True, help="folder of the videos (found by file name without extension)")
+    cp.add_argument("--pairs", default="all", choices=("all", "consecutive"), help="which spans of a video to pair (default all)")
+    cp.add_argument("--face-filter", action="store_true", help="drop frames that show a human face (as YouCook2)")
+    _common(cp)
+    cp.set_defaults(func=run_captions)
+
     sd = sub.add_parser("sd-pairs", help="EQ-SD-style caption pairs (object / scene / attribute changes), optionally rendered")
     add_output_flag(sd, dest="out", required=True, metavar="DIR",
                     help="output folder (pairs.jsonl; with --render also images/ and twins.jsonl)")
@@ -172,6 +184,13 @@ def run_youcook2(args: argparse.Namespace) -> int:
 
     plan = read_youcook2(args.annotations, args.videos, pairs=args.pairs, split=args.split)
     return _run(plan, args, faces=not args.no_face_filter)
+
+
+def run_captions(args: argparse.Namespace) -> int:
+    from eqvl.videotwins.captions import read_captions
+
+    plan = read_captions(args.annotations, args.videos, pairs=args.pairs)
+    return _run(plan, args, faces=args.face_filter)
 
 
 def run_sd(args: argparse.Namespace) -> int:
