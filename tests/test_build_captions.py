@@ -76,3 +76,29 @@ def test_bad_spans_name_file_and_line(tmp_path):
     (tmp_path / "x.srt").write_text("no cues here\n")
     with pytest.raises(DataError, match="no cues found"):
         read_timed_captions(tmp_path / "x.srt")
+
+
+def test_webdataset_shards_beside_the_folder(tmp_path):
+    import tarfile
+
+    videos, ann = _inputs(tmp_path)
+    args = ["build", "captions", "--videos", str(videos), "--annotations", str(ann / "caps.jsonl"), "--no-progress",
+            "--format", "webdataset", "--shard-size", "4"]
+    assert main(args + ["--output", str(tmp_path / "a")]) == 0
+    assert main(args + ["--output", str(tmp_path / "b")]) == 0
+    out = tmp_path / "a"
+    rows = [json.loads(x) for x in (out / "twins.jsonl").read_text().splitlines()]
+    shards = json.loads((out / "manifest.json").read_text())["files"]["webdataset"]
+    assert shards == ["webdataset/twins-000000.tar", "webdataset/twins-000001.tar"]  # 6 twins, 4 per shard
+    assert all((out / s).read_bytes() == (tmp_path / "b" / s).read_bytes() for s in shards)  # deterministic
+    samples = {}
+    for s in shards:
+        with tarfile.open(out / s) as tar:
+            for m in tar.getmembers():
+                key, ext = m.name.split(".", 1)  # WebDataset's rule: the key ends at the first dot
+                samples.setdefault(key, {})[ext] = tar.extractfile(m).read()
+    assert len(samples) == 6
+    for row, (key, files) in zip(rows, samples.items()):
+        assert set(files) == {"0.jpg", "1.jpg", "0.txt", "1.txt", "json"}
+        assert json.loads(files["json"]) == row and files["0.txt"].decode() == row["caption_0"]
+        assert files["1.jpg"] == (out / row["image_1"]).read_bytes()

@@ -24,7 +24,7 @@ from eqvl.errors import EqvlError
 from eqvl.processes import process_executor
 from eqvl.io import write_json_atomic, write_jsonl_atomic
 
-OUR_ENTRIES = ("images", ".build", "twins.jsonl", "manifest.json", "eqben", "review")
+OUR_ENTRIES = ("images", ".build", "twins.jsonl", "manifest.json", "eqben", "review", "webdataset")
 CONFIG_FILE = ".build/config.json"
 
 
@@ -39,6 +39,9 @@ class BuildConfig:
     resume: bool = False
     progress: bool = True
     export: tuple[str, ...] = ()
+    #: "folder" (images/ + twins.jsonl) or "webdataset" (also tar shards of image + caption + metadata)
+    format: str = "folder"
+    shard_size: int = 1000
     screen: ScreenConfig = field(default_factory=ScreenConfig)
 
     def validate(self) -> "BuildConfig":
@@ -48,6 +51,10 @@ class BuildConfig:
             raise EqvlError(f"--image-format must be jpg or png, got {self.image_format!r}")
         if self.overwrite and self.resume:
             raise EqvlError("--overwrite and --resume exclude each other")
+        if self.format not in ("folder", "webdataset"):
+            raise EqvlError(f"--format must be folder or webdataset, got {self.format!r}")
+        if self.shard_size < 1:
+            raise EqvlError(f"--shard-size must be >= 1, got {self.shard_size}")
         for name in self.export:
             if name != "eqben":
                 raise EqvlError(f"--export: unknown format {name!r}; valid: eqben")
@@ -165,6 +172,10 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
         from eqvl.videotwins.export import export_eqben
 
         manifest["files"]["eqben"] = export_eqben(out, rows, plan.subset)
+    if cfg.format == "webdataset":
+        from eqvl.videotwins.webdataset import write_shards
+
+        manifest["files"]["webdataset"] = write_shards(out, rows, cfg.shard_size)
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
