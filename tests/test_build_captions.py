@@ -102,3 +102,23 @@ def test_webdataset_shards_beside_the_folder(tmp_path):
         assert set(files) == {"0.jpg", "1.jpg", "0.txt", "1.txt", "json"}
         assert json.loads(files["json"]) == row and files["0.txt"].decode() == row["caption_0"]
         assert files["1.jpg"] == (out / row["image_1"]).read_bytes()
+
+
+def test_scene_change_filter_drops_twins_across_a_cut(tmp_path):
+    pytest.importorskip("scenedetect")
+    from eqvl.video.synthetic import colour_frame, write_video
+
+    size = (64, 48)  # one shot red for 4 s, a hard cut, one shot blue for 4 s (a square moves in both)
+    write_video(tmp_path / "videos" / "clip01.mp4", 80, 10, size, lambda k: colour_frame(COLOURS[0] if k < 40 else COLOURS[2], k, size))
+    ann = tmp_path / "caps.jsonl"
+    ann.write_text("".join(json.dumps({"video": "clip01", "start": 2.0 * k, "end": 2.0 * k + 2, "caption": c}) + "\n"
+                           for k, c in enumerate(CAPS)))
+    args = ["build", "captions", "--videos", str(tmp_path / "videos"), "--annotations", str(ann), "--no-progress"]
+    assert main(args + ["--output", str(tmp_path / "plain")]) == 0
+    assert len((tmp_path / "plain" / "twins.jsonl").read_text().splitlines()) == 6
+    assert main(args + ["--output", str(tmp_path / "out"), "--scene-filter"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "out" / "twins.jsonl").read_text().splitlines()]
+    assert [(r["caption_0"], r["caption_1"]) for r in rows] == [(CAPS[0], CAPS[1]), (CAPS[2], CAPS[3])]  # within a shot
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["dropped"] == {"scene_change": 4} and manifest["filters"]["scene_change"].startswith("PySceneDetect")
+    assert json.loads((tmp_path / "out" / ".build" / "done" / "clip01.json").read_text())["scene_cuts"] == [4.0]

@@ -34,6 +34,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (EqBen's official layout)")
     p.add_argument("--format", default="folder", choices=("folder", "webdataset"),
                    help="folder (images/ + twins.jsonl, default) or webdataset (also tar shards of image + caption + metadata)")
+    p.add_argument("--scene-filter", action="store_true",
+                   help="drop twins whose two frames lie in different shots (PySceneDetect's ContentDetector; frames addressed by time)")
     p.add_argument("--shard-size", type=positive_int, default=1000, help="twins per webdataset tar shard (default 1000)")
     p.add_argument("--dedup-bits", type=int_range(-1, 64), default=2, help="dHash near-duplicate threshold in bits of 64, -1 = off (default 2)")
     p.add_argument("--duplicate-scope", default="video", choices=("video", "build"),
@@ -143,7 +145,7 @@ def _config(args: argparse.Namespace, faces: bool = False):
                           model=args.screen_model, pretrained=args.screen_pretrained if args.screen_model else None)
     return BuildConfig(out=args.out, workers=args.workers, image_format=args.image_format, faces=faces, skip_bad=args.skip_bad,
                        overwrite=args.overwrite, resume=args.resume, progress=not args.no_progress, export=args.export,
-                       format=args.format, shard_size=args.shard_size,
+                       format=args.format, shard_size=args.shard_size, scenes=args.scene_filter,
                        screen=screen).validate()
 
 

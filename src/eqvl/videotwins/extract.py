@@ -36,6 +36,7 @@ class ExtractJob:
     image_format: str = "jpg"
     faces: bool = False
     decoder_threads: int = 0  # FFmpeg threads for this video (0: FFmpeg's choice); see pipeline.decoder_threads
+    scenes: bool = False  # also find the video's shot changes (PySceneDetect) for the scene-change filter
 
 
 def marker_path(out: str | Path, video: str) -> Path:
@@ -160,6 +161,13 @@ def extract_video(job: ExtractJob) -> dict[str, Any]:
         if job.faces:
             frames[name]["faces"] = count_faces(image)
     marker = {"video": plan.video, "source": source_fingerprint(plan), "frames": frames}
+    if job.scenes and plan.source_kind == "video":
+        from eqvl.videotwins.scenes import scene_cuts
+
+        try:
+            marker["scene_cuts"] = scene_cuts(plan.source)  # type: ignore[arg-type]
+        except DataError as exc:
+            return {"video": plan.video, "error": str(exc)}
     path = marker_path(out, plan.video)
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(marker, handle, sort_keys=True)

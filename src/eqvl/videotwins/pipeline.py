@@ -41,6 +41,8 @@ class BuildConfig:
     export: tuple[str, ...] = ()
     #: "folder" (images/ + twins.jsonl) or "webdataset" (also tar shards of image + caption + metadata)
     format: str = "folder"
+    #: drop twins whose two frames lie in different shots (PySceneDetect; time-addressed frames from videos)
+    scenes: bool = False
     shard_size: int = 1000
     screen: ScreenConfig = field(default_factory=ScreenConfig)
 
@@ -109,7 +111,7 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
         if marker_matches(marker, vp):  # same video content, same frame times: reuse
             markers[vp.video] = marker  # type: ignore[assignment]
         else:
-            todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces, decoder_threads(cfg.workers)))
+            todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces, decoder_threads(cfg.workers), scenes=cfg.scenes))
     bar = tqdm(total=len(plan.videos), initial=len(markers), desc=f"build {plan.subset}", unit="video", disable=not cfg.progress)
     try:
         if cfg.workers == 1 or len(todo) <= 1:
@@ -138,7 +140,8 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
 def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, Any]:
     """The whole build for one plan; returns the manifest (also written to `out/manifest.json`)."""
     cfg.validate()
-    identity = {"subset": plan.subset, "settings": plan.settings, "image_format": cfg.image_format, "faces": cfg.faces}
+    identity = {"subset": plan.subset, "settings": plan.settings, "image_format": cfg.image_format, "faces": cfg.faces,
+                "scene_filter": cfg.scenes}
     out = prepare_out(cfg, json.loads(json.dumps(identity)))
     try:
         markers = extract_all(plan, cfg)
@@ -164,7 +167,7 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
         },
         "bad_videos": {v: markers[v]["error"] for v in bad_videos},
         "settings": plan.settings,
-        "filters": cfg.screen.manifest(faces=cfg.faces),
+        "filters": {**cfg.screen.manifest(faces=cfg.faces), "scene_change": "PySceneDetect ContentDetector(threshold=27)" if cfg.scenes else None},
         "image_format": cfg.image_format,
         "files": {"twins": "twins.jsonl", "images": "images/"},
     }

@@ -1,7 +1,7 @@
 """Which candidates become twins, after the frames exist: image-level filters and the automatic screen.
 
 In order, a candidate is dropped when one of its frames failed (`bad_frame`), shows a face
-(`face`, YouCook2), the two frames are near-duplicates by dHash (`near_duplicate`), the same two
+(`face`, YouCook2), lie in different shots (`scene_change`, with the scene filter), the two frames are near-duplicates by dHash (`near_duplicate`), the same two
 pictures already form a kept twin of the same video (and, for Action Genome, the same object;
 `duplicate_scope="build"`: anywhere in the build) (`duplicate_images`), or, with a screening encoder, the
 image-image cosine similarity falls outside the band (`screen_too_different` /
@@ -21,6 +21,7 @@ import numpy as np
 from eqvl.videotwins.filters import hamming
 from eqvl.videotwins.ag_pairs import pair_track
 from eqvl.videotwins.plan import Candidate, Plan, Track, safe_name
+from eqvl.videotwins.scenes import crosses_cut
 from eqvl.errors import EqvlError
 
 
@@ -141,10 +142,14 @@ def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, enc
             for track in vp.tracks:  # the relation rule still says which pairs were possible at all
                 dropped.update(pair_track(track.numbers, track.relations, lambda i, j: "bad_video")[1])
             continue
-        frames = marker.get("frames", {})
+        frames, cuts = marker.get("frames", {}), marker.get("scene_cuts")
         for cand in vp.candidates:
             a, b = frames.get(cand.frame_0), frames.get(cand.frame_1)
-            why = _pair_filter(a, b, screen, seen, (vp.video,))
+            t0, t1 = vp.frames[cand.frame_0].time, vp.frames[cand.frame_1].time
+            why = _frame_ok(a) or _frame_ok(b)
+            if why is None and cuts is not None and t0 is not None and t1 is not None and crosses_cut(t0, t1, cuts):
+                why = "scene_change"  # the two frames lie in different shots
+            why = why or _pair_filter(a, b, screen, seen, (vp.video,))
             if why is not None:
                 dropped[why] += 1
                 continue
