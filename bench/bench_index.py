@@ -15,8 +15,13 @@ shipped tiny model, encoding included) at 1 and 8 concurrent clients on loopback
 Part 3 (build): `index build` images/s against raw encoding of the same images with the same
 batch size and workers (goal >= 0.9x); best of --rounds interleaved rounds.
 
-    .venv/bin/python bench/bench_index.py                 # the full 1M run
-    .venv/bin/python bench/bench_index.py --n 100000 --skip-http --skip-build
+    .venv/bin/python bench/bench_index.py                 # make bench: 50k vectors, minutes
+    .venv/bin/python bench/bench_index.py --full          # the 1M run (Gaussian clusters; tens of minutes)
+    .venv/bin/python bench/bench_index.py --data synth-clip --n 100000 --skip-http --skip-build
+Side by side (part 1): eqvl's size-rule choice, eqvl's budget choice tuned to --target-recall
+(`--memory`, default 128 B a vector), and autofaiss's choice at the same memory (index_compare.py).
+--data synth-clip: real text-to-image embeddings of a tiny CLIP on eqvl's synthetic scenes,
+text queries of held-out scenes (synth_clip.py; cached in --cache-dir).
 Data: vectors = normalise(centre_c + B z + e): 1,000 random unit centres (topics), z ~ N(0, I_64)
 through a shared basis of 64 unit directions scaled so that |B z| ~ --spread (default 0.9: clusters
 that touch but do not swallow each other; embeddings have a low intrinsic dimension), and isotropic
@@ -42,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eqvl.index import ann, search
+from eqvl.index import ann, budget, search
 from eqvl.index.vectors import VectorStore, write_ids, write_vectors
 from eqvl.index.writer import build_from_store
 
@@ -136,14 +141,30 @@ def numpy_topk(matrix: np.ndarray, queries: np.ndarray, k: int = 10) -> list:
 # ---------------------------------------------------------------- part 1
 
 
-def run_vectors(args) -> list[dict]:
-    threads = [int(t) for t in args.threads.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="bench_index_"))
+def load_data(args) -> tuple[VectorStore, np.ndarray, np.ndarray]:
+    """(database, evaluation queries, tuning queries) of --data."""
     started = time.perf_counter()
-    vstore, queries = write_collection(tmp / "vectors", args.n, args.dim, args.spread)
-    print(f"generated {args.n} x {args.dim} vectors + {len(queries)} queries in {time.perf_counter() - started:.1f} s",
-          flush=True)
-    rows, k, n = [], args.k, args.n
+    if args.data == "synth-clip":
+        from synth_clip import synth_clip
+
+        vec_dir, stems, args.dim, queries, tune, _ = synth_clip(Path(args.cache_dir), args.n, 1000)
+        vstore = VectorStore(vec_dir, stems, args.dim)
+    else:
+        vstore, queries = write_collection(Path(tempfile.mkdtemp(prefix="bench_index_")) / "vectors", args.n, args.dim,
+                                           args.spread)
+        centres, basis = _generator(args.dim, 0, args.spread)
+        tune = make_vectors(200, args.dim, 8, centres, basis)  # another seed than the evaluation queries
+    print(f"{args.data}: {len(vstore)} x {args.dim} vectors + {len(queries)} queries in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+    return vstore, queries, tune
+
+
+def run_vectors(args) -> list[dict]:
+    from index_compare import autofaiss_rows, eqvl_rows, goal_lines
+
+    threads = [int(t) for t in args.threads.split(",")]
+    vstore, queries, tune = load_data(args)
+    rows, k, n = [], args.k, len(vstore)
     deleted = np.zeros(0, np.int64)
 
     def run(index, spec):
@@ -161,7 +182,17 @@ def run_vectors(args) -> list[dict]:
     matrix = np.concatenate([rows_ for _, rows_ in vstore.chunks()])
     rows.append(measure("exact numpy matmul top-k", lambda qs: numpy_topk(matrix, qs, k), queries, truth,
                         [max(threads)], args.seconds, 0.0, matrix.nbytes / n))
+    memory = budget.parse_memory(args.memory) if args.memory else 128 * n
+
+    def side(name, fn, qs, tr, build_s, nbytes):
+        return measure(name, fn, qs, tr, threads, args.seconds, build_s, nbytes)
+
+    rows += eqvl_rows(vstore, queries, tune, truth, memory, args.target_recall, run, side, args)
+    if not args.no_autofaiss:
+        rows += autofaiss_rows(matrix, queries, truth, memory, side)
     del matrix
+    for line in goal_lines(rows, args.target_recall):
+        print("goal:", line, flush=True)
     kinds = (("ivf", args.ivf), ("hnsw", args.hnsw), ("ivfpq", args.ivfpq))
     configs = [(kind, v) for kind, v in kinds if kind in args.kinds.split(",")]
     configs += args.factory
@@ -292,29 +323,6 @@ def run_build(args) -> dict:
 # ---------------------------------------------------------------- report
 
 
-def print_tables(result: dict, n: int) -> None:
-    vec = result.get("vectors", [])
-    if vec:
-        exact = vec[0]["qps_single_1t"]
-        print(f"\n### {n:,} vectors x {result['dim']} d (spread {result['spread']}), {result['queries']} held-out queries, "
-              "k = 10\n")
-        print("| config | build s | bytes/vector | q/s single 1t | q/s single 2t | q/s batch 1t | q/s batch 2t "
-              "| recall@10 | single 1t vs exact FAISS |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for r in vec:
-            cells = [r.get(f"qps_{m}_{t}t", "-") for m in ("single", "batch") for t in (1, 2)]
-            speed = f"{r.get('qps_single_1t', r.get('qps_single_2t', 0)) / exact:.1f}x" if exact else ""
-            print(f"| {r['config']} | {r['build_s']} | {r['bytes_per_vector']} | " + " | ".join(map(str, cells))
-                  + f" | {r['recall_at_10']:.3f} | {speed} |")
-    for r in result.get("http", []):
-        print(f"HTTP text search, {r['clients']} client(s): p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-              f"{r['qps']} q/s over {r['requests']} requests")
-    if result.get("build"):
-        b = result["build"]
-        print(f"index build {b['build_images_per_s']} images/s vs raw encoding {b['raw_images_per_s']} images/s: "
-              f"{b['ratio']:.2f}x ({b['images']} images, {b['workers']} workers)")
-
-
 def factory_variants(text: str) -> tuple[str, str]:
     """`--factory FACTORY@VARIANT;VARIANT` -> (factory, variants), each variant KEY=INT[,KEY=INT]."""
     factory, sep, variants = text.partition("@")
@@ -329,12 +337,23 @@ def factory_variants(text: str) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=1_000_000, help="database vectors")
+    parser.add_argument("--n", type=int, default=50_000, help="database vectors (--full: 1,000,000)")
+    parser.add_argument("--full", action="store_true", help="the 1M run: --n 1000000 and every index kind")
+    parser.add_argument("--data", choices=("gauss", "synth-clip"), default="gauss",
+                        help="gauss: clustered synthetic vectors (below); synth-clip: tiny-CLIP image embeddings of "
+                             "synthetic scenes with caption queries of held-out scenes (see synth_clip.py)")
+    parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/eqvl/bench_index"),
+                        help="where --data synth-clip keeps its model and vectors")
+    parser.add_argument("--memory", default=None, help="budget for eqvl's --memory choice and autofaiss's "
+                        "max_index_memory_usage (default: 128 bytes a vector)")
+    parser.add_argument("--target-recall", type=float, default=0.95)
+    parser.add_argument("--no-autofaiss", action="store_true", help="skip autofaiss's side of the comparison")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("-k", "--k", type=int, default=10)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--seconds", type=float, default=5.0, help="time bound of each single-query loop")
-    parser.add_argument("--kinds", default="ivf,hnsw,ivfpq", help="eqvl's index kinds to measure (none: only --factory)")
+    parser.add_argument("--kinds", default="ivf", help="eqvl's index kinds to measure (none: only --factory; "
+                        "--full: ivf,hnsw,ivfpq)")
     parser.add_argument("--ivf", default="nprobe=8,rescore=100;nprobe=16,rescore=100;nprobe=32,rescore=100")
     parser.add_argument("--hnsw", default="efSearch=64,rescore=40;efSearch=100,rescore=100;efSearch=200,rescore=100",
                         help="search variants, ';'-separated")
@@ -354,7 +373,9 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--out", default=None, help="also write the results as JSON")
     args = parser.parse_args()
-    result = {"n": args.n, "dim": args.dim, "spread": args.spread, "queries": 1000, "load_before": os.getloadavg()}
+    if args.full:
+        args.n, args.kinds = 1_000_000, "ivf,hnsw,ivfpq"
+    result = {"data": args.data, "n": args.n, "dim": args.dim, "spread": args.spread, "queries": 1000, "load_before": os.getloadavg()}
     if not args.skip_vectors:
         result["vectors"] = run_vectors(args)
     if not args.skip_http:
@@ -362,6 +383,8 @@ def main() -> None:
     if not args.skip_build:
         result["build"] = run_build(args)
     result["load_after"] = os.getloadavg()
+    from index_compare import print_tables
+
     print_tables(result, args.n)
     print(f"load average before / after: {result['load_before'][0]:.1f} / {result['load_after'][0]:.1f}")
     if args.out:

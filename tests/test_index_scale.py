@@ -144,7 +144,7 @@ def _cone(n, dim, seed=0):
     return images, texts
 
 
-def test_budget_picks_a_fitting_index_and_tuning_reaches_the_target(tmp_path):
+def test_budget_picks_a_fitting_index_and_tuning_reaches_the_target(tmp_path, capsys):
     images, texts = _cone(20_000, 32)
     assert budget.parse_memory("2GB") == 2 * 1024**3 and budget.parse_memory("1.5M") == int(1.5 * 1024**2)
     with pytest.raises(EqvlError, match="too small"):
@@ -166,6 +166,9 @@ def test_budget_picks_a_fitting_index_and_tuning_reaches_the_target(tmp_path):
     found = [[(h.id, h.score) for h in hits] for hits in idx.search(texts=held_out, k=10)]
     truth = search_mod.exact_topk(idx.vectors, texts[200:600], idx.meta.live_ids(), 10)
     assert search_mod.recall_at(found, truth, 10) >= 0.93
+    assert cli("info", tmp_path / "idx", "--recall-queries", "0") == 0
+    out = capsys.readouterr().out
+    assert "chosen by" in out and "budget at 20,000" in out and f"{t['recall']:.3f} vs target 0.95: reached" in out
 
 
 def test_tuning_says_when_it_cannot_reach_the_target(tmp_path, monkeypatch, caplog):
@@ -208,7 +211,7 @@ def test_on_disk_lists_give_the_in_memory_top_k(tmp_path):
     assert _results(mem, 20) == _results(disk, 20)
 
 
-def test_growth_advice_and_rebuild_keep_ids_and_results(tmp_path, monkeypatch):
+def test_growth_advice_and_rebuild_keep_ids_and_results(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(7)
     table, queries = rng.normal(size=(900, 16)), rng.normal(size=(8, 16))
     enc = TableEncoder(table, queries)
@@ -219,6 +222,8 @@ def test_growth_advice_and_rebuild_keep_ids_and_results(tmp_path, monkeypatch):
     idx.add(index_images(tmp_path, 800, start=100), options=EmbedOptions(**OPTS))
     advice = growth_advice(idx.manifest)
     assert any("past the size rule's tier for flat" in a and "would build ivf" in a for a in advice), advice
+    assert cli("info", tmp_path / "idx", "--recall-queries", "0") == 0
+    assert "note" in (out := capsys.readouterr().out) and "past the size rule's tier" in out
     before = _results(idx, 8, k=900)  # every id, exact: the whole ranking must survive
     idx.remove([idx.image_path(3)])
     before = [[r for r in hits if r[0] != 3] for hits in before]
