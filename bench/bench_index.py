@@ -147,7 +147,8 @@ def load_data(args) -> tuple[VectorStore, np.ndarray, np.ndarray]:
     if args.data == "synth-clip":
         from synth_clip import synth_clip
 
-        vec_dir, stems, args.dim, queries, tune, _ = synth_clip(Path(args.cache_dir), args.n, 1000)
+        vec_dir, stems, args.dim, queries, tune, _ = synth_clip(Path(args.cache_dir), args.n, args.queries,
+                                                                train_steps=args.clip_steps)
         vstore = VectorStore(vec_dir, stems, args.dim)
     else:
         vstore, queries = write_collection(Path(tempfile.mkdtemp(prefix="bench_index_")) / "vectors", args.n, args.dim,
@@ -344,6 +345,9 @@ def main() -> None:
                              "synthetic scenes with caption queries of held-out scenes (see synth_clip.py)")
     parser.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/eqvl/bench_index"),
                         help="where --data synth-clip keeps its model and vectors")
+    parser.add_argument("--clip-steps", type=int, default=60, help="synth-clip: pre-training steps (the demo's "
+                        "--quick: 60)")
+    parser.add_argument("--queries", type=int, default=1000, help="synth-clip: held-out caption queries")
     parser.add_argument("--memory", default=None, help="budget for eqvl's --memory choice and autofaiss's "
                         "max_index_memory_usage (default: 128 bytes a vector)")
     parser.add_argument("--target-recall", type=float, default=0.95)
@@ -375,7 +379,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.full:
         args.n, args.kinds = 1_000_000, "ivf,hnsw,ivfpq"
-    result = {"data": args.data, "n": args.n, "dim": args.dim, "spread": args.spread, "queries": 1000, "load_before": os.getloadavg()}
+    result = {"data": args.data, "n": args.n, "dim": args.dim, "spread": args.spread,
+              "queries": args.queries if args.data == "synth-clip" else 1000, "load_before": os.getloadavg()}
     if not args.skip_vectors:
         result["vectors"] = run_vectors(args)
     if not args.skip_http:

@@ -21,23 +21,26 @@ CHUNK = 50_000
 DB_SEED, QUERY_SEED = 1000, 2000
 
 
-def _model(cache: Path, progress: bool):
-    """The demo's quick pre-trained tiny CLIP (trained once, then reused from the cache)."""
+def _model(cache: Path, progress: bool, train_steps: int):
+    """The demo's quick pre-trained tiny CLIP, `train_steps` steps (trained once, then reused from the cache)."""
+    import dataclasses
+
     from eqvl.demo import preset, steps
     from eqvl.io import write_json_atomic
     from eqvl.models import load_encoder
 
     cfg = preset(quick=True)
+    cfg.pretrain = dataclasses.replace(cfg.pretrain, steps=train_steps, warmup=min(cfg.pretrain.warmup, train_steps // 3))
     model_cfg = cache / "model.json"
-    done = cache / "model" / "done.json"
+    done = cache / f"model-s{train_steps}" / "done.json"
     if not done.exists():
         started = time.perf_counter()
         write_json_atomic(model_cfg, cfg.model)
         steps.make_data(cfg, cache / "train_data", progress=progress)
-        info = steps.train_phase(cfg, cache / "model", cache / "train_data", model_cfg, None, "itc", cfg.pretrain, 0,
+        info = steps.train_phase(cfg, done.parent, cache / "train_data", model_cfg, None, "itc", cfg.pretrain, 0,
                                  {}, progress)
         write_json_atomic(done, {"checkpoint": info["checkpoint"], "seconds": time.perf_counter() - started})
-    ckpt = cache / "model" / json.loads(done.read_text())["checkpoint"]
+    ckpt = done.parent / json.loads(done.read_text())["checkpoint"]
     return load_encoder(str(model_cfg), str(ckpt)), str(ckpt)
 
 
@@ -70,13 +73,13 @@ def _embed_texts(encoder, texts) -> np.ndarray:
     return np.asarray(encode_texts(encoder, list(texts), EncodeConfig(progress=False)).emb, dtype=np.float32)
 
 
-def synth_clip(cache_root: Path, n: int, n_queries: int = 1000, progress: bool = True):
+def synth_clip(cache_root: Path, n: int, n_queries: int = 1000, progress: bool = True, train_steps: int = 60):
     """(vec_dir, stems, dim, queries, tune_queries, info); builds what the cache lacks."""
     from eqvl.index.vectors import write_ids, write_vectors
 
     cache_root.mkdir(parents=True, exist_ok=True)
-    encoder, ckpt = _model(cache_root, progress)
-    folder = cache_root / f"n{n}"
+    encoder, ckpt = _model(cache_root, progress, train_steps)
+    folder = cache_root / f"s{train_steps}-n{n}"
     vec_dir = folder / "vectors"
     stems, captions = [], []
     started = time.perf_counter()
@@ -109,6 +112,6 @@ def synth_clip(cache_root: Path, n: int, n_queries: int = 1000, progress: bool =
     if not qfile.exists():
         np.save(qfile, _embed_texts(encoder, [cap for _, cap in _scenes(QUERY_SEED, n_queries)]))
     tune = _embed_texts(encoder, captions[:200])
-    info = {"model": "demo quick pre-train (eqvl-tiny-rn, width 16, 64 px)", "checkpoint": ckpt,
+    info = {"model": f"demo quick pre-train, {train_steps} steps (eqvl-tiny-rn, width 16, 64 px)", "checkpoint": ckpt,
             "dim": int(np.load(qfile).shape[1])}
     return vec_dir, stems, info["dim"], np.load(qfile), tune, info
