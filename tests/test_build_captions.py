@@ -97,28 +97,19 @@ def test_webdataset_shards_beside_the_folder(tmp_path):
             for m in tar.getmembers():
                 key, ext = m.name.split(".", 1)  # WebDataset's rule: the key ends at the first dot
                 samples.setdefault(key, {})[ext] = tar.extractfile(m).read()
-    assert len(samples) == 6
-    for row, (key, files) in zip(rows, samples.items()):
-        assert set(files) == {"0.jpg", "1.jpg", "0.txt", "1.txt", "json"}
-        assert json.loads(files["json"]) == row and files["0.txt"].decode() == row["caption_0"]
-        assert files["1.jpg"] == (out / row["image_1"]).read_bytes()
+    assert len(samples) == 12  # one sample per frame of each of the 6 twins
+    for k, row in enumerate(rows):
+        for side in (0, 1):
+            files = samples[list(samples)[2 * k + side]]
+            assert set(files) == {"jpg", "txt", "json"} and files["txt"].decode() == row[f"caption_{side}"]
+            assert files["jpg"] == (out / row[f"image_{side}"]).read_bytes()
+            meta = json.loads(files["json"])
+            assert meta["hard_negatives"] == [row[f"caption_{1 - side}"]] and meta["row"] == row
+    # eqvl train's shard reader takes them as they are: image, caption, the twin's other caption as hard negative
+    from types import SimpleNamespace
 
+    from eqvl.train.shards import read_shards
 
-def test_scene_change_filter_drops_twins_across_a_cut(tmp_path):
-    pytest.importorskip("scenedetect")
-    from eqvl.video.synthetic import colour_frame, write_video
-
-    size = (64, 48)  # one shot red for 4 s, a hard cut, one shot blue for 4 s (a square moves in both)
-    write_video(tmp_path / "videos" / "clip01.mp4", 80, 10, size, lambda k: colour_frame(COLOURS[0] if k < 40 else COLOURS[2], k, size))
-    ann = tmp_path / "caps.jsonl"
-    ann.write_text("".join(json.dumps({"video": "clip01", "start": 2.0 * k, "end": 2.0 * k + 2, "caption": c}) + "\n"
-                           for k, c in enumerate(CAPS)))
-    args = ["build", "captions", "--videos", str(tmp_path / "videos"), "--annotations", str(ann), "--no-progress"]
-    assert main(args + ["--output", str(tmp_path / "plain")]) == 0
-    assert len((tmp_path / "plain" / "twins.jsonl").read_text().splitlines()) == 6
-    assert main(args + ["--output", str(tmp_path / "out"), "--scene-filter"]) == 0
-    rows = [json.loads(x) for x in (tmp_path / "out" / "twins.jsonl").read_text().splitlines()]
-    assert [(r["caption_0"], r["caption_1"]) for r in rows] == [(CAPS[0], CAPS[1]), (CAPS[2], CAPS[3])]  # within a shot
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["counts"]["dropped"] == {"scene_change": 4} and manifest["filters"]["scene_change"].startswith("PySceneDetect")
-    assert json.loads((tmp_path / "out" / ".build" / "done" / "clip01.json").read_text())["scene_cuts"] == [4.0]
+    cfg = SimpleNamespace(strict_data=True, max_hard_negatives=4, max_hard_positives=4)
+    train_rows, report, has = read_shards(str(out / "webdataset" / "twins-{000000..000001}.tar"), cfg)
+    assert len(train_rows) == 12 and has["hard_negatives"] and report.used == 12

@@ -2,12 +2,13 @@
 
     webdataset/twins-000000.tar, twins-000001.tar, ...   (`shard_size` twins each)
 
-Each twin is one sample, its files sharing a key (the twin id with every character outside
-[A-Za-z0-9_-] replaced by "_", since WebDataset splits a file name at its first dot):
-`KEY.0.jpg` / `KEY.1.jpg` (the two frames, as built), `KEY.0.txt` / `KEY.1.txt` (their captions) and
-`KEY.json` (the twins.jsonl row). This is the layout img2dataset / video2dataset write and
-`webdataset.WebDataset(...).decode()` reads. Tars are deterministic: members in twin order, mtime 0,
-owner 0, so a re-run gives identical bytes.
+Each twin gives two samples, one per frame, in the layout img2dataset / video2dataset write
+(`KEY.jpg`, `KEY.txt`, `KEY.json`): KEY is the twin id with every character outside
+[A-Za-z0-9_-] replaced by "_" (WebDataset splits a file name at its first dot) plus `_0` / `_1`;
+`.txt` is that frame's caption; `.json` holds `hard_negatives: [the other frame's caption]`, the
+twin id and side, and the twins.jsonl row. So `eqvl train --data 'webdataset/twins-{000000..000009}.tar'`
+trains on them directly, each twin's other caption as a hard negative, and `webdataset.WebDataset`
+reads them too. Tars are deterministic: members in twin order, mtime 0, owner 0.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def write_shards(out: str | Path, rows: Iterable[dict], shard_size: int = 1000) 
                 key = sample_key(row["id"], used)
                 for k in (0, 1):
                     image = out / row[f"image_{k}"]
-                    _add(tar, f"{key}.{k}{image.suffix.lower()}", image.read_bytes())
-                    _add(tar, f"{key}.{k}.txt", row[f"caption_{k}"].encode("utf-8"))
-                _add(tar, f"{key}.json", json.dumps(row, sort_keys=True).encode("utf-8"))
+                    meta = {"hard_negatives": [row[f"caption_{1 - k}"]], "twin": row["id"], "side": k, "row": row}
+                    _add(tar, f"{key}_{k}{image.suffix.lower()}", image.read_bytes())
+                    _add(tar, f"{key}_{k}.txt", row[f"caption_{k}"].encode("utf-8"))
+                    _add(tar, f"{key}_{k}.json", json.dumps(meta, sort_keys=True).encode("utf-8"))
         names.append(rel)
     return names
