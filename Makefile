@@ -22,7 +22,9 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
+# the type check first ([tool.mypy] in pyproject.toml: src/eqvl), so a type error fails `make test` and .ci/run
 test: $(STAMP) chromium
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # The demo's report is rebuilt from its step cache, so re-running `make demo` reproduces the same
@@ -37,4 +39,4 @@ bench: $(STAMP)
 	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache

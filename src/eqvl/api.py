@@ -20,16 +20,18 @@ from PIL import Image
 
 from eqvl.data.images import load_image, to_rgb
 from eqvl.data.records import ImageRef
-from eqvl.models.base import Encoder
+from eqvl.errors import EqvlError
+from eqvl.models.base import Encoder, PairScorer
 
 ImageLike = Union[str, Path, Image.Image]
 
 
 @dataclass
 class Model:
-    """A loaded encoder with numpy-in / numpy-out helpers."""
+    """A loaded encoder with numpy-in / numpy-out helpers (a pair scorer such as `hf-itm:` is evaluated,
+    never embedded: it has no separate image and text vectors)."""
 
-    encoder: Encoder
+    encoder: Encoder | PairScorer
 
     @property
     def name(self) -> str:
@@ -37,27 +39,36 @@ class Model:
 
     def embed_images(self, images: Sequence[ImageLike], batch_size: int = 64) -> np.ndarray:
         """PIL images or paths -> [N, D] float32, L2-normalised rows."""
+        encoder = self._dual()
         rows = []
         for start in range(0, len(images), batch_size):
-            pixels = torch.stack([self.encoder.preprocess(_as_pil(x)) for x in images[start:start + batch_size]])
+            pixels = torch.stack([encoder.preprocess(_as_pil(x)) for x in images[start:start + batch_size]])
             with torch.no_grad():
-                rows.append(self.encoder.encode_images(pixels).float().cpu().numpy())
+                rows.append(encoder.encode_images(pixels).float().cpu().numpy())
         return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Captions -> [M, D] float32, L2-normalised rows."""
+        encoder = self._dual()
         rows = []
         for start in range(0, len(texts), batch_size):
             with torch.no_grad():
-                rows.append(self.encoder.encode_texts(list(texts[start:start + batch_size])).float().cpu().numpy())
+                rows.append(encoder.encode_texts(list(texts[start:start + batch_size])).float().cpu().numpy())
         return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
 
     def score(self, images: Sequence[ImageLike], captions: Sequence[str]) -> np.ndarray:
         """[len(images), len(captions)] similarity matrix, as the model scores pairs (cosine for CLIP)."""
+        encoder = self._dual()
         img = torch.from_numpy(self.embed_images(images))
         txt = torch.from_numpy(self.embed_texts(captions))
         with torch.no_grad():
-            return self.encoder.score(img, txt).float().cpu().numpy().T  # encoder.score is [captions, images]
+            return encoder.score(img, txt).float().cpu().numpy().T  # encoder.score is [captions, images]
+
+    def _dual(self) -> Encoder:
+        if not isinstance(self.encoder, Encoder):
+            raise EqvlError(f"model {self.name!r} scores (image, caption) pairs jointly and has no embeddings; "
+                            "evaluate it with eqvl.evaluate")
+        return self.encoder
 
 
 @dataclass
@@ -96,7 +107,7 @@ def load_model(model: str, pretrained: str, *, device: str = "cpu", precision: s
     return Model(load_encoder(model, pretrained, device=device, precision=precision, seed=seed))
 
 
-def evaluate(model: Model | Encoder, benchmark: str, data: str | Path, *, cache: bool | str | Path = True,
+def evaluate(model: Model | Encoder | PairScorer, benchmark: str, data: str | Path, *, cache: bool | str | Path = True,
              options: dict[str, Any] | None = None, batch_size: int = 64, progress: bool = False) -> Results:
     """Run one benchmark (`eqvl benchmarks` lists them); the embedding cache is on by default, as in the CLI."""
     from eqvl.encode import default_cache_dir

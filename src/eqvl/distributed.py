@@ -15,7 +15,7 @@ import datetime
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
 import torch
 import torch.distributed as dist
@@ -65,14 +65,18 @@ class _ContiguousGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x):  # type: ignore[override]
+    def forward(ctx, x):
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         return grad.contiguous()
 
 
+@overload
+def gather_with_grad(x: torch.Tensor, info: DistInfo) -> torch.Tensor: ...
+@overload
+def gather_with_grad(x: None, info: DistInfo) -> None: ...
 def gather_with_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | None:
     """Concatenate every rank's tensor along dim 0; gradients flow back to each rank's own rows."""
     if x is None or not info.enabled:
@@ -86,6 +90,10 @@ def gather_with_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | N
     return _ContiguousGrad.apply(torch.cat(parts, dim=0))
 
 
+@overload
+def gather_no_grad(x: torch.Tensor, info: DistInfo) -> torch.Tensor: ...
+@overload
+def gather_no_grad(x: None, info: DistInfo) -> None: ...
 def gather_no_grad(x: torch.Tensor | None, info: DistInfo) -> torch.Tensor | None:
     """Concatenate masks / type ids (no gradient)."""
     if x is None or not info.enabled:

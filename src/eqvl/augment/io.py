@@ -146,7 +146,7 @@ def write_table(path: str | Path, table: InputTable, results: list[tuple[list, l
             if jsonl:
                 out.update(values)
                 handle.write(json.dumps(out, ensure_ascii=False) + "\n")
-            else:
+            elif writer is not None:  # not jsonl: the csv writer made above
                 out.update({k: json.dumps(v, ensure_ascii=False) for k, v in values.items()})
                 writer.writerow([out[c] if isinstance(out[c], str) else json.dumps(out[c]) for c in columns])
     return path

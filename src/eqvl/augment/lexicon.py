@@ -288,7 +288,7 @@ OBJECT_GROUPS: dict[str, tuple[str, ...]] = {
     "room": ("kitchen", "bathroom", "bedroom", "living room", "room", "office", "restaurant", "store", "market",
              "hallway", "classroom", "garage", "cafe"),
 }
-OBJECT_GROUP = {}
+OBJECT_GROUP: dict[str, str] = {}
 for _cls, _words in OBJECT_GROUPS.items():
     for _w in _words:
         OBJECT_GROUP.setdefault(_w, _cls)

@@ -94,8 +94,8 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
                 continue
             if n == 1 and phrase in ("in", "inside") and i + 1 < len(toks) and toks[i + 1].tag not in ("DET", NOUN, ADJ):
                 continue
-            subs = [pluralize(s) if plural_noun else s for s in syns]
-            slots.append((i, i + n, subs, "curated"))
+            replacements = [pluralize(s) if plural_noun else s for s in syns]
+            slots.append((i, i + n, replacements, "curated"))
             i += n
             matched = True
             break
@@ -113,15 +113,15 @@ def synonym_slots(parse: Parse) -> list[tuple[int, int, list[str], str]]:
             base = wn.morphy(t.low, pos)
             # only weakly polysemous words: with many senses the first one is often not the caption's
             if base and len(wn.synset_ids(base, pos)) <= MAX_WORDNET_SENSES:
-                syns = list(wn.safe_synonyms(base, pos))
+                wn_syns = list(wn.safe_synonyms(base, pos))
                 if t.tag == NOUN and base != t.low:
-                    syns = [pluralize(s) for s in syns]
+                    wn_syns = [pluralize(s) for s in wn_syns]
                 elif t.tag == VERB:
-                    syns = [ing_form(s) for s in syns]
+                    wn_syns = [ing_form(s) for s in wn_syns]
                 elif t.tag == ADJ and base != t.low:
-                    syns = []  # comparatives: "bigger" -> no safe rule to re-inflect
-                if syns:
-                    slots.append((i, i + 1, syns, "wordnet"))
+                    wn_syns = []  # comparatives: "bigger" -> no safe rule to re-inflect
+                if wn_syns:
+                    slots.append((i, i + 1, wn_syns, "wordnet"))
         i += 1
     return slots
 

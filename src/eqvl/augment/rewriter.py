@@ -63,7 +63,8 @@ class MaskedLMRewriter:
         top = logits.topk(min(k * 4, logits.shape[-1])).indices.tolist()
         words = []
         for tid in top:
-            w = self.tokenizer.decode([tid]).strip()
+            piece = self.tokenizer.decode([tid])  # one id: one string
+            w = piece.strip() if isinstance(piece, str) else ""
             if w and w.isalpha() and w.lower() not in words:
                 words.append(w.lower())
             if len(words) >= k:

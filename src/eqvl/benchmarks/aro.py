@@ -332,7 +332,7 @@ class AroBenchmark(Benchmark):
             if name.startswith("vg_"):
                 items.extend(read_vg(path, name, vg_root))
             else:
-                got, left_out[name] = read_order(path, name, Path(roots[name]) if roots[name] else data_dir, seed, max_words)
+                got, left_out[name] = read_order(path, name, Path(str(roots[name])) if roots[name] else data_dir, seed, max_words)
                 items.extend(got)
         meta = {"subsets": list(found), "seed": seed, "min_pair_count": min_pairs, "perturbations_left_out": left_out}
         return BenchmarkData(items=items, meta=meta)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from eqvl.data.records import ScoreItem
 from eqvl.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass

@@ -62,8 +62,8 @@ class _ImageResolver:
                     if alt != suffix and path.with_suffix(alt).exists():
                         self._swap[key] = alt
                         break
-        alt = self._swap[key]
-        return ImageRef(str(path.with_suffix(alt) if alt else path))
+        swap = self._swap[key]
+        return ImageRef(str(path.with_suffix(swap) if swap else path))
 
 
 def _twin(rec: Any, path: Path, where: str, resolve: _ImageResolver, subset: str, ident: str, lists: bool = False) -> ScoreItem:

@@ -79,6 +79,12 @@ def read_random(path: Path, resolve: Resolver) -> tuple[list[ScoreItem], list[tu
 _CELLS = {"c0i0": (0, 0), "c0i1": (0, 1), "c1i0": (1, 0), "c1i1": (1, 1)}
 
 
+def _subset_rank(dataset: str) -> int:
+    """Where a dataset's subset comes in the official order (unknown ones last)."""
+    name = subset_name(dataset)
+    return SUBSET_ORDER.index(name) if name is not None and name in SUBSET_ORDER else 99
+
+
 def read_random_oriented(path: Path, info_path: Path, idx_path: Path, resolve: Resolver) -> tuple[list[ScoreItem], list[tuple[int, int, int]], dict[str, int]]:
     """The shuffled rows oriented with the evaluator's key, as `evaluate_eqben_locally.py`
     reads it: row r of the shuffled file is entry private_random_idx[r] of private_info,
@@ -111,7 +117,7 @@ def read_random_oriented(path: Path, info_path: Path, idx_path: Path, resolve: R
     items: list[ScoreItem] = []
     official: list[tuple[int, int, int] | None] = [None] * len(ann)
     counts: dict[str, int] = OrderedDict()
-    order = sorted(twins, key=lambda k: (SUBSET_ORDER.index(subset_name(k[0])) if subset_name(k[0]) in SUBSET_ORDER else 99, k))
+    order = sorted(twins, key=lambda k: (_subset_rank(k[0]), k))
     for dataset, cnt in order:
         cells = twins[(dataset, cnt)]
         if len(cells) != 4:

@@ -49,7 +49,7 @@ class SugarCrepeBenchmark(Benchmark):
             folder = data_dir / "data"
         if not any((folder / f"{s}.json").is_file() for s in SUBSETS):
             raise layout_error(self.name, data_dir, self.layout)
-        wanted = SUBSETS
+        wanted: tuple[str, ...] = SUBSETS
         if options.get("subset"):
             wanted = tuple(s.strip() for s in str(options["subset"]).split(",") if s.strip())
             bad = [s for s in wanted if s not in SUBSETS]

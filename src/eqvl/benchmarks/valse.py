@@ -45,7 +45,7 @@ def parse_image_dirs(value: Any) -> dict[str, str]:
     if value is None or value == "":
         return {}
     if isinstance(value, dict):
-        pairs = value.items()
+        pairs = list(value.items())
     else:
         pairs = []
         for part in str(value).split(","):

@@ -103,8 +103,8 @@ class WinogroundBenchmark(Benchmark):
         if data_dir.is_file():
             path = data_dir
         else:
-            path = next((p for p in (data_dir / "examples.jsonl", data_dir / "data" / "examples.jsonl") if p.is_file()), None)
-            if path is None:
+            found = next((p for p in (data_dir / "examples.jsonl", data_dir / "data" / "examples.jsonl") if p.is_file()), None)
+            if found is None:
                 if (data_dir / "dataset_info.json").is_file() or (data_dir / "dataset_dict.json").is_file():
                     try:
                         import datasets  # noqa: F401
@@ -113,6 +113,7 @@ class WinogroundBenchmark(Benchmark):
                                         "installed; install it or point --data at examples.jsonl + images/", path=str(data_dir)) from None
                     return BenchmarkData(items=read_hf_copy(data_dir), meta={"source": str(data_dir)})
                 raise layout_error(self.name, data_dir, self.layout)
+            path = found
         images = Path(options["image_root"]) if options.get("image_root") else path.parent / "images"
         return BenchmarkData(items=read_examples(path, images), meta={"source": str(path), "image_root": str(images)})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Sequence
 
 from eqvl.commands.common import add_output_flag, add_progress_flag, nonneg_int, positive_int
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return _augment_file(args, negatives, positives, rewriter)
 
 
-def _augment_file(args: argparse.Namespace, negatives: list[str], positives: list[str], rewriter) -> int:
+def _augment_file(args: argparse.Namespace, negatives: Sequence[str], positives: Sequence[str], rewriter) -> int:
     from eqvl.augment import existing
     from eqvl.augment.io import augment_many, describe_bad, read_table, write_table
     from eqvl.errors import EqvlError

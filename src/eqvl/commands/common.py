@@ -90,7 +90,8 @@ class RawHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
 
 def use_common_style(parser: argparse.ArgumentParser) -> None:
     """Give `parser` and every nested subparser the shared help formatter (raw descriptions stay raw)."""
-    raw = issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter)
+    formatter = parser.formatter_class
+    raw = isinstance(formatter, type) and issubclass(formatter, argparse.RawDescriptionHelpFormatter)
     parser.formatter_class = RawHelpFormatter if raw else HelpFormatter
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):

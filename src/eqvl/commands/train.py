@@ -84,7 +84,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for f in fields(TrainConfig):
         flags = ["--" + f.name.replace("_", "-"), *OPEN_CLIP_NAMES.get(f.name, [])]
         tp = _base_type(hints[f.name])
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = None
         if f.name == "loss_options":
             continue  # one flag per declared option, below
         h = _help(f.metadata["help"])

@@ -114,7 +114,7 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     else:
         for variant, seed, label, key, args in tasks:
             evals[(variant, seed)] = run.step(label, "finetune", key,
-                                              lambda d, args=args: _finetune_and_eval(d, *args, progress=progress))
+                                              _finetune_step(args, progress))
     for variant in cfg.variants:
         curves[variant] = read_json(evals[(variant, cfg.seeds[0])] / "step.json")["info"].get("metrics", [])
     table, equivariance = aggregate(evals)
@@ -129,23 +129,29 @@ def run_demo(cfg: DemoConfig, out: str | Path, *, cache_dir: str | Path | None =
     return result
 
 
-def _finetune_tasks(cfg: DemoConfig, pre_key: dict, inputs: tuple[Path, Path, Path]) -> list[tuple]:
+#: the arguments of `_finetune_and_eval` after its work folder
+FinetuneArgs = tuple[DemoConfig, Path, Path, Path, str, int, dict]
+#: (variant, seed, label, cache key, arguments of `_finetune_and_eval`)
+FinetuneTask = tuple[str, int, str, dict, FinetuneArgs]
+
+
+def _finetune_tasks(cfg: DemoConfig, pre_key: dict, inputs: tuple[Path, Path, Path]) -> list[FinetuneTask]:
     """(variant, seed, label, cache key, arguments of `_finetune_and_eval`) for every fine-tune,
     seed-major: an interrupted run has whole seeds done, and `--n-seeds N` reuses them as they are.
     `inputs`: the data folder, the model config file and the pre-trained checkpoint."""
     data_dir, model_cfg, pre_ckpt = inputs
-    tasks = []
+    tasks: list[FinetuneTask] = []
     for seed in cfg.seeds:
         for variant, loss in cfg.variants.items():
             options = cfg.variant_options.get(variant, {})
             ft_key = {"start": pre_key, "loss": loss, "options": options, "phase": cfg.finetune.key(), "seed": seed,
                       "eval": steps.EVAL_VERSION}
-            args = (cfg, data_dir, model_cfg, pre_ckpt, loss, seed, options)
+            args: FinetuneArgs = (cfg, data_dir, model_cfg, pre_ckpt, loss, seed, options)
             tasks.append((variant, seed, f"fine-tune {variant} seed {seed} + evaluate", ft_key, args))
     return tasks
 
 
-def _run_parallel(cache: StepCache, tasks: list, jobs: int, threads: int | None,
+def _run_parallel(cache: StepCache, tasks: list[FinetuneTask], jobs: int, threads: int | None,
                   progress: bool) -> Iterator[tuple[int, Path, float, bool]]:
     """Fine-tune in `jobs` spawned processes with `threads` // `jobs` torch threads each: small
     models use a core far better as one single-threaded process each than as one process with
@@ -177,14 +183,19 @@ def _bar(n: int, progress: bool):
     return tqdm(total=n, desc="fine-tune + evaluate", unit="run")
 
 
-def _finetune_job(root: str, key: dict, args: tuple, threads: int) -> tuple[str, float, bool]:
+def _finetune_job(root: str, key: dict, args: FinetuneArgs, threads: int) -> tuple[str, float, bool]:
     """One cached fine-tune + evaluation in a worker process (see `_run_parallel`)."""
     import torch
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    path, was_cached = StepCache(root).run("finetune", key, lambda d: _finetune_and_eval(d, *args, progress=False))
+    path, was_cached = StepCache(root).run("finetune", key, _finetune_step(args, False))
     return str(path), time.perf_counter() - t0, was_cached
+
+
+def _finetune_step(args: FinetuneArgs, progress: bool) -> Callable[[Path], dict]:
+    """The cached step of one fine-tune: `_finetune_and_eval` in the step's work folder."""
+    return lambda work: _finetune_and_eval(work, *args, progress=progress)
 
 
 def _finetune_and_eval(work: Path, cfg: DemoConfig, data_dir: Path, model_cfg: Path, start: Path, loss: str, seed: int,

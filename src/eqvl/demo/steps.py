@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from eqvl.errors import EqvlError
 from eqvl.io import read_json, write_json_atomic
 
 #: bump when the evaluation protocol of the demo changes (invalidates cached evaluations)
@@ -77,6 +78,8 @@ def train_phase(cfg, work: Path, data_dir: Path, model_cfg: Path, start: Path | 
         loss_options=dict(options),
     )
     result = train(tcfg)
+    if result.final_checkpoint is None:  # only a non-zero distributed rank saves none; the demo runs one process
+        raise EqvlError(f"training in {work} wrote no final checkpoint")
     ckpt = Path(result.final_checkpoint)
     curve = [{k: v for k, v in m.items() if isinstance(v, (int, float))} for m in result.metrics]
     return {"checkpoint": str(ckpt.relative_to(work)) if ckpt.is_relative_to(work) else str(ckpt),

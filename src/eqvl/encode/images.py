@@ -100,7 +100,7 @@ def encode_images(
     keys: list[str | None] = [None] * len(refs)
     # hash files up front only when the cache may hold some of them; a fresh cache hashes while decoding
     upfront = cfg.cache is not None and cfg.cache.has("image")
-    if upfront:
+    if upfront and cfg.cache is not None:
         keys, bad = content_keys(refs, workers=max(2, cfg.workers))
         for i, msg in bad.items():
             if on_bad:

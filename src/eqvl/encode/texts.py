@@ -19,7 +19,8 @@ class TextEncoding:
         self.encoder, self.texts, self.cfg = encoder, list(texts), cfg
         self.stats = EncodeStats(unique=len(self.texts))
         self.rows: dict[int, np.ndarray] = {}
-        self.keys = [text_content_key(t) for t in self.texts] if cfg.cache is not None else [None] * len(self.texts)
+        # content keys only matter to the cache
+        self.keys: list[str] = [text_content_key(t) for t in self.texts] if cfg.cache is not None else []
         if cfg.cache is not None:
             hits = cfg.cache.lookup("text", self.keys)
             self.rows = {i: hits[k] for i, k in enumerate(self.keys) if k in hits}

@@ -128,10 +128,10 @@ def gather_scores(
                 s = encoder.score(img_t[list(image_idx[n])], txt_t[list(text_idx[n])])
                 out[n] = s.detach().float().cpu().numpy().astype(np.float64)
             continue
-        ii = torch.tensor([image_idx[n] for n in members], dtype=torch.long)  # [K, ni]
-        ci = torch.tensor([text_idx[n] for n in members], dtype=torch.long)  # [K, nc]
-        ci_grid = ci[:, :, None].expand(-1, nc, ni).reshape(-1)
-        ii_grid = ii[:, None, :].expand(-1, nc, ni).reshape(-1)
+        ii_t = torch.tensor([image_idx[n] for n in members], dtype=torch.long)  # [K, ni]
+        ci_t = torch.tensor([text_idx[n] for n in members], dtype=torch.long)  # [K, nc]
+        ci_grid = ci_t[:, :, None].expand(-1, nc, ni).reshape(-1)
+        ii_grid = ii_t[:, None, :].expand(-1, nc, ni).reshape(-1)
         s = encoder.score_rows(img_t[ii_grid], txt_t[ci_grid]).detach().float().cpu().numpy().astype(np.float64)
         s = s.reshape(len(members), nc, ni)
         for k, n in enumerate(members):

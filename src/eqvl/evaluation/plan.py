@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, overload
 
 from eqvl.errors import EqvlError
 
@@ -62,6 +62,12 @@ def plan_runs(models: Sequence[str | None], pretrained: Sequence[str | None], be
     return runs
 
 
+@overload
+def _fill(flag: str, template: str, names: dict[str, str]) -> Path: ...
+@overload
+def _fill(flag: str, template: None, names: dict[str, str]) -> None: ...
+@overload
+def _fill(flag: str, template: str | None, names: dict[str, str]) -> Path | None: ...
 def _fill(flag: str, template: str | None, names: dict[str, str]) -> Path | None:
     if template is None:
         return None

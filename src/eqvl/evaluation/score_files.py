@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class OfficialScores(Protocol):
     def export_official_scores(self, data: "BenchmarkData", scores: Sequence[np.ndarray]) -> Any: ...
 
 
-def has_official_layout(bench: object) -> bool:
+def has_official_layout(bench: object) -> TypeGuard[OfficialScores]:
     return isinstance(bench, OfficialScores)
 
 
@@ -62,7 +62,8 @@ def write_score_file(path: str | Path, result: "EvalResult") -> Path:
     """Write `scores_arrays(result)` as an .npz, atomically (callers check overwriting first)."""
     path = Path(path)
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, **scores_arrays(result))
+        arrays: dict[str, Any] = scores_arrays(result)  # typed loosely: numpy's stub reads a key as allow_pickle
+        np.savez(handle, **arrays)
     return path
 
 

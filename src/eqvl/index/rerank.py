@@ -35,7 +35,7 @@ def rerank_scores(model: Any, paths: Sequence[str], text: str | None = None, ima
     if (text is None) == (image is None):
         raise EqvlError("re-ranking needs exactly one query: a text or an image")
     if is_pair_scorer(model):
-        if image is not None:
+        if text is None:  # an image query (exactly one query is given)
             raise EqvlError(f"{model.name} scores (image, caption) pairs; it cannot re-rank an image query")
         return _pair_scores(model, paths, text, batch_size)
     cfg = EncodeConfig(batch_size=batch_size, workers=0, cache=None, skip_bad=True, progress=False)
@@ -48,6 +48,7 @@ def rerank_scores(model: Any, paths: Sequence[str], text: str | None = None, ima
         query = torch.from_numpy(encode_texts(model, [text], cfg).emb)
         scores = model.score(torch.from_numpy(cand.emb[good]), query)[0]
     else:
+        assert image is not None  # exactly one query is given (checked above)
         pixels = model.preprocess(image.convert("RGB"))[None]
         query = model.encode_images(pixels).detach().float().cpu()
         scores = (torch.from_numpy(cand.emb[good]) @ query[0])

@@ -28,11 +28,14 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
 from eqvl.errors import EqvlError
+
+if TYPE_CHECKING:
+    import numpy as np
 from eqvl.io import atomic_open, read_json, write_json_atomic
 
 POINTER = "CURRENT"

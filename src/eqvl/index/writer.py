@@ -182,7 +182,7 @@ def _known_hashes(base: Path | None) -> Callable[[list[str]], set[str]]:
 def _merge(root: Path, base: Path | None, model: dict[str, str], items: Sequence[Item], notes: list[dict],
            index_kind: Any, update: bool = True) -> WriteReport:
     """Rank 0: ids for the listed rows, metadata, FAISS index, manifest; then commit."""
-    manifest = store.read_manifest(base) if base else {"shards": [], "next_id": 0, "skipped": []}
+    manifest: dict[str, Any] = store.read_manifest(base) if base else {"shards": [], "next_id": 0, "skipped": []}
     report = WriteReport(op="build" if base is None else "add")
     vec_dir, dim = root / store.VECTORS, int(manifest.get("dim", 0))
     for note in notes:

@@ -57,6 +57,7 @@ class CELoss(LossTerm):
     needs_negatives = True
     uses_caption_types = True
     context_args = ("n_types",)  # how many caption types the data has: one margin each
+    tau: torch.Tensor  # a buffer (registered in __init__): the per-type margins
     options = (
         LossOption("rank_weight", float, 0.2, "CE-CLIP cross-modal rank loss weight", low=0),
         LossOption("imc_weight", float, 0.3, "CE-CLIP intra-modal contrast weight", low=0),

@@ -197,7 +197,7 @@ class EqSimLoss(LossTerm):
                 gen = torch.Generator().manual_seed(b.seed * 1_000_003 + b.step)
             terms = eqsim_terms(sim, close_set(sim, self.k, self.close, gen), self.mode)
         raw = {name: mean.detach() for name, mean in terms.items()}
-        active = sum((m > self.alpha).to(torch.int64) for m in raw.values()) if raw else torch.zeros((), dtype=torch.int64)
+        active = sum(((m > self.alpha).to(torch.int64) for m in raw.values()), torch.zeros((), dtype=torch.int64))
         if self.training and torch.is_grad_enabled():
             self._track(raw, int(active), b)
         parts: list[Part] = [("eqsim", hinged(terms, self.alpha), self.beta)]

@@ -75,7 +75,7 @@ class HardPosLoss(LossTerm):
             neg_logits = (scale * b.image @ flat.T).masked_fill(~b.neg_mask.reshape(1, -1), float("-inf"))
         t2i = scale * torch.einsum("npd,md->npm", b.pos, b.image)
         parts: list[Part] = [("hardpos", positive_contrastive_loss(scale * pos_cos, b.pos_mask, i2t, neg_logits, t2i), self.weight)]
-        if self.margin_weight > 0 and neg_cos is not None:
+        if self.margin_weight > 0 and neg_cos is not None and b.neg_mask is not None:
             parts.append(("hardpos_margin", positive_margin_loss(pos_cos, b.pos_mask, neg_cos, b.neg_mask, self.margin),
                           self.margin_weight))
         return parts

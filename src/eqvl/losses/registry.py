@@ -25,6 +25,8 @@ Part = tuple[str, torch.Tensor, float]
 class LossTerm(nn.Module):
     """Base class: one named term of the training objective."""
 
+    #: the `--loss` name, set by `@register_loss`
+    loss_name: ClassVar[str]
     #: the batch must carry hard-negative captions for this term
     needs_negatives: bool = False
     #: the batch must carry hard-positive captions for this term

@@ -87,7 +87,7 @@ class HFEncoder:
                 raise EqvlError(f"--model {name}: architecture {archs[0]} is not supported; valid: {', '.join(SUPPORTED)} "
                                 "(ITM heads: hf-itm:DIR; vision-language models: vqascore:DIR)")
             low = {"fp16": torch.float16, "bf16": torch.bfloat16}
-            kwargs = {"dtype": low[precision]} if precision in low else {}
+            kwargs: dict[str, Any] = {"dtype": low[precision]} if precision in low else {}
             model = AutoModel.from_pretrained(directory, local_files_only=True, **kwargs)
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             processor = AutoImageProcessor.from_pretrained(directory, local_files_only=True)

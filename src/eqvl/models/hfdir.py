@@ -52,7 +52,7 @@ def load_parts(directory: Path, spec: str, model_cls: Any, precision: str, parts
         raise EqvlError(f"{spec.split(':')[0]}: models need transformers: pip install 'eqvl[hf]'") from None
     low = {"fp16": torch.float16, "bf16": torch.bfloat16, "pure_fp16": torch.float16, "pure_bf16": torch.bfloat16}
     kwargs = {"dtype": low[precision]} if precision in low else {}
-    loaders = {"tokenizer": transformers.AutoTokenizer, "image_processor": transformers.AutoImageProcessor,
+    loaders: dict[str, Any] = {"tokenizer": transformers.AutoTokenizer, "image_processor": transformers.AutoImageProcessor,
                "processor": transformers.AutoProcessor}
     out: dict[str, Any] = {}
     try:

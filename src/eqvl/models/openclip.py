@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 from PIL import Image
@@ -30,14 +30,27 @@ _SCHEMAS = ("hf-hub:", "local-dir:")
 _NO_WEIGHTS = {"", "none", "random", "scratch"}
 
 
+#: an open_clip CLIP / CustomTextCLIP: a torch.nn.Module with encode_image, encode_text, lock_image_tower, ...
+#: open_clip ships no type information, so to the type checker its model is what it is: Any
+ClipModel = Any
+
+
+class ClipTokenizer(Protocol):
+    """What eqvl uses of an open_clip tokenizer (SimpleTokenizer, HFTokenizer, SigLipTokenizer)."""
+
+    context_length: int
+
+    def __call__(self, texts: str | list[str], context_length: int | None = None) -> torch.Tensor: ...
+
+
 @dataclass
 class OpenClipBundle:
     """Everything `create_openclip` builds: the model, its transforms and tokenizer."""
 
-    model: torch.nn.Module
+    model: ClipModel
     preprocess_train: Callable[[Image.Image], torch.Tensor]
     preprocess_val: Callable[[Image.Image], torch.Tensor]
-    tokenizer: Callable[..., torch.Tensor]
+    tokenizer: ClipTokenizer
     model_name: str
     model_cfg: dict[str, Any] = field(default_factory=dict)
     pretrained: str = "none"
@@ -226,9 +239,9 @@ class OpenClipEncoder:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: ClipModel,
         preprocess: Callable[[Image.Image], torch.Tensor],
-        tokenizer: Callable[..., torch.Tensor],
+        tokenizer: ClipTokenizer,
         *,
         name: str,
         pretrained: str = "none",
@@ -244,9 +257,9 @@ class OpenClipEncoder:
     @classmethod
     def from_model(
         cls,
-        model: torch.nn.Module,
+        model: ClipModel,
         preprocess: Callable[[Image.Image], torch.Tensor],
-        tokenizer: Callable[..., torch.Tensor],
+        tokenizer: ClipTokenizer,
         name: str = "in-memory",
         *,
         pretrained: str = "in-memory",

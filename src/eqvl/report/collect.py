@@ -99,9 +99,10 @@ def runs_from_files(result_paths: Sequence[str | Path], score_paths: Sequence[st
             loaded[str(spath)] = load_twin_scores(spath)
         except NotTwinScores as exc:
             log.warning("%s; skipped", exc)
-    for run, spath in _pair_scores(result_paths, [p for p in score_paths if str(p) in loaded]).items():
-        runs[run].twin_scores, runs[run].twin_subsets = loaded[str(spath)]
-        check_scores_match(spath, len(runs[run].twin_scores), runs[run].results, result_paths[run])
+    for i, spath in _pair_scores(result_paths, [p for p in score_paths if str(p) in loaded]).items():
+        twin_scores, runs[i].twin_subsets = loaded[str(spath)]
+        runs[i].twin_scores = twin_scores
+        check_scores_match(spath, len(twin_scores), runs[i].results, result_paths[i])
     return runs
 
 
@@ -197,7 +198,7 @@ def _overview_section(report: Report, by_dataset: dict[str, list[Run]]) -> None:
     sec.add(Table(["model", *(f"{d} {heads[d]}" for d in by_dataset)],
                   [[m, *(fmt(heads[d] or "", value.get((m, d))) for d in by_dataset)] for m in models],
                   caption="Headline metric per benchmark (%); details per benchmark below"))
-    plotted = [d for d in by_dataset if heads[d] and not heads[d].startswith("equivariance")]
+    plotted = [d for d in by_dataset if (head := heads[d]) and not head.startswith("equivariance")]
     if plotted:
         chances = [chance_level(d, heads[d] or "") for d in plotted]
         series = {m: [_num(value.get((m, d))) for d in plotted] for m in models}
@@ -263,6 +264,8 @@ def _equivariance_blocks(sec, runs: Sequence[Run], dataset: str, index: int) -> 
     for side in ("image", "text"):
         samples = {}
         for run in runs:
+            if run.twin_scores is None:  # the caller passes scored runs only
+                continue
             eq = equivariance_scores(run.twin_scores)[side]
             samples[run.label] = eq
             rows.append([run.label, side, sig(np.mean(eq)), sig(np.median(eq)), sig(np.std(eq)), str(eq.size)])

@@ -48,7 +48,9 @@ class Rendered:
 
     def mask(self, index: int) -> np.ndarray:
         """Visible pixels of object `index`."""
-        return self.labels == index
+        if self.labels is None:
+            raise EqvlError("this image was rendered with masks=False: it has no object masks")
+        return np.asarray(self.labels == index)
 
     def to_png(self, compress_level: int = 1) -> bytes:
         """Deterministic PNG bytes (same array and zlib -> same bytes)."""
@@ -155,7 +157,7 @@ def _draw(scene: Scene, size: int, img: np.ndarray, cache: dict | None, masks: b
         (y0, y1, x0, x1), a, col, (dep, zc, s) = layer
         region = img[:, y0:y1, x0:x1]
         region += a * (col - region)
-        if masks:
+        if labels is not None and depth is not None:  # masks=True
             solid = a >= 0.5
             areas[i] = int(solid.sum())
             labels[y0:y1, x0:x1][solid] = i

@@ -105,8 +105,8 @@ def _march(category: str, yaw: float, pitch: float, res: int) -> Template:
     h = int(round((V_TOP - V_BOTTOM) * res))
     u = -U_HALF + (np.arange(w) + 0.5) / res
     v = V_TOP - (np.arange(h) + 0.5) / res
-    uu, vv = np.meshgrid(u, v)
-    uu, vv = uu.ravel(), vv.ravel()
+    grid_u, grid_v = np.meshgrid(u, v)
+    uu, vv = grid_u.ravel(), grid_v.ravel()
     p = math.radians(pitch)
     fwd = np.array([0.0, -math.sin(p), math.cos(p)])
     up = np.array([0.0, math.cos(p), math.sin(p)])

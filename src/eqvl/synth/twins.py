@@ -162,11 +162,12 @@ def _attribute(rng: np.random.Generator, cfg: SynthConfig, base: Scene) -> Twin 
         if not pl.all_fit(scene) or not pl.clean(scene, 0, 1, rel) or not _sizes_read_right(scene):
             return None
     _add_distractors(rng, cfg, [s0, s1], {cat_a, cat_b})
-    stmts = tuple(
+    s0_rel, s1_rel = (
         Rel(Desc(s.objects[0].category, s.objects[0].colour, s.objects[0].size), rel,
             Desc(s.objects[1].category, s.objects[1].colour, s.objects[1].size))
         for s in (s0, s1)
     )
+    stmts: tuple[Statement, Statement] = (s0_rel, s1_rel)
     return Twin("attribute", (s0, s1), stmts, sample_style(rng, stmts[0]), {"change": change, "target": target, "relation": rel})
 
 

@@ -63,7 +63,7 @@ def plural(category: str) -> str:
     """Plural of a category or synonym word."""
     if category in CATEGORIES:
         return CATEGORIES[category][0]
-    for _, syns in CATEGORIES.items():
+    for _, (_, syns) in CATEGORIES.items():
         for singular, plural_form in syns:
             if singular == category:
                 return plural_form

@@ -203,6 +203,8 @@ def run_unit(unit: Unit, cfg: SynthConfig | None = None, out: Path | None = None
     already serialised (twins.jsonl / triplets.jsonl lines, train.csv lines), so that
     little goes back through the pool and the parent only concatenates."""
     cfg, out = cfg or _CFG, out or _OUT
+    if cfg is None or out is None:
+        raise ValueError("run_unit needs cfg and out, or a worker initialised with them")
     split, subset, index = unit
     rng = item_rng(cfg.seed, split, subset, index)
     if split == "train":

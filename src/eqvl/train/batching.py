@@ -31,8 +31,9 @@ class Batch:
     same_as_caption: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(**{k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
-                        for k, v in self.__dict__.items()})
+        moved: dict[str, Any] = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+                                 for k, v in self.__dict__.items()}
+        return Batch(**moved)
 
 
 class Collate:

@@ -29,13 +29,13 @@ class Augmenter(Protocol):
     """`augment(caption, seed=...)` -> an object with `.negatives` / `.positives`, lists of items
     with `.text`, `.type` and `.valid` (what `eqvl.augment.augment_caption` returns)."""
 
-    def __call__(self, caption: str, *, seed: int) -> Any: ...
+    def __call__(self, caption: str, /, *, seed: int) -> Any: ...
 
 
 def default_augmenter() -> Augmenter | None:
     """`eqvl.augment.augment_caption`, or None when the augment package is not importable."""
     try:
-        from eqvl.augment import augment_caption  # type: ignore[attr-defined]
+        from eqvl.augment import augment_caption
     except ImportError:
         return None
     return augment_caption

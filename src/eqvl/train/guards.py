@@ -52,6 +52,7 @@ class NonFiniteGuard:
         bad = next((n for n in terms if not math.isfinite(float(parts[n]))), None)
         if bad is not None:
             return f"loss term {bad} = {float(parts[bad])}" + (f" (loss {float(parts['loss'])})" if bad != "loss" else "")
+        assert norm is not None, "every term is finite, so the non-finite value was the gradient norm"
         return f"gradient norm = {float(norm)} (loss {float(parts['loss']):.4g})"
 
     def allow(self, step: int, what: str) -> None:

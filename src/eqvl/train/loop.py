@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from eqvl.errors import EqvlError
@@ -61,7 +62,8 @@ class TrainResult:
     skipped: int = 0
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+def _unwrap(model: torch.nn.Module) -> Any:
+    """The open_clip model under a DDP wrapper (open_clip ships no types: Any to the type checker)."""
     return model.module if hasattr(model, "module") else model
 
 
@@ -323,7 +325,8 @@ class _Run:
             start, wait, steps = self.window
             self.window = (start, wait + time.perf_counter() - t0, steps)
             last = micro == cfg.accum_freq - 1 or not info.enabled
-            with contextlib.nullcontext() if last else state.ddp.no_sync():
+            ddp = state.ddp
+            with ddp.no_sync() if not last and isinstance(ddp, DistributedDataParallel) else contextlib.nullcontext():
                 total, parts = forward_loss(state.ddp, state.loss_fn, batch, info, k=data.k, p=data.p, step=state.step,
                                             seed=cfg.seed, autocast=self.autocast)
                 scaled = total / cfg.accum_freq

@@ -19,7 +19,7 @@ def evaluate_benchmarks(cfg: TrainConfig, model: torch.nn.Module, bundle: Any, s
         from eqvl.evaluation import evaluate
         from eqvl.models.openclip import OpenClipEncoder
 
-        encoder = OpenClipEncoder.from_model(model, bundle.preprocess_val, bundle.tokenizer, name=cfg.model,
+        encoder = OpenClipEncoder.from_model(model, bundle.preprocess_val, bundle.tokenizer, name=cfg.model or "in-memory",
                                              pretrained=f"{cfg.output}@step{step}")
         model.eval()
         try:

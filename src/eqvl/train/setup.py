@@ -155,7 +155,8 @@ RESUME_QUIET = {"resume", "overwrite", "progress", "workers", "device", "output"
 def reconcile_resume(cfg: TrainConfig, ckpt: dict[str, Any], source: str) -> TrainConfig:
     """Take --model (and --pretrained) from the checkpoint when left out; refuse a different --model or
     --loss; list the other flags that changed (they apply from here on)."""
-    saved = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    config = ckpt.get("config")
+    saved: dict[str, Any] = config if isinstance(config, dict) else {}
     if cfg.model is None:
         cfg = replace(cfg, model=saved.get("model") or ckpt.get("name"))
     if cfg.pretrained is None:

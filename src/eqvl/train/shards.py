@@ -61,7 +61,9 @@ def read_shards(spec: str, cfg: Any) -> tuple[list[Row], DataReport, dict[str, b
                     if ext in IMAGE_EXTS:
                         entry["image"] = (m.name, m.offset_data, m.size)
                     elif ext in ("txt", "json"):
-                        entry[ext] = tf.extractfile(m).read().decode("utf-8")
+                        member = tf.extractfile(m)  # None only for a non-regular member, skipped above
+                        if member is not None:
+                            entry[ext] = member.read().decode("utf-8")
         except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
             raise DataError(f"not a readable uncompressed tar shard: {exc}", path=url) from None
         for key, entry in samples.items():

@@ -141,10 +141,10 @@ class VideoReader:
         for t in times:
             self.check_time(t)
         order = sorted(range(len(times)), key=lambda k: times[k])
-        out: list[Image.Image | None] = [None] * len(times)
+        out: dict[int, Image.Image] = {}
         for k in order:
             out[k] = self._frame_at(self.start + times[k]).to_image()
-        return out  # type: ignore[return-value]
+        return [out[k] for k in range(len(times))]
 
     def frames_by_index(self, indices: Sequence[int]) -> list[Image.Image]:
         """Frames by number at the native rate (Action Genome's frame ids): frame n is shown at n / fps."""
@@ -170,7 +170,7 @@ class VideoReader:
 def frames_every_decode(path: str | Path, times: Sequence[float]) -> list[Image.Image]:
     """The slow reference: decode every frame and keep the one shown at each time (benchmarks, tests)."""
     wanted = sorted(range(len(times)), key=lambda k: times[k])
-    out: list[Image.Image | None] = [None] * len(times)
+    out: dict[int, Image.Image] = {}
     with VideoReader(path) as reader:
         k, last = 0, None
         for t, frame in reader.all_frames():
@@ -181,9 +181,11 @@ def frames_every_decode(path: str | Path, times: Sequence[float]) -> list[Image.
             if k == len(wanted):
                 break
         while k < len(wanted):
+            if last is None:
+                raise DataError("no frame decodes", path=str(path))
             out[wanted[k]] = last.to_image()
             k += 1
-    return out  # type: ignore[return-value]
+    return [out[k] for k in range(len(times))]
 
 
 def sample_times(duration: float, fps: float) -> list[float]:

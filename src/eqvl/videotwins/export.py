@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 from PIL import Image
@@ -62,7 +62,7 @@ def export_eqben(out: str | Path, rows: Iterable[dict], subset: str) -> str:
     nested: dict = {}
     flat: list = []
     for row in rows:
-        rec = {"image0": _image(out, row["image_0"], root, subset), "image1": _image(out, row["image_1"], root, subset)}
+        rec: dict[str, Any] = {"image0": _image(out, row["image_0"], root, subset), "image1": _image(out, row["image_1"], root, subset)}
         if subset == "ag":
             rec["caption0"] = row.get("captions_0") or [row["caption_0"]]
             rec["caption1"] = row.get("captions_1") or [row["caption_1"]]

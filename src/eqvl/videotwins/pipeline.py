@@ -155,7 +155,7 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, An
     all_dropped = Counter({k: v for k, v in plan.dropped.items() if not k.startswith("frame_")})
     all_dropped.update(dropped)
     bad_videos = sorted(v for v, m in markers.items() if "error" in m)
-    manifest = {
+    manifest: dict[str, Any] = {
         "dataset": plan.subset,
         "counts": {
             "videos": len(plan.videos),

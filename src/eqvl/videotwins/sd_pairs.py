@@ -107,7 +107,7 @@ def make_pairs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     misses = 0
     while len(rows) < n:
         pair = draw_pair(rng)
-        key = tuple(sorted((pair.caption_0, pair.caption_1)))
+        key = (min(pair.caption_0, pair.caption_1), max(pair.caption_0, pair.caption_1))
         repeat = key in seen
         if repeat and misses < 2000:  # keep drawing distinct pairs until they run out
             misses += 1
