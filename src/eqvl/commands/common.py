@@ -49,7 +49,8 @@ def flag_message(exc: BaseException) -> str:
     """A library error in the command line's words: the parameter it names (`exc.param`, e.g.
     `eqsim_beta`) becomes the flag (`--eqsim-beta`); the rest of the message is the library's."""
     text = str(exc)
-    for param in getattr(exc, "params", None) or ([exc.param] if getattr(exc, "param", None) else []):
+    one = getattr(exc, "param", None)
+    for param in getattr(exc, "params", None) or ([one] if one else []):
         flag = "--" + param.replace("_", "-")
         quoted = f"`{param}`"
         if quoted in text:  # the library's convention: parameters in backticks, every one shown as a flag
@@ -97,8 +98,9 @@ def use_common_style(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             helps = {choice.dest: choice.help for choice in action._choices_actions}
             for name, sub in action.choices.items():
-                if not sub.description and helps.get(name):  # `eqvl index build --help` says what it does
-                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                said = helps.get(name)
+                if not sub.description and said:  # `eqvl index build --help` says what it does
+                    sub.description = said[0].upper() + said[1:] + "."
     for sub in subparsers_of(parser):
         use_common_style(sub)
 

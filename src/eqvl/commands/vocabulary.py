@@ -89,5 +89,5 @@ def markdown_table(root: argparse.ArgumentParser) -> str:
         flags = "/".join(f"`{f}`" for f in action.option_strings if re.search(idea.pattern, f))
         default = "required" if action.required else ("-" if action.default is None else action.default)
         default = "on" if default is True else "off" if default is False else default
-        lines.append(f"| {idea.name} | `eqvl {' '.join(path)}` | {flags} | {_cell(default)} | {_cell(action.help)} |")
+        lines.append(f"| {idea.name} | `eqvl {' '.join(path)}` | {flags} | {_cell(default)} | {_cell(action.help or '')} |")
     return "\n".join(lines)

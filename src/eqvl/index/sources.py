@@ -90,7 +90,7 @@ def _from_listing(path: Path, fmt: SourceFormat) -> list[Item]:
             caption = ""
         if not isinstance(caption, str):
             raise DataError("caption is not a string", path=str(path), line=record.line, field=record.cap_key)
-        extra = _extra(record.raw, {record.img_key, record.cap_key or ""}, where)
+        extra = _extra(record.raw, {record.img_key or "", record.cap_key or ""}, where)
         items.append(Item(_resolve(path.parent, value.strip()), caption, extra, where))
     return items
 

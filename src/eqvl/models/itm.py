@@ -95,6 +95,7 @@ class ItmScorer(_BlipBase):
 
     score_kind = "probability"
     itm_score = "probability"
+    enc_token_id: int | None = None  # BLIP's [ENC] token id, set for itm_score=aro
 
     @classmethod
     def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32",
