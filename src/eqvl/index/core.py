@@ -31,6 +31,7 @@ from eqvl.index.metadata import MetaStore
 from eqvl.index.purge import check_trainable
 from eqvl.index.sources import Item, SourceFormat, read_items
 from eqvl.index.vectors import VectorStore
+from eqvl.index.search import Ranked
 from eqvl.index.query import MAX_TEXT_CHARS, check_text, load_query_image, parse_where
 from eqvl.index.writer import WriteReport, remove_paths, write_items
 
@@ -118,7 +119,7 @@ class Index:
         from eqvl.models import load_encoder
 
         root = check_output(root, overwrite)
-        items = images if isinstance(images, list) else read_items(images, fmt)
+        items = read_items(images, fmt) if isinstance(images, (str, os.PathLike)) else list(images)
         if isinstance(index, str) and index not in ann.KINDS:  # a bad or untrainable --index fails before embedding
             check_trainable(ann.choose_spec(index, len(items), 8).factory, len(items))
         if pretrained and os.path.exists(pretrained):
@@ -188,14 +189,14 @@ class Index:
         """Normalised query embeddings of texts, or of images (PIL images or paths)."""
         from eqvl.encode import EncodeConfig, encode_texts
 
-        if (texts is None) == (images is None):
-            raise EqvlError("give a query: texts or images (not both)")
-        if texts is not None:
+        if texts is not None and images is None:
             for text in texts:
                 check_text(text)
             return encode_texts(self.encoder, list(texts), EncodeConfig(progress=False)).emb
-        pixels = torch.stack([self.encoder.preprocess(load_query_image(im)) for im in images])
-        return self.encoder.encode_images(pixels).detach().float().cpu().numpy()
+        if images is not None and texts is None:
+            pixels = torch.stack([self.encoder.preprocess(load_query_image(im)) for im in images])
+            return self.encoder.encode_images(pixels).detach().float().cpu().numpy()
+        raise EqvlError("give a query: texts or images (not both)")
 
     def search(self, texts: Sequence[str] | None = None, images: Sequence[Any] | None = None, k: int = 10,
                where: Mapping[str, Any] | Sequence[str] | None = None, rerank_model: Any = None,
@@ -218,12 +219,11 @@ class Index:
         for n, found in enumerate(ranked):
             hits = self._hits(found, stages[n])
             if rerank_model is not None:
-                query = {"text": texts[n]} if texts is not None else {"image": load_query_image(images[n])}
-                hits = self._rerank(hits, rerank_model, query, k)
+                hits = self._rerank(hits, rerank_model, _query_at(texts, images, n), k)
             out.append(hits[:k])
         return out
 
-    def _hits(self, found: search.Ranked, stage: str) -> list[Hit]:
+    def _hits(self, found: Ranked, stage: str) -> list[Hit]:
         rows = self.meta.rows([i for i, _ in found])
         hits = []
         for id_, score in found:
@@ -252,7 +252,7 @@ class Index:
         """Add images; this object then shows the new state. Content already indexed is not embedded
         again: under its indexed path its caption / columns are updated (`update`), under a new path
         it gets its own id and row with a copy of the stored vector (each path removable on its own)."""
-        items = images if isinstance(images, list) else read_items(images, fmt)
+        items = read_items(images, fmt) if isinstance(images, (str, os.PathLike)) else list(images)
         opts = replace(options) if options is not None else EmbedOptions()  # never mutate the caller's options
         if opts.cache is None:
             opts.cache = _staging_cache(self.root, self.encoder)
@@ -272,7 +272,7 @@ class Index:
     def _reopen(self) -> None:
         encoder = self._encoder
         self.close()
-        self.__init__(self.root, encoder, self.device)
+        Index.__init__(self, self.root, encoder, self.device)
 
     def info(self, recall_queries: int = 100, k: int = 10) -> dict[str, Any]:
         """Count, model, index type, memory, and recall@k of this index against exact search."""
@@ -326,6 +326,15 @@ _OURS = {store.EMBED_CACHE, store.VECTORS, store.LOCK}
 
 def _foreign(path: Path) -> bool:
     return path.name not in _OURS and not path.name.startswith((".tmp-", "gen-"))
+
+
+def _query_at(texts: Sequence[str] | None, images: Sequence[Any] | None, n: int) -> dict[str, Any]:
+    """The n-th query as the re-ranker takes it (`embed_query` checked that exactly one kind is given)."""
+    if texts is not None:
+        return {"text": texts[n]}
+    if images is None:
+        raise EqvlError("give a query: texts or images (not both)")
+    return {"image": load_query_image(images[n])}
 
 
 def _staging_cache(root: Path, encoder: Any):

@@ -14,10 +14,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypeGuard
 
 from eqvl.errors import StorageFullError
 from eqvl.io.guard import check_writable
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
@@ -62,7 +65,7 @@ class _RawFile(io.FileIO):
     requested = 0
     storage_error: OSError | None = None
 
-    def write(self, data: Any) -> int | None:
+    def write(self, data: ReadableBuffer, /) -> int:
         self.requested += memoryview(data).nbytes
         try:
             return super().write(data)
@@ -75,7 +78,7 @@ class _RawFile(io.FileIO):
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def _is_storage_full(exc: BaseException) -> bool:
+def _is_storage_full(exc: BaseException) -> TypeGuard[OSError]:
     return isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS
 
 def _probe_full(tmp: str) -> OSError | None:
@@ -111,7 +114,7 @@ def storage_full(path: str | os.PathLike, exc: OSError, needed: int | None = Non
     what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on device"
     return StorageFullError(f"cannot write {path}: {what}; {need}, {free}")
 
-def is_storage_full(exc: BaseException) -> bool:
+def is_storage_full(exc: BaseException) -> TypeGuard[OSError]:
     """Whether `exc` is a full disk / quota / file-size-limit error (for writers outside atomic_open)."""
     return _is_storage_full(exc)
 

@@ -37,6 +37,8 @@ class ItmTrainModel(nn.Module):
     """`forward(images, tokens, sampler)` -> dict of ITC features, logit_scale and the scored pair grid."""
 
     pair_scores = True
+    blip: Any  # transformers' BlipForImageTextRetrieval: its towers and heads are called by name below
+    logit_scale: torch.Tensor  # a buffer (registered in __init__)
 
     def __init__(self, blip: nn.Module, pad_id: int):
         super().__init__()

@@ -203,6 +203,7 @@ def _plan(tracks, dropped: Counter, frames_dir, videos_dir, split: str) -> Plan:
                 frames[names[k]] = FrameSpec(name=names[k], index=numbers[k] - 1)
             video_tracks.append(Track(obj_class, names, numbers, rels, captions))
         if frames:
+            source: str | None
             if frames_dir is not None:
                 source, kind = str(Path(frames_dir) / f"{video}.mp4"), "frames"
             else:
@@ -210,5 +211,5 @@ def _plan(tracks, dropped: Counter, frames_dir, videos_dir, split: str) -> Plan:
             plan.videos.append(VideoPlan(video, source, frames, [], source_kind=kind, tracks=video_tracks))
         else:  # no pair is possible: count the track's pairs by the relation rule alone
             for t in video_tracks:
-                plan.dropped.update(pair_track(t.numbers, t.relations, lambda i, j, t=t: "same_caption")[1])
+                plan.dropped.update(pair_track(t.numbers, t.relations, lambda i, j: "same_caption")[1])
     return plan

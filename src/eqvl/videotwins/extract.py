@@ -125,13 +125,15 @@ def _load_frames(plan: VideoPlan, errors: dict[str, str], threads: int = 0) -> d
         # one frame at a time in time order: the reader decodes on between close times, and a frame the
         # file cannot give (past its end, or past what a truncated file decodes) fails alone
         fps = reader.fps or 1.0
-        for spec in sorted(specs, key=lambda s: s.time if s.time is not None else (s.index + 0.25) / fps):
+        for spec in sorted(specs, key=lambda s: s.time if s.time is not None else ((s.index or 0) + 0.25) / fps):
             try:
                 if spec.time is not None:
                     reader.check_time(spec.time, "timestamp")
                     images[spec.name] = reader.frames_at([spec.time])[0]
-                else:
+                elif spec.index is not None:
                     images[spec.name] = reader.frames_by_index([spec.index])[0]
+                else:
+                    errors[spec.name] = "frame has neither a frame number nor a time"
             except DataError as exc:
                 errors[spec.name] = str(exc)
     return images

@@ -153,7 +153,7 @@ def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, enc
             if why is not None:
                 dropped[why] += 1
                 continue
-            rows.append(_row(plan, vp, cand, a, b, used))  # type: ignore[arg-type]
+            rows.append(_row(plan, vp, cand, a, b, used))
         for track in vp.tracks:
             for cand in _track_candidates(vp, track, frames, screen, seen, dropped):
                 rows.append(_row(plan, vp, cand, frames[cand.frame_0], frames[cand.frame_1], used))
