@@ -162,12 +162,12 @@ def extract_video(job: ExtractJob) -> dict[str, Any]:
         frames[name] = {"path": rel, "dhash": f"{dhash(image):016x}", "size": list(image.size), "key": key}
         if job.faces:
             frames[name]["faces"] = count_faces(image)
-    marker = {"video": plan.video, "source": source_fingerprint(plan), "frames": frames}
-    if job.scenes and plan.source_kind == "video":
+    marker: dict[str, Any] = {"video": plan.video, "source": source_fingerprint(plan), "frames": frames}
+    if job.scenes and plan.source_kind == "video" and plan.source is not None:
         from eqvl.videotwins.scenes import scene_cuts
 
         try:
-            marker["scene_cuts"] = scene_cuts(plan.source)  # type: ignore[arg-type]
+            marker["scene_cuts"] = scene_cuts(plan.source)
         except DataError as exc:
             return {"video": plan.video, "error": str(exc)}
     path = marker_path(out, plan.video)
