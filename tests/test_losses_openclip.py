@@ -86,3 +86,27 @@ def test_siglip_trains_end_to_end_and_open_clip_flags_are_accepted_or_pointed(tm
     assert "--name is open_clip's; in eqvl the run folder is --output DIR" in capsys.readouterr().err
     assert main([*base, "--imagenet-val", "/data/val", "--output", str(tmp_path / "n")]) == 2
     assert "--eval-benchmark NAME:PATH" in capsys.readouterr().err
+
+
+def test_distill_model_trains_a_student_against_a_frozen_teacher(tmp_path, capsys):
+    import json
+
+    from eqvl.cli import main
+
+    from train_helpers import make_csv
+
+    csv = make_csv(tmp_path / "d", n=12, hard=False)
+    base = ["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e-3",
+            "--batch-size", "6", "--epochs", "1", "--preload", "--no-train-augment", "--no-progress", "--log-every", "1"]
+    assert main([*base, "--output", str(tmp_path / "teacher")]) == 0
+    teacher = tmp_path / "teacher" / "checkpoints" / "epoch_1.pt"
+    before = {k: v.clone() for k, v in torch.load(teacher, weights_only=True)["state_dict"].items()}
+    assert main([*base, "--loss", "itc+distill", "--distill-model", "eqvl-tiny-rn", "--distill-pretrained", str(teacher),
+                 "--seed", "1", "--output", str(tmp_path / "student")]) == 0
+    recs = [json.loads(x) for x in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["distill"] > 0 for r in recs if "distill" in r] == [True, True]
+    after = torch.load(teacher, weights_only=True)["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the teacher file is read, never written
+    capsys.readouterr()
+    assert main([*base, "--loss", "itc+distill", "--output", str(tmp_path / "x")]) == 2
+    assert "distillation needs both: --loss ...+distill and --distill-model" in capsys.readouterr().err

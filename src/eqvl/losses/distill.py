@@ -33,6 +33,8 @@ class DistillLoss(LossTerm):
 
     def forward(self, b: LossBatch) -> list[Part]:
         if b.teacher_image is None or b.teacher_text is None or b.teacher_logit_scale is None:
+            if not self.training:
+                return []  # a --val-data loss is the student's objective without the teacher
             raise EqvlError("--loss ...+distill needs a teacher: pass --distill-model and --distill-pretrained")
         loc = b.local
         student_i = b.logit_scale * b.image[loc] @ b.text.T

@@ -58,6 +58,11 @@ class TrainConfig:
     pretrained: str | None = field(default=None, metadata=doc(
         'open_clip pretrained tag (openai), checkpoint file to start from, or none for random weights; required '
         'unless --resume (default: none given, which is an error)'))
+    distill_model: str | None = field(default=None, metadata=doc(
+        "open_clip's --distill-model: a frozen teacher (model name or config) fed the same images and tokens, "
+        "whose similarities the distill term follows; needs --loss ...+distill (default: none)"))
+    distill_pretrained: str | None = field(default=None, metadata=doc(
+        "open_clip's --distill-pretrained: the teacher's weights, as --pretrained (default: none given)"))
     # open_clip's tower locks and memory saver, same names and defaults as open_clip's trainer
     lock_image: bool = field(default=False, metadata=doc("freeze the image tower (open_clip's --lock-image)"))
     lock_image_unlocked_groups: int = field(default=0, metadata=doc(
@@ -178,6 +183,9 @@ class TrainConfig:
             raise EqvlError(f"batch_size {self.batch_size} must be a multiple of batch_groups {self.batch_groups}",
                             param="batch_size")
         self.loss_spec  # parses the loss and checks every option against its term's declaration
+        if ("distill" in self.loss_spec.terms) != bool(self.distill_model):
+            raise EqvlError("distillation needs both: --loss ...+distill and --distill-model (with "
+                            "--distill-pretrained)", param="distill_model")
         for spec in self.eval_benchmark:
             if ":" not in spec:
                 raise EqvlError(f"eval_benchmark {spec!r}: expected NAME:PATH (e.g. winoground:/data/wino)",

@@ -16,10 +16,13 @@ from eqvl.distributed import DistInfo, gather_no_grad, gather_with_grad
 
 
 def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, *, k: int, p: int,
-                 step: int, seed: int, autocast: Callable = contextlib.nullcontext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One micro-batch: encode, gather across ranks with gradient, apply every loss term."""
+                 step: int, seed: int, autocast: Callable = contextlib.nullcontext,
+                 teacher: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One micro-batch: encode, gather across ranks with gradient, apply every loss term. A `teacher`
+    (--distill-model) encodes the same images and captions without gradient."""
     with autocast():
         out = model(batch.images, batch.tokens)
+    teach = _teacher_features(teacher, batch, info, autocast) if teacher is not None else (None, None, None)
     if isinstance(out, dict):
         img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
         bias = out.get("logit_bias")
@@ -44,8 +47,17 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
         neg=gather_with_grad(neg, info), neg_mask=mask(batch.neg_mask) if k else None,
         neg_type=mask(batch.neg_type) if k else None, pos=gather_with_grad(pos, info),
         pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed,
-        logit_bias=bias.float() if bias is not None else None)
+        logit_bias=bias.float() if bias is not None else None,
+        teacher_image=teach[0], teacher_text=teach[1], teacher_logit_scale=teach[2])
     return loss_fn(lb)
+
+
+def _teacher_features(teacher: torch.nn.Module, batch: Any, info: DistInfo, autocast: Callable) -> tuple:
+    with torch.no_grad(), autocast():
+        out = teacher(batch.images, batch.tokens[: batch.n])
+    img, txt, scale = (out["image_features"], out["text_features"], out["logit_scale"]) if isinstance(out, dict) \
+        else (out[0], out[1], out[2])
+    return gather_no_grad(img.float(), info), gather_no_grad(txt.float(), info), scale.float()
 
 
 def sync_term_grads(loss_fn: torch.nn.Module, info: DistInfo) -> None:

@@ -41,8 +41,8 @@ from eqvl.train.probe import Probe
 from eqvl.train.logs import MetricsLog, check_loggers
 from eqvl.train.records import UNTYPED, DataReport
 from eqvl.train.schedule import cosine_lr, set_lr
-from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, read_rows,
-                              reconcile_resume, resolve_model, restore, seed_everything)
+from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, build_teacher,
+                              read_rows, reconcile_resume, resolve_model, restore, seed_everything)
 
 __all__ = ["TrainResult", "train", "forward_loss", "DEFAULT_AUGMENTER"]
 
@@ -123,6 +123,7 @@ class _Run:
             print(f"eqvl train: {note}", file=sys.stderr)
         self.cfg = cfg = reconcile_resume(self.cfg, ckpt, str(self.resume_path)) if ckpt else resolve_model(self.cfg)
         self.bundle = build_model(cfg, info, resuming=ckpt is not None)
+        self.teacher = build_teacher(cfg, info)  # --distill-model, frozen; None without distillation
         self.data: DataPipeline = build_data(cfg, info, self.bundle, probe, cfg.train_data, (rows, report, has),
                                              self.augmenter)
         self.steps_per_epoch = self.data.batches_per_epoch // cfg.accum_freq
@@ -328,7 +329,7 @@ class _Run:
             ddp = state.ddp
             with ddp.no_sync() if not last and isinstance(ddp, DistributedDataParallel) else contextlib.nullcontext():
                 total, parts = forward_loss(state.ddp, state.loss_fn, batch, info, k=data.k, p=data.p, step=state.step,
-                                            seed=cfg.seed, autocast=self.autocast)
+                                            seed=cfg.seed, autocast=self.autocast, teacher=self.teacher)
                 scaled = total / cfg.accum_freq
                 (state.scaler.scale(scaled) if state.scaler is not None else scaled).backward()
             total_acc = total_acc + total.detach() / cfg.accum_freq

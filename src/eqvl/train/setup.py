@@ -142,6 +142,17 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
     return bundle
 
 
+def build_teacher(cfg: TrainConfig, info: DistInfo) -> torch.nn.Module | None:
+    """The frozen --distill-model (eval mode, no gradient), or None without distillation."""
+    if not cfg.distill_model:
+        return None
+    teacher_cfg = replace(cfg, model=cfg.distill_model, pretrained=cfg.distill_pretrained or "none", lock_image=False,
+                          lock_text=False, grad_checkpointing=False)
+    teacher = build_model(teacher_cfg, info).model.eval()
+    teacher.requires_grad_(False)
+    return teacher
+
+
 def _is_path(spec: str) -> bool:
     return os.path.exists(spec) or os.sep in spec or spec.endswith((".pt", ".pth", ".bin", ".safetensors"))
 
