@@ -72,8 +72,7 @@ class Registry(Generic[T]):
         """The class registered as `name`; an unknown name is a user error listing the valid ones."""
         self._load()
         if name not in self._classes:
-            raise EqvlError(f"unknown {self.kind} {name!r}; available: {', '.join(sorted(self._classes))}",
-                            param=self.kind)
+            raise EqvlError(f"unknown {self.kind} {name!r}; available: {', '.join(sorted(self._classes))}")
         return self._classes[name]
 
     def classes(self) -> dict[str, T]:
