@@ -94,3 +94,19 @@ def test_youcook2_default_pairs_every_segment_of_a_video(tmp_path):
     plan = read_youcook2(ann, videos)
     assert plan.settings["pairs"] == "all" and plan.candidates == 6  # C(4, 2)
     assert read_youcook2(ann, videos, pairs="consecutive").candidates == 3
+
+
+def test_counts_script_on_the_gebplus_layout(tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    ann, _ = write_gebc_multi(tmp_path)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gebc_twin_counts.py"
+    monkeypatch.setattr(sys, "argv", [str(script), str(ann)])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "boundary records: 5; distinct boundary instants: 4" in out
+    assert "instants with several annotators' records: 1 (in 1 videos)" in out
+    assert "candidates: 3; kept (before the image filters): 2" in out and "dropped: motion_word 1" in out
+    assert "straddle < 2 distinct boundary instants: 0" in out and "frames on a boundary instant (within 1 ms): 0" in out
