@@ -184,6 +184,8 @@ class Checkpointer:
         #: eqvl.train.probe.Probe checked before each write (None: no check); autocast for its forward
         self.probe: Any = None
         self.autocast: Any = contextlib.nullcontext
+        #: export(folder_of_checkpoints, epoch_N.pt name): the model in its own format beside it (hf-itm: models)
+        self.export: Any = None
 
     def payload(self, epoch: int, batch_in_epoch: int, rng: dict[str, Any] | None = None) -> dict[str, Any]:
         st = self.state
@@ -209,6 +211,8 @@ class Checkpointer:
             first = save_checkpoint(self.ckdir / names[0], blob)
             for name in names[1:]:
                 link_or_copy(first, self.ckdir / name)
+            if self.export is not None and names[0].startswith("epoch_") and names[0] != LATEST:
+                self.export(self.ckdir, names[0])
             if self.cfg.keep_last:
                 for old in epoch_files(self.ckdir)[self.cfg.keep_last:]:
                     old.unlink()

@@ -173,7 +173,7 @@ class TrainConfig:
         the parameter, which the CLI shows as its flag)."""
         if not self.train_data:
             raise EqvlError("train_data is required", param="train_data")
-        if self.pretrained is None and not self.resume:
+        if self.pretrained is None and not self.resume and not str(self.model).startswith("hf-itm:"):
             raise EqvlError("pretrained is required: an open_clip pretrained tag (e.g. openai), a checkpoint file, "
                             "or none to train from randomly initialised weights", param="pretrained")
         check_precision(self.precision)

@@ -32,6 +32,8 @@ def resolve_lr(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> tuple[TrainConf
     if saved.get("lr") is not None:
         return replace(cfg, lr=float(saved["lr"])), None  # a resumed run goes on at its own rate, silently
     pretrained = cfg.pretrained if cfg.pretrained is not None else saved.get("pretrained")
+    if str(cfg.model).startswith("hf-itm:"):  # a transformers directory: its weights are always loaded
+        return replace(cfg, lr=FINETUNE_LR), f"--lr not given: {FINETUNE_LR:g}, a fine-tuning rate for {cfg.model}"
     if loads_weights(pretrained):
         return replace(cfg, lr=FINETUNE_LR), (
             f"--lr not given: {FINETUNE_LR:g}, a fine-tuning rate, because --pretrained {pretrained} loads weights "

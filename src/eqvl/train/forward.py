@@ -20,8 +20,7 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
                  teacher: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One micro-batch: encode, gather across ranks with gradient, apply every loss term. A `teacher`
     (--distill-model) encodes the same images and captions without gradient."""
-    with autocast():
-        out = model(batch.images, batch.tokens)
+    out, pairs = _model_forward(model, loss_fn, batch, step, seed, autocast)
     teach = _teacher_features(teacher, batch, info, autocast) if teacher is not None else (None, None, None)
     if isinstance(out, dict):
         img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
@@ -48,8 +47,22 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
         neg_type=mask(batch.neg_type) if k else None, pos=gather_with_grad(pos, info),
         pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed,
         logit_bias=bias.float() if bias is not None else None,
-        teacher_image=teach[0], teacher_text=teach[1], teacher_logit_scale=teach[2])
+        teacher_image=teach[0], teacher_text=teach[1], teacher_logit_scale=teach[2],
+        pair_logits=pairs[0] if pairs else None, pair_mask=pairs[1] if pairs else None)
     return loss_fn(lb)
+
+
+def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, step: int, seed: int,
+                   autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The model's output, and for a fusion model (hf-itm:) its ITM match logits and mask of the sampled pairs."""
+    base = model.module if hasattr(model, "module") else model
+    with autocast():
+        if not getattr(base, "pair_scores", False):
+            return model(batch.images, batch.tokens), None
+        from eqvl.train.itm_model import pair_sampler
+
+        out = model(batch.images, batch.tokens, pair_sampler(loss_fn, step, seed), batch.n)
+    return out, ((out["pair_logits"].float(), out["pair_mask"]) if "pair_logits" in out else None)
 
 
 def _teacher_features(teacher: torch.nn.Module, batch: Any, info: DistInfo, autocast: Callable) -> tuple:

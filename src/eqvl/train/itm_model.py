@@ -15,11 +15,14 @@ transformers model has no temperature parameter, and `save_pretrained` must give
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +78,20 @@ class ItmTrainModel(nn.Module):
         return two[:, 1] - two[:, 0]
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No transformers progress bars ("Loading weights", "Writing model shards") in eqvl train's output."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 class FixedLengthTokenizer:
     """texts -> [n, L] input ids padded to the model's length (collates like open_clip's tokens)."""
 
@@ -103,6 +120,26 @@ class ItmBundle:
         self.hf_tokenizer.save_pretrained(folder)
         self.image_processor.save_pretrained(folder)
 
+    def export(self, ckdir: Path, name: str) -> Path:
+        """`checkpoints/epoch_N/` beside `epoch_N.pt` (written aside, then renamed into place), and
+        `<output>/final`, a link to the newest: `eqvl eval --model hf-itm:<output>/final` loads it."""
+        folder = ckdir / name.removesuffix(".pt")
+        tmp = ckdir / f".{folder.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        with quiet_transformers():
+            self.save_pretrained(tmp)
+        if folder.exists():  # a resumed run rewrites the epoch it had reached (its own output)
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+        link, tmp_link = ckdir.parent / "final", ckdir.parent / ".final.tmp"
+        if tmp_link.is_symlink() or tmp_link.exists():
+            tmp_link.unlink()
+        os.symlink(os.path.relpath(folder, ckdir.parent), tmp_link)
+        if link.exists() and not link.is_symlink():
+            raise EqvlError(f"{link} exists and is not eqvl's link to the newest epoch; move it away", param="output")
+        os.replace(tmp_link, link)
+        return folder
+
 
 def check_itm_losses(spec: str, arch: str, terms: tuple[str, ...]) -> None:
     """One line naming the architecture and the losses it trains with, for anything else."""
@@ -128,6 +165,24 @@ def architecture(directory: Path, spec: str) -> str:
     return str(archs[0]) if archs else f"model without architectures (model_type {raw.get('model_type')!r})"
 
 
+def pair_sampler(loss_fn: nn.Module, step: int, seed: int) -> PairSampler | None:
+    """The pairs to score this step (seeded by step and seed: the same draw on a resumed run), or None
+    when no term uses ITM scores (`itc` alone on BLIP's ITC head)."""
+    from eqvl.losses.itm import ITMLoss, sample_pairs
+
+    terms = dict(getattr(loss_fn, "terms", {}))
+    if "itm" not in terms and "eqsim" not in terms:
+        return None
+    itm = terms.get("itm")
+    negatives, sampling = (itm.negatives, itm.sampling) if isinstance(itm, ITMLoss) else (15, "random")
+
+    def sample(n: int, itc_sim: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + step + 17)
+        return sample_pairs(n, negatives, sampling, itc_sim, gen)
+
+    return sample
+
+
 def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, seed: int) -> ItmBundle:
     """Load `hf-itm:DIR` for training (fp32 weights; autocast gives the mixed precision)."""
     from eqvl.models.hf import HFImagePreprocess
@@ -137,7 +192,8 @@ def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, se
     arch = architecture(directory, spec)
     check_itm_losses(spec, arch, terms)
     torch.manual_seed(seed)
-    parts = load_parts(directory, spec, arch, "fp32", ("tokenizer", "image_processor"))
+    with quiet_transformers():
+        parts = load_parts(directory, spec, arch, "fp32", ("tokenizer", "image_processor"))
     blip, tok = parts["model"], parts["tokenizer"]
     if tok.pad_token_id is None:
         raise EqvlError(f"--model {spec}: its tokenizer has no pad token", param="model")
@@ -145,3 +201,27 @@ def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, se
     model = ItmTrainModel(blip, tok.pad_token_id).to(device).train()
     pre = HFImagePreprocess(parts["image_processor"])
     return ItmBundle(model, pre, pre, FixedLengthTokenizer(tok, length), spec, directory, tok, parts["image_processor"])
+
+
+def build_itm_model(cfg: Any, info: Any) -> ItmBundle:
+    """`--model hf-itm:DIR` for `eqvl train`: the weights come from DIR; --lock-image freezes the vision
+    tower (and its ITC projection); the fusion lives in the text encoder, so --lock-text is refused."""
+    spec = str(cfg.model)
+    if info.enabled:
+        raise EqvlError(f"--model {spec}: torchrun with ITM models is not supported yet; run one process "
+                        "(the global batch is --batch-size)", param="model")
+    if cfg.pretrained not in (None, "none") and cfg.pretrained != spec:
+        raise EqvlError(f"--pretrained {cfg.pretrained}: an hf-itm: model loads its weights from its directory; "
+                        "leave --pretrained out", param="pretrained")
+    if cfg.lock_text:
+        raise EqvlError(f"--lock-text: {spec}'s text encoder is also its image-text fusion; lock the image "
+                        "tower (--lock-image) or nothing", param="lock_text")
+    bundle = build_itm_bundle(spec, cfg.loss_spec.terms, info.device, cfg.seed)
+    blip = bundle.model.blip
+    if cfg.lock_image:
+        for p in [*blip.vision_model.parameters(), *blip.vision_proj.parameters()]:
+            p.requires_grad_(False)
+    if cfg.grad_checkpointing:
+        blip.gradient_checkpointing_enable()
+    bundle.model.train()
+    return bundle

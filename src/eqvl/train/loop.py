@@ -145,6 +145,7 @@ class _Run:
             self.val = build_validation(cfg, self.bundle, probe, self.data, self.augmenter)
         self.saver = Checkpointer(self.out / "checkpoints", cfg, info, self.state, self.bundle.model_name, self.data.types)
         self.saver.probe, self.saver.autocast = self.probe, self.autocast
+        self.saver.export = getattr(self.bundle, "export", None)  # hf-itm: save_pretrained dirs beside epoch_N.pt
 
     def start_log(self) -> None:
         cfg, info, step = self.cfg, self.info, self.state.step

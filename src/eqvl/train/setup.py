@@ -108,6 +108,10 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
     checkpointing applied (same flags and defaults as open_clip's trainer)."""
     from eqvl.models.openclip import create_openclip
 
+    if str(cfg.model).startswith("hf-itm:"):
+        from eqvl.train.itm_model import build_itm_model
+
+        return build_itm_model(cfg, info)
     weights = cfg.pretrained or "none"
     if resuming and _is_path(weights):
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)

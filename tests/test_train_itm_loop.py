@@ -1,0 +1,118 @@
+"""`eqvl train --model hf-itm:DIR` through the same loop as open_clip models, on a tiny random
+BlipForImageTextRetrieval: loss parts logged, save_pretrained dirs that load in transformers and in
+`eqvl eval`, kill then --resume latest bit-identical, bad input as one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+import scorer_fixtures as F  # noqa: E402
+from eqvl.cli import main  # noqa: E402
+from eqvl.errors import EqvlError  # noqa: E402
+from eqvl.train import TrainConfig, train  # noqa: E402
+from train_helpers import make_csv  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def blip(tmp_path_factory) -> Path:
+    return F.blip_dir(tmp_path_factory.mktemp("blip"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_csv(tmp_path_factory.mktemp("data"), n=12, hard=False)
+
+
+def _cfg(tmp_path: Path, blip: Path, csv: Path, **kw) -> TrainConfig:
+    base = dict(model=f"hf-itm:{blip}", train_data=str(csv), output=str(tmp_path / "run"), epochs=2, batch_size=6,
+                lr=1e-4, log_every=1, preload=True, train_augment=False, progress=False, seed=0, loss="itm+eqsim",
+                itm_negatives=3, eqsim_k=2)
+    base.update(kw)
+    return TrainConfig.from_dict(base)
+
+
+def test_itm_eqsim_trains_and_saves_pretrained_dirs(tmp_path, blip, data):
+    steps: list[dict] = []
+    res = train(_cfg(tmp_path, blip, data), on_step=steps.append)
+    assert res.steps == 4 and {"itm", "eqsim", "eqsim_mse_v2_text", "loss"} <= set(steps[0])
+    assert all(0 < r["itm"] < 10 for r in steps)
+    run = tmp_path / "run"
+    final = run / "final"
+    assert final.is_symlink() and final.resolve() == (run / "checkpoints" / "epoch_2").resolve()
+    assert (run / "checkpoints" / "epoch_1" / "config.json").is_file()
+    loaded = transformers.BlipForImageTextRetrieval.from_pretrained(final)
+    saved = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
+    start = transformers.BlipForImageTextRetrieval.from_pretrained(blip).state_dict()
+    moved = 0
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, saved[f"blip.{key}"]), key  # the dir holds exactly the trained weights
+        moved += not torch.equal(value, start[key])
+    assert moved > 10  # and they were trained
+
+
+def test_saved_dir_scores_the_same_in_eqvl_eval(tmp_path, blip, data):
+    res = train(_cfg(tmp_path, blip, data, epochs=1))
+    root = data.parent
+    foils = [{"id": str(i), "subset": "s", "image": f"images/{i:03d}.png", "caption": "a red square",
+              "foil": "a blue circle"} for i in range(3)]
+    (root / "foils.jsonl").write_text("".join(json.dumps(f) + "\n" for f in foils))
+    out = tmp_path / "eval.json"
+    rc = main(["eval", "--model", f"hf-itm:{res.output_dir / 'final'}", "--benchmark", "foils", "--data",
+               str(root / "foils.jsonl"), "--output", str(out), "--no-cache", "--no-progress"])
+    assert rc == 0
+    from PIL import Image
+
+    from eqvl.models import load_encoder
+
+    scorer = load_encoder(f"hf-itm:{res.output_dir / 'final'}")
+    model = transformers.BlipForImageTextRetrieval.from_pretrained(res.output_dir / "final").eval()
+    tok = transformers.AutoTokenizer.from_pretrained(res.output_dir / "final")
+    pix = scorer.preprocess(Image.open(root / "images/000.png").convert("RGB"))[None]
+    ids = tok(["a red square"], return_tensors="pt")
+    with torch.no_grad():
+        direct = torch.softmax(model(pixel_values=pix, use_itm_head=True, **ids).itm_score, -1)[0, 1]
+    ours = scorer.score_pairs([pix[0]], ["a red square"])[0]
+    assert abs(float(direct) - float(ours)) < 1e-5
+
+
+def test_kill_then_resume_latest_is_bit_identical(tmp_path, blip, data):
+    common = dict(epochs=2, save_every_steps=1)
+    full = train(_cfg(tmp_path / "a", blip, data, **common))
+
+    class Killed(Exception):
+        pass
+
+    def kill(rec):
+        if rec["step"] == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(_cfg(tmp_path / "b", blip, data, **common), on_step=kill)
+    resumed = train(_cfg(tmp_path / "b", blip, data, resume="latest", **common))
+    a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(resumed.final_checkpoint, weights_only=True)["state_dict"]
+    assert resumed.steps == full.steps == 4
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_itm_on_open_clip_model_and_lock_text_are_one_line(tmp_path, blip, data):
+    with pytest.raises(EqvlError, match="image-text matching head"):
+        train(TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data=str(data), loss="itm",
+                          output=str(tmp_path / "x"), batch_size=6, progress=False, preload=True))
+    with pytest.raises(EqvlError, match="--lock-text"):
+        train(_cfg(tmp_path / "y", blip, data, lock_text=True))
