@@ -133,8 +133,7 @@ def test_subparsers_of_lists_each_parser_once():
 
 #: commands whose device / workers meaning is still their own; they live in files other engineers own
 #: (commands/index.py, commands/build.py, commands/ground.py). Remove a command here once it follows the rule.
-PENDING_MEANING = {("train",),  # --workers' help lives in train/config.py, refactored by the lead until ~21:05
-                   ("build", "ag"), ("build", "captions"), ("build", "gebc"), ("build", "youcook2"), ("build", "sd-pairs"), ("ground",),
+PENDING_MEANING = {("build", "ag"), ("build", "captions"), ("build", "gebc"), ("build", "youcook2"), ("build", "sd-pairs"), ("ground",),
                    ("index", "add"), ("index", "build"), ("index", "search"), ("index", "serve")}
 
 

@@ -216,3 +216,26 @@ def test_progress_off_a_terminal_is_plain_periodic_lines(monkeypatch):
     bar.update(10)
     bar.close()
     assert len(quiet.getvalue().splitlines()) == 1
+
+
+def test_synth_training_rows_fit_train_defaults_without_cuts(tmp_path):
+    from eqvl.train.setup import read_rows
+
+    assert main(["synth", "--output", str(tmp_path / "syn"), "--twins", "0", "--train", "12", "--size", "64",
+                 "--no-progress"]) == 0
+    cfg = TrainConfig(train_data=str(tmp_path / "syn" / "train.csv"), pretrained="none")
+    rows, report, _ = read_rows(cfg.train_data, cfg)
+    assert rows and report.truncated_negatives == 0 and report.truncated_positives == 0
+    assert max(len(r.pair.hard_negatives) for r in rows) <= cfg.max_hard_negatives == 6
+
+
+def test_resume_names_a_left_out_flag_instead_of_printing_none(tmp_path, capsys):
+    data = _csv_without_types(tmp_path / "d")
+    base = ["train", "--train-data", str(data), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e-3",
+            "--batch-size", "6", "--epochs", "1", "--preload", "--no-train-augment", "--no-progress",
+            "--output", str(tmp_path / "run")]
+    assert main([*base, "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--resume", "latest"]) == 0
+    err = capsys.readouterr().err
+    assert "--max-steps left out (was 1)" in err and "None" not in err

@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--csv-caption-key", dest="caption_column", default="title", metavar="KEY",
                    help="column (CSV) or key (JSONL) holding the caption (open_clip's spelling)")
     p.add_argument("--caption-column", dest="caption_column", help=argparse.SUPPRESS)
-    p.add_argument("--csv-separator", dest="sep", default="\t", help="CSV column separator (open_clip's default: tab)")
+    p.add_argument("--csv-separator", dest="sep", default="\t", help="CSV column separator (default: tab, as open_clip)")
     p.add_argument("--sep", dest="sep", help=argparse.SUPPRESS)
     p.add_argument("--types", action=argparse.BooleanOptionalAction, default=True,
                    help="write hard_negative_types / hard_positive_types, which `eqvl train --loss ...+ce` needs for "

@@ -82,13 +82,15 @@ class TrainConfig:
         ' lists]), JSONL or tar shards (required, no default)'))
     dataset_type: str = field(default="auto", metadata=doc(
         'auto (from the suffix), csv, jsonl or webdataset (tar shards: a.tar::b.tar or shard-{000..009}.tar)'))
-    csv_separator: str = field(default="\t", metadata=doc("CSV column separator (open_clip's default: tab)"))
+    csv_separator: str = field(default="\t", metadata=doc("CSV column separator (default: tab, as open_clip)"))
     csv_img_key: str = field(default="filepath", metadata=doc(
         "CSV column holding the image path (relative to the CSV's folder)"))
     csv_caption_key: str = field(default="title", metadata=doc('CSV column holding the caption'))
-    max_hard_negatives: int = field(default=4, metadata=doc(
-        'at most N hard negatives per row (rows are padded with masks; more are cut and counted)'))
-    max_hard_positives: int = field(default=2, metadata=doc('at most N hard positives per row'))
+    max_hard_negatives: int = field(default=6, metadata=doc(
+        'at most N hard negatives per row (rows are padded with masks; more are cut and counted) (default: 6, the '
+        'most eqvl synth writes per row: the twin caption + 5 rewrites; eqvl augment makes at most 5 by default)'))
+    max_hard_positives: int = field(default=3, metadata=doc(
+        'at most N hard positives per row (default: 3, the most eqvl synth writes per row)'))
     strict_data: bool = field(default=False, metadata=doc(
         'stop at the first bad row instead of counting, reporting and skipping it'))
     skip_bad: bool = field(default=False, metadata=doc(
@@ -98,7 +100,9 @@ class TrainConfig:
         'decode all images once into memory (small datasets; also pre-tokenises captions)'))
     train_augment: bool = field(default=True, metadata=doc(
         "open_clip's training augmentation (random resized crop); --no-train-augment uses the eval transform"))
-    workers: int = field(default=0, metadata=doc('DataLoader worker processes (0: load in the training process)'))
+    workers: int = field(default=0, metadata=doc(
+        'DataLoader worker processes, 0 = in this process (default: 0; open_clip defaults to 4: raise it when '
+        'decoding images from disk keeps a GPU waiting)'))
     batch_groups: int = field(default=1, metadata=doc(
         "keep blocks of N consecutive rows in one batch, shuffled as blocks (2: synth's twin pairs)"))
     # loss

@@ -182,7 +182,7 @@ def reconcile_resume(cfg: TrainConfig, ckpt: dict[str, Any], source: str) -> Tra
             raise EqvlError(f"--resume {source}: that run used {flag} {saved[name]}, this one {flag} "
                             f"{getattr(cfg, name)}; resume with the same {flag}, or start a new --output")
     now = cfg.to_dict()
-    changed = [f"--{k.replace('_', '-')} {now[k]} (was {saved[k]})" for k in now
+    changed = [f"--{k.replace('_', '-')} {'left out' if now[k] is None else now[k]} (was {saved[k]})" for k in now
                if k in saved and k not in RESUME_QUIET and k not in RESUME_FIXED and now[k] != saved[k]]
     if changed:
         print(f"eqvl train: resuming {source} with changed flags: {', '.join(changed)}", file=sys.stderr)
