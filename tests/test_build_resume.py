@@ -96,6 +96,8 @@ def test_resume_redoes_videos_whose_annotation_or_file_changed(tmp_path):
     assert _yc_build(ann, videos, out, "--resume") == 0
     pixel = np.asarray(Image.open(out / row["image_0"]))[-1, 0].astype(int)
     assert np.abs(pixel - 10).max() <= 6  # frame at 1.0 s now comes from the new file
+    (out / row["image_0"]).unlink()  # an image deleted by hand: its video is extracted again
+    assert _yc_build(ann, videos, out, "--resume") == 0 and (out / row["image_0"]).is_file()
 
 
 def test_resume_after_fixing_a_past_the_end_segment(tmp_path, capsys):

@@ -84,14 +84,17 @@ def frame_key(spec: FrameSpec) -> dict[str, Any]:
     return {"index": spec.index} if spec.time is None else {"time": spec.time}
 
 
-def marker_matches(marker: dict[str, Any] | None, plan: VideoPlan) -> bool:
-    """Whether a done marker was made from exactly this video content and these frame times."""
+def marker_matches(marker: dict[str, Any] | None, plan: VideoPlan, out: str | Path | None = None) -> bool:
+    """Whether a done marker was made from exactly this video content and these frame times
+    (and, given the build folder `out`, its images are still there)."""
     if not marker or "error" in marker or marker.get("source") is None:
         return False
     frames = marker.get("frames", {})
     if set(frames) != set(plan.frames):
         return False
     if any(frames[n].get("key") != frame_key(spec) for n, spec in plan.frames.items()):
+        return False
+    if out is not None and any("path" in f and not (Path(out) / f["path"]).is_file() for f in frames.values()):
         return False
     return marker["source"] == source_fingerprint(plan)
 

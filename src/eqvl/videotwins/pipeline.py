@@ -108,7 +108,7 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
     todo = []
     for vp in plan.videos:
         marker = read_marker(cfg.out, vp.video) if cfg.resume else None
-        if marker_matches(marker, vp):  # same video content, same frame times: reuse
+        if marker_matches(marker, vp, cfg.out):  # same video content, same frame times: reuse
             markers[vp.video] = marker  # type: ignore[assignment]
         else:
             todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces, decoder_threads(cfg.workers), scenes=cfg.scenes))
