@@ -199,7 +199,7 @@ def _run_all(args: argparse.Namespace, benches: dict, runs: list, options: dict[
     results, encoder, built_for = [], None, None
     coarse = _coarse(args, device, cache_dir)
     for spec in runs:
-        if built_for != (spec.model, spec.pretrained):
+        if encoder is None or built_for != (spec.model, spec.pretrained):
             encoder = load_encoder(spec.model, spec.pretrained, device=device, seed=args.seed, precision=args.precision,
                                    options=args.model_options)
             built_for = (spec.model, spec.pretrained)
@@ -228,11 +228,12 @@ def _coarse(args: argparse.Namespace, device: str, cache_dir):
         if args.coarse_pretrained:
             raise EqvlError("--coarse-pretrained needs --coarse-model")
         return None
+    from eqvl.encode.types import check_embeds
     from eqvl.evaluation.coarse import Coarse
     from eqvl.models import load_encoder
 
     enc = load_encoder(args.coarse_model, args.coarse_pretrained, device=device, seed=args.seed, precision=args.precision)
-    return Coarse(enc, args.coarse_k, cache_dir)
+    return Coarse(check_embeds(enc), args.coarse_k, cache_dir)
 
 
 def _warn_truncated(results: dict) -> None:

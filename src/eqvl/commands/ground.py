@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eqvl.encode.types import check_embeds
     from eqvl.grounding.boundary import ground_video
     from eqvl.errors import EqvlError
     from eqvl.models import load_encoder
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fps <= 0:
         raise EqvlError(f"--fps must be positive, got {args.fps}")
     encoder = load_encoder(args.model, args.pretrained, device=args.device)
-    g = ground_video(encoder, args.video, args.before, args.after, fps=args.fps, batch_size=args.batch_size)
+    g = ground_video(check_embeds(encoder), args.video, args.before, args.after, fps=args.fps, batch_size=args.batch_size)
     if args.json:
         print(json.dumps({"video": args.video, "boundary_s": round(g.time, 4), "frame": g.index, "fps": args.fps,
                           "times": [round(t, 4) for t in g.times], "s_before": [round(float(v), 6) for v in g.s_before],

@@ -219,7 +219,7 @@ def run_build(args: argparse.Namespace) -> int:
         if args.cache_dir or args.target_recall is not None:  # the model is needed here: build it once
             encoder = load_model(args)
         queries = None
-        if args.target_recall is not None:
+        if args.target_recall is not None and encoder is not None:  # built just above
             from eqvl.index.tuning import text_queries
 
             queries = text_queries(encoder, [it.caption for it in items])

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from eqvl.commands.common import positive_float
 from eqvl.errors import EqvlError
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 
 def plan_flags(q: argparse.ArgumentParser) -> None:
@@ -47,10 +50,13 @@ def index_plan(args: argparse.Namespace, kind: str, queries: Any = None) -> Any:
                      target_recall=args.target_recall, on_disk=args.on_disk, queries=queries)
 
 
-def load_model(args: argparse.Namespace):
+def load_model(args: argparse.Namespace) -> Encoder:
+    """The index's model: a dual encoder (a pair scorer is refused with the line saying where it fits)."""
+    from eqvl.encode.types import check_embeds
     from eqvl.models import load_encoder
 
-    return load_encoder(args.model, args.pretrained, device=args.device, seed=args.seed, precision=args.precision)
+    return check_embeds(load_encoder(args.model, args.pretrained, device=args.device, seed=args.seed,
+                                     precision=args.precision))
 
 
 def build_from_embeddings(args: argparse.Namespace, fmt: Any, print_report: Callable) -> int:

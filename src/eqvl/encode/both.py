@@ -3,16 +3,19 @@ while the DataLoader workers decode the next images, instead of captions waiting
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from eqvl.data.records import ImageRef
 from eqvl.encode.images import encode_images
 from eqvl.encode.texts import TextEncoding
 from eqvl.encode.types import EncodeConfig, Encoded
 
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
+
 
 def encode_images_and_texts(
-    encoder: Any,
+    encoder: Encoder,
     refs: Sequence[ImageRef],
     texts: Sequence[str],
     cfg: EncodeConfig,

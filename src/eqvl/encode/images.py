@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from eqvl.data.images import image_content_key, load_image, load_image_keyed
 from eqvl.data.records import ImageRef
 from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, check_embeds, device_of, stack_rows
 from eqvl.errors import DataError
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 
 class ImageSet(Dataset):
@@ -82,7 +85,7 @@ def content_keys(refs: Sequence[ImageRef], workers: int = 4) -> tuple[list[str |
 
 
 def encode_images(
-    encoder: Any,
+    encoder: Encoder,
     refs: Sequence[ImageRef],
     cfg: EncodeConfig,
     on_bad: Callable[[int, str], None] | None = None,

@@ -9,7 +9,7 @@ image) gets each batch as unique images + a pair -> image map. `cfg.batch_size` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from eqvl.encode.images import ImageSet, content_keys
 from eqvl.encode.types import EncodeConfig, EncodeStats
 from eqvl.errors import EqvlError
 from eqvl.models.base import GroupedPairScorer, PairScorer
+
+if TYPE_CHECKING:
+    from eqvl.models.base import PairScorer
 
 
 @dataclass
@@ -72,7 +75,7 @@ def _as_list(batch):
 class _Run:
     """One scoring pass: images decoded once each, their pairs queued, scored `batch_size` at a time."""
 
-    def __init__(self, scorer: Any, pairs, texts, keys, cfg: EncodeConfig, values: np.ndarray,
+    def __init__(self, scorer: PairScorer, pairs, texts, keys, cfg: EncodeConfig, values: np.ndarray,
                  bad: dict[int, str], stats: EncodeStats, on_bad) -> None:
         self.scorer, self.pairs, self.texts, self.keys, self.cfg = scorer, pairs, texts, keys, cfg
         self.values, self.bad, self.stats, self.on_bad = values, bad, stats, on_bad

@@ -4,13 +4,16 @@ slice of the inputs; rank, world and the slices come from `eqvl.distributed`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from eqvl.data.records import ImageRef
 from eqvl.distributed import rank_and_world, shard_range
 from eqvl.encode.images import encode_images
 from eqvl.encode.texts import encode_texts
 from eqvl.encode.types import EncodeConfig, Encoded
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 
 @dataclass
@@ -21,14 +24,14 @@ class Shard:
     encoded: Encoded
 
 
-def encode_image_shard(encoder: Any, refs: Sequence[ImageRef], cfg: EncodeConfig,
+def encode_image_shard(encoder: Encoder, refs: Sequence[ImageRef], cfg: EncodeConfig,
                        rank: int | None = None, world: int | None = None) -> Shard:
     """Embed this rank's contiguous slice of `refs` (rank/world default to torchrun's)."""
     rows = _rows(len(refs), rank, world)
     return Shard(rows, encode_images(encoder, [refs[i] for i in rows], cfg))
 
 
-def encode_text_shard(encoder: Any, texts: Sequence[str], cfg: EncodeConfig,
+def encode_text_shard(encoder: Encoder, texts: Sequence[str], cfg: EncodeConfig,
                       rank: int | None = None, world: int | None = None) -> Shard:
     """Embed this rank's contiguous slice of `texts` (rank/world default to torchrun's)."""
     rows = _rows(len(texts), rank, world)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from eqvl.progress import progress_bar
@@ -10,12 +10,15 @@ from eqvl.progress import progress_bar
 from eqvl.data.images import text_content_key
 from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, check_embeds, stack_rows
 
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
+
 
 class TextEncoding:
     """Captions embedded one batch per `step()`, so a caller can run them between image batches
     (the decode workers keep working meanwhile); `finish()` encodes the rest and returns them."""
 
-    def __init__(self, encoder: Any, texts: Sequence[str], cfg: EncodeConfig):
+    def __init__(self, encoder: Encoder, texts: Sequence[str], cfg: EncodeConfig):
         self.encoder, self.texts, self.cfg = encoder, list(texts), cfg
         self.stats = EncodeStats(unique=len(self.texts))
         self.rows: dict[int, np.ndarray] = {}
@@ -58,7 +61,7 @@ class TextEncoding:
             self.cfg.cache.flush("text")
 
 
-def encode_texts(encoder: Any, texts: Sequence[str], cfg: EncodeConfig) -> Encoded:
+def encode_texts(encoder: Encoder, texts: Sequence[str], cfg: EncodeConfig) -> Encoded:
     """Embed each caption once (cache first), in batches."""
     check_embeds(encoder)
     return TextEncoding(encoder, texts, cfg).finish()

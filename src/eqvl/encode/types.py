@@ -12,6 +12,9 @@ from eqvl.errors import EqvlError
 from eqvl.models.base import OnDevice, is_pair_scorer
 
 if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
+
+if TYPE_CHECKING:
     from eqvl.encode.cache import EmbeddingCache
 
 
@@ -67,14 +70,16 @@ def stack_rows(rows: dict[int, np.ndarray], n: int) -> np.ndarray:
     return out
 
 
-def device_of(encoder: Any) -> torch.device | None:
+def device_of(encoder: Encoder | PairScorer) -> torch.device | None:
     """Where the encoder computes (pins DataLoader memory for CUDA); None when it does not say."""
     return encoder.device if isinstance(encoder, OnDevice) else None
 
 
-def check_embeds(encoder: Any) -> None:
-    """A pair scorer (hf-itm:, vqascore:) has no embeddings: one line saying where it does fit."""
+def check_embeds(encoder: Encoder | PairScorer) -> Encoder:
+    """A pair scorer (hf-itm:, vqascore:) has no embeddings: one line saying where it does fit.
+    Returns the model as the dual encoder it is."""
     if is_pair_scorer(encoder):
         raise EqvlError(f"{encoder.name} scores (image, caption) pairs jointly and has no embeddings to index or rank "
                         "by: use a dual encoder (open_clip, hf:) here and this model as the second stage "
                         "(--rerank-model, or eval's --coarse-model for retrieval)")
+    return encoder

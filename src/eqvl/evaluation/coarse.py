@@ -11,7 +11,7 @@ with their cost. With `k` >= the number of candidates, coarse-to-fine equals bru
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from eqvl.encode import EncodeConfig, open_cache, score_pairs
 from eqvl.errors import DataError, EqvlError
 from eqvl.evaluation.items import embed_all
 
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
+
 #: brute-force pair scoring of a retrieval set is allowed up to this many (image, caption) pairs
 MAX_BRUTE_PAIRS = 4096
 
@@ -29,7 +32,7 @@ MAX_BRUTE_PAIRS = 4096
 class Coarse:
     """The first stage: a dual encoder, how many candidates per query it hands on, its cache folder."""
 
-    encoder: Any
+    encoder: Encoder
     k: int = 16
     cache_dir: Any = None
 
@@ -45,7 +48,7 @@ def check_brute_force(name: str, n_images: int, n_captions: int, coarse: Coarse 
             f"(at most K x {n_images + n_captions} pairs)")
 
 
-def pair_retrieval(bench: Any, scorer: Any, data: Any, cfg: EncodeConfig, coarse: Coarse | None):
+def pair_retrieval(bench: Any, scorer: PairScorer, data: Any, cfg: EncodeConfig, coarse: Coarse | None):
     """(bench results, encoding stats) of a full-matrix benchmark scored by a pair scorer."""
     refs, captions = list(data.meta["images"]), list(data.meta["captions"])
     n_img, n_txt = len(refs), len(captions)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.encode import EncodeConfig, encode_images_and_texts, score_pairs
 from eqvl.errors import DataError, EqvlError
 from eqvl.models.base import RowScorer, is_pair_scorer
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
 
 
 @dataclass
@@ -75,7 +78,7 @@ def _bad_image_error(owners: dict[int, list[str]], i: int, msg: str) -> DataErro
     return DataError(f"{who}: {msg} (pass --skip-bad to skip such records)", path=None)
 
 
-def score_items(encoder: Any, items: Sequence[ScoreItem], cfg: EncodeConfig) -> ItemScores:
+def score_items(encoder: Encoder | PairScorer, items: Sequence[ScoreItem], cfg: EncodeConfig) -> ItemScores:
     """Scores [len(captions), len(images)] for every item; with skip_bad, items with a bad image are dropped."""
     uniq = collect_unique(items)
 
@@ -110,7 +113,7 @@ def _skipped(items, uniq: UniqueInputs, bad: dict[int, str], kept: list[int]) ->
 
 
 def gather_scores(
-    encoder: Any,
+    encoder: Encoder,
     image_emb: np.ndarray,
     text_emb: np.ndarray,
     image_idx: Sequence[Sequence[int]],
@@ -125,8 +128,8 @@ def gather_scores(
     for (nc, ni), members in by_shape.items():
         if not isinstance(encoder, RowScorer):
             for n in members:
-                s = encoder.score(img_t[list(image_idx[n])], txt_t[list(text_idx[n])])
-                out[n] = s.detach().float().cpu().numpy().astype(np.float64)
+                one = encoder.score(img_t[list(image_idx[n])], txt_t[list(text_idx[n])])
+                out[n] = one.detach().float().cpu().numpy().astype(np.float64)
             continue
         ii_t = torch.tensor([image_idx[n] for n in members], dtype=torch.long)  # [K, ni]
         ci_t = torch.tensor([text_idx[n] for n in members], dtype=torch.long)  # [K, nc]
@@ -139,7 +142,7 @@ def gather_scores(
     return out  # type: ignore[return-value]
 
 
-def _score_by_pairs(scorer: Any, items, uniq: UniqueInputs, cfg: EncodeConfig, on_bad) -> ItemScores:
+def _score_by_pairs(scorer: PairScorer, items, uniq: UniqueInputs, cfg: EncodeConfig, on_bad) -> ItemScores:
     """Every item's [captions x images] from the unique pairs' scores."""
     pair_pos: dict[tuple[int, int], int] = {}
     for ii, ci in zip(uniq.image_idx, uniq.text_idx):
@@ -155,7 +158,7 @@ def _score_by_pairs(scorer: Any, items, uniq: UniqueInputs, cfg: EncodeConfig, o
     return ItemScores(scores, kept, _skipped(items, uniq, got.bad, kept), {"pairs": got.stats.as_dict()})
 
 
-def embed_all(encoder: Any, refs: Sequence[ImageRef], texts: Sequence[str], cfg: EncodeConfig):
+def embed_all(encoder: Encoder | PairScorer, refs: Sequence[ImageRef], texts: Sequence[str], cfg: EncodeConfig):
     """Embeddings of every listed image and caption (retrieval); a bad image is always an error."""
     if is_pair_scorer(encoder):
         raise EqvlError(f"{encoder.name} is a pair scorer; full-matrix (retrieval) benchmarks need a dual encoder")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from eqvl.data.records import ScoreItem
 from eqvl.errors import DataError
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
 
 
 def items_hash(items: Sequence[ScoreItem], images: Sequence[Any] = (), captions: Sequence[str] = ()) -> str:
@@ -32,7 +35,7 @@ def model_hash(identity: str) -> str:
     return hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()
 
 
-def provenance(benchmark: str, data_path: str, data_hash: str, encoder: Any, n_items: int) -> dict[str, Any]:
+def provenance(benchmark: str, data_path: str, data_hash: str, encoder: Encoder | PairScorer, n_items: int) -> dict[str, Any]:
     return {
         "benchmark": benchmark,
         "data": data_path,

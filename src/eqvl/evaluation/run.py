@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from eqvl.evaluation.coarse import Coarse, pair_retrieval
 from eqvl.evaluation.items import embed_all, score_items
 from eqvl.evaluation.provenance import items_hash, provenance
 from eqvl.models.base import TextLimit, is_pair_scorer
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
 
 #: at most this many skipped records are listed by name in the results JSON
 SKIP_EXAMPLES = 20
@@ -37,7 +40,7 @@ class EvalResult:
 
 
 def evaluate(
-    encoder: Any,
+    encoder: Encoder | PairScorer,
     benchmark: str | Benchmark,
     data_dir: str | Path,
     *,
@@ -101,7 +104,7 @@ def evaluate(
     return EvalResult(results, scores, data)
 
 
-def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeConfig, coarse: Coarse | None):
+def _full_matrix(bench: Benchmark, encoder: Encoder | PairScorer, data: BenchmarkData, cfg: EncodeConfig, coarse: Coarse | None):
     """Retrieval-style: embed every listed image / caption once, the benchmark ranks them; a pair
     scorer goes coarse-to-fine (eqvl.evaluation.coarse)."""
     for key in ("images", "captions"):
@@ -120,7 +123,7 @@ def _full_matrix(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: Encod
     return bench.evaluate_embeddings(data, image_emb, text_emb), stats
 
 
-def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeConfig, where: str):
+def _per_item(bench: Benchmark, encoder: Encoder | PairScorer, data: BenchmarkData, cfg: EncodeConfig, where: str):
     """Score every item's [captions x images]; skipped items leave `data` (a copy keeps their ids)."""
     if not data.items:
         raise EqvlError(f"benchmark {bench.name}: no items in {where}")
@@ -137,7 +140,7 @@ def _per_item(bench: Benchmark, encoder: Any, data: BenchmarkData, cfg: EncodeCo
     return bench.evaluate(data, scored.scores), scored.stats, scored.scores, scored.skipped, data
 
 
-def _text_embeddings(encoder: Any, data: BenchmarkData, cfg: EncodeConfig) -> dict[str, np.ndarray]:
+def _text_embeddings(encoder: Encoder, data: BenchmarkData, cfg: EncodeConfig) -> dict[str, np.ndarray]:
     """{caption: L2-normalised embedding} for text-text metrics (with the cache on, read back, not re-encoded)."""
     texts = list(dict.fromkeys(c for it in data.items for c in it.captions))
     emb = np.asarray(encode_texts(encoder, texts, cfg).emb, dtype=np.float64)
@@ -145,7 +148,7 @@ def _text_embeddings(encoder: Any, data: BenchmarkData, cfg: EncodeConfig) -> di
     return dict(zip(texts, emb))
 
 
-def _results(bench: Benchmark, encoder: Any, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:
+def _results(bench: Benchmark, encoder: Encoder | PairScorer, out: dict[str, Any], n_items: int, stats: dict) -> dict[str, Any]:
     if "metrics" not in out:
         raise EqvlError(f"benchmark {bench.name}: evaluate() returned no 'metrics'")
     results: dict[str, Any] = {
@@ -175,7 +178,7 @@ def select_subsets(bench: Benchmark, data: BenchmarkData, wanted: str) -> Benchm
     return dataclasses.replace(data, items=[it for it in data.items if it.subset in names])
 
 
-def _truncated_captions(encoder: Any, data: BenchmarkData) -> dict[str, Any] | None:
+def _truncated_captions(encoder: Encoder | PairScorer, data: BenchmarkData) -> dict[str, Any] | None:
     """Captions longer than the text tower's context are scored as their prefix: two that differ
     only past it tie. Count them (None when the encoder cannot say)."""
     if not isinstance(encoder, TextLimit):

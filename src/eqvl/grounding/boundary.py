@@ -14,13 +14,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from eqvl.videotwins.plan import safe_name
 from eqvl.video.reader import VideoReader, sample_times
 from eqvl.errors import DataError, EqvlError
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 #: table 11's thresholds, in seconds
 THRESHOLDS = (0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
@@ -88,7 +91,7 @@ def extract_sampled_frames(video: str | Path, fps: float, folder: str | Path) ->
     return times, paths
 
 
-def caption_scores(encoder: Any, paths: Sequence[Path], captions: Sequence[str], batch_size: int = 64,
+def caption_scores(encoder: Encoder, paths: Sequence[Path], captions: Sequence[str], batch_size: int = 64,
                    progress: bool = False) -> np.ndarray:
     """[len(captions), len(paths)] scores through the shared encoding layer and the encoder's own score."""
     import torch
@@ -104,7 +107,7 @@ def caption_scores(encoder: Any, paths: Sequence[Path], captions: Sequence[str],
     return encoder.score(torch.from_numpy(images.emb), torch.from_numpy(texts.emb)).detach().float().cpu().numpy()
 
 
-def streamed_scores(encoder: Any, video: str | Path, captions: Sequence[str], fps: float = 5.0,
+def streamed_scores(encoder: Encoder, video: str | Path, captions: Sequence[str], fps: float = 5.0,
                     batch_size: int = 64) -> tuple[list[float], np.ndarray]:
     """Frame times at `fps` and their [len(captions), n_frames] scores, decoding, encoding and scoring
     one batch of frames at a time: memory stays flat in the video's length (only scores are kept)."""
@@ -137,7 +140,7 @@ def streamed_scores(encoder: Any, video: str | Path, captions: Sequence[str], fp
     return times, scores
 
 
-def ground_video(encoder: Any, video: str | Path, before: str, after: str, fps: float = 5.0,
+def ground_video(encoder: Encoder, video: str | Path, before: str, after: str, fps: float = 5.0,
                  batch_size: int = 64, progress: bool = False) -> Grounding:
     """Predict the boundary between the `before` and `after` statuses in `video` (frames streamed)."""
     if not before.strip() or not after.strip():

@@ -18,11 +18,12 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from eqvl.encode.types import check_embeds
 from eqvl.errors import EqvlError
 from eqvl.index import ann, rerank, search, store
 from eqvl.index.embedding import EmbedOptions
@@ -34,6 +35,9 @@ from eqvl.index.vectors import VectorStore
 from eqvl.index.search import Ranked
 from eqvl.index.query import MAX_TEXT_CHARS, check_text, load_query_image, parse_where
 from eqvl.index.writer import WriteReport, remove_paths, write_items
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
 
 __all__ = ["Hit", "Index", "MAX_TEXT_CHARS", "check_text", "describe_model", "load_query_image", "parse_where"]
 #: the most hits one query may ask for (a guard against a typo asking for the whole collection)
@@ -59,16 +63,16 @@ class Hit:
 class Index:
     """A read-only view of one generation, plus the writes that create the next one."""
 
-    def __init__(self, root: Path, encoder: Any = None, device: str = "cpu", mmap: bool = False):
+    def __init__(self, root: Path, encoder: Encoder | PairScorer | None = None, device: str = "cpu", mmap: bool = False):
         self.root = Path(root)
         self.device = device
-        self._encoder = None
+        self._encoder: Encoder | None = None
         self._lease: store.Lease | None = store.open_generation(self.root)
         try:
             self._load(mmap)
             if encoder is not None:
                 self.check_encoder(encoder)
-                self._encoder = encoder
+                self._encoder = check_embeds(encoder)
         except BaseException:
             store.Lease.release(self._lease)
             raise
@@ -104,7 +108,7 @@ class Index:
     # ------------------------------------------------------------ opening, building
 
     @classmethod
-    def open(cls, root: str | os.PathLike, encoder: Any = None, device: str = "cpu", mmap: bool = False) -> "Index":
+    def open(cls, root: str | os.PathLike, encoder: Encoder | PairScorer | None = None, device: str = "cpu", mmap: bool = False) -> "Index":
         """Open the live generation (leased, so no writer deletes it while it is open; a generation
         switch while opening is retried)."""
         return cls(Path(root), encoder, device, mmap)
@@ -113,7 +117,7 @@ class Index:
     def build(cls, root: str | os.PathLike, images: str | os.PathLike | Sequence[Item], model: str,
               pretrained: str | None = None, *, index: Any = "auto", overwrite: bool = False, device: str = "cpu",
               precision: str = "amp", seed: int = 0, fmt: SourceFormat | None = None,
-              options: EmbedOptions | None = None, ranks: Any = None, encoder: Any = None) -> WriteReport | None:
+              options: EmbedOptions | None = None, ranks: Any = None, encoder: Encoder | None = None) -> WriteReport | None:
         """Embed `images` with `model` and write a new index at `root` (see `eqvl index build`).
         `encoder`: the already-built `model` (saves building it again); its identity goes into the manifest."""
         from eqvl.models import load_encoder
@@ -125,7 +129,7 @@ class Index:
         if pretrained and os.path.exists(pretrained):
             pretrained = os.path.abspath(pretrained)  # the index must find its model from any folder
         if encoder is None:
-            encoder = load_encoder(model, pretrained, device=device, seed=seed, precision=precision)
+            encoder = check_embeds(load_encoder(model, pretrained, device=device, seed=seed, precision=precision))
         if getattr(encoder, "multi_vector", False):  # BLIP-2's ITC: Q vectors per image, scored by their max
             raise EqvlError(f"{model}: its image embedding is several vectors scored by their best match; an index "
                             "holds one vector per image: use it with eqvl eval or as --rerank-model")
@@ -148,7 +152,7 @@ class Index:
         return dict(self.manifest["model"])
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> Encoder:
         """The query model named in the manifest (loaded on first use, checked against the index)."""
         if self._encoder is None:
             from eqvl.models import load_encoder
@@ -157,10 +161,10 @@ class Index:
             enc = load_encoder(m["name"], m["pretrained"], device=self.device, seed=int(m.get("seed", 0)),
                                precision=m.get("precision", "fp32"))
             self.check_encoder(enc, what="the index's own model as loaded now")
-            self._encoder = enc
+            self._encoder = check_embeds(enc)
         return self._encoder
 
-    def check_encoder(self, encoder: Any, what: str = "the query model") -> None:
+    def check_encoder(self, encoder: Encoder | PairScorer, what: str = "the query model") -> None:
         message = refusal(self.root, self.model, encoder, what)
         if message:
             raise EqvlError(message)
@@ -199,7 +203,7 @@ class Index:
         raise EqvlError("give a query: texts or images (not both)")
 
     def search(self, texts: Sequence[str] | None = None, images: Sequence[Any] | None = None, k: int = 10,
-               where: Mapping[str, Any] | Sequence[str] | None = None, rerank_model: Any = None,
+               where: Mapping[str, Any] | Sequence[str] | None = None, rerank_model: Encoder | PairScorer | None = None,
                rerank_k: int = 100) -> list[list[Hit]]:
         """Top-k hits per query (filtered by `where` before the cut; re-ranked by `rerank_model` if given)."""
         if not isinstance(k, int) or k <= 0:
@@ -232,7 +236,7 @@ class Index:
             hits.append(Hit(id_, score, stage, row["path"], row["caption"], extra))
         return hits
 
-    def _rerank(self, hits: list[Hit], model: Any, query: dict[str, Any], k: int) -> list[Hit]:
+    def _rerank(self, hits: list[Hit], model: Encoder | PairScorer, query: dict[str, Any], k: int) -> list[Hit]:
         scores = rerank.rerank_scores(model, [h.path for h in hits], **query)
         order = rerank.reorder(np.array([h.id for h in hits], dtype=np.int64), scores, k)
         stage = rerank.stage_name(model)
@@ -337,7 +341,7 @@ def _query_at(texts: Sequence[str] | None, images: Sequence[Any] | None, n: int)
     return {"image": load_query_image(images[n])}
 
 
-def _staging_cache(root: Path, encoder: Any):
+def _staging_cache(root: Path, encoder: Encoder):
     from eqvl.encode import EmbeddingCache
 
     return EmbeddingCache(root / store.EMBED_CACHE, encoder.identity())

@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from eqvl.errors import DataError
 from eqvl.index import vectors as vec
 from eqvl.index.sources import Item
 from eqvl.io import atomic_open, read_json
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ def _bad_error(item: Item, msg: str) -> DataError:
     return DataError(f"{msg} (listed at {item.where}; pass --skip-bad to skip such images)")
 
 
-def embed_rank(encoder: Any, items: Sequence[Item], known: Callable[[list[str]], set[str]], opts: EmbedOptions,
+def embed_rank(encoder: Encoder, items: Sequence[Item], known: Callable[[list[str]], set[str]], opts: EmbedOptions,
                staging: Path, vec_dir: Path, rank: int = 0, world: int = 1) -> Path:
     """Embed this rank's slice; returns the path of its note (vector shard stem, hashes, rows, bad).
     `known(hashes)` says which contents the index already holds (they are skipped, not embedded)."""

@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from eqvl.data.paths import resolve_data_path
 from eqvl.errors import DataError, EqvlError
 from eqvl.index import vectors as vec
 from eqvl.index.sources import RESERVED, Item, SourceFormat
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 #: rows per vector shard written into the index
 SHARD_ROWS = 100_000
@@ -183,7 +186,7 @@ def write_shards(inp: EmbeddingInput, vec_dir: Path) -> list[dict[str, Any]]:
     return notes
 
 
-def build_index(root: str | os.PathLike, inp: EmbeddingInput, encoder: Any, model: dict[str, Any],
+def build_index(root: str | os.PathLike, inp: EmbeddingInput, encoder: Encoder, model: dict[str, Any],
                 index: Any = "auto", overwrite: bool = False, probe_text: str = "a photo"):
     """Write a new index at `root` from `inp`; `model` (core.model_info of `encoder`) goes into the manifest.
     The embeddings must have the model's dimension (`probe_text` is embedded to find it)."""

@@ -10,13 +10,16 @@ must match; a refusal names each field that differs, with both values.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
 
 #: identity fields that do not change the embedding space
 NOT_IDENTITY = ("precision",)
 
 
-def model_info(encoder: Any, model: str, pretrained: str | None, precision: str, seed: int) -> dict[str, Any]:
+def model_info(encoder: Encoder | PairScorer, model: str, pretrained: str | None, precision: str, seed: int) -> dict[str, Any]:
     return {"name": model, "pretrained": pretrained, "precision": precision, "seed": seed,
             "identity": encoder.identity()}
 
@@ -53,7 +56,7 @@ def differences(built: str, query: str) -> list[str]:
             for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
-def refusal(root: Any, built: Mapping[str, Any], encoder: Any, what: str) -> str | None:
+def refusal(root: Any, built: Mapping[str, Any], encoder: Encoder | PairScorer, what: str) -> str | None:
     """The one-line refusal for a query model that is not the index's (None when it is)."""
     diffs = differences(str(built.get("identity", "")), encoder.identity())
     if not diffs:

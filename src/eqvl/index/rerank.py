@@ -9,7 +9,7 @@ every hit keeps its first-stage score.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -19,17 +19,22 @@ from eqvl.data.records import ImageRef
 from eqvl.encode import EncodeConfig, encode_images, encode_texts
 from eqvl.errors import EqvlError
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
-def is_pair_scorer(model: Any) -> bool:
+    from eqvl.models.base import Encoder, PairScorer
+
+
+def is_pair_scorer(model: object) -> TypeIs[PairScorer]:
     """An ITM head or VQAScore (`hf-itm:` / `vqascore:` models), not a dual encoder."""
     return hasattr(model, "score_pairs") and not hasattr(model, "encode_images")
 
 
-def stage_name(model: Any) -> str:
+def stage_name(model: Encoder | PairScorer) -> str:
     return f"rerank:{getattr(model, 'name', type(model).__name__)}"
 
 
-def rerank_scores(model: Any, paths: Sequence[str], text: str | None = None, image: Image.Image | None = None,
+def rerank_scores(model: Encoder | PairScorer, paths: Sequence[str], text: str | None = None, image: Image.Image | None = None,
                   batch_size: int = 32) -> np.ndarray:
     """Second-stage score of each candidate image (NaN where its image can no longer be read)."""
     if (text is None) == (image is None):
@@ -56,7 +61,7 @@ def rerank_scores(model: Any, paths: Sequence[str], text: str | None = None, ima
     return out
 
 
-def _pair_scores(model: Any, paths: Sequence[str], text: str, batch_size: int) -> np.ndarray:
+def _pair_scores(model: PairScorer, paths: Sequence[str], text: str, batch_size: int) -> np.ndarray:
     """Each candidate with the query through the pair-scoring engine (an unreadable image stays NaN)."""
     from eqvl.encode import score_pairs
 

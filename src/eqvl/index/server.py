@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +36,9 @@ from eqvl.index.core import MAX_TEXT_CHARS, Index, describe_model
 from eqvl.index.guard import Guard, JsonH11Protocol, Policy
 from eqvl.index.live import LiveIndex
 from eqvl.index.page import PAGE_HTML
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder, PairScorer
 
 log = logging.getLogger(__name__)
 #: ids are SQLite integers: anything outside [0, 2**63) cannot be one
@@ -122,7 +125,7 @@ def _error_handlers(app: FastAPI) -> None:
 class _Service:
     """What the routes do, on the generation each request holds (thread-safe: called from the pool)."""
 
-    def __init__(self, live: LiveIndex, limits: Limits, rerank_model: Any, rerank_k: int):
+    def __init__(self, live: LiveIndex, limits: Limits, rerank_model: Encoder | PairScorer | None, rerank_k: int):
         self.live, self.limits, self.rerank_model, self.rerank_k = live, limits, rerank_model, rerank_k
         self.thumbs = _Thumbs(limits)
 
@@ -157,7 +160,7 @@ class _Service:
             return self.thumbs.get(current, id_)
 
 
-def create_app(idx: Index | LiveIndex, limits: Limits | None = None, rerank_model: Any = None,
+def create_app(idx: Index | LiveIndex, limits: Limits | None = None, rerank_model: Encoder | PairScorer | None = None,
                rerank_k: int = 100, policy: Policy | None = None) -> Any:
     """The ASGI application: FastAPI routes inside the `Guard` (tests run it under a real uvicorn)."""
     limits = limits or Limits()
@@ -259,7 +262,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(idx: Index, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
-          rerank_model: Any = None, rerank_k: int = 100, policy: Policy | None = None,
+          rerank_model: Encoder | PairScorer | None = None, rerank_k: int = 100, policy: Policy | None = None,
           announce: Any = None) -> None:
     """Bind, then `announce(line)` (the CLI prints it), then serve until interrupted."""
     import uvicorn

@@ -20,13 +20,16 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from eqvl.errors import EqvlError
 from eqvl.index import ann, budget, ondisk, search
 from eqvl.index.vectors import VectorStore
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def held_out_vectors(n_queries: int = TUNE_QUERIES, seed: int = 0) -> QuerySourc
     return source
 
 
-def text_queries(encoder: Any, captions: Sequence[str], n_queries: int = TUNE_QUERIES, seed: int = 0) -> QuerySource | None:
+def text_queries(encoder: Encoder, captions: Sequence[str], n_queries: int = TUNE_QUERIES, seed: int = 0) -> QuerySource | None:
     """Caption embeddings of a sample of the collection's captions (None when it has none)."""
     pool = sorted({c.strip() for c in captions if c and c.strip()})
     if len(pool) < 10:

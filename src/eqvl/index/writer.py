@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from eqvl.index.purge import check_trainable, purge_faiss, purge_shards
 from eqvl.index.rows import plan_rows
 from eqvl.index.sources import Item
 from eqvl.index.vectors import VectorStore, new_stem, write_ids, write_vectors
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 #: removed vectors are masked until they are this share of the FAISS index, then it is rebuilt without them
 COMPACT_SHARE = 0.2
@@ -81,7 +84,7 @@ def pause_point(stage: str) -> None:
         time.sleep(3600)
 
 
-def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
+def write_items(root: Path, encoder: Encoder, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
                 index_kind: Any, ranks: Ranks | None = None, update: bool = True,
                 wait: float = 0.0) -> WriteReport | None:
     """`build` (index_kind given: an --index string or a tuning.IndexPlan; a fresh index) or `add`
@@ -92,7 +95,7 @@ def write_items(root: Path, encoder: Any, model: dict[str, str], items: Sequence
                   fresh=not store.is_index(root))
 
 
-def _write(root: Path, encoder: Any, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
+def _write(root: Path, encoder: Encoder, model: dict[str, str], items: Sequence[Item], opts: EmbedOptions,
            index_kind: Any, ranks: Ranks, update: bool, wait: float, fresh: bool) -> WriteReport | None:
     started = time.perf_counter()
     notes_dir = root / store.EMBED_CACHE / "notes"

@@ -13,10 +13,13 @@ image's work once for all its captions).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 @runtime_checkable
@@ -96,6 +99,9 @@ class GroupedPairScorer(Protocol):
         """-> [len(texts)] scores."""
 
 
-def is_pair_scorer(model: object) -> bool:
-    """Pair scorers go through pair scoring; a model that can also embed is used as an `Encoder`."""
+def is_pair_scorer(model: object) -> TypeIs[PairScorer]:
+    """Pair scorers go through pair scoring; a model that can also embed is used as an `Encoder`.
+
+    For the type checker, False on an `Encoder | PairScorer` leaves an `Encoder` (a model that is both
+    answers False and is used as the `Encoder` it also is)."""
     return isinstance(model, PairScorer) and not isinstance(model, Encoder)

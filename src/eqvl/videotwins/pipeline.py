@@ -13,7 +13,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -23,6 +23,9 @@ from eqvl.videotwins.select import ScreenConfig, select_twins
 from eqvl.errors import EqvlError
 from eqvl.processes import process_executor
 from eqvl.io import write_json_atomic, write_jsonl_atomic
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 OUR_ENTRIES = ("images", ".build", "twins.jsonl", "manifest.json", "eqben", "review", "webdataset")
 CONFIG_FILE = ".build/config.json"
@@ -137,7 +140,7 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
     return markers
 
 
-def run_build(plan: Plan, cfg: BuildConfig, encoder: Any = None) -> dict[str, Any]:
+def run_build(plan: Plan, cfg: BuildConfig, encoder: Encoder | None = None) -> dict[str, Any]:
     """The whole build for one plan; returns the manifest (also written to `out/manifest.json`)."""
     cfg.validate()
     identity = {"subset": plan.subset, "settings": plan.settings, "image_format": cfg.image_format, "faces": cfg.faces,

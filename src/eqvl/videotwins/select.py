@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from eqvl.videotwins.ag_pairs import pair_track
 from eqvl.videotwins.plan import Candidate, Plan, Track, safe_name
 from eqvl.videotwins.scenes import crosses_cut
 from eqvl.errors import EqvlError
+
+if TYPE_CHECKING:
+    from eqvl.models.base import Encoder
 
 
 @dataclass
@@ -128,7 +131,7 @@ def _track_candidates(vp, track: Track, frames: dict, screen: ScreenConfig, seen
     return out
 
 
-def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, encoder: Any, out: Path,
+def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, encoder: Encoder | None, out: Path,
                  progress: bool = True) -> tuple[list[dict], Counter]:
     """Apply the filters; return twins.jsonl rows (plan order) and the drop counts."""
     dropped: Counter = Counter()
@@ -162,7 +165,7 @@ def select_twins(plan: Plan, markers: dict[str, dict], screen: ScreenConfig, enc
     return rows, dropped
 
 
-def image_similarities(encoder: Any, out: Path, rows: list[dict], batch_size: int, progress: bool) -> np.ndarray:
+def image_similarities(encoder: Encoder, out: Path, rows: list[dict], batch_size: int, progress: bool) -> np.ndarray:
     """Cosine similarity of each twin's two images, via the shared encoding layer (each image once)."""
     from eqvl.data.records import ImageRef
     from eqvl.encode import EncodeConfig, encode_images
@@ -179,7 +182,7 @@ def image_similarities(encoder: Any, out: Path, rows: list[dict], batch_size: in
     return np.sum(emb[i0] * emb[i1], axis=1)
 
 
-def _screen(rows: list[dict], screen: ScreenConfig, encoder: Any, out: Path, dropped: Counter, progress: bool) -> list[dict]:
+def _screen(rows: list[dict], screen: ScreenConfig, encoder: Encoder, out: Path, dropped: Counter, progress: bool) -> list[dict]:
     sims = image_similarities(encoder, out, rows, screen.batch_size, progress)
     kept = []
     for row, sim in zip(rows, sims):
