@@ -88,6 +88,8 @@ class _Run:
             by_image.setdefault(self.pairs[p][0], []).append(p)
         order = list(by_image)
         self.bar.total = len(todo)
+        # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
+        # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
         loader = DataLoader(ImageSet([refs[i] for i in order], self.scorer.preprocess), batch_size=self.cfg.batch_size,
                             shuffle=False, num_workers=self.cfg.workers, collate_fn=_as_list)
         pending: list[int] = []
