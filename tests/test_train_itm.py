@@ -62,7 +62,7 @@ def test_itm_loss_equals_hand_bce_of_transformers_forward(setup):
         terms.append(-torch.log(torch.tensor(p if i == j else 1 - p, dtype=torch.float64)))
     hand = torch.stack(terms).mean()
     b = LossBatch(image=out["image_features"], text=out["text_features"][:n], logit_scale=out["logit_scale"],
-                  pair_logits=out["pair_logits"], pair_mask=mask)
+                  pair_logits=out["pair_rows"], pair_mask=mask)
     (name, value, weight), = ITMLoss()(b)
     assert name == "itm" and weight == 1.0
     assert abs(float(value) - float(hand)) < 1e-5, (float(value), float(hand))
@@ -78,7 +78,7 @@ def test_eqsim_on_itm_scores_equals_loss_module_on_transformers_scores(setup):
     spec = LossSpec.parse("itm+eqsim", {"eqsim_k": 2, "itm_negatives": 3})
     loss = spec.build()
     b = LossBatch(image=out["image_features"], text=out["text_features"][:n], logit_scale=out["logit_scale"],
-                  pair_logits=out["pair_logits"], pair_mask=mask)
+                  pair_logits=out["pair_rows"], pair_mask=mask)
     _, parts = loss(b)
     close = close_set(direct, 2, valid=mask)
     want = eqsim_loss(direct, close, alpha=0.0, beta=1.0, valid=mask)

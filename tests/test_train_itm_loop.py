@@ -116,3 +116,29 @@ def test_itm_on_open_clip_model_and_lock_text_are_one_line(tmp_path, blip, data)
                           output=str(tmp_path / "x"), batch_size=6, progress=False, preload=True))
     with pytest.raises(EqvlError, match="--lock-text"):
         train(_cfg(tmp_path / "y", blip, data, lock_text=True))
+
+
+def test_torchrun_two_processes_match_one(tmp_path, blip, data):
+    """2 processes x batch 3 = 1 process x batch 6: same global grid, same losses, same weights (1e-5)."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["--model", f"hf-itm:{blip}", "--train-data", str(data), "--loss", "itm+itc+eqsim", "--itm-negatives", "3",
+              "--eqsim-k", "2", "--epochs", "1", "--max-steps", "2", "--lr", "1e-4", "--log-every", "1", "--preload",
+              "--no-train-augment", "--no-progress", "--seed", "3", "--precision", "fp32"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "eqvl", "train", *common, "--batch-size", "3", "--output", str(tmp_path / "two")],
+                          env=env, capture_output=True, text=True, timeout=280)  # hang guard (gloo rendezvous)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert main(["train", *common, "--batch-size", "6", "--output", str(tmp_path / "one")]) == 0
+    rows = {k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()] for k in ("one", "two")}
+    one, two = ([r for r in rows[k] if "loss" in r] for k in ("one", "two"))
+    assert [r["step"] for r in one] == [r["step"] for r in two] == [1, 2]
+    for a, b in zip(one, two):
+        for key in ("loss", "itm", "itc", "eqsim"):
+            assert abs(a[key] - b[key]) <= 1e-5 * max(1.0, abs(a[key])), (key, a[key], b[key])
+    wa = torch.load(tmp_path / "one" / "checkpoints" / "epoch_latest.pt", weights_only=True)["state_dict"]
+    wb = torch.load(tmp_path / "two" / "checkpoints" / "epoch_latest.pt", weights_only=True)["state_dict"]
+    assert max(float((wa[k] - wb[k]).abs().max()) for k in wa if wa[k].is_floating_point()) < 1e-5

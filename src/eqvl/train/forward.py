@@ -20,7 +20,7 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
                  teacher: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One micro-batch: encode, gather across ranks with gradient, apply every loss term. A `teacher`
     (--distill-model) encodes the same images and captions without gradient."""
-    out, pairs = _model_forward(model, loss_fn, batch, step, seed, autocast)
+    out, pairs = _model_forward(model, loss_fn, batch, info, step, seed, autocast)
     teach = _teacher_features(teacher, batch, info, autocast) if teacher is not None else (None, None, None)
     if isinstance(out, dict):
         img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
@@ -52,17 +52,21 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
     return loss_fn(lb)
 
 
-def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, step: int, seed: int,
+def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, step: int, seed: int,
                    autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor] | None]:
-    """The model's output, and for a fusion model (hf-itm:) its ITM match logits and mask of the sampled pairs."""
+    """The model's output, and for a fusion model (hf-itm:) the global [N, N] ITM match logits of the
+    sampled pairs (each process scores its own images' rows; gathered with gradient) and their mask."""
     base = model.module if hasattr(model, "module") else model
     with autocast():
         if not getattr(base, "pair_scores", False):
             return model(batch.images, batch.tokens), None
         from eqvl.train.itm_model import pair_sampler
 
-        out = model(batch.images, batch.tokens, pair_sampler(loss_fn, step, seed), batch.n)
-    return out, ((out["pair_logits"].float(), out["pair_mask"]) if "pair_logits" in out else None)
+        out = model(batch.images, batch.tokens, pair_sampler(loss_fn, step, seed), batch.n,
+                    lambda x: gather_no_grad(x, info), info.rank * batch.n)
+    if "pair_rows" not in out:
+        return out, None
+    return out, (gather_with_grad(out["pair_rows"].float(), info), out["pair_mask"])
 
 
 def _teacher_features(teacher: torch.nn.Module, batch: Any, info: DistInfo, autocast: Callable) -> tuple:

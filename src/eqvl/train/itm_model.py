@@ -50,7 +50,11 @@ class ItmTrainModel(nn.Module):
         self.register_buffer("logit_scale", torch.tensor(math.log(1 / 0.07)))
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor, sampler: PairSampler | None = None,
-                n: int | None = None) -> dict[str, Any]:
+                n: int | None = None, gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                start: int = 0) -> dict[str, Any]:
+        """ITC features of every text; with a `sampler`, the ITM match logits of this process's rows
+        (its images, rows [start, start + n) of the global grid) with every caption of the global batch
+        (`gather`: all ranks' tensors concatenated, no gradient; None: one process)."""
         m = self.blip
         mask = (tokens != self.pad_id).long()
         vis = m.vision_model(pixel_values=images).last_hidden_state
@@ -60,11 +64,14 @@ class ItmTrainModel(nn.Module):
         out: dict[str, Any] = {"image_features": img_f, "text_features": txt_f, "logit_scale": self.logit_scale.exp()}
         if sampler is not None:
             n = images.shape[0] if n is None else n
-            grid = sampler(n, img_f @ txt_f[:n].T).to(images.device)
-            ii, tt = grid.nonzero(as_tuple=True)
-            logits = self.match_logits(vis[ii], tokens[tt], mask[tt])
+            gather = gather or (lambda x: x)
+            caps = gather(tokens[:n])
+            big = caps.shape[0]
+            grid = sampler(big, gather(img_f.detach()) @ gather(txt_f[:n].detach()).T).to(images.device)
+            ii, tt = grid[start:start + n].nonzero(as_tuple=True)
+            logits = self.match_logits(vis[ii], caps[tt], (caps[tt] != self.pad_id).long())
             out["pair_mask"] = grid
-            out["pair_logits"] = torch.zeros(n, n, dtype=logits.dtype, device=logits.device).index_put((ii, tt), logits)
+            out["pair_rows"] = torch.zeros(n, big, dtype=logits.dtype, device=logits.device).index_put((ii, tt), logits)
         return out
 
     def match_logits(self, vis: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -207,9 +214,6 @@ def build_itm_model(cfg: Any, info: Any) -> ItmBundle:
     """`--model hf-itm:DIR` for `eqvl train`: the weights come from DIR; --lock-image freezes the vision
     tower (and its ITC projection); the fusion lives in the text encoder, so --lock-text is refused."""
     spec = str(cfg.model)
-    if info.enabled:
-        raise EqvlError(f"--model {spec}: torchrun with ITM models is not supported yet; run one process "
-                        "(the global batch is --batch-size)", param="model")
     if cfg.pretrained not in (None, "none") and cfg.pretrained != spec:
         raise EqvlError(f"--pretrained {cfg.pretrained}: an hf-itm: model loads its weights from its directory; "
                         "leave --pretrained out", param="pretrained")

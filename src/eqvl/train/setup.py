@@ -232,8 +232,9 @@ def build_state(cfg: TrainConfig, info: DistInfo, model: torch.nn.Module, loss_f
     scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(cfg.precision, info.device) else None
     ddp = model
     if info.enabled:
-        ddp = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+        ddp = torch.nn.parallel.DistributedDataParallel(  # an ITM model's ITC projections idle without itc
+            model, device_ids=[info.device.index] if info.device.type == "cuda" else None,
+            find_unused_parameters=bool(getattr(model, "pair_scores", False)))
     return TrainState(model, ddp, optimizer, scaler, loss_fn)
 
 
