@@ -120,7 +120,7 @@ REPLACED = {"--name": "the run folder is --output DIR (open_clip's --logs/--name
 
 
 class _Replaced(argparse.Action):
-    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+    def __call__(self, parser, namespace, values, option_string=None):
         parser.error(f"{option_string} is open_clip's; in eqvl {REPLACED[option_string or '']}")
 
 
