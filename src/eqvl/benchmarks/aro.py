@@ -205,7 +205,8 @@ def read_bbox(rec: dict, path: Path, k: int, required: bool = True) -> tuple[flo
     if not required and not any(key in rec for key in BBOX_KEYS):
         return None
     try:
-        return tuple(float(rec[key]) for key in BBOX_KEYS)  # type: ignore[return-value]
+        x, y, w, h = (float(rec[key]) for key in BBOX_KEYS)
+        return x, y, w, h
     except KeyError as exc:
         raise DataError("missing required field", path=str(path), field=f"[{k}].{exc.args[0]}") from None
     except (TypeError, ValueError):

@@ -115,7 +115,7 @@ def read_random_oriented(path: Path, info_path: Path, idx_path: Path, resolve: R
             raise DataError(f"twin {entry['sample_cnt']} of {entry['dataset']} has cell {entry['name']} twice", path=str(info_path), field=f"[{p}]")
         cells[entry["name"]] = (r, image, caption)
     items: list[ScoreItem] = []
-    official: list[tuple[int, int, int] | None] = [None] * len(ann)
+    official: dict[int, tuple[int, int, int]] = {}  # shuffled row -> (item, caption, image); every row is in a twin
     counts: dict[str, int] = OrderedDict()
     order = sorted(twins, key=lambda k: (_subset_rank(k[0]), k))
     for dataset, cnt in order:
@@ -132,7 +132,7 @@ def read_random_oriented(path: Path, info_path: Path, idx_path: Path, resolve: R
         subset = subset_name(dataset) or dataset
         counts[subset] = counts.get(subset, 0) + 4
         items.append(ScoreItem(id=f"{subset}/{cnt}", images=[resolve(img0), resolve(img1)], captions=[cap0, cap1], subset=subset))
-    return items, official, counts  # type: ignore[return-value]
+    return items, [official[r] for r in range(len(ann))], counts
 
 
 def find_key_files(folder: Path, options: dict) -> tuple[Path, Path] | None:

@@ -120,7 +120,7 @@ def gather_scores(
     text_idx: Sequence[Sequence[int]],
 ) -> list[np.ndarray]:
     """Only the pair scores each item needs, vectorised over items of the same shape (a `RowScorer`)."""
-    out: list[np.ndarray | None] = [None] * len(image_idx)
+    out: dict[int, np.ndarray] = {}  # every item is in one shape group below
     img_t, txt_t = torch.from_numpy(image_emb), torch.from_numpy(text_emb)
     by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
     for n, (ii, ci) in enumerate(zip(image_idx, text_idx)):
@@ -139,7 +139,7 @@ def gather_scores(
         s = s.reshape(len(members), nc, ni)
         for k, n in enumerate(members):
             out[n] = s[k]
-    return out  # type: ignore[return-value]
+    return [out[n] for n in range(len(image_idx))]
 
 
 def _score_by_pairs(scorer: PairScorer, items, uniq: UniqueInputs, cfg: EncodeConfig, on_bad) -> ItemScores:
