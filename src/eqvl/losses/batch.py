@@ -38,6 +38,8 @@ class LossBatch:
     pair_logits: torch.Tensor | None = None
     #: [N, N] bool, True where `pair_logits` holds a score
     pair_mask: torch.Tensor | None = None
+    #: [N, N] cached ITM probabilities (`--close-cache`) that rank EqSim's close set; NaN where not cached
+    close_scores: torch.Tensor | None = None
     #: optimisation step (seeds stochastic parts identically on every rank)
     step: int = 0
     seed: int = 0

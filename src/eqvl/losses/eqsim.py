@@ -188,7 +188,8 @@ class EqSimLoss(LossTerm):
     def forward(self, b: LossBatch) -> list[Part]:
         if b.pair_logits is not None:  # a fusion model: its ITM probabilities, sigmoid as METER (not `norm`)
             sim, valid = torch.sigmoid(b.pair_logits), b.pair_mask
-            terms = eqsim_terms(sim, close_set(sim, self.k, valid=valid), self.mode, valid)
+            rank = sim if b.close_scores is None else torch.where(b.close_scores.isnan(), sim.detach(), b.close_scores)
+            terms = eqsim_terms(sim, close_set(rank, self.k, valid=valid), self.mode, valid)
         else:
             # the whole global matrix: the row softmax and the hinge on the mean need every pair
             sim = normalise(b.image @ b.text.T, b.logit_scale, self.norm)

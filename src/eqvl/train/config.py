@@ -21,7 +21,7 @@ from eqvl.precision import check_precision
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{n: (1, None, False) for n in ("epochs", "batch_size", "accum_freq", "log_every", "eval_every_epochs",
                                      "batch_groups", "save_every_epochs", "eval_batch_size", "max_steps",
-                                     "val_frequency")},
+                                     "val_frequency", "close_images")},
     **{n: (0, None, False) for n in ("warmup", "save_every_steps", "workers", "max_hard_negatives",
                                      "max_hard_positives", "keep_last", "skip_nonfinite", "seed", "data_seed",
                                      "lock_image_unlocked_groups", "lock_text_unlocked_layers", "wd")},
@@ -105,6 +105,12 @@ class TrainConfig:
         'decoding images from disk keeps a GPU waiting)'))
     batch_groups: int = field(default=1, metadata=doc(
         "keep blocks of N consecutive rows in one batch, shuffled as blocks (2: synth's twin pairs)"))
+    # ITM models (hf-itm:DIR): the coarse-to-fine close-set cache (EqSim paper, METER)
+    close_cache: str | None = field(default=None, metadata=doc(
+        'hf-itm: models: .npz of each row\'s --close-images nearest rows (vision features) and their captions\' ITM '
+        'scores, built once and reused for the same model and data; EqSim\'s close set ranks by it (default: none)'))
+    close_images: int = field(default=128, metadata=doc('rows per row in --close-cache (paper: 128)'))
+    overwrite_cache: bool = field(default=False, metadata=doc('rebuild a --close-cache built for another model or data'))
     # loss
     loss: str = field(default="itc", metadata=doc("terms joined by '+' (e.g. itc+eqsim+ce); registered: {losses}"))
     #: each term's declared options by key (`eqsim_beta`); left out: the declared default

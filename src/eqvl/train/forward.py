@@ -48,12 +48,13 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
         pos_mask=mask(batch.pos_mask) if p else None, start=info.rank * n, end=(info.rank + 1) * n, step=step, seed=seed,
         logit_bias=bias.float() if bias is not None else None,
         teacher_image=teach[0], teacher_text=teach[1], teacher_logit_scale=teach[2],
-        pair_logits=pairs[0] if pairs else None, pair_mask=pairs[1] if pairs else None)
+        pair_logits=pairs[0] if pairs else None, pair_mask=pairs[1] if pairs else None,
+        close_scores=pairs[2] if pairs else None)
     return loss_fn(lb)
 
 
 def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, step: int, seed: int,
-                   autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor] | None]:
+                   autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor, Any] | None]:
     """The model's output, and for a fusion model (hf-itm:) the global [N, N] ITM match logits of the
     sampled pairs (each process scores its own images' rows; gathered with gradient) and their mask."""
     base = model.module if hasattr(model, "module") else model
@@ -66,7 +67,9 @@ def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, in
                     lambda x: gather_no_grad(x, info), info.rank * batch.n)
     if "pair_rows" not in out:
         return out, None
-    return out, (gather_with_grad(out["pair_rows"].float(), info), out["pair_mask"])
+    lookup = getattr(base, "close_lookup", None)  # --close-cache: the cached scores of this global batch's pairs
+    close = lookup(gather_no_grad(batch.indices, info)).to(out["pair_mask"].device) if lookup is not None else None
+    return out, (gather_with_grad(out["pair_rows"].float(), info), out["pair_mask"], close)
 
 
 def _teacher_features(teacher: torch.nn.Module, batch: Any, info: DistInfo, autocast: Callable) -> tuple:
