@@ -239,3 +239,32 @@ def test_resume_names_a_left_out_flag_instead_of_printing_none(tmp_path, capsys)
     assert main([*base, "--resume", "latest"]) == 0
     err = capsys.readouterr().err
     assert "--max-steps left out (was 1)" in err and "None" not in err
+
+
+# ---------------------------------------------------------------- 12. open_clip's --lr-scheduler
+
+@pytest.mark.parametrize("name", ["cosine", "const", "const-cooldown"])
+def test_lr_scheduler_equals_open_clip_train_scheduler(name):
+    from types import SimpleNamespace
+
+    from eqvl.train.schedule import scheduled_lr
+
+    scheduler = pytest.importorskip("open_clip_train.scheduler")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    steps_per_epoch, epochs, warmup, lr = 7, 5, 4, 3e-4
+    total = steps_per_epoch * epochs
+    cfg = SimpleNamespace(lr_scheduler=name, lr=lr, warmup=warmup, epochs_cooldown=2, lr_cooldown_end=1e-5,
+                          lr_cooldown_power=1.5)
+    theirs = {"cosine": lambda: scheduler.cosine_lr(opt, lr, warmup, total),
+              "const": lambda: scheduler.const_lr(opt, lr, warmup, total),
+              "const-cooldown": lambda: scheduler.const_lr_cooldown(opt, lr, warmup, total, 2 * steps_per_epoch,
+                                                                    1.5, 1e-5)}[name]()
+    for step in range(total):
+        assert scheduled_lr(cfg, step, total, steps_per_epoch) == pytest.approx(theirs(step), rel=1e-12, abs=1e-15)
+
+
+def test_const_cooldown_without_its_epochs_is_one_line(tmp_path, capsys):
+    assert main(["train", "--train-data", str(tmp_path / "x.csv"), "--pretrained", "none", "--lr-scheduler",
+                 "const-cooldown"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "needs" in err and "epochs-cooldown" in err.replace("_", "-"), err

@@ -28,6 +28,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{n: (0, None, True) for n in ("eps", "grad_clip_norm")},
     "beta1": (0, 1, False), "beta2": (0, 1, False),
     "lr": (0, 3.4e38, False),  # the optimiser keeps it as a float32
+    "epochs_cooldown": (1, None, False), "lr_cooldown_end": (0, 3.4e38, False), "lr_cooldown_power": (0, None, True),
 }
 
 
@@ -128,6 +129,13 @@ class TrainConfig:
     beta2: float = field(default=0.98, metadata=doc('AdamW beta2'))
     eps: float = field(default=1e-6, metadata=doc('AdamW epsilon'))
     warmup: int = field(default=0, metadata=doc('linear warmup steps'))
+    lr_scheduler: str = field(default="cosine", metadata=doc(
+        "open_clip's schedules after the warmup: cosine (to 0), const, const-cooldown (constant, then a decay over "
+        "the last --epochs-cooldown epochs to --lr-cooldown-end)"))
+    epochs_cooldown: int | None = field(default=None, metadata=doc(
+        'with --lr-scheduler const-cooldown: epochs of the final decay (default: none; required by const-cooldown)'))
+    lr_cooldown_end: float = field(default=0.0, metadata=doc('learning rate at the end of the cooldown'))
+    lr_cooldown_power: float = field(default=1.0, metadata=doc('cooldown decay power (1: linear)'))
     accum_freq: int = field(default=1, metadata=doc(
         'micro-batches per optimiser step (gradient accumulation; each is its own contrastive batch)'))
     grad_clip_norm: float | None = field(default=None, metadata=doc(
@@ -193,6 +201,12 @@ class TrainConfig:
             raise EqvlError(f"batch_size {self.batch_size} must be a multiple of batch_groups {self.batch_groups}",
                             param="batch_size")
         self.loss_spec  # parses the loss and checks every option against its term's declaration
+        if self.lr_scheduler not in ("cosine", "const", "const-cooldown"):
+            raise EqvlError(f"lr_scheduler {self.lr_scheduler!r}: choose cosine, const or const-cooldown",
+                            param="lr_scheduler")
+        if self.lr_scheduler == "const-cooldown" and self.epochs_cooldown is None:
+            raise EqvlError("lr_scheduler const-cooldown needs epochs_cooldown (the epochs of the final decay)",
+                            param="epochs_cooldown")
         if ("distill" in self.loss_spec.terms) != bool(self.distill_model):
             raise EqvlError("distillation needs both: --loss ...+distill and --distill-model (with "
                             "--distill-pretrained)", param="distill_model")

@@ -40,7 +40,7 @@ from eqvl.train.guards import BufferSnapshot, NonFiniteGuard, grad_norm
 from eqvl.train.probe import Probe
 from eqvl.train.logs import MetricsLog, check_loggers
 from eqvl.train.records import UNTYPED, DataReport
-from eqvl.train.schedule import cosine_lr, set_lr
+from eqvl.train.schedule import scheduled_lr, set_lr
 from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, build_teacher,
                               read_rows, reconcile_resume, resolve_model, restore, seed_everything)
 
@@ -311,7 +311,7 @@ class _Run:
         """`accum_freq` micro-batches, clip, checks, optimiser step; the step's mean loss parts
         (None when a non-finite step was skipped under --skip-nonfinite)."""
         cfg, info, state, data = self.cfg, self.info, self.state, self.data
-        set_lr(state.optimizer, cosine_lr(state.step, cfg.lr, cfg.warmup, self.total_steps))
+        set_lr(state.optimizer, scheduled_lr(cfg, state.step, self.total_steps, self.steps_per_epoch))
         parts_acc: dict[str, torch.Tensor] = {}
         buffers = BufferSnapshot(state.model) if cfg.skip_nonfinite else None  # a skipped step moves no statistic
         total_acc: Any = 0.0
