@@ -142,3 +142,39 @@ def test_torchrun_two_processes_match_one(tmp_path, blip, data):
     wa = torch.load(tmp_path / "one" / "checkpoints" / "epoch_latest.pt", weights_only=True)["state_dict"]
     wb = torch.load(tmp_path / "two" / "checkpoints" / "epoch_latest.pt", weights_only=True)["state_dict"]
     assert max(float((wa[k] - wb[k]).abs().max()) for k in wa if wa[k].is_floating_point()) < 1e-5
+
+
+def test_sigkill_then_resume_latest_cli(tmp_path, blip):
+    """A real SIGKILL (anywhere, even inside a checkpoint or save_pretrained write), then `--resume latest`:
+    the same weights bit for bit, in epoch_N.pt and in the final save_pretrained directory."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    csv = make_csv(tmp_path, n=18, hard=False)
+    args = ["train", "--train-data", str(csv), "--model", f"hf-itm:{blip}", "--loss", "itm+eqsim", "--itm-negatives",
+            "3", "--eqsim-k", "2", "--batch-size", "6", "--epochs", "2", "--save-every-steps", "1", "--preload",
+            "--no-train-augment", "--log-every", "1", "--no-progress", "--lr", "1e-4"]
+    assert main([*args, "--output", str(tmp_path / "full")]) == 0
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "eqvl", *args, "--output", str(tmp_path / "killed")],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 280  # hang guard only
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.is_file() and any(json.loads(x).get("step", 0) >= 4 for x in metrics.read_text().splitlines()[1:]
+                                     if x.strip()):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert main([*args, "--output", str(tmp_path / "killed"), "--resume", "latest"]) == 0
+    a = torch.load(tmp_path / "full" / "checkpoints" / "epoch_2.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "killed" / "checkpoints" / "epoch_2.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    fa = transformers.BlipForImageTextRetrieval.from_pretrained(tmp_path / "full" / "final").state_dict()
+    fb = transformers.BlipForImageTextRetrieval.from_pretrained(tmp_path / "killed" / "final").state_dict()
+    assert all(torch.equal(fa[k], fb[k]) for k in fa)
