@@ -268,3 +268,20 @@ def test_const_cooldown_without_its_epochs_is_one_line(tmp_path, capsys):
                  "const-cooldown"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "needs" in err and "epochs-cooldown" in err.replace("_", "-"), err
+
+
+def test_open_clip_model_flags_reach_open_clip(tmp_path):
+    import open_clip
+    from torchvision import transforms
+
+    from eqvl.distributed import DistInfo
+    from eqvl.train.setup import build_model
+
+    cfg = TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data="x.csv", force_quick_gelu=True,
+                      image_interpolation="bilinear")
+    bundle = build_model(cfg, DistInfo())
+    assert any(isinstance(m, open_clip.transformer.QuickGELU) for m in bundle.model.modules())
+    resize = [t for t in bundle.preprocess_val.transforms if isinstance(t, transforms.Resize)]
+    assert resize and resize[0].interpolation == transforms.InterpolationMode.BILINEAR
+    plain = build_model(TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data="x.csv"), DistInfo())
+    assert not any(isinstance(m, open_clip.transformer.QuickGELU) for m in plain.model.modules())

@@ -122,12 +122,14 @@ def create_openclip(
     seed: int = 0,
     device: str = "cpu",
     precision: str = "fp32",
+    options: dict[str, Any] | None = None,
 ) -> OpenClipBundle:
     """Build an open_clip model + transforms + tokenizer.
 
     `pretrained`: an open_clip tag, a checkpoint file (raw state dict, or a dict with
     `state_dict`, keys optionally `module.`-prefixed, as open_clip's `epoch_N.pt`), or
-    `none` for random init seeded by `seed` (so two runs build the same model).
+    `none` for random init seeded by `seed` (so two runs build the same model). `options`: more keywords of
+    `open_clip.create_model_and_transforms` (force_quick_gelu, force_patch_dropout, image_interpolation, ...).
     """
     open_clip = register_configs()
     precision = check_precision(precision)
@@ -155,7 +157,7 @@ def create_openclip(
         with torch.random.fork_rng(devices=[]), _quiet_open_clip(), offline_guard(name, weights):
             torch.manual_seed(seed)
             net, pre_train, pre_val = open_clip.create_model_and_transforms(
-                name, pretrained=weights, precision=weights_precision(precision), device=device
+                name, pretrained=weights, precision=weights_precision(precision), device=device, **(options or {})
             )
     except FileNotFoundError as exc:
         raise EqvlError(f"model {model!r}: {exc}") from None

@@ -28,7 +28,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{n: (0, None, True) for n in ("eps", "grad_clip_norm")},
     "beta1": (0, 1, False), "beta2": (0, 1, False),
     "lr": (0, 3.4e38, False),  # the optimiser keeps it as a float32
-    "epochs_cooldown": (1, None, False), "lr_cooldown_end": (0, 3.4e38, False), "lr_cooldown_power": (0, None, True),
+    "epochs_cooldown": (1, None, False), "force_patch_dropout": (0, 1, False), "lr_cooldown_end": (0, 3.4e38, False), "lr_cooldown_power": (0, None, True),
 }
 
 
@@ -59,6 +59,14 @@ class TrainConfig:
     pretrained: str | None = field(default=None, metadata=doc(
         'open_clip pretrained tag (openai), checkpoint file to start from, or none for random weights; required '
         'unless --resume (default: none given, which is an error)'))
+    force_quick_gelu: bool = field(default=False, metadata=doc(
+        "open_clip's --force-quick-gelu: QuickGELU activations, as OpenAI's weights were trained with"))
+    force_patch_dropout: float | None = field(default=None, metadata=doc(
+        "open_clip's --force-patch-dropout: patch dropout rate of a ViT (0 turns it off) (default: the model's)"))
+    image_interpolation: str | None = field(default=None, metadata=doc(
+        "open_clip's --image-interpolation: bicubic, bilinear or random (default: the model's)"))
+    image_resize_mode: str | None = field(default=None, metadata=doc(
+        "open_clip's --image-resize-mode: shortest, longest or squash (default: the model's)"))
     distill_model: str | None = field(default=None, metadata=doc(
         "open_clip's --distill-model: a frozen teacher (model name or config) fed the same images and tokens, "
         "whose similarities the distill term follows; needs --loss ...+distill (default: none)"))

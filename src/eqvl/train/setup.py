@@ -119,7 +119,11 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
     weights = cfg.pretrained or "none"
     if resuming and _is_path(weights):
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
-    bundle = create_openclip(str(cfg.model), weights, seed=cfg.seed, device=str(info.device), precision=cfg.precision)
+    options = {k: v for k, v in (("force_quick_gelu", cfg.force_quick_gelu), ("force_patch_dropout", cfg.force_patch_dropout),
+                                 ("image_interpolation", cfg.image_interpolation),
+                                 ("image_resize_mode", cfg.image_resize_mode)) if v not in (None, False)}
+    bundle = create_openclip(str(cfg.model), weights, seed=cfg.seed, device=str(info.device), precision=cfg.precision,
+                             options=options)
     model = bundle.model
     if weights == "none" and not resuming and info.is_main:
         print(f"eqvl train: --pretrained none: {cfg.model} starts from random weights (seed {cfg.seed})",
