@@ -112,3 +112,17 @@ def test_dir_without_itm_head_names_architecture_and_losses(tmp_path):
     d = F.blip2_dir(tmp_path)
     with pytest.raises(EqvlError, match="Blip2ForImageTextRetrieval.*losses itm, itc, eqsim"):
         build_itm_bundle(f"hf-itm:{d}", ("itm",), torch.device("cpu"), 0)
+
+
+def test_itc_hard_sampling_draws_from_the_itc_softmax():
+    n = 5
+    sim = torch.full((n, n), -30.0)
+    for i in range(n):
+        sim[i, (i + 2) % n] = 30.0  # one overwhelming ITC partner per anchor
+    got = sample_pairs(n, 1, "itc-hard", sim, torch.Generator().manual_seed(0))
+    want = torch.eye(n, dtype=torch.bool)
+    for i in range(n):
+        want[i, (i + 2) % n] = want[(i + 2) % n, i] = True
+    assert torch.equal(got, want)
+    with pytest.raises(EqvlError, match="itm_sampling itc-hard needs"):
+        sample_pairs(n, 1, "itc-hard")

@@ -208,11 +208,11 @@ class Checkpointer:
                 raise EqvlError(f"step {self.state.step}: the model is broken: {problem}; not writing "
                                 f"{', '.join(names)} (the checkpoints on disk are untouched). Lower --lr, set "
                                 "--grad-clip-norm, or resume from an earlier epoch_N.pt")
+            if self.export is not None and names[0].startswith("epoch_") and names[0] != LATEST:
+                self.export(self.ckdir, names[0])  # first: a kill before the .pt below redoes this epoch and its dir
             first = save_checkpoint(self.ckdir / names[0], blob)
             for name in names[1:]:
                 link_or_copy(first, self.ckdir / name)
-            if self.export is not None and names[0].startswith("epoch_") and names[0] != LATEST:
-                self.export(self.ckdir, names[0])
             if self.cfg.keep_last:
                 for old in epoch_files(self.ckdir)[self.cfg.keep_last:]:
                     old.unlink()

@@ -116,6 +116,10 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
         from eqvl.train.itm_model import build_itm_model
 
         return build_itm_model(cfg, info)
+    if cfg.loss_spec.needs_pair_scores:
+        raise EqvlError(f"--loss {cfg.loss}: itm needs a model with an image-text matching head (hf-itm:DIR of a "
+                        f"BlipForImageTextRetrieval); {cfg.model} is a dual encoder (losses: itc, eqsim, ce, hardpos)",
+                        param="loss")
     weights = cfg.pretrained or "none"
     if resuming and _is_path(weights):
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
