@@ -54,6 +54,16 @@ def _autofaiss_knob(index_param: str) -> tuple[str, int] | None:
     return (m.group(1), int(m.group(2))) if m else None
 
 
+def _opq_shim(faiss) -> None:
+    """autofaiss 2.18.0 calls faiss.OPQMatrix(d, M=m, d2=d2); FAISS 1.15's SWIG constructor takes no keywords
+    (TypeError), so every OPQ index autofaiss picks fails to build. Positional arguments, same meaning."""
+    try:
+        faiss.OPQMatrix(8, M=2, d2=8)
+    except TypeError:
+        original = faiss.OPQMatrix
+        faiss.OPQMatrix = lambda d=0, M=1, d2=-1: original(d, M, d2)
+
+
 def autofaiss_rows(matrix: np.ndarray, queries, truth, memory: int, measure: Measure) -> list[dict]:
     """autofaiss at the same budget: its choice at its own parameters, then a sweep of its knob."""
     try:
@@ -62,6 +72,7 @@ def autofaiss_rows(matrix: np.ndarray, queries, truth, memory: int, measure: Mea
     except ImportError as exc:
         print(f"autofaiss not measured: {exc} (see bench/index_compare.py for why pip cannot install it here)")
         return []
+    _opq_shim(faiss)
     n = len(matrix)
     threads = faiss.omp_get_max_threads()
     t0 = time.perf_counter()

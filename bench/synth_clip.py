@@ -36,7 +36,8 @@ def _model(cache: Path, progress: bool, train_steps: int):
     if not done.exists():
         started = time.perf_counter()
         write_json_atomic(model_cfg, cfg.model)
-        steps.make_data(cfg, cache / "train_data", progress=progress)
+        if not (cache / "train_data" / "train.csv").exists():
+            steps.make_data(cfg, cache / "train_data", progress=progress)
         info = steps.train_phase(cfg, done.parent, cache / "train_data", model_cfg, None, "itc", cfg.pretrain, 0,
                                  {}, progress)
         write_json_atomic(done, {"checkpoint": info["checkpoint"], "seconds": time.perf_counter() - started})
@@ -88,7 +89,7 @@ def synth_clip(cache_root: Path, n: int, n_queries: int = 1000, progress: bool =
         stems.append(stem)
         cap_file = folder / f"captions-{stem}.json"
         if (vec_dir / f"ids-{stem}.npy").exists() and cap_file.exists():
-            captions += json.loads(cap_file.read_text())[:50]
+            captions += json.loads(cap_file.read_text())[:200]
             continue
         rows, caps = [], []
         batch = []
@@ -104,7 +105,7 @@ def synth_clip(cache_root: Path, n: int, n_queries: int = 1000, progress: bool =
         write_vectors(vec_dir, stem, emb / np.linalg.norm(emb, axis=1, keepdims=True))
         cap_file.write_text(json.dumps(caps))
         write_ids(vec_dir, stem, np.arange(start, start + len(emb), dtype=np.int64))  # last: marks the chunk done
-        captions += caps[:50]
+        captions += caps[:200]
         if progress:
             print(f"synth-clip: {start + len(emb):,}/{n:,} scenes embedded ({time.perf_counter() - started:.0f} s)",
                   flush=True)
