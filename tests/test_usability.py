@@ -278,10 +278,16 @@ def test_open_clip_model_flags_reach_open_clip(tmp_path):
     from eqvl.train.setup import build_model
 
     cfg = TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data="x.csv", force_quick_gelu=True,
-                      image_interpolation="bilinear")
+                      image_interpolation="bilinear", image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25])
     bundle = build_model(cfg, DistInfo())
     assert any(isinstance(m, open_clip.transformer.QuickGELU) for m in bundle.model.modules())
     resize = [t for t in bundle.preprocess_val.transforms if isinstance(t, transforms.Resize)]
     assert resize and resize[0].interpolation == transforms.InterpolationMode.BILINEAR
+    norm = [t for t in bundle.preprocess_val.transforms if isinstance(t, transforms.Normalize)][0]
+    assert tuple(norm.mean) == (0.5, 0.5, 0.5) and tuple(norm.std) == (0.25, 0.25, 0.25)
+    from eqvl.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--train-data", "x", "--image-mean", "0.5", "0.4", "0.3"])
+    assert args.image_mean == [0.5, 0.4, 0.3]
     plain = build_model(TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data="x.csv"), DistInfo())
     assert not any(isinstance(m, open_clip.transformer.QuickGELU) for m in plain.model.modules())

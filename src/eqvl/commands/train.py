@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
-from eqvl.commands.common import Bounded, flag_message
+from eqvl.commands.common import Bounded, finite_float, flag_message
 from eqvl.errors import EqvlError
 from eqvl.losses import LossOption, all_loss_options, available_losses
 from eqvl.train.config import RANGES, TrainConfig, check_range
@@ -96,6 +96,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         if tp is bool:
             h = f"{h} (default: {'on' if default else 'off'})"
             p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
+        elif typing.get_origin(tp) is list and typing.get_args(tp) == (float,):  # open_clip's --image-mean R G B
+            p.add_argument(*flags, dest=f.name, nargs="+", type=finite_float(0, 1), default=None, metavar="X", help=h)
         elif typing.get_origin(tp) is list:
             p.add_argument(*flags, dest=f.name, action="append", default=None, help=h)
         else:

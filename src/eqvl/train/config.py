@@ -63,6 +63,11 @@ class TrainConfig:
         "open_clip's --force-quick-gelu: QuickGELU activations, as OpenAI's weights were trained with"))
     force_patch_dropout: float | None = field(default=None, metadata=doc(
         "open_clip's --force-patch-dropout: patch dropout rate of a ViT (0 turns it off) (default: the model's)"))
+    image_mean: list[float] | None = field(default=None, metadata=doc(
+        "open_clip's --image-mean: per-channel mean of the input normalisation, e.g. 0.5 0.5 0.5 (default: the "
+        "model's)"))
+    image_std: list[float] | None = field(default=None, metadata=doc(
+        "open_clip's --image-std: per-channel std of the input normalisation (default: the model's)"))
     image_interpolation: str | None = field(default=None, metadata=doc(
         "open_clip's --image-interpolation: bicubic, bilinear or random (default: the model's)"))
     image_resize_mode: str | None = field(default=None, metadata=doc(

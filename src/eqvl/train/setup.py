@@ -125,6 +125,8 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
     options = {k: v for k, v in (("force_quick_gelu", cfg.force_quick_gelu), ("force_patch_dropout", cfg.force_patch_dropout),
                                  ("image_interpolation", cfg.image_interpolation),
+                                 ("image_mean", tuple(cfg.image_mean or ()) or None),
+                                 ("image_std", tuple(cfg.image_std or ()) or None),
                                  ("image_resize_mode", cfg.image_resize_mode)) if v not in (None, False)}
     bundle = create_openclip(str(cfg.model), weights, seed=cfg.seed, device=str(info.device), precision=cfg.precision,
                              options=options)
