@@ -178,3 +178,21 @@ def test_sigkill_then_resume_latest_cli(tmp_path, blip):
     fa = transformers.BlipForImageTextRetrieval.from_pretrained(tmp_path / "full" / "final").state_dict()
     fb = transformers.BlipForImageTextRetrieval.from_pretrained(tmp_path / "killed" / "final").state_dict()
     assert all(torch.equal(fa[k], fb[k]) for k in fa)
+
+
+def test_periodic_eval_and_val_loss_on_itm_model(tmp_path, blip, data):
+    """--eval-benchmark scores the live ITM head as `eqvl eval --model hf-itm:` would; --val-data logs a loss."""
+    root = data.parent
+    foils = [{"id": str(i), "subset": "s", "image": f"images/{i:03d}.png", "caption": "a red square",
+              "foil": "a blue circle"} for i in range(4)]
+    (root / "foils_eval.jsonl").write_text("".join(json.dumps(f) + "\n" for f in foils))
+    evals: list[dict] = []
+    res = train(_cfg(tmp_path, blip, data, epochs=1, eval_benchmark=[f"foils:{root / 'foils_eval.jsonl'}"],
+                     val_data=str(data)), on_eval=evals.append)
+    ev = next(r for r in evals if r["event"] == "eval")
+    val = next(r for r in evals if r["event"] == "val")
+    assert 0.0 <= ev["eval/foils/acc"] <= 1.0 and val["val/loss"] > 0
+    out = tmp_path / "e.json"
+    assert main(["eval", "--model", f"hf-itm:{res.output_dir / 'final'}", "--benchmark", "foils", "--data",
+                 str(root / "foils_eval.jsonl"), "--output", str(out), "--no-cache", "--no-progress"]) == 0
+    assert json.loads(out.read_text())["metrics"]["acc"] == ev["eval/foils/acc"]  # the live model = the saved one

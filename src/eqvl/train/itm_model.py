@@ -127,6 +127,13 @@ class ItmBundle:
         self.hf_tokenizer.save_pretrained(folder)
         self.image_processor.save_pretrained(folder)
 
+    def encoder(self, name: str) -> Any:
+        """The live model as `eqvl eval` scores it (`hf-itm:`'s ItmScorer), for --eval-benchmark."""
+        from eqvl.models.itm import ItmScorer
+
+        return ItmScorer(self.model.blip, self.hf_tokenizer, self.image_processor, name=name, precision="fp32",
+                         kind="itm")
+
     def export(self, ckdir: Path, name: str) -> Path:
         """`checkpoints/epoch_N/` beside `epoch_N.pt` (written aside, then renamed into place), and
         `<output>/final`, a link to the newest: `eqvl eval --model hf-itm:<output>/final` loads it."""

@@ -19,8 +19,11 @@ def evaluate_benchmarks(cfg: TrainConfig, model: torch.nn.Module, bundle: Any, s
         from eqvl.evaluation import evaluate
         from eqvl.models.openclip import OpenClipEncoder
 
-        encoder = OpenClipEncoder.from_model(model, bundle.preprocess_val, bundle.tokenizer, name=cfg.model or "in-memory",
-                                             pretrained=f"{cfg.output}@step{step}")
+        if hasattr(bundle, "encoder"):  # an ITM model (hf-itm:): scored by its ITM head, as eqvl eval does
+            encoder = bundle.encoder(f"{cfg.model}@{cfg.output}@step{step}")
+        else:
+            encoder = OpenClipEncoder.from_model(model, bundle.preprocess_val, bundle.tokenizer,
+                                                 name=cfg.model or "in-memory", pretrained=f"{cfg.output}@step{step}")
         model.eval()
         try:
             rec: dict[str, Any] = {"event": "eval", "step": step, "epoch": epoch}
