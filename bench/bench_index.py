@@ -18,10 +18,9 @@ batch size and workers (goal >= 0.9x); best of --rounds interleaved rounds.
     .venv/bin/python bench/bench_index.py                 # make bench: 50k vectors, minutes
     .venv/bin/python bench/bench_index.py --full          # the 1M run (Gaussian clusters; tens of minutes)
     .venv/bin/python bench/bench_index.py --data synth-clip --n 100000 --skip-http --skip-build
-Side by side (part 1): eqvl's size-rule choice, eqvl's budget choice tuned to --target-recall
-(`--memory`, default 128 B a vector), and autofaiss's choice at the same memory (index_compare.py).
---data synth-clip: real text-to-image embeddings of a tiny CLIP on eqvl's synthetic scenes,
-text queries of held-out scenes (synth_clip.py; cached in --cache-dir).
+Side by side (part 1): eqvl's size-rule choice, its budget choice tuned to --target-recall (--memory) and
+autofaiss's at the same memory (index_compare.py). --data synth-clip: tiny-CLIP image embeddings of
+synthetic scenes, caption queries of held-out scenes (synth_clip.py; cached in --cache-dir).
 Data: vectors = normalise(centre_c + B z + e): 1,000 random unit centres (topics), z ~ N(0, I_64)
 through a shared basis of 64 unit directions scaled so that |B z| ~ --spread (default 0.9: clusters
 that touch but do not swallow each other; embeddings have a low intrinsic dimension), and isotropic
@@ -183,12 +182,14 @@ def run_vectors(args) -> list[dict]:
     matrix = np.concatenate([rows_ for _, rows_ in vstore.chunks()])
     rows.append(measure("exact numpy matmul top-k", lambda qs: numpy_topk(matrix, qs, k), queries, truth,
                         [max(threads)], args.seconds, 0.0, matrix.nbytes / n))
-    memory = budget.parse_memory(args.memory) if args.memory else 128 * n
+    memory = budget.parse_memory(args.memory) if args.memory else (  # default: IVF-SQ8 fits, quantiser included
+        (args.dim + 64) * n + budget.estimate_bytes(f"IVF{ann.ivf_lists(n, 2.0)},SQ8", 0, args.dim))
 
     def side(name, fn, qs, tr, build_s, nbytes):
         return measure(name, fn, qs, tr, threads, args.seconds, build_s, nbytes)
 
-    rows += eqvl_rows(vstore, queries, tune, truth, memory, args.target_recall, run, side, args)
+    kind = "captions of database scenes" if args.data == "synth-clip" else "held-out generator vectors"
+    rows += eqvl_rows(vstore, queries, tune, kind, truth, memory, args.target_recall, run, side)
     if not args.no_autofaiss:
         rows += autofaiss_rows(matrix, queries, truth, memory, side)
     del matrix
@@ -349,7 +350,7 @@ def main() -> None:
                         "--quick: 60)")
     parser.add_argument("--queries", type=int, default=1000, help="synth-clip: held-out caption queries")
     parser.add_argument("--memory", default=None, help="budget for eqvl's --memory choice and autofaiss's "
-                        "max_index_memory_usage (default: 128 bytes a vector)")
+                        "max_index_memory_usage (default: d + 64 bytes a vector plus the IVF quantiser, so that IVF-SQ8 fits)")
     parser.add_argument("--target-recall", type=float, default=0.95)
     parser.add_argument("--no-autofaiss", action="store_true", help="skip autofaiss's side of the comparison")
     parser.add_argument("--dim", type=int, default=512)
@@ -388,9 +389,7 @@ def main() -> None:
     if not args.skip_build:
         result["build"] = run_build(args)
     result["load_after"] = os.getloadavg()
-    from index_compare import print_tables
-
-    print_tables(result, args.n)
+    __import__("index_compare").print_tables(result, args.n)
     print(f"load average before / after: {result['load_before'][0]:.1f} / {result['load_after'][0]:.1f}")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

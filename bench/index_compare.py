@@ -25,7 +25,8 @@ from eqvl.index.tuning import IndexPlan, given_queries
 Measure = Callable[..., dict]
 
 
-def eqvl_rows(vstore, queries, tune, truth, memory: int, target: float, run, measure: Measure, args) -> list[dict]:
+def eqvl_rows(vstore, queries, tune, tune_kind: str, truth, memory: int, target: float, run,
+              measure: Measure) -> list[dict]:
     """The size rule's choice (default parameters) and the budget-tuned choice (tuned on `tune`)."""
     rows, n = [], len(vstore)
     spec = ann.choose_spec("auto", n, vstore.dim)
@@ -37,7 +38,7 @@ def eqvl_rows(vstore, queries, tune, truth, memory: int, target: float, run, mea
         rows.append(measure(f"eqvl size rule: {spec.factory} {spec.params}", run(index, spec), queries, truth,
                             time.perf_counter() - t0, ann.memory_bytes(index) / n))
         del index
-    plan = IndexPlan(memory=memory, target_recall=target, queries=given_queries(tune, "captions of database scenes"))
+    plan = IndexPlan(memory=memory, target_recall=target, queries=given_queries(tune, tune_kind))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         spec, index = plan.build(vstore, vstore.ids, Path(folder))
