@@ -196,3 +196,12 @@ def test_periodic_eval_and_val_loss_on_itm_model(tmp_path, blip, data):
     assert main(["eval", "--model", f"hf-itm:{res.output_dir / 'final'}", "--benchmark", "foils", "--data",
                  str(root / "foils_eval.jsonl"), "--output", str(out), "--no-cache", "--no-progress"]) == 0
     assert json.loads(out.read_text())["metrics"]["acc"] == ev["eval/foils/acc"]  # the live model = the saved one
+
+
+def test_bf16_trains_16_bit_weights(tmp_path, blip, data):
+    """--precision bf16 loads the ITM model with 16-bit weights (as open_clip models), not silently fp32."""
+    res = train(_cfg(tmp_path, blip, data, epochs=1, precision="bf16"))
+    saved = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
+    assert saved["blip.itm_head.weight"].dtype == torch.bfloat16
+    loaded = transformers.BlipForImageTextRetrieval.from_pretrained(res.output_dir / "final")
+    assert torch.equal(loaded.itm_head.weight.to(torch.bfloat16), saved["blip.itm_head.weight"])

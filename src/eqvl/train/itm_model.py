@@ -197,8 +197,9 @@ def pair_sampler(loss_fn: nn.Module, step: int, seed: int) -> PairSampler | None
     return sample
 
 
-def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, seed: int) -> ItmBundle:
-    """Load `hf-itm:DIR` for training (fp32 weights; autocast gives the mixed precision)."""
+def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, seed: int,
+                     precision: str = "fp32") -> ItmBundle:
+    """Load `hf-itm:DIR` for training: fp32 weights (amp* autocasts them), 16-bit for bf16 / fp16 / pure_*."""
     from eqvl.models.hf import HFImagePreprocess
     from eqvl.models.hfdir import load_parts
 
@@ -207,7 +208,7 @@ def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, se
     check_itm_losses(spec, arch, terms)
     torch.manual_seed(seed)
     with quiet_transformers():
-        parts = load_parts(directory, spec, arch, "fp32", ("tokenizer", "image_processor"))
+        parts = load_parts(directory, spec, arch, precision, ("tokenizer", "image_processor"))
     blip, tok = parts["model"], parts["tokenizer"]
     if tok.pad_token_id is None:
         raise EqvlError(f"--model {spec}: its tokenizer has no pad token", param="model")
@@ -227,7 +228,7 @@ def build_itm_model(cfg: Any, info: Any) -> ItmBundle:
     if cfg.lock_text:
         raise EqvlError(f"--lock-text: {spec}'s text encoder is also its image-text fusion; lock the image "
                         "tower (--lock-image) or nothing", param="lock_text")
-    bundle = build_itm_bundle(spec, cfg.loss_spec.terms, info.device, cfg.seed)
+    bundle = build_itm_bundle(spec, cfg.loss_spec.terms, info.device, cfg.seed, cfg.precision)
     blip = bundle.model.blip
     if cfg.lock_image:
         for p in [*blip.vision_model.parameters(), *blip.vision_proj.parameters()]:
