@@ -205,3 +205,15 @@ def test_bf16_trains_16_bit_weights(tmp_path, blip, data):
     assert saved["blip.itm_head.weight"].dtype == torch.bfloat16
     loaded = transformers.BlipForImageTextRetrieval.from_pretrained(res.output_dir / "final")
     assert torch.equal(loaded.itm_head.weight.to(torch.bfloat16), saved["blip.itm_head.weight"])
+
+
+def test_lock_image_accumulation_clipping_checkpointing(tmp_path, blip, data):
+    """--lock-image freezes BLIP's vision tower (and its ITC projection) and nothing else; accumulation,
+    clipping and gradient checkpointing run through the same loop."""
+    res = train(_cfg(tmp_path, blip, data, epochs=1, batch_size=3, accum_freq=2, grad_clip_norm=1.0, lock_image=True,
+                     grad_checkpointing=True))
+    start = transformers.BlipForImageTextRetrieval.from_pretrained(blip).state_dict()
+    after = transformers.BlipForImageTextRetrieval.from_pretrained(res.output_dir / "final").state_dict()
+    frozen = [k for k in start if k.startswith(("vision_model.", "vision_proj."))]
+    assert frozen and all(torch.equal(start[k], after[k]) for k in frozen)
+    assert not torch.equal(start["itm_head.weight"], after["itm_head.weight"])
