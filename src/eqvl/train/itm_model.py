@@ -234,6 +234,7 @@ def build_itm_model(cfg: Any, info: Any) -> ItmBundle:
         for p in [*blip.vision_model.parameters(), *blip.vision_proj.parameters()]:
             p.requires_grad_(False)
     if cfg.grad_checkpointing:
-        blip.gradient_checkpointing_enable()
+        # transformers 5 renamed it (the old name warns and goes in v6)
+        (getattr(blip, "activation_checkpointing_enable", None) or blip.gradient_checkpointing_enable)()
     bundle.model.train()
     return bundle
