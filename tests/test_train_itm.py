@@ -97,8 +97,11 @@ def test_sample_pairs_seeded_symmetric_and_bounded():
 
 
 def test_eqsim_k_above_itm_negatives_refused_at_parse():
-    with pytest.raises(EqvlError, match="eqsim_k 8 > itm_negatives 4"):
+    from eqvl.commands.common import flag_message
+
+    with pytest.raises(EqvlError, match="`eqsim_k` 8 > `itm_negatives` 4") as exc:
         LossSpec.parse("itm+eqsim", {"itm_negatives": 4})
+    assert flag_message(exc.value).startswith("--eqsim-k 8 > --itm-negatives 4")
     LossSpec.parse("eqsim", {"itm_negatives": 4})  # no itm: eqsim_k is not bounded by it
 
 

@@ -73,9 +73,9 @@ class ITMLoss(LossTerm):
     def check_spec(names: list[str], values: dict) -> None:
         """EqSim's close set is chosen among the scored negatives: it cannot be larger."""
         if "eqsim" in names and values["eqsim_k"] > values["itm_negatives"]:
-            raise EqvlError(f"eqsim_k {values['eqsim_k']} > itm_negatives {values['itm_negatives']}: with itm, EqSim's "
-                            "close set is chosen among the ITM-scored negatives; lower eqsim_k or raise itm_negatives",
-                            param="eqsim_k")
+            raise EqvlError(f"`eqsim_k` {values['eqsim_k']} > `itm_negatives` {values['itm_negatives']}: with itm, "
+                            "EqSim's close set is chosen among the ITM-scored negatives; lower `eqsim_k` or raise "
+                            "`itm_negatives`", params=("eqsim_k", "itm_negatives"))
 
     def __init__(self, weight: float = 1.0, negatives: int = 15, sampling: str = "random"):
         super().__init__()
