@@ -39,3 +39,17 @@ class DataError(EqvlError):
 class StorageFullError(EqvlError):
     """A write failed for lack of space (disk full, quota, file-size limit); names path and bytes.
     Whatever was half-written has been removed, so nothing partial is trusted later."""
+
+
+def describe_range(kind: type, lo: float | None = None, hi: float | None = None, *,
+                   lo_open: bool = False, hi_open: bool = False) -> str:
+    """"an integer >= 1", "a finite number > 0 and <= 1": what a range check says a value must be
+    (the CLI's flag types and the loss terms' declared options use the same words)."""
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {hi:g}")
+    noun = "an integer" if kind is int else "a finite number"
+    return f"{noun} {' and '.join(parts)}".strip()
+

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from eqvl.benchmarks import hf_tables
-from eqvl.benchmarks._common import text_field
+from eqvl.benchmarks._common import check_options, layout_error, text_field
+from eqvl.benchmarks.base import BenchmarkData
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError
 
@@ -94,3 +95,28 @@ def cell_path(extract_dir: Path, base: Path) -> Callable[[Any, Path, str], str]:
         return hf_tables.image_file(value, extract_dir, base, where, path)
 
     return resolve
+
+
+def load_twin_table(bench: Any, data_dir: Path, options: dict[str, Any], columns: Iterable[str],
+                    fields: TwinFields) -> BenchmarkData:
+    """A Hub copy (parquet or save_to_disk, images embedded) of a 2x2 twin benchmark -> its items:
+    the `split` (default test) of `data_dir`, embedded images written once under `extract_dir`.
+    Shared by the readers whose files are such tables (BiVLC, VisMin)."""
+    check_options(bench.name, options, ["split", "extract_dir"])
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise DataError("no such file or folder", path=str(data_dir))
+    if not hf_tables.is_table_copy(data_dir) or not bench.detect(data_dir):
+        raise layout_error(bench.name, data_dir, bench.layout)
+    split = str(options.get("split") or "test")
+    files = hf_tables.table_files(data_dir, split)
+    if not files:
+        raise DataError(f"no {split} split in this dataset copy (parquet {split}-*.parquet or save_to_disk {split}/)",
+                        path=str(data_dir))
+    folder = data_dir if data_dir.is_dir() else data_dir.parent
+    extract = Path(options.get("extract_dir") or folder / hf_tables.EXTRACT_DIRNAME)
+    items = twin_items(table_records(files, columns), fields, cell_path(extract, folder))
+    if not items:
+        raise DataError("no records", path=str(files[0]))
+    return BenchmarkData(items=items, meta={"source": str(data_dir), "split": split})
+

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from eqvl.benchmarks import hf_tables
-from eqvl.benchmarks._common import check_options, layout_error, stack_scores
+from eqvl.benchmarks._common import stack_scores
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
-from eqvl.benchmarks.twin_rows import TwinFields, cell_path, table_records, twin_items
+from eqvl.benchmarks.twin_rows import TwinFields, load_twin_table
 from eqvl.benchmarks.twins import twin_results
-from eqvl.errors import DataError
 
 COLUMNS = ("id", "text_0", "text_1", "image_0", "image_1", "category")
 FIELDS = TwinFields(images=("image_0", "image_1"), captions=("text_0", "text_1"), subset="category", id="id")
@@ -40,23 +39,7 @@ class VisMinBenchmark(Benchmark):
         return {"text_0", "text_1", "image_0", "image_1", "category"} <= hf_tables.table_columns(folder)
 
     def load(self, data_dir: Path, **options: Any) -> BenchmarkData:
-        check_options(self.name, options, ["split", "extract_dir"])
-        data_dir = Path(data_dir)
-        if not data_dir.exists():
-            raise DataError("no such file or folder", path=str(data_dir))
-        if not hf_tables.is_table_copy(data_dir) or not self.detect(data_dir):
-            raise layout_error(self.name, data_dir, self.layout)
-        split = str(options.get("split") or "test")
-        files = hf_tables.table_files(data_dir, split)
-        if not files:
-            raise DataError(f"no {split} split in this dataset copy (parquet {split}-*.parquet or save_to_disk {split}/)",
-                            path=str(data_dir))
-        folder = data_dir if data_dir.is_dir() else data_dir.parent
-        extract = Path(options.get("extract_dir") or folder / hf_tables.EXTRACT_DIRNAME)
-        items = twin_items(table_records(files, COLUMNS), FIELDS, cell_path(extract, folder))
-        if not items:
-            raise DataError("no records", path=str(files[0]))
-        return BenchmarkData(items=items, meta={"source": str(data_dir), "split": split})
+        return load_twin_table(self, data_dir, options, COLUMNS, FIELDS)
 
     def evaluate(self, data: BenchmarkData, scores: list[np.ndarray]) -> dict[str, Any]:
         s = stack_scores(scores, len(data.items), (2, 2), self.name)

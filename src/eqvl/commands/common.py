@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Any, Callable, Iterator
 
-from eqvl.errors import EqvlError
+from eqvl.errors import EqvlError, describe_range
 
 #: train and eval default to what open_clip's trainer and CLIP_benchmark default to: autocast on a
 #: GPU, and exactly fp32 on a CPU (eqvl.precision), so CPU numbers do not depend on the flag
@@ -161,13 +161,7 @@ class Bounded:
         self.__name__ = kind.__name__  # argparse names the type in its own messages
 
     def describe(self) -> str:
-        parts = []
-        if self.lo is not None:
-            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
-        if self.hi is not None:
-            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
-        noun = "an integer" if self.kind is int else "a finite number"
-        return f"{noun} {' and '.join(parts)}".strip()
+        return describe_range(self.kind, self.lo, self.hi, lo_open=self.lo_open, hi_open=self.hi_open)
 
     def parse(self, text: str) -> Any:
         """The value as `kind`, without the range check."""

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from eqvl.errors import EqvlError
+from eqvl.errors import EqvlError, describe_range
 from eqvl.losses.registry import CombinedLoss, LossTerm, available_losses, get_loss
 
 
@@ -49,13 +49,7 @@ class LossOption:
                 raise EqvlError(f"{key} {value}: must be {self.describe()}", param=key)
 
     def describe(self) -> str:
-        parts = []
-        if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            parts.append(f"<= {self.high:g}")
-        noun = "an integer" if self.type is int else "a finite number"
-        return f"{noun} {' and '.join(parts)}".strip()
+        return describe_range(self.type, self.low, self.high, lo_open=self.low_open)
 
 
 def term_options(cls: type[LossTerm]) -> tuple[LossOption, ...]:
