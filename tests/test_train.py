@@ -127,7 +127,7 @@ def test_resume_after_kill_gives_same_weights(tmp_path, data):
         train(_cfg(tmp_path / "b", data, **common), on_step=kill)
     ck = torch.load(tmp_path / "b" / "run" / "checkpoints" / "epoch_latest.pt", weights_only=True)
     assert ck["step"] == 4 and ck["batch_in_epoch"] == 1  # mid-epoch: resume must skip exactly one batch
-    with pytest.raises(EqvlError, match="`resume` latest"):
+    with pytest.raises(EqvlError, match="--resume latest"):
         train(_cfg(tmp_path / "b", data, **common))
     resumed = train(_cfg(tmp_path / "b", data, resume="latest", **common))
     a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
@@ -165,7 +165,7 @@ def test_batch_groups_keep_adjacent_rows_in_one_batch():
     two = [GlobalBatchSampler(20, 4, world=2, rank=r, seed=3, groups=2) for r in range(2)]
     for batch in two[0]:
         assert batch[0] % 2 == 0 and batch[1] == batch[0] + 1
-    with pytest.raises(EqvlError, match="multiple of `batch_groups`"):
+    with pytest.raises(EqvlError, match="multiple of --batch-groups"):
         GlobalBatchSampler(20, 5, world=1, rank=0, seed=0, groups=2)
 
 
@@ -184,7 +184,7 @@ def test_cli_train_runs(tmp_path, data, capsys):
 
 def test_batch_groups_refuse_data_with_skipped_rows(tmp_path, data):
     """The `data` fixture has 3 bad rows: grouping consecutive rows would silently pair the wrong ones."""
-    with pytest.raises(EqvlError, match="`batch_groups` 2.*3 rows"):
+    with pytest.raises(EqvlError, match="batch-groups 2.*3 rows"):
         train(_cfg(tmp_path, data, batch_groups=2, max_steps=1))
 
 
@@ -348,7 +348,7 @@ def test_nonfinite__weights_are_never_saved_nor_resumed(tmp_path):
     ckpt = torch.load(good.final_checkpoint, weights_only=True)
     ckpt["state_dict"]["text_projection"][0, 0] = float("nan")
     torch.save(ckpt, tmp_path / "nan.pt")
-    with pytest.raises(EqvlError, match=r"`resume` .*nan.pt: weight text_projection is not finite"):
+    with pytest.raises(EqvlError, match=r"--resume .*nan.pt: weight text_projection is not finite"):
         train(_cfg(tmp_path, csv, batch_size=6, epochs=2, resume=str(tmp_path / "nan.pt"), output=str(tmp_path / "r")))
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
@@ -409,12 +409,12 @@ def test_one_line__resume_errors_name_the_file_and_the_flags(tmp_path):
     with pytest.raises(EqvlError) as exc:
         train(_cfg(tmp_path, csv, batch_size=6, resume=str(tmp_path / "vit.pt")))
     msg = str(exc.value)
-    assert "\n" not in msg and msg.startswith(f"`resume` {tmp_path / 'vit.pt'}: does not fit `model` eqvl-tiny-rn: ")
+    assert "\n" not in msg and msg.startswith(f"--resume {tmp_path / 'vit.pt'}: does not fit --model eqvl-tiny-rn: ")
     assert "missing keys (visual.bn1.weight [16]" in msg and "unexpected keys (visual.class_embedding [64]" in msg
     assert "visual.conv1.weight: checkpoint [64x3x16x16], model [16x3x3x3]" in msg
     first = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, output=str(tmp_path / "rn")))
-    with pytest.raises(EqvlError, match=r"that run used `model` eqvl-tiny-rn, this one `model` eqvl-tiny-vit; resume "
-                                        r"with the same `model`"):
+    with pytest.raises(EqvlError, match=r"that run used --model eqvl-tiny-rn, this one --model eqvl-tiny-vit; resume "
+                                        r"with the same --model"):
         train(_cfg(tmp_path, csv, batch_size=6, epochs=2, model="eqvl-tiny-vit", resume=str(first.final_checkpoint),
                    output=str(tmp_path / "vit-run")))
 
@@ -569,7 +569,7 @@ def test_open_clip_lock_and_checkpointing_flags(tmp_path):
     after = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
     assert torch.equal(before["visual.conv1.weight"], after["visual.conv1.weight"])
     assert not torch.equal(before["visual.proj"], after["visual.proj"])
-    with pytest.raises(EqvlError, match="`lock_image_unlocked_groups` 1: open_clip cannot do this for eqvl-tiny-rn"):
+    with pytest.raises(EqvlError, match="--lock-image-unlocked-groups 1: open_clip cannot do this for eqvl-tiny-rn"):
         train(_cfg(tmp_path, csv, batch_size=6, lock_image=True, lock_image_unlocked_groups=1))
 
 
@@ -589,7 +589,7 @@ def test_skip_bad_drops_images_over_the_pixel_limit(tmp_path, monkeypatch):
     csv = _small(tmp_path, n=13)
     Image.new("RGB", (200, 200), "red").save(csv.parent / "images" / "012.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 64 px images pass, the 200 px one is a "bomb"
-    with pytest.raises(DataError, match=r"train.csv:14: .*012.png.*too large.*`skip_bad`"):
+    with pytest.raises(DataError, match=r"train.csv:14: .*012.png.*too large.*--skip-bad"):
         train(_cfg(tmp_path, csv, batch_size=6, epochs=1))
     res = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, skip_bad=True))
     assert res.data_report.bad == {"image too large": 1} and res.data_report.used == 12 and res.steps == 2

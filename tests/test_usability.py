@@ -189,7 +189,7 @@ def test_missing_logger_package_fails_before_the_model_is_built(tmp_path, monkey
         raise AssertionError("the model was built before the logger package was checked")
 
     monkeypatch.setattr(loop, "build_model", no_model)
-    with pytest.raises(EqvlError, match=r"`report_to` wandb needs the wandb package"):
+    with pytest.raises(EqvlError, match=r"--report-to wandb needs the wandb package"):
         train(_train_cfg(tmp_path, _csv_without_types(tmp_path / "d"), report_to="wandb"))
 
 

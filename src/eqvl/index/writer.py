@@ -306,7 +306,7 @@ def remove_paths(root: Path, paths: Sequence[str], ignore_missing: bool = False,
         missing = [p for p in paths if p not in found]
         if missing and not ignore_missing:
             raise EqvlError(f"{len(missing)} path(s) are not in the index, e.g. {missing[0]} "
-                            "(nothing removed; pass `ignore_missing` to remove the others)", params=("ignore_missing",))
+                            "(nothing removed; pass --ignore-missing to remove the others)")
         staged = store.staging_dir(root)
         meta = MetaStore.create(staged / store.META, copy_from=base / store.META)
         meta.delete(list(found.values()))

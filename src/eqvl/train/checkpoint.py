@@ -97,7 +97,7 @@ def find_resume(spec: str, output: str | Path) -> Path | None:
     if spec != "latest":
         path = Path(spec)
         if not path.is_file():
-            raise EqvlError(f"`resume` {spec}: no such checkpoint file (or use `resume` latest)", params=("resume",))
+            raise EqvlError(f"--resume {spec}: no such checkpoint file (or use --resume latest)")
         return path
     ckdir = Path(output) / "checkpoints"
     latest = ckdir / LATEST
@@ -112,7 +112,7 @@ def find_resume(spec: str, output: str | Path) -> Path | None:
             return candidate
         print(f"eqvl train: skipping {candidate}: {why}", file=sys.stderr)
     if problem != "missing":
-        raise EqvlError(f"`resume` latest: {latest} is {problem}, and no readable epoch_N.pt is beside it", params=("resume",))
+        raise EqvlError(f"--resume latest: {latest} is {problem}, and no readable epoch_N.pt is beside it")
     return None
 
 
@@ -169,7 +169,7 @@ def prepare_output(cfg: TrainConfig, info: DistInfo) -> Path | None:
     if cfg.resume == "latest" and resume_path is None and info.is_main:
         print(f"eqvl train: --resume latest: {ckdir} has no checkpoint yet; starting a fresh run", file=sys.stderr)
     if resume_path is None and not cfg.overwrite and ckdir.is_dir() and any(ckdir.glob("*.pt")):
-        raise EqvlError(f"{ckdir} already has checkpoints; pass `resume` latest to continue or `overwrite` to start over", params=("resume", "overwrite"))
+        raise EqvlError(f"{ckdir} already has checkpoints; pass --resume latest to continue or --overwrite to start over")
     if info.is_main and resume_path is None and (ckdir / LATEST).exists():
         (ckdir / LATEST).unlink()
     return resume_path
@@ -206,8 +206,8 @@ class Checkpointer:
             problem = self.probe.problem(self.state.model, self.autocast) if self.probe is not None else None
             if problem is not None:
                 raise EqvlError(f"step {self.state.step}: the model is broken: {problem}; not writing "
-                                f"{', '.join(names)} (the checkpoints on disk are untouched). Lower `lr`, set "
-                                "`grad_clip_norm`, or resume from an earlier epoch_N.pt", params=("lr", "grad_clip_norm"))
+                                f"{', '.join(names)} (the checkpoints on disk are untouched). Lower --lr, set "
+                                "--grad-clip-norm, or resume from an earlier epoch_N.pt")
             if self.export is not None and names[0].startswith("epoch_") and names[0] != LATEST:
                 self.export(self.ckdir, names[0])  # first: a kill before the .pt below redoes this epoch and its dir
             first = save_checkpoint(self.ckdir / names[0], blob)

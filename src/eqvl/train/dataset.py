@@ -52,7 +52,7 @@ def load_row_image(row: Row) -> Image.Image:
                 return decode_rgb(io.BytesIO(fh.read(size)), row.pair.image)
         return decode_rgb(row.pair.image)
     except DataError as exc:
-        raise DataError(f"{row.where}: {exc} (`skip_bad` checks every image first and skips such rows)", params=("skip_bad",)) from None
+        raise DataError(f"{row.where}: {exc} (--skip-bad checks every image first and skips such rows)") from None
     except OSError as exc:
         raise DataError(f"{row.where}: cannot read image {row.pair.image}: {exc}") from None
 

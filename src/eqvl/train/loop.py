@@ -128,7 +128,7 @@ class _Run:
                                              self.augmenter)
         self.steps_per_epoch = self.data.batches_per_epoch // cfg.accum_freq
         if self.steps_per_epoch < 1:
-            raise EqvlError(f"one epoch has {self.data.batches_per_epoch} batches, fewer than `accum_freq` {cfg.accum_freq}", params=("accum_freq",))
+            raise EqvlError(f"one epoch has {self.data.batches_per_epoch} batches, fewer than --accum-freq {cfg.accum_freq}")
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.max_steps = cfg.max_steps if cfg.max_steps is not None else self.total_steps
         loss_fn = build_loss(cfg, n_types=len(self.data.types)).to(info.device)

@@ -135,7 +135,7 @@ def read_pairs(path: str | os.PathLike, cfg: Any) -> tuple[list[Row], DataReport
             image = str(img_path)
         if reason:
             if cfg.strict_data:
-                raise DataError(f"{reason} (`strict_data`)", path=str(path), line=line, params=("strict_data",))
+                raise DataError(f"{reason} (--strict-data)", path=str(path), line=line)
             report.add_bad(reason, where)
             continue
         rows.append(make_row(image, caption, negs, pos, ntypes, ptypes, where, cfg, report))

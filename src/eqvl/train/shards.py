@@ -85,7 +85,7 @@ def read_shards(spec: str, cfg: Any) -> tuple[list[Row], DataReport, dict[str, b
                 reason = "missing image"
             if reason:
                 if cfg.strict_data:
-                    raise DataError(f"{key}: {reason} (`strict_data`)", path=url, params=("strict_data",))
+                    raise DataError(f"{key}: {reason} (--strict-data)", path=url)
                 report.add_bad(reason, where)
                 continue
             negs, pos, ntypes, ptypes = extra_columns(meta, url, None)

@@ -41,8 +41,8 @@ def build_validation(cfg: TrainConfig, bundle: Any, probe: CombinedLoss, train: 
     gen_neg = probe.needs_negatives and not has["hard_negatives"]
     gen_pos = probe.needs_positives and not has["hard_positives"]
     if (gen_neg or gen_pos) and augmenter is None:
-        raise EqvlError(f"`val_data` {cfg.val_data}: `loss` {cfg.loss} needs hard negatives / positives the file "
-                        "does not have, and eqvl.augment is not available to generate them", params=("val_data", "loss"))
+        raise EqvlError(f"--val-data {cfg.val_data}: --loss {cfg.loss} needs hard negatives / positives the file "
+                        "does not have, and eqvl.augment is not available to generate them")
     dataset = PairDataset(rows, bundle.preprocess_val, negatives=probe.needs_negatives,
                           positives=probe.needs_positives, generate_negatives=gen_neg, generate_positives=gen_pos,
                           seed=cfg.order_seed, deterministic_transform=True, max_negatives=cfg.max_hard_negatives,
