@@ -137,6 +137,10 @@ def test_workers_give_identical_output(tmp_path):
     assert main(["build", "ag", "--annotations", str(tmp_path / "annotations"), "--videos", str(tmp_path / "videos"),
                  "--out", str(tmp_path / "out2"), "--workers", "2", "--no-progress"]) == 0
     assert (tmp_path / "out2" / "twins.jsonl").read_bytes() == one
+    # --workers 0 = in this process, as in every command (issue 26.7)
+    assert main(["build", "ag", "--annotations", str(tmp_path / "annotations"), "--videos", str(tmp_path / "videos"),
+                 "--out", str(tmp_path / "out0"), "--workers", "0", "--no-progress"]) == 0
+    assert (tmp_path / "out0" / "twins.jsonl").read_bytes() == one
 
 
 def _rows(tmp_path):

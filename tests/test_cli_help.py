@@ -131,12 +131,6 @@ def test_subparsers_of_lists_each_parser_once():
 
 # ---------------------------------------------------------------- issue 26.7 / 26.9: descriptions, shared ideas
 
-#: commands whose device / workers meaning is still their own; they live in files other engineers own
-#: (commands/index.py, commands/build.py, commands/ground.py). Remove a command here once it follows the rule.
-PENDING_MEANING = {("build", "ag"), ("build", "captions"), ("build", "gebc"), ("build", "youcook2"), ("build", "sd-pairs"), ("ground",),
-                   ("index", "add"), ("index", "build"), ("index", "search"), ("index", "serve")}
-
-
 def test_every_command_and_sub_subcommand_has_a_description():
     missing = [" ".join(path) for path, parser in PARSERS if path and not (parser.description or "").strip()]
     assert missing == []
@@ -154,10 +148,7 @@ def test_shared_ideas_have_one_spelling_in_every_command():
 def test_shared_ideas_have_one_documented_meaning():
     from eqvl.commands.vocabulary import meaning_problems
 
-    problems = meaning_problems(build_parser())
-    commands = {tuple(p.split(" --")[0].split()[1:]) for p in problems}
-    assert commands <= PENDING_MEANING, [p for p in problems if tuple(p.split(" --")[0].split()[1:]) not in PENDING_MEANING]
-    assert commands == PENDING_MEANING, f"fixed, remove from PENDING_MEANING: {PENDING_MEANING - commands}"
+    assert meaning_problems(build_parser()) == []  # every command, no exceptions left (issue 26.7)
 
 
 def test_cli_guide_table_is_generated_from_the_parsers():
@@ -189,3 +180,37 @@ def test_synth_with_nothing_to_write_is_refused(tmp_path, capsys):
 def test_demo_seed_count_is_n_seeds_and_the_old_spelling_still_parses():
     parser = build_parser()
     assert parser.parse_args(["demo", "--n-seeds", "2"]).seeds == parser.parse_args(["demo", "--seeds", "2"]).seeds == 2
+
+
+def test_device_defaults_to_auto_in_every_command_and_resolves_by_one_rule(monkeypatch):
+    """26.7: `--device` is `auto` in every command (index, build and ground were `cpu`); cli resolves it once."""
+    import torch
+
+    from eqvl.commands.common import resolve_device
+
+    devices = {path: a.default for path, _, a in FLAGS if "--device" in a.option_strings}
+    assert {("index", "build"), ("index", "search"), ("build", "ag"), ("build", "sd-pairs"), ("ground",),
+            ("eval",), ("train",)} <= set(devices)
+    assert set(devices.values()) == {"auto"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert resolve_device("auto") == "cuda"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("auto") == "cuda:1"  # as eqvl train places each torchrun process
+
+
+def test_the_cli_hands_commands_a_resolved_device(monkeypatch):
+    import torch
+
+    import eqvl.cli as cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    seen = {}
+    parser = build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["ground"].set_defaults(func=lambda a: seen.setdefault("d", a.device) and 0)
+    assert main(["ground", "--model", "m", "--video", "v.mp4", "--before", "a", "--after", "b"]) == 0
+    assert seen["d"] == "cpu"

@@ -15,7 +15,8 @@ import importlib
 import sys
 
 from eqvl.version import __version__
-from eqvl.commands.common import Parser, UsageError, command_voice, flag_message, use_common_style
+from eqvl.commands.common import (Parser, UsageError, command_voice, flag_message, resolve_device,
+                                   use_common_style)
 from eqvl.errors import EqvlError
 
 #: every subcommand, in the order `eqvl --help` lists them (each one is `eqvl/commands/<name>.py`)
@@ -40,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run the command; data-reading commands under the outside-root rule of eqvl.data.paths."""
+    """Run the command; data-reading commands under the outside-root rule of eqvl.data.paths. `--device
+    auto` (every command's default) is resolved here, once, by one rule (commands.common.resolve_device)."""
+    if getattr(args, "device", None) == "auto":
+        args.device = resolve_device(args.device)
     if not hasattr(args, "allow_outside_root"):
         return int(args.func(args) or 0)
     from eqvl.data.paths import root_policy

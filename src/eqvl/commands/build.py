@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from eqvl.commands.common import (add_output_flag, add_progress_flag, int_range, nonneg_float, nonneg_int, port,
-                                   positive_int)
+from eqvl.commands.common import (add_device_flag, add_output_flag, add_progress_flag, int_range, nonneg_float,
+                                   nonneg_int, port, positive_int)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -26,7 +26,8 @@ def _band(text: str) -> tuple[float, float]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_output_flag(p, dest="out", required=True, metavar="DIR", help="output folder (twins.jsonl, images/, manifest.json)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes extracting frames (output identical for any value)")
+    p.add_argument("--workers", type=nonneg_int, default=1, help="processes extracting frames, 0 = in this process "
+                   "(default: 1, which also extracts in this process; the output is identical for any value)")
     p.add_argument("--image-format", default="jpg", choices=("jpg", "png"), help="frame image format (default jpg)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and count) missing / undecodable videos and bad timestamps")
     p.add_argument("--overwrite", action="store_true", help="replace an existing build folder")
@@ -43,7 +44,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screen-model", default=None, help="screen pairs with this encoder's image-image similarity (any eqvl model)")
     p.add_argument("--screen-pretrained", default=None, help="weights of --screen-model: open_clip tag, checkpoint, or none")
     p.add_argument("--sim-band", type=_band, default=(0.5, 0.97), metavar="LOW,HIGH", help="keep twins with cosine in [LOW, HIGH] (default 0.5,0.97)")
-    p.add_argument("--device", default="cpu", help="device of the screening encoder (default cpu)")
+    add_device_flag(p)
     add_progress_flag(p)
 
 
@@ -102,7 +103,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sd.add_argument("--size", type=positive_int, default=512, help="rendered image size (default 512)")
     sd.add_argument("--steps", type=positive_int, default=30, help="denoising steps (default 30)")
     sd.add_argument("--guidance", type=nonneg_float, default=7.5, help="classifier-free guidance scale (default 7.5)")
-    sd.add_argument("--device", default="cpu", help="device of the diffusers pipeline")
+    add_device_flag(sd)
     sd.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (needs --render)")
     sd.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     sd.add_argument("--resume", action="store_true", help="keep pairs already rendered")

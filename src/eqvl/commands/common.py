@@ -123,7 +123,7 @@ def add_output_flag(p: argparse.ArgumentParser, help: str, *, required: bool = F
 
 
 #: what --device means in every command that has it (the default everywhere: auto)
-DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda, cuda:N"
+DEVICE_HELP = "auto (cuda when available, else cpu; under torchrun cuda:LOCAL_RANK), cpu, cuda, cuda:N"
 #: what --workers means in every command that has it; each command documents its default and why
 WORKERS_MEANING = "0 = in this process"
 
@@ -134,11 +134,16 @@ def add_device_flag(p: argparse.ArgumentParser, default: str = "auto") -> None:
 
 
 def resolve_device(device: str | None) -> str:
-    """`auto` (or None) -> "cuda" when available, else "cpu"; anything else as given."""
+    """`auto` (or None) -> "cuda" when available (under torchrun "cuda:LOCAL_RANK", as `eqvl train`
+    places each process), else "cpu"; anything else as given."""
     if device in (None, "", "auto"):
+        import os
+
         import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        return f"cuda:{os.environ['LOCAL_RANK']}" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "cuda"
     return device
 
 

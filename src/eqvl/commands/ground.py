@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from eqvl.commands.common import positive_float, positive_int
+from eqvl.commands.common import add_device_flag, positive_float, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--after", required=True, help="caption of the status after the boundary")
     p.add_argument("--fps", type=positive_float, default=5.0, help="frames sampled per second (default 5, as the paper)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="frames per encoder call")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    add_device_flag(p)
     p.add_argument("--json", action="store_true", help="print a JSON object (time, frame times and both score rows)")
     p.set_defaults(func=run)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from eqvl.commands.index_scale import (build_from_embeddings, index_plan, load_model, plan_flags, plan_rows,
                                       rebuild_parser)
-from eqvl.commands.common import (add_output_flag, add_progress_flag, nonneg_int, port, positive_float,
+from eqvl.commands.common import (add_device_flag, add_output_flag, add_progress_flag, nonneg_int, port, positive_float,
                                    positive_int)
 from eqvl.errors import EqvlError
 
@@ -62,8 +62,9 @@ def _input_flags(q: argparse.ArgumentParser, images_required: bool = True) -> No
     q.add_argument("--csv-separator", default="\t", help="CSV separator (open_clip: tab)")
     q.add_argument("--skip-bad", action="store_true", help="skip missing/unreadable images (counted, listed in the manifest)")
     q.add_argument("--batch-size", type=positive_int, default=64, help="images per encoder call")
-    q.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1), help="image decoding workers")
-    q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    q.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1),
+                   help="processes decoding images, 0 = in this process (default: the CPU count, at most 4)")
+    add_device_flag(q)
     q.add_argument("--cache-dir", default=None, help="embedding cache to reuse across runs (default: one inside the "
                    "index folder, kept only until the run commits)")
     add_progress_flag(q, help="hide the progress bar")
@@ -131,7 +132,7 @@ def _search_parser(sub) -> None:
     q.add_argument("--model", default=None, help="query model (default: the index's; another one is refused)")
     q.add_argument("--pretrained", default=None, help="with --model")
     q.add_argument("--precision", default=None, help="query precision with --model (default: the index's)")
-    q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    add_device_flag(q)
     q.add_argument("--json", action="store_true", help="print JSON")
     _rerank_flags(q)
     q.set_defaults(func=run_search)
@@ -156,7 +157,7 @@ def _serve_parser(sub) -> None:
                         "non-loopback address")
     q.add_argument("--allow-remote", action="store_true",
                    help="listen on a non-loopback address WITHOUT an API key (anyone who reaches the port can search)")
-    q.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    add_device_flag(q)
     _rerank_flags(q)
     q.set_defaults(func=run_serve)
 

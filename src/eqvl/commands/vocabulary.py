@@ -25,7 +25,7 @@ class Idea:
 
 
 IDEAS = (
-    Idea("device", r"device", ("--device",), "auto (cuda"),
+    Idea("device", r"device", ("--device",), DEVICE_HELP),
     Idea("workers", r"^--(num-)?workers?$|^--(procs|processes|num-proc)$", ("--workers",), WORKERS_MEANING),
     Idea("output", r"^--out(put)?([-_](dir|file|path))?$", ("--output",)),
     Idea("seed", r"^--(random-)?seeds?$", ("--seed",)),
@@ -33,7 +33,6 @@ IDEAS = (
     Idea("caption column", r"caption.?(col|column|key|field)", ("--csv-caption-key",)),
     Idea("progress", r"progress|^--quiet$|^--silent$", ("--no-progress", "--progress")),
 )
-assert DEVICE_HELP.startswith(IDEAS[0].meaning)
 
 BEGIN, END = "<!-- shared-flags:begin (generated: python scripts/cli_table.py --write) -->", "<!-- shared-flags:end -->"
 

@@ -164,7 +164,7 @@ class TrainConfig:
     data_seed: int | None = field(default=None, metadata=doc(
         'seed of data order and augmentation (default: --seed); fix it to compare variants'))
     device: str = field(default="auto", metadata=doc(
-        'auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda, cuda:N'))
+        'auto (cuda when available, else cpu; under torchrun cuda:LOCAL_RANK), cpu, cuda, cuda:N'))
     # output
     output: str = field(default="runs/train", metadata=doc(
         'run folder: checkpoints/, metrics.jsonl (locked while the run lives)'))

@@ -50,8 +50,8 @@ class BuildConfig:
     screen: ScreenConfig = field(default_factory=ScreenConfig)
 
     def validate(self) -> "BuildConfig":
-        if self.workers < 1:
-            raise EqvlError(f"--workers must be >= 1, got {self.workers}")
+        if self.workers < 0:
+            raise EqvlError(f"`workers` must be >= 0 (0 = in this process), got {self.workers}", param="workers")
         if self.image_format not in ("jpg", "png"):
             raise EqvlError(f"--image-format must be jpg or png, got {self.image_format!r}")
         if self.overwrite and self.resume:
@@ -117,7 +117,7 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
             todo.append(ExtractJob(cfg.out, vp, cfg.image_format, cfg.faces, decoder_threads(cfg.workers), scenes=cfg.scenes))
     bar = tqdm(total=len(plan.videos), initial=len(markers), desc=f"build {plan.subset}", unit="video", disable=not cfg.progress)
     try:
-        if cfg.workers == 1 or len(todo) <= 1:
+        if cfg.workers <= 1 or len(todo) <= 1:
             results = map(extract_video, todo)
             for result in results:
                 markers[result["video"]] = result
