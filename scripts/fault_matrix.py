@@ -46,6 +46,8 @@ HOW = {
     "directory_output": ("26.5", "an --output that is a directory where a file is meant is one line, nothing written"),
     "long_captions": ("26.4", "rewrites identical to the caption inside the tokenizer's context are dropped (train) "
                               "or counted and named (augment)"),
+    "skip_bad": ("26.7", "train: an undecodable image is skipped and counted before the first step with --check-images, "
+                         "or named in one line with --no-skip-bad; a missing-image row under --no-skip-bad is one line"),
     "outside_root": ("12.11", "eqvl.data.paths.resolve_data_path: outside-root paths refused unless "
                               "--allow-outside-root, then counted in the summary"),
 }

@@ -110,6 +110,6 @@ def test_webdataset_shards_beside_the_folder(tmp_path):
 
     from eqvl.train.shards import read_shards
 
-    cfg = SimpleNamespace(strict_data=True, max_hard_negatives=4, max_hard_positives=4)
+    cfg = SimpleNamespace(skip_bad=False, max_hard_negatives=4, max_hard_positives=4)
     train_rows, report, has = read_shards(str(out / "webdataset" / "twins-{000000..000001}.tar"), cfg)
     assert len(train_rows) == 12 and has["hard_negatives"] and report.used == 12

@@ -12,7 +12,8 @@ from eqvl.commands.common import DEFAULT_PRECISION, Bounded, subparsers_of
 
 #: spellings replaced by one vocabulary; still accepted, never shown in --help
 HIDDEN_ALIASES = {"--out": "--output", "--quiet": "--no-progress", "--caption-column": "--csv-caption-key",
-                  "--sep": "--csv-separator", "--seeds": "--n-seeds"}
+                  "--sep": "--csv-separator", "--seeds": "--n-seeds",
+                  "--strict-data": "--no-skip-bad"}
 
 
 def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):

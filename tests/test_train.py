@@ -82,7 +82,7 @@ def test_bad_rows_counted_and_reported(tmp_path, data, capsys):
     start = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert start["data"]["n_bad"] == 3 and start["data"]["bad_examples"][0].endswith("missing image")
     with pytest.raises(DataError, match=r"train.csv:38.*missing image"):
-        train(_cfg(tmp_path, data, strict_data=True, output=str(tmp_path / "strict")))
+        train(_cfg(tmp_path, data, skip_bad=False, output=str(tmp_path / "strict")))
 
 
 def test_malformed_hard_negatives_names_file_line_field(tmp_path):
@@ -589,9 +589,9 @@ def test_skip_bad_drops_images_over_the_pixel_limit(tmp_path, monkeypatch):
     csv = _small(tmp_path, n=13)
     Image.new("RGB", (200, 200), "red").save(csv.parent / "images" / "012.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 64 px images pass, the 200 px one is a "bomb"
-    with pytest.raises(DataError, match=r"train.csv:14: .*012.png.*too large.*--skip-bad"):
+    with pytest.raises(DataError, match=r"train.csv:14: .*012.png.*too large.*`check_images`"):
         train(_cfg(tmp_path, csv, batch_size=6, epochs=1))
-    res = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, skip_bad=True))
+    res = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, check_images=True))
     assert res.data_report.bad == {"image too large": 1} and res.data_report.used == 12 and res.steps == 2
 
 

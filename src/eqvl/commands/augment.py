@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--keep-invalid", action="store_true",
                    help="keep rewrites flagged invalid: they break subject-verb agreement that the caption kept "
                         "(eqvl.augment.checks)")
-    p.add_argument("--skip-bad", action="store_true", help="drop unreadable rows (listed) instead of failing")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and count) unreadable rows (listed) instead of failing")
     p.add_argument("--existing", choices=("merge", "replace"),
                    help="the input already has hard_negatives / hard_positives: keep them and add new rewrites "
                         "(merge) or drop them (replace); without it such an input is refused")

@@ -29,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=nonneg_int, default=1, help="processes extracting frames, 0 = in this process "
                    "(default: 1, which also extracts in this process; the output is identical for any value)")
     p.add_argument("--image-format", default="jpg", choices=("jpg", "png"), help="frame image format (default jpg)")
-    p.add_argument("--skip-bad", action="store_true", help="skip (and count) missing / undecodable videos and bad timestamps")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and count) missing / undecodable videos and bad timestamps instead of failing")
     p.add_argument("--overwrite", action="store_true", help="replace an existing build folder")
     p.add_argument("--resume", action="store_true", help="finish an interrupted build; finished videos are not redone")
     p.add_argument("--export", type=_names, default=(), metavar="FORMAT", help="also export: eqben (EqBen's official layout)")

@@ -62,7 +62,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: $EQVL_CACHE_DIR or ~/.cache/eqvl)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--skip-bad", action="store_true",
-                   help="skip records whose image is missing/unreadable (counted in the results JSON) instead of failing")
+                   help="skip (and count) records whose image is missing/unreadable instead of failing (counted in the "
+                        "results JSON; off by default: a skipped record changes the score)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="benchmark reader option (repeatable), e.g. --option subset=AG; with several benchmarks, "
                    "BENCHMARK:KEY=VALUE applies to one of them, e.g. --option eqben:subset=AG; question= and answer= "

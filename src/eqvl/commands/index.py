@@ -60,7 +60,7 @@ def _input_flags(q: argparse.ArgumentParser, images_required: bool = True) -> No
     q.add_argument("--csv-img-key", default="filepath", help="image path column")
     q.add_argument("--csv-caption-key", default="title", help="caption column")
     q.add_argument("--csv-separator", default="\t", help="CSV separator (open_clip: tab)")
-    q.add_argument("--skip-bad", action="store_true", help="skip missing/unreadable images (counted, listed in the manifest)")
+    q.add_argument("--skip-bad", action="store_true", help="skip (and count) missing/unreadable images instead of failing (listed in the manifest)")
     q.add_argument("--batch-size", type=positive_int, default=64, help="images per encoder call")
     q.add_argument("--workers", type=nonneg_int, default=min(4, os.cpu_count() or 1),
                    help="processes decoding images, 0 = in this process (default: the CPU count, at most 4)")

@@ -9,6 +9,7 @@ parse time from the same declarations.
 from __future__ import annotations
 
 import argparse
+import sys
 import types
 import typing
 from dataclasses import MISSING, fields
@@ -95,7 +96,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         h = _help(f.metadata["help"])
         if tp is bool:
             h = f"{h} (default: {'on' if default else 'off'})"
-            p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=h)
+            action = _SkipBad if f.name == "skip_bad" else argparse.BooleanOptionalAction
+            p.add_argument(*flags, dest=f.name, action=action, default=default, help=h)
         elif typing.get_origin(tp) is list and typing.get_args(tp) == (float,):  # open_clip's --image-mean R G B
             p.add_argument(*flags, dest=f.name, nargs="+", type=finite_float(0, 1), default=None, metavar="X", help=h)
         elif typing.get_origin(tp) is list:
@@ -109,7 +111,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--delete-previous-checkpoint", dest="keep_last", action="store_const", const=1,
                    default=argparse.SUPPRESS, help="open_clip's spelling of --keep-last 1 (default: off)")
     _add_open_clip_flags(p)
+    p.add_argument("--strict-data", dest="skip_bad", action="store_false", help=argparse.SUPPRESS)  # old name
     p.set_defaults(func=run, lr=None)  # None: eqvl.train.defaults picks a fine-tuning or a from-scratch rate
+
+
+class _SkipBad(argparse.BooleanOptionalAction):
+    """`--skip-bad` (skip bad rows) is train's default; before issue 26.7 it also decoded every image
+    first, which is `--check-images` now: an explicit `--skip-bad` without it gets a one-line note."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        namespace.skip_bad_given = option_string == "--skip-bad"
+
+
+#: what an explicit --skip-bad says in train (old scripts used it to decode every image before the first step)
+SKIP_BAD_NOTE = ("eqvl train: note: --skip-bad (skip and count bad rows) is train's default; it no longer decodes "
+                 "every image before the first step: add --check-images for that")
 
 
 #: open_clip trainer flags eqvl replaces: the message says what to use instead
@@ -152,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.siglip:
         args.loss = siglip_loss_spec(args.loss)
+    if getattr(args, "skip_bad_given", False) and not args.check_images:
+        print(SKIP_BAD_NOTE, file=sys.stderr)
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "loss_options"}
     values["eval_benchmark"] = values["eval_benchmark"] or []

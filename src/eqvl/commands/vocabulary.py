@@ -12,6 +12,9 @@ from typing import Iterator
 
 from eqvl.commands.common import DEVICE_HELP, WORKERS_MEANING
 
+#: what --skip-bad means in every command (the default is per command: on in train only, see docs/guide/cli.md)
+SKIP_BAD_MEANING = "skip (and count)"
+
 
 @dataclass(frozen=True)
 class Idea:
@@ -29,7 +32,7 @@ IDEAS = (
     Idea("workers", r"^--(num-)?workers?$|^--(procs|processes|num-proc)$", ("--workers",), WORKERS_MEANING),
     Idea("output", r"^--out(put)?([-_](dir|file|path))?$", ("--output",)),
     Idea("seed", r"^--(random-)?seeds?$", ("--seed",)),
-    Idea("skip-bad", r"skip.?(bad|broken|invalid)", ("--skip-bad", "--no-skip-bad")),
+    Idea("skip-bad", r"skip.?(bad|broken|invalid)|^--strict", ("--skip-bad", "--no-skip-bad"), SKIP_BAD_MEANING),
     Idea("caption column", r"caption.?(col|column|key|field)", ("--csv-caption-key",)),
     Idea("progress", r"progress|^--quiet$|^--silent$", ("--no-progress", "--progress")),
 )

@@ -105,11 +105,15 @@ class TrainConfig:
         'most eqvl synth writes per row: the twin caption + 5 rewrites; eqvl augment makes at most 5 by default)'))
     max_hard_positives: int = field(default=3, metadata=doc(
         'at most N hard positives per row (default: 3, the most eqvl synth writes per row)'))
-    strict_data: bool = field(default=False, metadata=doc(
-        'stop at the first bad row instead of counting, reporting and skipping it'))
-    skip_bad: bool = field(default=False, metadata=doc(
-        'decode every image before the first step and skip rows whose image cannot be decoded (too large, damaged), '
-        'counted as bad rows; costs one decode per image'))
+    skip_bad: bool = field(default=True, metadata=doc(
+        'skip (and count) bad rows - missing image, empty caption or path, and with --check-images an image that '
+        'does not decode - instead of failing; --no-skip-bad stops at the first one, naming it. On by default in '
+        'train (a few broken rows of a large training set should not stop a run: open_clip\'s webdataset loader '
+        'skips them too); eval, index, augment and build fail unless given it'))
+    check_images: bool = field(default=False, metadata=doc(
+        'decode every image before the first step, so a damaged or too large image is found (skipped and counted '
+        'under --skip-bad, named under --no-skip-bad) before training instead of stopping the run mid-way; costs one '
+        'decode per image'))
     preload: bool = field(default=False, metadata=doc(
         'decode all images once into memory (small datasets; also pre-tokenises captions)'))
     train_augment: bool = field(default=True, metadata=doc(
@@ -254,6 +258,8 @@ class TrainConfig:
         """Rebuild from a checkpoint's `config` (or flat keyword values). Keys that are neither a field
         nor a declared loss option (a newer or older version's) are ignored, or refused when `strict`."""
         names = {f.name for f in fields(cls)}
+        if "strict_data" in d:  # the name before issue 26.7: strict_data=True is skip_bad=False
+            d = {k: v for k, v in d.items() if k != "strict_data"} | {"skip_bad": not d["strict_data"]}
         known = all_loss_options()
         unknown = sorted(set(d) - names - set(known))
         if strict and unknown:

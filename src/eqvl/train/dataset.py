@@ -52,14 +52,15 @@ def load_row_image(row: Row) -> Image.Image:
                 return decode_rgb(io.BytesIO(fh.read(size)), row.pair.image)
         return decode_rgb(row.pair.image)
     except DataError as exc:
-        raise DataError(f"{row.where}: {exc} (--skip-bad checks every image first and skips such rows)") from None
+        raise DataError(f"{row.where}: {exc} (`check_images` finds such rows before the first step and skips them)",
+                        params=("check_images",)) from None
     except OSError as exc:
         raise DataError(f"{row.where}: cannot read image {row.pair.image}: {exc}") from None
 
 
 def check_images(rows: list[Row], report: Any, strict: bool) -> list[Row]:
-    """--skip-bad: decode every image once before training; rows whose image fails are counted in the
-    report as bad and dropped (or, with --strict-data, stop the run naming the row)."""
+    """`check_images`: decode every image once before training; rows whose image fails are counted in the
+    report as bad and dropped (or, `strict` = `skip_bad` off, stop the run naming the row)."""
     good = []
     for row in rows:
         try:

@@ -115,8 +115,8 @@ class _Run:
         probe = build_loss(self.cfg)  # bad loss flags fail here, before anything heavy is built
         seed_everything(self.cfg.seed)
         rows, report, has = read_rows(self.cfg.train_data, self.cfg)  # a broken file fails before the model loads
-        if self.cfg.skip_bad:
-            rows = check_images(rows, report, self.cfg.strict_data)
+        if self.cfg.check_images:
+            rows = check_images(rows, report, strict=not self.cfg.skip_bad)
         ckpt = load_checkpoint(self.resume_path) if self.resume_path is not None else None
         self.cfg, note = resolve_lr(self.cfg, ckpt)  # lr=None: a fine-tuning rate when weights are loaded
         if note and info.is_main:

@@ -134,8 +134,8 @@ def read_pairs(path: str | os.PathLike, cfg: Any) -> tuple[list[Row], DataReport
                 reason = "missing image"
             image = str(img_path)
         if reason:
-            if cfg.strict_data:
-                raise DataError(f"{reason} (--strict-data)", path=str(path), line=line)
+            if not cfg.skip_bad:
+                raise DataError(f"{reason} (`skip_bad` is off)", path=str(path), line=line, params=("skip_bad",))
             report.add_bad(reason, where)
             continue
         rows.append(make_row(image, caption, negs, pos, ntypes, ptypes, where, cfg, report))

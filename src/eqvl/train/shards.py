@@ -84,8 +84,8 @@ def read_shards(spec: str, cfg: Any) -> tuple[list[Row], DataReport, dict[str, b
             if "image" not in entry:
                 reason = "missing image"
             if reason:
-                if cfg.strict_data:
-                    raise DataError(f"{key}: {reason} (--strict-data)", path=url)
+                if not cfg.skip_bad:
+                    raise DataError(f"{key}: {reason} (`skip_bad` is off)", path=url, params=("skip_bad",))
                 report.add_bad(reason, where)
                 continue
             negs, pos, ntypes, ptypes = extra_columns(meta, url, None)
