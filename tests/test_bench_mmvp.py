@@ -73,7 +73,7 @@ def test_missing_image_names_record_and_path_or_is_skipped(tmp_path):
     _mmvp(tmp_path)
     (tmp_path / "MLLM_VLM Images" / "Orientation" / "4.jpg").unlink()
     enc = load_encoder("eqvl-tiny-vit", "none", device="cpu", seed=0, precision="fp32")
-    with pytest.raises(DataError, match=r"record '3-4'.*Orientation/4.jpg.*--skip-bad"):
+    with pytest.raises(DataError, match=r"record '3-4'.*Orientation/4.jpg.*`skip_bad`"):
         evaluate(enc, "mmvp-vlm", tmp_path, workers=0, progress=False)
     res = evaluate(enc, "mmvp-vlm", tmp_path, workers=0, progress=False, skip_bad=True).results
     assert res["skipped"]["n"] == 1 and res["skipped"]["examples"][0]["id"] == "3-4" and res["n_items"] == 17

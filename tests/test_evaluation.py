@@ -25,9 +25,9 @@ def test_plan_pairs_every_model_with_every_benchmark():
     assert slug("hf-hub:org/model") == "hf-hub_org_model"
     with pytest.raises(EqvlError, match="would share one file"):
         plan_runs(["a", "b"], ["none"], ["twins"], ["d"], "out/{benchmark}.json")
-    with pytest.raises(EqvlError, match="one folder per --benchmark"):
+    with pytest.raises(EqvlError, match="one folder per `benchmark`"):
         plan_runs(["a"], ["none"], ["twins", "eqben"], ["d"], "{benchmark}.json")
-    with pytest.raises(EqvlError, match="one per --model"):
+    with pytest.raises(EqvlError, match="one per `model`"):
         plan_runs(["a", "b", "c"], ["x", "y"], ["twins"], ["d"], "{model}.json")
     with pytest.raises(EqvlError, match=r"unknown placeholder 'dataset'.*\{benchmark\}"):
         plan_runs(["a"], ["none"], ["twins"], ["d"], "{dataset}.json")

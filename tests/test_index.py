@@ -201,7 +201,7 @@ def test_rerank_equals_brute_force_by_second_model(tied):
     assert all(abs(h.first_stage_score - by_id[h.id]) < 1e-12 for h in hits)
     paired = idx.search(texts=["q2"], k=5, rerank_model=_PairScorer(), rerank_k=300)[0]
     assert _ids(paired)[0] == 7 and paired[0].stage == "rerank:pairs"
-    with pytest.raises(EqvlError, match="rerank-k"):
+    with pytest.raises(EqvlError, match="`rerank_k`"):
         idx.search(texts=["q2"], k=10, rerank_model=b, rerank_k=5)
 
 

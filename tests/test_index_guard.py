@@ -91,7 +91,7 @@ def test_api_key_is_checked_on_every_request(keyed):
 
 def test_non_loopback_bind_needs_a_key_or_allow_remote():
     assert check_exposure("127.0.0.1", None, False) is None and check_exposure("localhost", None, False) is None
-    with pytest.raises(EqvlError, match="--api-key .*--allow-remote"):
+    with pytest.raises(EqvlError, match="`api_key` .*`allow_remote`"):
         check_exposure("0.0.0.0", None, False)
     assert "WITHOUT an API key" in check_exposure("0.0.0.0", None, True)
     assert "every request needs the API key" in check_exposure("192.168.1.5", "k", False)

@@ -164,7 +164,7 @@ def test_lock__check_outputs_names_every_existing_output_before_writing(tmp_path
     outs = [tmp_path / "a.json", None, tmp_path / "new.txt", tmp_path / "b.npz"]
     with pytest.raises(EqvlError) as err:
         check_outputs(outs, overwrite=False)
-    assert "a.json" in str(err.value) and "b.npz" in str(err.value) and "--overwrite" in str(err.value)
+    assert "a.json" in str(err.value) and "b.npz" in str(err.value) and "`overwrite`" in str(err.value)
     assert not (tmp_path / "new.txt").exists()
     assert check_outputs(outs, overwrite=True) == [tmp_path / "a.json", tmp_path / "new.txt", tmp_path / "b.npz"]
 

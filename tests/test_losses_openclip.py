@@ -59,7 +59,7 @@ def test_distill_without_a_teacher_is_one_line():
     from eqvl.errors import EqvlError
 
     img, txt = _features()
-    with pytest.raises(EqvlError, match="needs a teacher: pass --distill-model"):
+    with pytest.raises(EqvlError, match="needs a teacher: pass `distill_model`"):
         DistillLoss()(LossBatch(image=img, text=txt, logit_scale=torch.tensor(10.0)))
 
 

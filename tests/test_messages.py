@@ -21,3 +21,31 @@ def test_a_bare_parameter_name_is_replaced_once_and_paths_are_left_alone():
     assert flag_message(data) == ("/tmp/out/train.csv:1: missing column(s) 'filepath' (see --csv-img-key / "
                                   "--csv-separator)")
     assert flag_message(EqvlError("no parameter here")) == "no parameter here"
+
+
+def test_no_library_error_message_names_a_command_line_flag():
+    """Library errors name parameters (`workers`), never flags (--workers): the CLI adds the dashes.
+    commands/ and cli.py are the CLI layer and may say --flag."""
+    import ast
+    import re
+    from pathlib import Path
+
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+    src = Path(__file__).resolve().parents[1] / "src" / "eqvl"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        if rel.startswith("commands/") or rel == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", "")
+            if name not in ("EqvlError", "DataError"):
+                continue
+            literal = node.args[0]
+            parts = literal.values if isinstance(literal, ast.JoinedStr) else [literal]
+            text = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+            if flag.search(text):
+                found.append(f"{rel}:{node.lineno}: {flag.search(text).group(0)}")
+    assert not found, "library errors that name a flag (write the parameter in backticks, params=...):\n" + "\n".join(found)

@@ -140,11 +140,11 @@ def test_bad_pretrained_values(tiny, tmp_path):
     wrong = create_openclip("eqvl-tiny-rn", "none")
     path = tmp_path / "rn.pt"
     torch.save({"state_dict": wrong.model.state_dict()}, path)
-    with pytest.raises(EqvlError, match=r"does not fit --model eqvl-tiny-vit: \d+ missing keys \(visual\.\S+ \[\d"):
+    with pytest.raises(EqvlError, match=r"does not fit `model` eqvl-tiny-vit: \d+ missing keys \(visual\.\S+ \[\d"):
         create_openclip("eqvl-tiny-vit", str(path))
     with pytest.raises(EqvlError, match="precision"):
         create_openclip("eqvl-tiny-vit", precision="fp8")
-    with pytest.raises(EqvlError, match="--device"):
+    with pytest.raises(EqvlError, match="`device`"):
         load_encoder("eqvl-tiny-vit", device="gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(EqvlError, match="CUDA is not available"):
@@ -193,7 +193,7 @@ def test_checkpoint_errors_say_what_the_file_is_and_which_keys_differ(tmp_path):
 
 
 def test_random_weights_need_explicit_none_and_checkpoint_names_its_model(tmp_path):
-    with pytest.raises(EqvlError, match="no --pretrained given.*--pretrained none"):
+    with pytest.raises(EqvlError, match="no `pretrained` given.*`pretrained` none"):
         load_encoder("eqvl-tiny-rn")
     with pytest.raises(EqvlError, match="unknown model"):  # a misspelt name is reported first
         load_encoder("eqvl-tiny-nr")
@@ -203,7 +203,7 @@ def test_random_weights_need_explicit_none_and_checkpoint_names_its_model(tmp_pa
     enc = load_encoder(None, str(path))  # no --model: the checkpoint says which
     assert enc.name == "eqvl-tiny-rn" and weights_hash(enc.model) == weights_hash(rn.model)
     torch.save(rn.model.state_dict(), tmp_path / "raw.pt")
-    with pytest.raises(EqvlError, match="--model is required: .*raw.pt does not store its model name"):
+    with pytest.raises(EqvlError, match="`model` is required: .*raw.pt does not store its model name"):
         load_encoder(None, str(tmp_path / "raw.pt"))
 
 
@@ -220,8 +220,8 @@ def test_pretrained_tag_without_network_fails_at_once(monkeypatch):
     """HF_HUB_OFFLINE (or an unreachable hub) and weights not cached: one line saying what to do,
     before open_clip starts its download retries."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(EqvlError, match=r"--pretrained openai: the weights of RN50 \(openai\) are not in the local "
-                                        r"cache and HF_HUB_OFFLINE is set; .*--pretrained /path/to/weights.bin"):
+    with pytest.raises(EqvlError, match=r"`pretrained` openai: the weights of RN50 \(openai\) are not in the local "
+                                        r"cache and HF_HUB_OFFLINE is set; .*`pretrained` /path/to/weights.bin"):
         create_openclip("RN50", "openai")
 
 

@@ -118,7 +118,7 @@ def test_hf_model_end_to_end_eval(clip_dir, siglip_dir, tmp_path):
 def test_hf_errors(tmp_path, clip_dir):
     with pytest.raises(EqvlError, match="no config.json"):
         load_encoder(f"hf:{tmp_path}")
-    with pytest.raises(EqvlError, match="--pretrained is not used"):
+    with pytest.raises(EqvlError, match="`pretrained` is not used"):
         load_encoder(f"hf:{clip_dir}", "openai")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
     with pytest.raises(EqvlError, match="not supported"):

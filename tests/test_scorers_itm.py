@@ -116,7 +116,7 @@ def test_itm_bad_input(dirs, tmp_path):
             (no_proc / f.name).write_bytes(f.read_bytes())
     with pytest.raises(EqvlError, match="no image processor .*preprocessor_config.json"):
         load_encoder(f"hf-itm:{no_proc}")
-    with pytest.raises(EqvlError, match="--pretrained is not used with hf-itm:"):
+    with pytest.raises(EqvlError, match="`pretrained` is not used with hf-itm:"):
         load_encoder(f"hf-itm:{dirs['blip']}", "openai")
     with pytest.raises(EqvlError, match="not an option of hf-itm: models"):
         load_encoder(f"hf-itm:{dirs['blip']}", options={"question": "x {}"})

@@ -111,9 +111,9 @@ def test_coarse_k_bounds_the_pairs_scored(blip, tmp_path):
 def test_pair_scorer_retrieval_without_coarse_is_refused_over_the_limit(blip, tmp_path, monkeypatch):
     csv, _ = _retrieval(tmp_path)
     monkeypatch.setattr(coarse_mod, "MAX_BRUTE_PAIRS", 10)
-    with pytest.raises(EqvlError, match=r"4 images x 8 captions = 32 forward passes.*--coarse-model"):
+    with pytest.raises(EqvlError, match=r"4 images x 8 captions = 32 forward passes.*`coarse_model`"):
         evaluate(load_encoder(f"hf-itm:{blip}"), "retrieval", csv, progress=False)
     data = F.twins(tmp_path / "tw", n=1)
-    with pytest.raises(EqvlError, match="--coarse-model is for retrieval"):
+    with pytest.raises(EqvlError, match="`coarse_model` is for retrieval"):
         evaluate(load_encoder(f"hf-itm:{blip}"), "twins", data, progress=False,
                  coarse=Coarse(load_encoder(f"hf:{blip}"), k=2))

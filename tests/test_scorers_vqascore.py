@@ -128,7 +128,7 @@ def test_vqascore_engine_end_to_end(dirs, tmp_path):
 
 
 def test_vqascore_bad_input(dirs, tmp_path):
-    with pytest.raises(EqvlError, match=r"answer 'Yes please' is \d+ tokens.*--option answer="):
+    with pytest.raises(EqvlError, match=r"answer 'Yes please' is \d+ tokens.*`option` answer="):
         load_encoder(f"vqascore:{dirs['qwen2vl']}", options={"answer": "Yes please"})
     with pytest.raises(EqvlError, match="BlipForImageTextRetrieval; supported: LlavaForConditionalGeneration"):
         load_encoder(f"vqascore:{F.blip_dir(tmp_path)}")
@@ -139,5 +139,5 @@ def test_vqascore_bad_input(dirs, tmp_path):
             (broken / f.name).write_bytes(f.read_bytes())
     with pytest.raises(EqvlError, match="no processor in .*preprocessor_config.json or processor_config.json"):
         load_encoder(f"vqascore:{broken}")
-    with pytest.raises(EqvlError, match="--pretrained is not used with vqascore:"):
+    with pytest.raises(EqvlError, match="`pretrained` is not used with vqascore:"):
         load_encoder(f"vqascore:{dirs['llava']}", "openai")

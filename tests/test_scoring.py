@@ -202,7 +202,7 @@ def test_missing_image_names_record_and_path(tmp_path):
         with pytest.raises(DataError) as exc:
             evaluate(FakeEncoder(), "twins", tmp_path, cache_dir=cache, progress=False)
         msg = str(exc.value)
-        assert "record 'tw1'" in msg and "c2.png" in msg and "not found" in msg and "--skip-bad" in msg
+        assert "record 'tw1'" in msg and "c2.png" in msg and "not found" in msg and "`skip_bad`" in msg and exc.value.params == ("skip_bad",)
 
 
 def test_skip_bad_drops_counts_and_reports(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -74,11 +75,12 @@ def test_checkpoint_loads_in_eqvl_eval(tmp_path, data):
     assert 0.0 <= json.loads(out.read_text())["metrics"]["acc"] <= 1.0
 
 
-def test_bad_rows_counted_and_reported(tmp_path, data, capsys):
+def test_bad_rows_counted_and_reported(tmp_path, data, caplog):
+    caplog.set_level(logging.INFO, logger="eqvl")
     res = train(_cfg(tmp_path, data, epochs=1, max_steps=1))
     rep = res.data_report
     assert rep.rows == 39 and rep.used == 36 and rep.bad == {"missing image": 2, "empty caption": 1}
-    assert "3 bad skipped" in capsys.readouterr().err
+    assert "3 bad skipped" in caplog.text
     start = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert start["data"]["n_bad"] == 3 and start["data"]["bad_examples"][0].endswith("missing image")
     with pytest.raises(DataError, match=r"train.csv:38.*missing image"):
@@ -127,7 +129,7 @@ def test_resume_after_kill_gives_same_weights(tmp_path, data):
         train(_cfg(tmp_path / "b", data, **common), on_step=kill)
     ck = torch.load(tmp_path / "b" / "run" / "checkpoints" / "epoch_latest.pt", weights_only=True)
     assert ck["step"] == 4 and ck["batch_in_epoch"] == 1  # mid-epoch: resume must skip exactly one batch
-    with pytest.raises(EqvlError, match="--resume latest"):
+    with pytest.raises(EqvlError, match="`resume` latest"):
         train(_cfg(tmp_path / "b", data, **common))
     resumed = train(_cfg(tmp_path / "b", data, resume="latest", **common))
     a = torch.load(full.final_checkpoint, weights_only=True)["state_dict"]
@@ -165,7 +167,7 @@ def test_batch_groups_keep_adjacent_rows_in_one_batch():
     two = [GlobalBatchSampler(20, 4, world=2, rank=r, seed=3, groups=2) for r in range(2)]
     for batch in two[0]:
         assert batch[0] % 2 == 0 and batch[1] == batch[0] + 1
-    with pytest.raises(EqvlError, match="multiple of --batch-groups"):
+    with pytest.raises(EqvlError, match="multiple of `batch_groups`"):
         GlobalBatchSampler(20, 5, world=1, rank=0, seed=0, groups=2)
 
 
@@ -184,7 +186,7 @@ def test_cli_train_runs(tmp_path, data, capsys):
 
 def test_batch_groups_refuse_data_with_skipped_rows(tmp_path, data):
     """The `data` fixture has 3 bad rows: grouping consecutive rows would silently pair the wrong ones."""
-    with pytest.raises(EqvlError, match="batch-groups 2.*3 rows"):
+    with pytest.raises(EqvlError, match="`batch_groups` 2.*3 rows"):
         train(_cfg(tmp_path, data, batch_groups=2, max_steps=1))
 
 
@@ -348,7 +350,7 @@ def test_nonfinite__weights_are_never_saved_nor_resumed(tmp_path):
     ckpt = torch.load(good.final_checkpoint, weights_only=True)
     ckpt["state_dict"]["text_projection"][0, 0] = float("nan")
     torch.save(ckpt, tmp_path / "nan.pt")
-    with pytest.raises(EqvlError, match=r"--resume .*nan.pt: weight text_projection is not finite"):
+    with pytest.raises(EqvlError, match=r"`resume` .*nan.pt: weight text_projection is not finite"):
         train(_cfg(tmp_path, csv, batch_size=6, epochs=2, resume=str(tmp_path / "nan.pt"), output=str(tmp_path / "r")))
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
@@ -409,18 +411,18 @@ def test_one_line__resume_errors_name_the_file_and_the_flags(tmp_path):
     with pytest.raises(EqvlError) as exc:
         train(_cfg(tmp_path, csv, batch_size=6, resume=str(tmp_path / "vit.pt")))
     msg = str(exc.value)
-    assert "\n" not in msg and msg.startswith(f"--resume {tmp_path / 'vit.pt'}: does not fit --model eqvl-tiny-rn: ")
+    assert "\n" not in msg and msg.startswith(f"`resume` {tmp_path / 'vit.pt'}: does not fit `model` eqvl-tiny-rn: ")
     assert "missing keys (visual.bn1.weight [16]" in msg and "unexpected keys (visual.class_embedding [64]" in msg
     assert "visual.conv1.weight: checkpoint [64x3x16x16], model [16x3x3x3]" in msg
     first = train(_cfg(tmp_path, csv, batch_size=6, epochs=1, output=str(tmp_path / "rn")))
-    with pytest.raises(EqvlError, match=r"that run used --model eqvl-tiny-rn, this one --model eqvl-tiny-vit; resume "
-                                        r"with the same --model"):
+    with pytest.raises(EqvlError, match=r"that run used `model` eqvl-tiny-rn, this one `model` eqvl-tiny-vit; resume "
+                                        r"with the same `model`"):
         train(_cfg(tmp_path, csv, batch_size=6, epochs=2, model="eqvl-tiny-vit", resume=str(first.final_checkpoint),
                    output=str(tmp_path / "vit-run")))
 
 
 @pytest.mark.faults
-def test_resume__latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_path, capsys):
+def test_resume__latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_path, caplog):
     """12.8 / 12.9: a zero-byte epoch_latest.pt is named, the newest readable epoch_N.pt is used (same
     weights as an uninterrupted run), temp files of killed writes are removed; --model and
     --pretrained come from the checkpoint."""
@@ -433,10 +435,10 @@ def test_resume__latest_falls_back_to_newest_epoch_and_cleans_temporaries(tmp_pa
     (ck / "epoch_latest.pt").write_bytes(b"")
     (ck / ".epoch_3.pt.x1y2.tmp").write_bytes(b"\0" * 4096)
     (run / ".metrics.jsonl.a1b2.tmp").write_text("{")
-    capsys.readouterr()
+    caplog.set_level(logging.INFO, logger="eqvl")
     resumed = train(_cfg(tmp_path, csv, batch_size=6, epochs=3, output=str(run), resume="latest", model=None,
                          pretrained=None))
-    err = capsys.readouterr().err
+    err = caplog.text  # library notices go through logging (the CLI prints them in its voice)
     assert f"{ck / 'epoch_latest.pt'} is unreadable: an empty file (0 bytes" in err
     assert "resuming from epoch_2.pt, the newest readable epoch checkpoint" in err
     assert "removed 2 temporary file(s) of interrupted writes" in err
@@ -469,6 +471,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_says_how(tmp_path):
     csv = _small(tmp_path, n=12)
     script = f"""
 import os, signal, sys, torch
+from eqvl.commands.common import command_voice  # the command's voice, as `eqvl train` shows the notice
 from eqvl.train import TrainConfig, train
 torch.set_num_threads(1)
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background shell passes SIGINT ignored)
@@ -479,7 +482,8 @@ def hook(rec):
     if rec["step"] == 1:
         os.kill(os.getpid(), signal.SIGINT)
 try:
-    train(cfg, on_step=hook)
+    with command_voice("train"):
+        train(cfg, on_step=hook)
 except KeyboardInterrupt:
     sys.exit(130)
 """
@@ -487,7 +491,8 @@ except KeyboardInterrupt:
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 130, proc.stderr[-2000:]
     latest = tmp_path / "int" / "checkpoints" / "epoch_latest.pt"
-    assert f"interrupted at step 1; saved {latest}. To continue, run the same command with --resume latest" in proc.stderr
+    assert (f"eqvl train: warning: interrupted at step 1; saved {latest}. To continue, run the same command with "
+            f"--resume latest (--output {tmp_path / 'int'})") in proc.stderr
     assert torch.load(latest, weights_only=True)["step"] == 1
     common = dict(batch_size=6, epochs=2, lr=2e-3, save_every_epochs=2)
     resumed = train(_cfg(tmp_path, csv, output=str(tmp_path / "int"), resume="latest", **common))
@@ -569,7 +574,7 @@ def test_open_clip_lock_and_checkpointing_flags(tmp_path):
     after = torch.load(res.final_checkpoint, weights_only=True)["state_dict"]
     assert torch.equal(before["visual.conv1.weight"], after["visual.conv1.weight"])
     assert not torch.equal(before["visual.proj"], after["visual.proj"])
-    with pytest.raises(EqvlError, match="--lock-image-unlocked-groups 1: open_clip cannot do this for eqvl-tiny-rn"):
+    with pytest.raises(EqvlError, match="`lock_image_unlocked_groups` 1: open_clip cannot do this for eqvl-tiny-rn"):
         train(_cfg(tmp_path, csv, batch_size=6, lock_image=True, lock_image_unlocked_groups=1))
 
 

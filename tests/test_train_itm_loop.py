@@ -114,7 +114,7 @@ def test_itm_on_open_clip_model_and_lock_text_are_one_line(tmp_path, blip, data)
     with pytest.raises(EqvlError, match="image-text matching head"):
         train(TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data=str(data), loss="itm",
                           output=str(tmp_path / "x"), batch_size=6, progress=False, preload=True))
-    with pytest.raises(EqvlError, match="--lock-text"):
+    with pytest.raises(EqvlError, match="`lock_text`"):
         train(_cfg(tmp_path / "y", blip, data, lock_text=True))
 
 

@@ -53,7 +53,7 @@ def refuse_unless_mode(path: str, table: InputTable, mode: str | None) -> None:
     if cols and mode is None:
         filled = sum(1 for row in table.rows if any(_filled(row.get(c)) for c in cols))
         raise EqvlError(f"{path} already has column(s) {', '.join(cols)} ({filled} row(s) with values); pass "
-                        "--existing merge to keep them and add new rewrites, or --existing replace to drop them")
+                        "`existing` merge to keep them and add new rewrites, or `existing` replace to drop them", params=("existing",))
 
 
 def prepare(path: str, table: InputTable, mode: str, skip_bad: bool) -> tuple[ExistingReport, list[dict]]:
@@ -68,8 +68,8 @@ def prepare(path: str, table: InputTable, mode: str, skip_bad: bool) -> tuple[Ex
         if problem:
             report.malformed.append((line, problem))
             if mode == "merge" and not skip_bad:
-                raise EqvlError(f"{path}:{line}: {problem}; --existing merge cannot keep it (fix it, pass --skip-bad "
-                                "to drop the row, or use --existing replace)")
+                raise EqvlError(f"{path}:{line}: {problem}; `existing` merge cannot keep it (fix it, pass `skip_bad` "
+                                "to drop the row, or use `existing` replace)", params=("existing", "skip_bad"))
             if mode == "merge":
                 continue
         olds.append(old)

@@ -162,4 +162,4 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 def ensure_not_input(inp: str | Path, out: str | Path) -> None:
     if same_file(inp, out):
-        raise EqvlError(f"--output {out} is the input file; eqvl never overwrites its input, choose another path")
+        raise EqvlError(f"`output` {out} is the input file; eqvl never overwrites its input, choose another path", params=("output",))

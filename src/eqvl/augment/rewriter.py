@@ -35,19 +35,19 @@ class MaskedLMRewriter:
     def __init__(self, path: str | Path, device: str = "cpu"):
         path = Path(path)
         if not path.is_dir():
-            raise EqvlError(f"--rewriter mlm:{path}: no such directory (a locally saved masked LM is required)")
+            raise EqvlError(f"`rewriter` mlm:{path}: no such directory (a locally saved masked LM is required)", params=("rewriter",))
         try:
             import torch
             from transformers import AutoModelForMaskedLM, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - transformers is in the [hf] extra
-            raise EqvlError("--rewriter mlm: needs transformers (pip install 'eqvl[hf]')") from exc
+            raise EqvlError("`rewriter` mlm: needs transformers (pip install 'eqvl[hf]')", params=("rewriter",)) from exc
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             self.model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True).to(device).eval()
         except (OSError, ValueError) as exc:
-            raise EqvlError(f"--rewriter mlm:{path}: cannot load a masked LM from it: {exc}") from None
+            raise EqvlError(f"`rewriter` mlm:{path}: cannot load a masked LM from it: {exc}", params=("rewriter",)) from None
         if self.tokenizer.mask_token is None:
-            raise EqvlError(f"--rewriter mlm:{path}: the tokenizer has no mask token")
+            raise EqvlError(f"`rewriter` mlm:{path}: the tokenizer has no mask token", params=("rewriter",))
         self._torch = torch
         self.device = device
         self.name = f"mlm:{path.name}"
@@ -84,12 +84,12 @@ def load_rewriter(spec: str | None) -> Rewriter | None:
         try:
             factory = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            raise EqvlError(f"--rewriter {spec}: cannot import {rest}: {exc}") from None
+            raise EqvlError(f"`rewriter` {spec}: cannot import {rest}: {exc}", params=("rewriter",)) from None
         obj = factory()
         if not isinstance(obj, Rewriter):
-            raise EqvlError(f"--rewriter {spec}: {rest}() has no name/fill(masked_text, k)")
+            raise EqvlError(f"`rewriter` {spec}: {rest}() has no name/fill(masked_text, k)", params=("rewriter",))
         return obj
-    raise EqvlError(f"--rewriter {spec!r}: expected 'mlm:/path/to/model-dir' or 'py:module:factory'")
+    raise EqvlError(f"`rewriter` {spec!r}: expected 'mlm:/path/to/model-dir' or 'py:module:factory'", params=("rewriter",))
 
 
 def _acceptable(kind: str, old: str, new: str, parse, index: int) -> bool:

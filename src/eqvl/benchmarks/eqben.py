@@ -273,7 +273,7 @@ class EqBenBenchmark(Benchmark):
         missing = sorted({ids[item] for item, _, _ in rows if ids[item] not in position})
         if missing:
             raise EqvlError(f"eqben: the official export needs a score for every row, but {len(missing)} item(s) were "
-                            f"skipped (first: {missing[0]}); fix or restore the images instead of --skip-bad")
+                            f"skipped (first: {missing[0]}); fix or restore the images instead of `skip_bad`", params=("skip_bad",))
         out = np.empty(len(rows), dtype=np.float32)
         for r, (item, c, i) in enumerate(rows):
             out[r] = np.asarray(scores[position[ids[item]]])[c, i]

@@ -143,5 +143,5 @@ def extract_bytes(data: bytes, extract_dir: Path, name_hint: str | None = None) 
                 handle.write(data)
         except OSError as exc:
             raise EqvlError(f"cannot write embedded images to {target.parent} ({exc.strerror or exc}); "
-                            "pass --option extract_dir=<a writable folder>") from None
+                            "pass `option` extract_dir=<a writable folder>", params=("option",)) from None
     return str(target)

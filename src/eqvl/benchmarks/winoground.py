@@ -110,7 +110,7 @@ class WinogroundBenchmark(Benchmark):
                         import datasets  # noqa: F401
                     except ImportError:
                         raise DataError("this looks like a Hugging Face `datasets` copy, but the `datasets` package is not "
-                                        "installed; install it or point --data at examples.jsonl + images/", path=str(data_dir)) from None
+                                        "installed; install it or point `data` at examples.jsonl + images/", path=str(data_dir), params=("data",)) from None
                     return BenchmarkData(items=read_hf_copy(data_dir), meta={"source": str(data_dir)})
                 raise layout_error(self.name, data_dir, self.layout)
             path = found

@@ -219,29 +219,34 @@ port: Callable[[str], int] = int_range(1, 65535)
 
 
 class _CommandVoice(logging.Handler):
-    """Library warnings (`logging`, under the `eqvl` logger) as the command's own lines:
-    `eqvl eval: warning: embedding cache: ...`, not `WARNING:eqvl.encode.cache:...`."""
+    """Library notices and warnings (`logging`, under the `eqvl` logger) as the command's own lines:
+    `eqvl train: resumed from ...`, `eqvl eval: warning: embedding cache: ...`, not `WARNING:eqvl.encode.cache:...`;
+    the parameters a record names (`extra={"params": (...)}`) are shown as their flags."""
 
     def __init__(self, command: str) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.command = command
 
     def emit(self, record: logging.LogRecord) -> None:
         if any(isinstance(h, logging.NullHandler) for h in logging.getLogger(record.name).handlers):
             return  # a module that prints its message itself and silences its logger's console copy
-        text = record.getMessage()
-        for param in getattr(record, "params", ()):  # parameter names the record carries -> flags
-            text = flag_message(EqvlError(text, param=param))
-        print(f"eqvl {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
+        text = flag_message(EqvlError(record.getMessage(), params=tuple(getattr(record, "params", ()))))
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        print(f"eqvl {self.command}: {level}{text}", file=sys.stderr)
 
 
 @contextlib.contextmanager
 def command_voice(command: str) -> Iterator[None]:
-    """While a command runs, library warnings reach stderr once, in the command's voice."""
+    """While a command runs, library notices (INFO) and warnings reach stderr once, in the command's voice;
+    outside a command (a notebook) the library's INFO notices stay silent unless logging is configured."""
     logger = logging.getLogger("eqvl")
     handler = _CommandVoice(command)
+    level = logger.level
     logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
     try:
         yield
     finally:
+        logger.setLevel(level)
         logger.removeHandler(handler)

@@ -81,5 +81,5 @@ def check_embeds(encoder: Encoder | PairScorer) -> Encoder:
     if is_pair_scorer(encoder):
         raise EqvlError(f"{encoder.name} scores (image, caption) pairs jointly and has no embeddings to index or rank "
                         "by: use a dual encoder (open_clip, hf:) here and this model as the second stage "
-                        "(--rerank-model, or eval's --coarse-model for retrieval)")
+                        "(`rerank_model`, or eval's `coarse_model` for retrieval)", params=("rerank_model", "coarse_model"))
     return encoder

@@ -43,9 +43,9 @@ def check_brute_force(name: str, n_images: int, n_captions: int, coarse: Coarse 
     if coarse is None and total > MAX_BRUTE_PAIRS:
         raise EqvlError(
             f"retrieval with the pair scorer {name} would score every pair: {n_images} images x {n_captions} captions "
-            f"= {total} forward passes (over {MAX_BRUTE_PAIRS}); add --coarse-model MODEL --coarse-pretrained TAG "
-            f"--coarse-k K: a dual encoder ranks all, {name} re-scores the top K of each query "
-            f"(at most K x {n_images + n_captions} pairs)")
+            f"= {total} forward passes (over {MAX_BRUTE_PAIRS}); add `coarse_model` MODEL `coarse_pretrained` TAG "
+            f"`coarse_k` K: a dual encoder ranks all, {name} re-scores the top K of each query "
+            f"(at most K x {n_images + n_captions} pairs)", params=("coarse_model", "coarse_pretrained", "coarse_k"))
 
 
 def pair_retrieval(bench: Any, scorer: PairScorer, data: Any, cfg: EncodeConfig, coarse: Coarse | None):
@@ -59,7 +59,7 @@ def pair_retrieval(bench: Any, scorer: PairScorer, data: Any, cfg: EncodeConfig,
         k_t2i, k_i2t = n_img, n_txt
     else:
         if coarse.k < 1:
-            raise EqvlError(f"--coarse-k must be >= 1, got {coarse.k}")
+            raise EqvlError(f"`coarse_k` must be >= 1, got {coarse.k}", params=("coarse_k",))
         ccache = open_cache(coarse.cache_dir, coarse.encoder.identity())
         ccfg = EncodeConfig(batch_size=cfg.batch_size, workers=cfg.workers, cache=ccache, progress=cfg.progress)
         try:
@@ -87,7 +87,7 @@ def pair_retrieval(bench: Any, scorer: PairScorer, data: Any, cfg: EncodeConfig,
 
 
 def _never_bad(i: int, msg: str) -> None:
-    raise DataError(f"{msg} (retrieval needs every image; --skip-bad cannot drop it)", path=None)
+    raise DataError(f"{msg} (retrieval needs every image; `skip_bad` cannot drop it)", path=None, params=("skip_bad",))
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -75,7 +75,7 @@ def collect_unique(items: Sequence[ScoreItem]) -> UniqueInputs:
 def _bad_image_error(owners: dict[int, list[str]], i: int, msg: str) -> DataError:
     ids = owners.get(i, [])
     who = f"record {ids[0]!r}" + (f" (and {len(ids) - 1} more)" if len(ids) > 1 else "") if ids else "an image"
-    return DataError(f"{who}: {msg} (pass --skip-bad to skip such records)", path=None)
+    return DataError(f"{who}: {msg} (pass `skip_bad` to skip such records)", path=None, params=("skip_bad",))
 
 
 def score_items(encoder: Encoder | PairScorer, items: Sequence[ScoreItem], cfg: EncodeConfig) -> ItemScores:
@@ -164,7 +164,7 @@ def embed_all(encoder: Encoder | PairScorer, refs: Sequence[ImageRef], texts: Se
         raise EqvlError(f"{encoder.name} is a pair scorer; full-matrix (retrieval) benchmarks need a dual encoder")
 
     def on_bad(i: int, msg: str) -> None:
-        raise DataError(f"{msg} (retrieval needs every image; --skip-bad cannot drop it)", path=None)
+        raise DataError(f"{msg} (retrieval needs every image; `skip_bad` cannot drop it)", path=None, params=("skip_bad",))
 
     uniq_text: dict[str, int] = {}
     for t in texts:

@@ -41,9 +41,9 @@ def plan_runs(models: Sequence[str | None], pretrained: Sequence[str | None], be
               output: str, scores_out: str | None = None, official_out: str | None = None) -> list[PlannedRun]:
     """Every (model, benchmark) run in order (models outer, so each model is built once)."""
     if len(pretrained) not in (1, len(models)):
-        raise EqvlError(f"--pretrained: give one value for all models or one per --model ({len(models)}), got {len(pretrained)}")
+        raise EqvlError(f"`pretrained`: give one value for all models or one per `model` ({len(models)}), got {len(pretrained)}", params=("pretrained", "model"))
     if len(data) != len(benchmarks):
-        raise EqvlError(f"--data: give one folder per --benchmark ({len(benchmarks)}, same order), got {len(data)}")
+        raise EqvlError(f"`data`: give one folder per `benchmark` ({len(benchmarks)}, same order), got {len(data)}", params=("data", "benchmark"))
     weights = list(pretrained) * len(models) if len(pretrained) == 1 else list(pretrained)
     runs = []
     for model, tag in zip(models, weights):
@@ -58,7 +58,7 @@ def plan_runs(models: Sequence[str | None], pretrained: Sequence[str | None], be
                             "(or {pretrained}) in the name, e.g. results/{benchmark}_{model}.json")
     everything = [p.resolve() for r in runs for p in r.outputs()]
     if len(set(everything)) != len(everything):
-        raise EqvlError("--output, --scores-out and --export-official-scores must be different files")
+        raise EqvlError("`output`, `scores_out` and `export_official_scores` must be different files", params=("output", "scores_out", "export_official_scores"))
     return runs
 
 

@@ -56,9 +56,9 @@ def evaluate(
     """Run `encoder` on `benchmark` read from `data_dir`; `config` adds caller facts (seed, device) to results.
     `coarse`: the first stage of coarse-to-fine retrieval when `encoder` is a pair scorer."""
     if batch_size < 1:
-        raise EqvlError(f"--batch-size must be >= 1, got {batch_size}")
+        raise EqvlError(f"`batch_size` must be >= 1, got {batch_size}", params=("batch_size",))
     if workers < 0:
-        raise EqvlError(f"--workers must be >= 0, got {workers}")
+        raise EqvlError(f"`workers` must be >= 0, got {workers}", params=("workers",))
     bench = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
     options = dict(options or {})
     reader_options = dict(options)
@@ -72,8 +72,8 @@ def evaluate(
     cache = open_cache(cache_dir, encoder.identity())
     cfg = EncodeConfig(batch_size=batch_size, workers=workers, cache=cache, skip_bad=skip_bad, progress=progress)
     if coarse is not None and not (bench.full_matrix and is_pair_scorer(encoder)):
-        raise EqvlError("--coarse-model is for retrieval (full-matrix) benchmarks scored by a pair scorer "
-                        "(hf-itm:, vqascore:); item benchmarks score only the pairs each item needs")
+        raise EqvlError("`coarse_model` is for retrieval (full-matrix) benchmarks scored by a pair scorer "
+                        "(hf-itm:, vqascore:); item benchmarks score only the pairs each item needs", params=("coarse_model",))
     try:
         if bench.full_matrix:
             out, stats = _full_matrix(bench, encoder, data, cfg, coarse)
@@ -174,7 +174,7 @@ def select_subsets(bench: Benchmark, data: BenchmarkData, wanted: str) -> Benchm
     unknown = [n for n in names if n not in have]
     if bench.full_matrix or not names or unknown:
         valid = ", ".join(have) if have and not bench.full_matrix else "(this benchmark has no subsets)"
-        raise EqvlError(f"--option subset={wanted}: {bench.name} has no subset {', '.join(unknown) or repr(wanted)}; valid: {valid}")
+        raise EqvlError(f"`option` subset={wanted}: {bench.name} has no subset {', '.join(unknown) or repr(wanted)}; valid: {valid}", params=("option",))
     return dataclasses.replace(data, items=[it for it in data.items if it.subset in names])
 
 

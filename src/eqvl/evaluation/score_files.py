@@ -70,9 +70,9 @@ def write_score_file(path: str | Path, result: "EvalResult") -> Path:
 def official_scores(bench: object, result: "EvalResult") -> np.ndarray:
     """The benchmark's official submission array for this run; every record must be present."""
     if not has_official_layout(bench):
-        raise EqvlError(f"--export-official-scores: benchmark {result.results.get('dataset')} has no official score layout")
+        raise EqvlError(f"`export_official_scores`: benchmark {result.results.get('dataset')} has no official score layout", params=("export_official_scores",))
     if result.results.get("skipped", {}).get("n"):
-        raise EqvlError("--export-official-scores needs every record; some were skipped (--skip-bad)")
+        raise EqvlError("`export_official_scores` needs every record; some were skipped (`skip_bad`)", params=("export_official_scores", "skip_bad"))
     return np.asarray(bench.export_official_scores(result.data, result.scores))
 
 

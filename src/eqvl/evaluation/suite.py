@@ -43,7 +43,7 @@ def find_benchmarks(root: str | Path) -> SuitePlan:
 
     root = Path(root)
     if not root.is_dir():
-        raise DataError("--benchmark suite needs a folder with one sub-folder per benchmark", path=str(root))
+        raise DataError("`benchmark` suite needs a folder with one sub-folder per benchmark", path=str(root), params=("benchmark",))
     plan = SuitePlan(root)
     for name in list_benchmarks():
         spellings = dict.fromkeys([name, name.replace("-", "_"), name.replace("_", "-"), name.replace("++", "_pp")])

@@ -107,7 +107,7 @@ def _spec_for(kind: str, n: int, dim: int) -> IndexSpec:
         faiss.index_factory(dim, kind, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1][:200]
-        raise EqvlError(f"--index {kind!r}: not flat, ivf, hnsw, ivfpq, auto or a FAISS factory string ({first})") from None
+        raise EqvlError(f"`index` {kind!r}: not flat, ivf, hnsw, ivfpq, auto or a FAISS factory string ({first})", params=("index",)) from None
     return IndexSpec("factory", kind, {"efSearch": DEFAULT_EF_SEARCH, "nprobe": DEFAULT_NPROBE})
 
 

@@ -33,7 +33,7 @@ def parse_memory(text: str | int) -> int:
         return text
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(?:I?B)?\s*", str(text).upper())
     if not m or float(m.group(1)) <= 0:
-        raise EqvlError(f"--memory {text!r}: expected a size like 2GB, 500MB, 1.5G or a number of bytes")
+        raise EqvlError(f"`memory` {text!r}: expected a size like 2GB, 500MB, 1.5G or a number of bytes", params=("memory",))
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
@@ -89,5 +89,5 @@ def choose(n: int, dim: int, memory: int) -> ann.IndexSpec:
                 "trained_on": int(n), "chosen_by": "budget",
                 "budget": {"memory_bytes": int(memory), "estimated_bytes": int(size)}})
     kind, factory = options[-1]
-    raise EqvlError(f"--memory {human(memory)} is too small for {n:,} vectors of dimension {dim}: the smallest "
-                    f"candidate, {factory}, needs about {human(estimate_bytes(factory, n, dim))}")
+    raise EqvlError(f"`memory` {human(memory)} is too small for {n:,} vectors of dimension {dim}: the smallest "
+                    f"candidate, {factory}, needs about {human(estimate_bytes(factory, n, dim))}", params=("memory",))

@@ -132,7 +132,7 @@ class Index:
             encoder = check_embeds(load_encoder(model, pretrained, device=device, seed=seed, precision=precision))
         if getattr(encoder, "multi_vector", False):  # BLIP-2's ITC: Q vectors per image, scored by their max
             raise EqvlError(f"{model}: its image embedding is several vectors scored by their best match; an index "
-                            "holds one vector per image: use it with eqvl eval or as --rerank-model")
+                            "holds one vector per image: use it with eqvl eval or as `rerank_model`", params=("rerank_model",))
         info = model_info(encoder, model, pretrained, precision, seed)
         opts = replace(options) if options is not None else EmbedOptions()  # never mutate the caller's options
         created = not root.exists()
@@ -211,7 +211,7 @@ class Index:
         if k > MAX_K:
             raise EqvlError(f"k = {k} is over the limit of {MAX_K}")
         if rerank_model is not None and rerank_k < k:
-            raise EqvlError(f"--rerank-k ({rerank_k}) must be at least k ({k})")
+            raise EqvlError(f"`rerank_k` ({rerank_k}) must be at least k ({k})", params=("rerank_k",))
         filters = parse_where(where)
         allowed = self.meta.filter_ids(filters) if filters else None
         queries = self.embed_query(texts, images)
@@ -316,11 +316,11 @@ def check_output(root: str | os.PathLike, overwrite: bool) -> Path:
     """The folder a build may write: not an index unless `overwrite`, not a foreign non-empty folder."""
     root = Path(root)
     if store.is_index(root) and not overwrite:
-        raise EqvlError(f"{root} is already an index; pass --overwrite to replace it (or use `eqvl index add`)")
+        raise EqvlError(f"{root} is already an index; pass `overwrite` to replace it (or use `eqvl index add`)", params=("overwrite",))
     if root.exists() and not root.is_dir():
-        raise EqvlError(f"--out {root} exists and is not a folder")
+        raise EqvlError(f"`out` {root} exists and is not a folder", params=("out",))
     if root.is_dir() and not store.is_index(root) and any(_foreign(p) for p in root.iterdir()):
-        raise EqvlError(f"--out {root} is a non-empty folder that is not an eqvl index; choose another")
+        raise EqvlError(f"`out` {root} is a non-empty folder that is not an eqvl index; choose another", params=("out",))
     return root
 
 

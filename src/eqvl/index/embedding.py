@@ -58,7 +58,7 @@ def hash_items(items: Sequence[Item], threads: int = 4) -> tuple[list[str | None
 
 
 def _bad_error(item: Item, msg: str) -> DataError:
-    return DataError(f"{msg} (listed at {item.where}; pass --skip-bad to skip such images)")
+    return DataError(f"{msg} (listed at {item.where}; pass `skip_bad` to skip such images)", params=("skip_bad",))
 
 
 def embed_rank(encoder: Encoder, items: Sequence[Item], known: Callable[[list[str]], set[str]], opts: EmbedOptions,

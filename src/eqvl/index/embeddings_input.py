@@ -69,7 +69,7 @@ def read_embedding_input(embeddings: str | os.PathLike, metadata: str | os.PathL
     emb_dir = root / "img_emb" if (root / "img_emb").is_dir() else root
     if metadata is None:
         if not (root / "metadata").is_dir():
-            raise EqvlError(f"--embeddings {root}: give --metadata (no metadata/ folder beside img_emb/)")
+            raise EqvlError(f"`embeddings` {root}: give `metadata` (no metadata/ folder beside img_emb/)", params=("embeddings", "metadata"))
         metadata = root / "metadata"
     files = _listing(emb_dir, (".npy",), "--embeddings")
     counts, dim = [], 0
@@ -197,6 +197,6 @@ def build_index(root: str | os.PathLike, inp: EmbeddingInput, encoder: Encoder, 
     root = check_output(root, overwrite)
     model_dim = int(encode_texts(encoder, [probe_text], EncodeConfig(progress=False)).emb.shape[1])
     if model_dim != inp.dim:
-        raise EqvlError(f"--embeddings have dimension {inp.dim}, but {model.get('name')} embeds into {model_dim}: "
-                        "give the model that made them (--model / --pretrained)")
+        raise EqvlError(f"`embeddings` have dimension {inp.dim}, but {model.get('name')} embeds into {model_dim}: "
+                        "give the model that made them (`model` / `pretrained`)", params=("embeddings", "model", "pretrained"))
     return write_embedded(root, model, inp.items, lambda vec_dir: write_shards(inp, vec_dir), index)

@@ -206,8 +206,8 @@ def check_exposure(host: str, api_key: str | None, allow_remote: bool) -> str | 
     if not allow_remote:
         from eqvl.errors import EqvlError
 
-        raise EqvlError(f"--host {host} would serve the index, its captions and image paths to anyone on the network "
-                        "with no key; set --api-key (or EQVL_INDEX_API_KEY), or pass --allow-remote to do it anyway")
+        raise EqvlError(f"`host` {host} would serve the index, its captions and image paths to anyone on the network "
+                        "with no key; set `api_key` (or EQVL_INDEX_API_KEY), or pass `allow_remote` to do it anyway", params=("host", "api_key", "allow_remote"))
     return (f"WARNING: listening on {host} WITHOUT an API key (--allow-remote): anyone who can reach this port can "
             "search the index, read its captions and image paths, and fetch every thumbnail")
 

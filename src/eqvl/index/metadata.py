@@ -135,7 +135,7 @@ class MetaStore:
         unknown = [k for k in where if k not in cols or k == "id"]
         if unknown:
             valid = ", ".join(c for c in cols if c != "id")
-            raise EqvlError(f"--where: unknown column {unknown[0]!r}; columns: {valid}")
+            raise EqvlError(f"`where`: unknown column {unknown[0]!r}; columns: {valid}", params=("where",))
         clauses, params = [], []
         for key, values in where.items():
             clauses.append(f"{_quote(key)} IN ({','.join('?' * len(values))})")

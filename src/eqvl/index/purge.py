@@ -69,12 +69,12 @@ def check_trainable(factory: str, n: int) -> None:
     """Refuse an index that FAISS cannot train on `n` vectors (checked before embedding anything)."""
     ivf = _IVF.search(factory)
     if ivf and n < int(ivf.group(1)):
-        raise EqvlError(f"--index {factory}: {ivf.group(1)} inverted lists need at least {ivf.group(1)} vectors to "
-                        f"train, and there are at most {n}; use fewer lists (e.g. IVF{max(1, n // 39)}) or --index auto")
+        raise EqvlError(f"`index` {factory}: {ivf.group(1)} inverted lists need at least {ivf.group(1)} vectors to "
+                        f"train, and there are at most {n}; use fewer lists (e.g. IVF{max(1, n // 39)}) or `index` auto", params=("index",))
     pq = _PQ.search(factory.replace(ivf.group(0), "") if ivf else factory)
     if pq and "SQ" not in pq.group(0):
         codes = 2 ** int(pq.group(2) or 8)
         if n < codes:
-            raise EqvlError(f"--index {factory}: product quantisation with {codes} codes needs at least {codes} "
+            raise EqvlError(f"`index` {factory}: product quantisation with {codes} codes needs at least {codes} "
                             f"vectors to train, and there are at most {n}; use PQ{pq.group(1)}x"
-                            f"{max(1, int(np.log2(max(n, 2))))} or --index auto")
+                            f"{max(1, int(np.log2(max(n, 2))))} or `index` auto", params=("index",))

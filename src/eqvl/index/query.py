@@ -22,7 +22,7 @@ def parse_where(where: Mapping[str, Any] | Sequence[str] | None) -> dict[str, li
         for text in where:
             key, sep, value = str(text).partition("=")
             if not sep or not key.strip():
-                raise EqvlError(f"--where {text!r}: expected KEY=VALUE")
+                raise EqvlError(f"`where` {text!r}: expected KEY=VALUE", params=("where",))
             parsed.append((key.strip(), value))
         pairs = parsed
     for key, value in pairs:

@@ -47,7 +47,7 @@ def read_items(spec: str | os.PathLike, fmt: SourceFormat | None = None) -> list
     if path.is_dir():
         items = _from_folder(path)
     elif not path.exists():
-        raise EqvlError(f"--images {path}: no such file or folder")
+        raise EqvlError(f"`images` {path}: no such file or folder", params=("images",))
     else:
         items = _from_listing(path, fmt)
     if not items:
@@ -107,7 +107,7 @@ def read_path_list(spec: str | os.PathLike) -> list[str]:
     """`remove --paths FILE`: one image path per line (relative to the list's folder); blank lines ignored."""
     path = Path(spec)
     if not path.is_file():
-        raise EqvlError(f"--paths {path}: no such file")
+        raise EqvlError(f"`paths` {path}: no such file", params=("paths",))
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():

@@ -107,7 +107,7 @@ def tune(index, spec: ann.IndexSpec, vstore: VectorStore, ids: np.ndarray, queri
          target: float, k: int = 10) -> ann.IndexSpec:
     """`spec` with tuned search parameters and a `tuning` record (see the module docstring)."""
     if not 0 < target <= 1:
-        raise EqvlError(f"--target-recall must be in (0, 1], got {target}")
+        raise EqvlError(f"`target_recall` must be in (0, 1], got {target}", params=("target_recall",))
     keep = ids[~np.isin(ids, queries.exclude)] if len(queries.exclude) else ids
     truth = search.exact_topk(vstore, queries.vectors, keep, k)
     params = dict(spec.params)

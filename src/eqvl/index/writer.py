@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import re
 import sqlite3
 import sys
 import time
@@ -63,7 +64,11 @@ class WriteReport:
 
 
 class RanksError(EqvlError):
-    """An error every rank raised together (so only rank 0 needs to print it)."""
+    """An error every rank raised together (so only rank 0 needs to print it). Only its text crosses
+    ranks, so the parameters it names are read back from the text's backticks."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, params=tuple(dict.fromkeys(re.findall(r"`([a-z][a-z0-9_]*)`", message))))
 
 
 @dataclass
@@ -306,7 +311,7 @@ def remove_paths(root: Path, paths: Sequence[str], ignore_missing: bool = False,
         missing = [p for p in paths if p not in found]
         if missing and not ignore_missing:
             raise EqvlError(f"{len(missing)} path(s) are not in the index, e.g. {missing[0]} "
-                            "(nothing removed; pass --ignore-missing to remove the others)")
+                            "(nothing removed; pass `ignore_missing` to remove the others)", params=("ignore_missing",))
         staged = store.staging_dir(root)
         meta = MetaStore.create(staged / store.META, copy_from=base / store.META)
         meta.delete(list(found.values()))

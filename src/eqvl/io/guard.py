@@ -75,9 +75,9 @@ def check_outputs(paths: Iterable[str | os.PathLike | None], overwrite: bool) ->
                 problems.append(f"{path}: cannot write in {parent} ({why})")
     if existing:
         verb = "exists" if len(existing) == 1 else "exist"
-        problems.append(f"{', '.join(existing)} already {verb}; pass --overwrite to replace")
+        problems.append(f"{', '.join(existing)} already {verb}; pass `overwrite` to replace")
     if problems:
-        raise EqvlError("; ".join(problems))
+        raise EqvlError("; ".join(problems), params=("overwrite",) if existing else ())
     return outputs
 
 

@@ -35,7 +35,7 @@ class DistillLoss(LossTerm):
         if b.teacher_image is None or b.teacher_text is None or b.teacher_logit_scale is None:
             if not self.training:
                 return []  # a --val-data loss is the student's objective without the teacher
-            raise EqvlError("--loss ...+distill needs a teacher: pass --distill-model and --distill-pretrained")
+            raise EqvlError("`loss` ...+distill needs a teacher: pass `distill_model` and `distill_pretrained`", params=("loss", "distill_model", "distill_pretrained"))
         loc = b.local
         student_i = b.logit_scale * b.image[loc] @ b.text.T
         student_t = b.logit_scale * b.text[loc] @ b.image.T

@@ -75,7 +75,7 @@ class HFEncoder:
         directory = Path(directory)
         name = f"hf:{directory}"
         if not (directory / "config.json").is_file():
-            raise EqvlError(f"--model {name}: no config.json in {directory} (expected a save_pretrained directory)")
+            raise EqvlError(f"`model` {name}: no config.json in {directory} (expected a save_pretrained directory)", params=("model",))
         try:
             from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
         except ImportError:
@@ -84,8 +84,8 @@ class HFEncoder:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
             archs = config.architectures or [type(config).__name__.replace("Config", "Model")]
             if archs[0] not in SUPPORTED:
-                raise EqvlError(f"--model {name}: architecture {archs[0]} is not supported; valid: {', '.join(SUPPORTED)} "
-                                "(ITM heads: hf-itm:DIR; vision-language models: vqascore:DIR)")
+                raise EqvlError(f"`model` {name}: architecture {archs[0]} is not supported; valid: {', '.join(SUPPORTED)} "
+                                "(ITM heads: hf-itm:DIR; vision-language models: vqascore:DIR)", params=("model",))
             low = {"fp16": torch.float16, "bf16": torch.bfloat16}
             kwargs: dict[str, Any] = {"dtype": low[precision]} if precision in low else {}
             model = AutoModel.from_pretrained(directory, local_files_only=True, **kwargs)
@@ -94,9 +94,9 @@ class HFEncoder:
         except EqvlError:
             raise
         except (OSError, ValueError, KeyError, ImportError) as exc:  # ImportError: e.g. sentencepiece for SigLIP's tokenizer
-            raise EqvlError(f"--model {name}: cannot load: {str(exc).strip().splitlines()[0]}") from None
+            raise EqvlError(f"`model` {name}: cannot load: {str(exc).strip().splitlines()[0]}", params=("model",)) from None
         if type(model).__name__ not in SUPPORTED:
-            raise EqvlError(f"--model {name}: {type(model).__name__} is not supported; valid: {', '.join(SUPPORTED)}")
+            raise EqvlError(f"`model` {name}: {type(model).__name__} is not supported; valid: {', '.join(SUPPORTED)}", params=("model",))
         return cls(model.to(device), tokenizer, processor, name=name, precision=precision)
 
     @property

@@ -24,23 +24,23 @@ def read_architecture(directory: Path, spec: str, supported: Sequence[str]) -> s
     """`config.json`'s first architecture; refuses (one line) a missing config or an unsupported class."""
     cfg = directory / "config.json"
     if not cfg.is_file():
-        raise EqvlError(f"--model {spec}: no config.json in {directory} (expected a save_pretrained directory)")
+        raise EqvlError(f"`model` {spec}: no config.json in {directory} (expected a save_pretrained directory)", params=("model",))
     try:
         raw = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EqvlError(f"--model {spec}: cannot read {cfg}: {exc}") from None
+        raise EqvlError(f"`model` {spec}: cannot read {cfg}: {exc}", params=("model",)) from None
     archs = raw.get("architectures") or []
     arch = archs[0] if archs else f"(none; model_type {raw.get('model_type')!r})"
     if arch not in supported:
-        raise EqvlError(f"--model {spec}: {cfg} names architecture {arch}; supported: {', '.join(supported)}")
+        raise EqvlError(f"`model` {spec}: {cfg} names architecture {arch}; supported: {', '.join(supported)}", params=("model",))
     return arch
 
 
 def require_files(directory: Path, spec: str, what: str, names: Sequence[str]) -> None:
     """One line naming the file a tokenizer / processor needs when none of `names` is there."""
     if not any((directory / n).is_file() for n in names):
-        raise EqvlError(f"--model {spec}: no {what} in {directory}: expected {' or '.join(names)} "
-                        "(save it with the processor's / tokenizer's save_pretrained)")
+        raise EqvlError(f"`model` {spec}: no {what} in {directory}: expected {' or '.join(names)} "
+                        "(save it with the processor's / tokenizer's save_pretrained)", params=("model",))
 
 
 def load_parts(directory: Path, spec: str, model_cls: Any, precision: str, parts: Sequence[str]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def load_parts(directory: Path, spec: str, model_cls: Any, precision: str, parts
         out["model"] = getattr(transformers, model_cls).from_pretrained(directory, local_files_only=True, **kwargs)
     except (OSError, ValueError, KeyError, ImportError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EqvlError(f"--model {spec}: cannot load: {first}") from None
+        raise EqvlError(f"`model` {spec}: cannot load: {first}", params=("model",)) from None
     return out
 
 

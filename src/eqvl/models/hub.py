@@ -78,9 +78,9 @@ def offline_guard(name: str, tag: str | None) -> Iterator[None]:
         return
     if not cached:
         why = "HF_HUB_OFFLINE is set" if _env_offline() else f"{host} cannot be reached"
-        raise EqvlError(f"--pretrained {tag}: the weights of {name} ({tag}) are not in the local cache and {why}; "
+        raise EqvlError(f"`pretrained` {tag}: the weights of {name} ({tag}) are not in the local cache and {why}; "
                         "download them once where there is network (open_clip caches them under ~/.cache), "
-                        "or pass a local checkpoint file: --pretrained /path/to/weights.bin")
+                        "or pass a local checkpoint file: `pretrained` /path/to/weights.bin", params=("pretrained",))
     with _hub_offline():
         yield
 

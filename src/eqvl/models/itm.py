@@ -102,17 +102,17 @@ class ItmScorer(_BlipBase):
                  itm_score: str = "probability") -> "ItmScorer":
         spec = f"{ITM_PREFIX}{directory}"
         if itm_score not in ITM_SCORES:
-            raise EqvlError(f"--option itm_score={itm_score}: choose from {', '.join(ITM_SCORES)}")
+            raise EqvlError(f"`option` itm_score={itm_score}: choose from {', '.join(ITM_SCORES)}", params=("option",))
         arch, parts = _load(Path(directory), spec, precision, SUPPORTED_ITM)
         if itm_score == "aro" and arch != "BlipForImageTextRetrieval":
-            raise EqvlError(f"--option itm_score=aro is BLIP's (ARO / What'sUp); {spec} is {arch}")
+            raise EqvlError(f"`option` itm_score=aro is BLIP's (ARO / What'sUp); {spec} is {arch}", params=("option",))
         scorer = cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
                      precision=precision, kind="itm" if itm_score == "probability" else "itm-aro")
         if itm_score == "aro":
             scorer.itm_score, scorer.score_kind = "aro", "logit+cosine"
             scorer.enc_token_id = scorer.tokenizer.convert_tokens_to_ids("[ENC]")
             if scorer.enc_token_id in (None, scorer.tokenizer.unk_token_id):
-                raise EqvlError(f"--option itm_score=aro: the tokenizer of {spec} has no [ENC] token")
+                raise EqvlError(f"`option` itm_score=aro: the tokenizer of {spec} has no [ENC] token", params=("option",))
         return scorer
 
     def score_pairs(self, pixels: Any, texts: list[str]) -> torch.Tensor:

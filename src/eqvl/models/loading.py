@@ -22,8 +22,8 @@ _OPTIONS_OF = {"vqascore:": ("question", "answer"), "hf-itm:": ("itm_score",)}
 
 #: model specs whose weights come with them (no --pretrained needed)
 SELF_CONTAINED = (*DIR_PREFIXES, "hf-hub:", "local-dir:")
-NO_PRETRAINED = ("no --pretrained given: pass an open_clip pretrained tag (e.g. openai), a checkpoint file, "
-                 "or --pretrained none to use randomly initialised weights on purpose")
+NO_PRETRAINED = ("no `pretrained` given: pass an open_clip pretrained tag (e.g. openai), a checkpoint file, "
+                 "or `pretrained` none to use randomly initialised weights on purpose")
 
 
 def load_encoder(
@@ -50,13 +50,13 @@ def load_encoder(
     if model.startswith(DIR_PREFIXES):
         return _load_dir(model, pretrained, device, precision, options)
     if options:
-        raise EqvlError(f"--option {', '.join(options)}: only vqascore: (question, answer) and hf-itm: (itm_score) "
-                        "models take these options")
+        raise EqvlError(f"`option` {', '.join(options)}: only vqascore: (question, answer) and hf-itm: (itm_score) "
+                        "models take these options", params=("option",))
     from eqvl.models.openclip import OpenClipEncoder, resolve_model_name
 
     if pretrained is None and not model.startswith(SELF_CONTAINED):
         resolve_model_name(model)  # a misspelt name is the first thing to report
-        raise EqvlError(NO_PRETRAINED)
+        raise EqvlError(NO_PRETRAINED, params=("pretrained",))
     return OpenClipEncoder.create(model, pretrained or "none", seed=seed, device=device, precision=precision)
 
 
@@ -65,12 +65,12 @@ def _load_dir(model: str, pretrained: str | None, device: str, precision: str, o
     prefix = next(p for p in DIR_PREFIXES if model.startswith(p))
     directory = model[len(prefix):]
     if pretrained and pretrained.lower() not in {"none", ""}:
-        raise EqvlError(f"--pretrained is not used with {prefix} models (the weights live in the directory); "
-                        "leave it out or pass none")
+        raise EqvlError(f"`pretrained` is not used with {prefix} models (the weights live in the directory); "
+                        "leave it out or pass none", params=("pretrained",))
     wrong = [k for k in options if k not in _OPTIONS_OF.get(prefix, ())]
     if wrong:
         takers = "; ".join(f"{p} takes {', '.join(o)}" for p, o in _OPTIONS_OF.items())
-        raise EqvlError(f"--option {', '.join(wrong)}: not an option of {prefix} models ({takers})")
+        raise EqvlError(f"`option` {', '.join(wrong)}: not an option of {prefix} models ({takers})", params=("option",))
     if prefix == VQA_PREFIX:
         from eqvl.models.vqascore import VqaScorer
 
@@ -98,11 +98,11 @@ def resolve_model_arg(model: str | None, pretrained: str | None) -> str:
         stored = checkpoint_model_name(pretrained)
         if stored:
             return stored
-        raise EqvlError(f"--model is required: {pretrained} does not store its model name")
+        raise EqvlError(f"`model` is required: {pretrained} does not store its model name", params=("model",))
     if pretrained and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))):
-        raise EqvlError(f"--pretrained {pretrained}: no such file")  # a mistyped path, not a missing --model
-    raise EqvlError("--model is required (or pass --pretrained CHECKPOINT of an eqvl / open_clip training run, "
-                    "which stores it)")
+        raise EqvlError(f"`pretrained` {pretrained}: no such file", params=("pretrained",))  # a mistyped path, not a missing --model
+    raise EqvlError("`model` is required (or pass `pretrained` CHECKPOINT of an eqvl / open_clip training run, "
+                    "which stores it)", params=("model", "pretrained"))
 
 
 def _check_device(device: str) -> None:
@@ -111,6 +111,6 @@ def _check_device(device: str) -> None:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        raise EqvlError(f"--device {device!r}: {exc}") from None
+        raise EqvlError(f"`device` {device!r}: {exc}", params=("device",)) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EqvlError(f"--device {device}: CUDA is not available on this machine")
+        raise EqvlError(f"`device` {device}: CUDA is not available on this machine", params=("device",))

@@ -102,7 +102,7 @@ def _register_config_file(path: Path) -> str:
     open_clip = register_configs()
     cfg = read_json(path)
     if isinstance(cfg, dict) and "model_cfg" in cfg:
-        raise EqvlError(f"{path}: this is an open_clip_config.json; use --model local-dir:{path.parent}")
+        raise EqvlError(f"{path}: this is an open_clip_config.json; use `model` local-dir:{path.parent}", params=("model",))
     missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if not isinstance(cfg, dict) or k not in cfg]
     if missing:
         raise EqvlError(f"{path}: not an open_clip model config (missing {', '.join(missing)})")
@@ -141,15 +141,15 @@ def create_openclip(
         weights = None
     elif os.path.exists(pretrained):
         if not os.path.isfile(pretrained):
-            raise EqvlError(f"--pretrained {pretrained}: not a checkpoint file")
+            raise EqvlError(f"`pretrained` {pretrained}: not a checkpoint file", params=("pretrained",))
         weights = pretrained
     else:
         tags = open_clip.list_pretrained_tags_by_model(name)
         if pretrained not in tags:
             raise EqvlError(
-                f"--pretrained {pretrained!r}: not a file and not a pretrained tag of {name}; "
+                f"`pretrained` {pretrained!r}: not a file and not a pretrained tag of {name}; "
                 f"valid tags: {', '.join(tags) or '(none)'}, a checkpoint path, or none"
-            )
+            , params=("pretrained",))
         weights = pretrained
     if weights and os.path.isfile(weights):
         _check_checkpoint_file(weights)
@@ -163,7 +163,7 @@ def create_openclip(
         raise EqvlError(f"model {model!r}: {exc}") from None
     except RuntimeError as exc:
         if weights and os.path.isfile(weights):
-            raise EqvlError(f"--pretrained {weights}: does not fit --model {model}: {_mismatch(name, weights)}") from None
+            raise EqvlError(f"`pretrained` {weights}: does not fit `model` {model}: {_mismatch(name, weights)}", params=("pretrained", "model")) from None
         raise EqvlError(f"model {model!r} (pretrained {pretrained!r}): {_first_line(exc)}") from None
     except (KeyError, ValueError, OSError) as exc:
         raise EqvlError(f"model {model!r} (pretrained {pretrained!r}): {_first_line(exc)}") from None
@@ -180,7 +180,7 @@ def _check_checkpoint_file(path: str) -> None:
     try:
         torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 - whatever torch says, the useful fact is what the file is
-        raise EqvlError(f"--pretrained {path}: not a model checkpoint: it is {describe_file(path)}") from None
+        raise EqvlError(f"`pretrained` {path}: not a model checkpoint: it is {describe_file(path)}", params=("pretrained",)) from None
 
 
 def _mismatch(name: str, path: str) -> str:

@@ -137,7 +137,7 @@ class VqaScorer:
         self.answer = answer if answer is not None else T2V_ANSWER
         for text, flag in ((self.question, "question"), (self.answer, "answer")):
             if text.count("{}") > 1 or "{" in text.replace("{}", "") or "}" in text.replace("{}", ""):
-                raise EqvlError(f"--option {flag}={text!r}: use at most one {{}} (the caption) and no other braces")
+                raise EqvlError(f"`option` {flag}={text!r}: use at most one {{}} (the caption) and no other braces", params=("option",))
         self.preprocess = VlmImagePrep(family.image, _background(processor), _factor(processor))
         self._hash = WeightsHash()
         if not family.teacher_forced:
@@ -171,9 +171,9 @@ class VqaScorer:
         ids = self.tokenizer.encode(answer, add_special_tokens=False)
         if len(ids) != 1:
             pieces = self.tokenizer.convert_ids_to_tokens(ids)
-            raise EqvlError(f"--model {self.name}: the answer {answer!r} is {len(ids)} tokens for this tokenizer "
-                            f"({pieces}); VQAScore reads one token: pass --option answer=WORD with a single-token "
-                            "answer (e.g. one without a leading space, or the tokenizer's own spelling of Yes)")
+            raise EqvlError(f"`model` {self.name}: the answer {answer!r} is {len(ids)} tokens for this tokenizer "
+                            f"({pieces}); VQAScore reads one token: pass `option` answer=WORD with a single-token "
+                            "answer (e.g. one without a leading space, or the tokenizer's own spelling of Yes)", params=("model", "option"))
         return int(ids[0])
 
     def prompt(self, text: str) -> tuple[str, list[int]]:

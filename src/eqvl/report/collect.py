@@ -121,8 +121,8 @@ def _pair_scores(result_paths: Sequence, score_paths: Sequence) -> dict[int, Pat
         return pairs
     if len(score_paths) == len(result_paths):
         return {i: Path(sp) for i, sp in enumerate(score_paths)}
-    raise EqvlError("cannot pair --scores files with results: name them like the results file "
-                    "(results.json -> results.npz) or give one per results file, in the same order")
+    raise EqvlError("cannot pair `scores` files with results: name them like the results file "
+                    "(results.json -> results.npz) or give one per results file, in the same order", params=("scores",))
 
 
 def _auto_labels(runs: list[Run]) -> None:

@@ -130,9 +130,9 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
         self.epoch, self.skip = 0, 0
         if self.n < self.b * world:
             raise EqvlError(f"{n} usable rows are fewer than one global batch ({batch_size} x {world} processes); "
-                            "lower --batch-size")
+                            "lower `batch_size`", params=("batch_size",))
         if batch_size % groups:
-            raise EqvlError(f"--batch-size {batch_size} must be a multiple of --batch-groups {groups}")
+            raise EqvlError(f"`batch_size` {batch_size} must be a multiple of `batch_groups` {groups}", params=("batch_size", "batch_groups"))
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip

@@ -11,10 +11,10 @@ damaged. A checkpoint holding a non-finite weight is never written.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from eqvl.io import atomic_open
 from eqvl.train.guards import first_nonfinite
 from eqvl.train.config import TrainConfig
 from eqvl.distributed import DistInfo, barrier
+
+log = logging.getLogger(__name__)
 
 LATEST = "epoch_latest.pt"
 
@@ -97,7 +99,7 @@ def find_resume(spec: str, output: str | Path) -> Path | None:
     if spec != "latest":
         path = Path(spec)
         if not path.is_file():
-            raise EqvlError(f"--resume {spec}: no such checkpoint file (or use --resume latest)")
+            raise EqvlError(f"`resume` {spec}: no such checkpoint file (or use `resume` latest)", params=("resume",))
         return path
     ckdir = Path(output) / "checkpoints"
     latest = ckdir / LATEST
@@ -107,12 +109,12 @@ def find_resume(spec: str, output: str | Path) -> Path | None:
     for candidate in epoch_files(ckdir):
         why = _unreadable(candidate)
         if why is None:
-            print(f"eqvl train: {latest} is {problem}; resuming from {candidate.name}, the newest readable "
-                  "epoch checkpoint", file=sys.stderr)
+            log.warning("%s is %s; resuming from %s, the newest readable epoch checkpoint", latest, problem,
+                        candidate.name)
             return candidate
-        print(f"eqvl train: skipping {candidate}: {why}", file=sys.stderr)
+        log.warning("skipping %s: %s", candidate, why)
     if problem != "missing":
-        raise EqvlError(f"--resume latest: {latest} is {problem}, and no readable epoch_N.pt is beside it")
+        raise EqvlError(f"`resume` latest: {latest} is {problem}, and no readable epoch_N.pt is beside it", params=("resume",))
     return None
 
 
@@ -155,8 +157,7 @@ def clean_temporaries(out: Path) -> None:
                 tmp.unlink()
                 removed += 1
     if removed:
-        print(f"eqvl train: removed {removed} temporary file(s) of interrupted writes ({size / 1e6:.1f} MB) "
-              f"in {out}", file=sys.stderr)
+        log.info("removed %d temporary file(s) of interrupted writes (%.1f MB) in %s", removed, size / 1e6, out)
 
 
 def prepare_output(cfg: TrainConfig, info: DistInfo) -> Path | None:
@@ -167,9 +168,9 @@ def prepare_output(cfg: TrainConfig, info: DistInfo) -> Path | None:
         clean_temporaries(Path(cfg.output))
     resume_path = find_resume(cfg.resume, cfg.output) if cfg.resume else None
     if cfg.resume == "latest" and resume_path is None and info.is_main:
-        print(f"eqvl train: --resume latest: {ckdir} has no checkpoint yet; starting a fresh run", file=sys.stderr)
+        log.info("`resume` latest: %s has no checkpoint yet; starting a fresh run", ckdir, extra={"params": ("resume",)})
     if resume_path is None and not cfg.overwrite and ckdir.is_dir() and any(ckdir.glob("*.pt")):
-        raise EqvlError(f"{ckdir} already has checkpoints; pass --resume latest to continue or --overwrite to start over")
+        raise EqvlError(f"{ckdir} already has checkpoints; pass `resume` latest to continue or `overwrite` to start over", params=("resume", "overwrite"))
     if info.is_main and resume_path is None and (ckdir / LATEST).exists():
         (ckdir / LATEST).unlink()
     return resume_path
@@ -206,8 +207,8 @@ class Checkpointer:
             problem = self.probe.problem(self.state.model, self.autocast) if self.probe is not None else None
             if problem is not None:
                 raise EqvlError(f"step {self.state.step}: the model is broken: {problem}; not writing "
-                                f"{', '.join(names)} (the checkpoints on disk are untouched). Lower --lr, set "
-                                "--grad-clip-norm, or resume from an earlier epoch_N.pt")
+                                f"{', '.join(names)} (the checkpoints on disk are untouched). Lower `lr`, set "
+                                "`grad_clip_norm`, or resume from an earlier epoch_N.pt", params=("lr", "grad_clip_norm"))
             if self.export is not None and names[0].startswith("epoch_") and names[0] != LATEST:
                 self.export(self.ckdir, names[0])  # first: a kill before the .pt below redoes this epoch and its dir
             first = save_checkpoint(self.ckdir / names[0], blob)

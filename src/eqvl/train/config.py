@@ -225,8 +225,8 @@ class TrainConfig:
             raise EqvlError("lr_scheduler const-cooldown needs epochs_cooldown (the epochs of the final decay)",
                             param="epochs_cooldown")
         if ("distill" in self.loss_spec.terms) != bool(self.distill_model):
-            raise EqvlError("distillation needs both: --loss ...+distill and --distill-model (with "
-                            "--distill-pretrained)", param="distill_model")
+            raise EqvlError("distillation needs both: `loss` ...+distill and `distill_model` (with "
+                            "`distill_pretrained`)", params=("distill_model", "loss", "distill_pretrained"))
         for spec in self.eval_benchmark:
             if ":" not in spec:
                 raise EqvlError(f"eval_benchmark {spec!r}: expected NAME:PATH (e.g. winoground:/data/wino)",

@@ -62,8 +62,8 @@ class NonFiniteGuard:
             return
         already = f"; {self.skipped} earlier step(s) were skipped (--skip-nonfinite {self.limit})" if self.limit else ""
         raise EqvlError(f"step {step}: non-finite {what}; stopped before the update, no checkpoint holds it{already}. "
-                        "Lower --lr, set --grad-clip-norm, check the data, or pass --skip-nonfinite N to skip "
-                        "up to N such steps")
+                        "Lower `lr`, set `grad_clip_norm`, check the data, or pass `skip_nonfinite` N to skip "
+                        "up to N such steps", params=("lr", "grad_clip_norm", "skip_nonfinite"))
 
 
 class BufferSnapshot:

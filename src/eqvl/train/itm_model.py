@@ -158,13 +158,13 @@ class ItmBundle:
 def check_itm_losses(spec: str, arch: str, terms: tuple[str, ...]) -> None:
     """One line naming the architecture and the losses it trains with, for anything else."""
     if arch not in TRAINABLE_ITM:
-        raise EqvlError(f"--model {spec} is a {arch}: eqvl trains ITM heads of {', '.join(TRAINABLE_ITM)} "
+        raise EqvlError(f"`model` {spec} is a {arch}: eqvl trains ITM heads of {', '.join(TRAINABLE_ITM)} "
                         f"(losses {', '.join(ITM_LOSSES)}); open_clip models train with itc, eqsim, ce, hardpos",
-                        param="model")
+                        params=("model",))
     bad = [t for t in terms if t not in ITM_LOSSES]
     if bad:
-        raise EqvlError(f"--loss {'+'.join(terms)}: {arch} ({spec}) trains with {', '.join(ITM_LOSSES)}, not "
-                        f"{', '.join(bad)}", param="loss")
+        raise EqvlError(f"`loss` {'+'.join(terms)}: {arch} ({spec}) trains with {', '.join(ITM_LOSSES)}, not "
+                        f"{', '.join(bad)}", params=("loss",))
 
 
 def architecture(directory: Path, spec: str) -> str:
@@ -173,8 +173,8 @@ def architecture(directory: Path, spec: str) -> str:
     try:
         raw = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EqvlError(f"--model {spec}: cannot read {cfg} (expected a save_pretrained directory): {exc}",
-                        param="model") from None
+        raise EqvlError(f"`model` {spec}: cannot read {cfg} (expected a save_pretrained directory): {exc}",
+                        params=("model",)) from None
     archs = raw.get("architectures") or []
     return str(archs[0]) if archs else f"model without architectures (model_type {raw.get('model_type')!r})"
 
@@ -211,7 +211,7 @@ def build_itm_bundle(spec: str, terms: tuple[str, ...], device: torch.device, se
         parts = load_parts(directory, spec, arch, precision, ("tokenizer", "image_processor"))
     blip, tok = parts["model"], parts["tokenizer"]
     if tok.pad_token_id is None:
-        raise EqvlError(f"--model {spec}: its tokenizer has no pad token", param="model")
+        raise EqvlError(f"`model` {spec}: its tokenizer has no pad token", params=("model",))
     length = int(min(getattr(tok, "model_max_length", 512) or 512, blip.config.text_config.max_position_embeddings))
     model = ItmTrainModel(blip, tok.pad_token_id).to(device).train()
     pre = HFImagePreprocess(parts["image_processor"])
@@ -223,11 +223,11 @@ def build_itm_model(cfg: Any, info: Any) -> ItmBundle:
     tower (and its ITC projection); the fusion lives in the text encoder, so --lock-text is refused."""
     spec = str(cfg.model)
     if cfg.pretrained not in (None, "none") and cfg.pretrained != spec:
-        raise EqvlError(f"--pretrained {cfg.pretrained}: an hf-itm: model loads its weights from its directory; "
-                        "leave --pretrained out", param="pretrained")
+        raise EqvlError(f"`pretrained` {cfg.pretrained}: an hf-itm: model loads its weights from its directory; "
+                        "leave `pretrained` out", params=("pretrained",))
     if cfg.lock_text:
-        raise EqvlError(f"--lock-text: {spec}'s text encoder is also its image-text fusion; lock the image "
-                        "tower (--lock-image) or nothing", param="lock_text")
+        raise EqvlError(f"`lock_text`: {spec}'s text encoder is also its image-text fusion; lock the image "
+                        "tower (`lock_image`) or nothing", params=("lock_text", "lock_image"))
     bundle = build_itm_bundle(spec, cfg.loss_spec.terms, info.device, cfg.seed, cfg.precision)
     blip = bundle.model.blip
     if cfg.lock_image:

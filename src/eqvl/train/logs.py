@@ -19,13 +19,13 @@ def check_loggers(names: list[str]) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter  # noqa: F401
         except ImportError:
-            raise EqvlError("--tensorboard / --report-to tensorboard needs the tensorboard package: "
-                            "pip install 'eqvl[tensorboard]'") from None
+            raise EqvlError("`tensorboard` / `report_to` tensorboard needs the tensorboard package: "
+                            "pip install 'eqvl[tensorboard]'", params=("tensorboard", "report_to")) from None
     if "wandb" in names:
         try:
             import wandb  # noqa: F401
         except ImportError:
-            raise EqvlError("--report-to wandb needs the wandb package: pip install 'eqvl[wandb]'") from None
+            raise EqvlError("`report_to` wandb needs the wandb package: pip install 'eqvl[wandb]'", params=("report_to",)) from None
 
 
 class MetricsLog:
@@ -45,7 +45,7 @@ class MetricsLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                raise EqvlError("--tensorboard needs the tensorboard package: pip install 'eqvl[tensorboard]'") from None
+                raise EqvlError("`tensorboard` needs the tensorboard package: pip install 'eqvl[tensorboard]'", params=("tensorboard",)) from None
             self.tb = SummaryWriter(str(tensorboard_dir))
         self.wandb = _start_wandb(wandb) if wandb is not None else None
 
@@ -89,6 +89,6 @@ def _start_wandb(kwargs: dict[str, Any]) -> Any:
     try:
         import wandb
     except ImportError:
-        raise EqvlError("--report-to wandb needs the wandb package: pip install 'eqvl[wandb]'") from None
+        raise EqvlError("`report_to` wandb needs the wandb package: pip install 'eqvl[wandb]'", params=("report_to",)) from None
     run_id = "eqvl-" + hashlib.blake2b(str(kwargs.get("dir", "")).encode(), digest_size=8).hexdigest()
     return wandb.init(id=run_id, resume="allow", **kwargs)

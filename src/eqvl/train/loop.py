@@ -11,9 +11,9 @@ Ctrl-C finishes the current step, saves a resumable checkpoint and says how to c
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +43,8 @@ from eqvl.train.records import UNTYPED, DataReport
 from eqvl.train.schedule import scheduled_lr, set_lr
 from eqvl.train.setup import (DataPipeline, TrainState, build_data, build_loss, build_model, build_state, build_teacher,
                               read_rows, reconcile_resume, resolve_model, restore, seed_everything)
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TrainResult", "train", "forward_loss", "DEFAULT_AUGMENTER"]
 
@@ -120,7 +122,7 @@ class _Run:
         ckpt = load_checkpoint(self.resume_path) if self.resume_path is not None else None
         self.cfg, note = resolve_lr(self.cfg, ckpt)  # lr=None: a fine-tuning rate when weights are loaded
         if note and info.is_main:
-            print(f"eqvl train: {note}", file=sys.stderr)
+            log.info(note, extra={"params": ("lr", "pretrained")})
         self.cfg = cfg = reconcile_resume(self.cfg, ckpt, str(self.resume_path)) if ckpt else resolve_model(self.cfg)
         self.bundle = build_model(cfg, info, resuming=ckpt is not None)
         self.teacher = build_teacher(cfg, info)  # --distill-model, frozen; None without distillation
@@ -128,7 +130,7 @@ class _Run:
                                              self.augmenter)
         self.steps_per_epoch = self.data.batches_per_epoch // cfg.accum_freq
         if self.steps_per_epoch < 1:
-            raise EqvlError(f"one epoch has {self.data.batches_per_epoch} batches, fewer than --accum-freq {cfg.accum_freq}")
+            raise EqvlError(f"one epoch has {self.data.batches_per_epoch} batches, fewer than `accum_freq` {cfg.accum_freq}", params=("accum_freq",))
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.max_steps = cfg.max_steps if cfg.max_steps is not None else self.total_steps
         loss_fn = build_loss(cfg, n_types=len(self.data.types)).to(info.device)
@@ -161,22 +163,22 @@ class _Run:
         self.log.log({"event": "resume" if resumed else "start", "step": step, "data": self.data.report.to_dict(),
                       "world": info.world, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
                       "negative_types": self.data.types, "config": cfg.to_dict()})
-        print(f"eqvl train: {self.data.report.summary()}", file=sys.stderr)
+        log.info(self.data.report.summary())
         if cfg.loss_spec.uses_caption_types and self.data.types == [UNTYPED]:
             # CE-CLIP learns one margin per negative type; a file without types quietly gets one shared margin
-            print(f"eqvl train: warning: --loss {cfg.loss}: {cfg.train_data} has no hard_negative_types, so every hard "
-                  "negative shares one 'untyped' CE margin instead of one per type (eqvl augment writes the types)",
-                  file=sys.stderr)
+            log.warning("`loss` %s: %s has no hard_negative_types, so every hard negative shares one 'untyped' CE "
+                        "margin instead of one per type (eqvl augment writes the types)", cfg.loss, cfg.train_data,
+                        extra={"params": ("loss",)})
         if resumed:
-            print(f"eqvl train: resumed from {self.resume_path} at step {step}", file=sys.stderr)
+            log.info("resumed from %s at step %d", self.resume_path, step)
 
     def run(self) -> TrainResult:
         self.setup()
         if self.resume_path is not None and (self.state.step >= self.max_steps or self.state.start_epoch >= self.cfg.epochs):
             if self.info.is_main:  # a finished run: say so instead of "resumed ... at step N" and nothing
-                print(f"eqvl train: {self.resume_path} is a finished run (step {self.state.step}, epoch "
-                      f"{self.state.start_epoch} of --epochs {self.cfg.epochs}): nothing to train; raise --epochs "
-                      "or --max-steps to go on", file=sys.stderr)
+                log.info("%s is a finished run (step %d, epoch %d of `epochs` %d): nothing to train; raise `epochs` "
+                         "or `max_steps` to go on", self.resume_path, self.state.step, self.state.start_epoch,
+                         self.cfg.epochs, extra={"params": ("epochs", "max_steps")})
             return TrainResult(output_dir=self.out, final_checkpoint=None, data_report=self.data.report,
                                steps=self.state.step)
         self.start_log()
@@ -217,8 +219,8 @@ class _Run:
             self.interrupted = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
             if self.info.is_main:
-                print("\neqvl train: stopping after this step to save a resumable checkpoint "
-                      "(Ctrl-C again to quit without it)", file=sys.stderr)
+                log.warning("stopping after this step to save a resumable checkpoint (Ctrl-C again to quit "
+                            "without it)")
 
         signal.signal(signal.SIGINT, on_sigint)
         try:
@@ -292,8 +294,7 @@ class _Run:
                                      self.state.step, self.autocast, self.input_dtype)}
             if self.log is not None:
                 self.log.log(rec)
-            print(f"eqvl train: validation at step {self.state.step}: loss {rec['val/loss']:.4f} "
-                  f"({rec['val_rows']} rows)", file=sys.stderr)
+            log.info("validation at step %d: loss %.4f (%d rows)", self.state.step, rec["val/loss"], rec["val_rows"])
             if self.on_eval is not None:
                 self.on_eval(rec)
         barrier(self.info)
@@ -303,8 +304,8 @@ class _Run:
         at_end = consumed + self.cfg.accum_freq > per_epoch
         path = self.saver.save([LATEST], epoch + 1 if at_end else epoch, 0 if at_end else consumed)
         if self.info.is_main:
-            print(f"eqvl train: interrupted at step {self.state.step}; saved {path}. To continue, run the same "
-                  f"command with --resume latest (--output {self.cfg.output})", file=sys.stderr)
+            log.warning("interrupted at step %d; saved %s. To continue, run the same command with `resume` latest "
+                        "(`output` %s)", self.state.step, path, self.cfg.output, extra={"params": ("resume", "output")})
         raise KeyboardInterrupt
 
     def train_step(self, it: Any) -> dict[str, torch.Tensor] | None:
@@ -320,7 +321,7 @@ class _Run:
             batch = next(it)
             note = self.same.add(batch.same_as_caption)  # counted on the CPU, before the copy: no device sync
             if note and info.is_main:
-                print(f"eqvl train: warning: step {state.step + 1}: {note}", file=sys.stderr)
+                log.warning("step %d: %s", state.step + 1, note)
             batch = batch.to(info.device)
             batch.images = batch.images.to(self.input_dtype)
             self.probe.capture(batch)
@@ -363,8 +364,8 @@ class _Run:
             if self.log is not None:
                 self.log.log({"event": "skipped_nonfinite", "step": state.step, "what": what,
                               "skipped": self.guard.skipped})
-                print(f"eqvl train: step {state.step}: skipped, non-finite {what} "
-                      f"({self.guard.skipped}/{cfg.skip_nonfinite} of --skip-nonfinite)", file=sys.stderr)
+                log.warning("step %d: skipped, non-finite %s (%d/%d of `skip_nonfinite`)", state.step, what,
+                            self.guard.skipped, cfg.skip_nonfinite, extra={"params": ("skip_nonfinite",)})
             return False
         if state.scaler is not None:
             state.scaler.step(state.optimizer)

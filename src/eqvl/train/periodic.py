@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any, Callable
 
 import torch
@@ -10,6 +10,8 @@ import torch
 from eqvl.train.config import TrainConfig
 from eqvl.distributed import DistInfo, barrier
 from eqvl.train.logs import MetricsLog
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate_benchmarks(cfg: TrainConfig, model: torch.nn.Module, bundle: Any, step: int, epoch: int,
@@ -38,8 +40,7 @@ def evaluate_benchmarks(cfg: TrainConfig, model: torch.nn.Module, bundle: Any, s
             model.train()
         if log is not None:
             log.log(rec)
-            print(f"eqvl train: eval at step {step}: " + ", ".join(f"{k[5:]}={v:.3f}" for k, v in rec.items()
-                                                                   if k.startswith("eval/")), file=sys.stderr)
+            logger.info("eval at step %d: %s", step, ", ".join(f"{k[5:]}={v:.3f}" for k, v in rec.items() if k.startswith("eval/")))
         if on_eval is not None:
             on_eval(rec)
     barrier(info)

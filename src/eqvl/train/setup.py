@@ -5,9 +5,9 @@ Order matters for the user: cheap checks (loss flags, data file) fail before a l
 
 from __future__ import annotations
 
+import logging
 import os
 import random
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +23,8 @@ from eqvl.train.dataset import Augmenter, PairDataset
 from eqvl.distributed import DistInfo
 from eqvl.train.guards import first_nonfinite
 from eqvl.train.records import DataReport, Row, data_kind, read_pairs
+
+log = logging.getLogger(__name__)
 
 
 def build_loss(cfg: TrainConfig, n_types: int = 1) -> CombinedLoss:
@@ -70,14 +72,14 @@ def _hard_text_plan(cfg: TrainConfig, probe: CombinedLoss, rows: list[Row], has:
     gen_neg, gen_pos = need_neg and not has["hard_negatives"], need_pos and not has["hard_positives"]
     if (gen_neg or gen_pos) and augmenter is None:
         missing = "hard_negatives" if gen_neg else "hard_positives"
-        raise EqvlError(f"--loss {cfg.loss} needs {missing.replace('_', ' ')}, {source} has no {missing!r} column, "
-                        "and eqvl.augment.augment_caption is not available to generate them")
+        raise EqvlError(f"`loss` {cfg.loss} needs {missing.replace('_', ' ')}, {source} has no {missing!r} column, "
+                        "and eqvl.augment.augment_caption is not available to generate them", params=("loss",))
     k = (cfg.max_hard_negatives if gen_neg else min(cfg.max_hard_negatives, max(len(r.pair.hard_negatives) for r in rows))) if need_neg else 0
     p = (cfg.max_hard_positives if gen_pos else min(cfg.max_hard_positives, max(len(r.pair.hard_positives) for r in rows))) if need_pos else 0
     for needed, have, what in ((need_neg, k, "hard negatives"), (need_pos, p, "hard positives")):
         if needed and not have:
-            raise EqvlError(f"--loss {cfg.loss} needs {what}, but no row of {source} has any "
-                            f"(or --max-{what.replace(' ', '-')} is 0)")
+            raise EqvlError(f"`loss` {cfg.loss} needs {what}, but no row of {source} has any "
+                            f"(or `max`-{what.replace(' ', '-')} is 0)", params=("loss", "max"))
     return gen_neg, gen_pos, k, p
 
 
@@ -96,8 +98,8 @@ def build_data(cfg: TrainConfig, info: DistInfo, bundle: Any, probe: CombinedLos
                           max_positives=cfg.max_hard_positives, augmenter=augmenter)
     collate = Collate(bundle.tokenizer, k, p, {t: i for i, t in enumerate(types)}, cache=cfg.preload)
     if cfg.batch_groups > 1 and report.n_bad:
-        raise EqvlError(f"--batch-groups {cfg.batch_groups} keeps consecutive rows together, but {report.n_bad} rows of "
-                        f"{source} were skipped, which would shift every later group; fix or drop them first")
+        raise EqvlError(f"`batch_groups` {cfg.batch_groups} keeps consecutive rows together, but {report.n_bad} rows of "
+                        f"{source} were skipped, which would shift every later group; fix or drop them first", params=("batch_groups",))
     sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank,
                                  cfg.order_seed if shuffle_seed is None else shuffle_seed, cfg.batch_groups)
     if cfg.close_cache:  # ITM models: the close-set cache, built or checked before the first step
@@ -117,9 +119,9 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
 
         return build_itm_model(cfg, info)
     if cfg.loss_spec.needs_pair_scores:
-        raise EqvlError(f"--loss {cfg.loss}: itm needs a model with an image-text matching head (hf-itm:DIR of a "
+        raise EqvlError(f"`loss` {cfg.loss}: itm needs a model with an image-text matching head (hf-itm:DIR of a "
                         f"BlipForImageTextRetrieval); {cfg.model} is a dual encoder (losses: itc, eqsim, ce, hardpos)",
-                        param="loss")
+                        params=("loss",))
     weights = cfg.pretrained or "none"
     if resuming and _is_path(weights):
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
@@ -132,19 +134,19 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
                              options=options)
     model = bundle.model
     if weights == "none" and not resuming and info.is_main:
-        print(f"eqvl train: --pretrained none: {cfg.model} starts from random weights (seed {cfg.seed})",
-              file=sys.stderr)
+        log.info("`pretrained` none: %s starts from random weights (seed %d)", cfg.model, cfg.seed,
+                 extra={"params": ("pretrained",)})
     if weights != "none":
         bad = first_nonfinite(model.state_dict().items())
         if bad is not None:
-            raise EqvlError(f"--pretrained {weights}: weight {bad} is not finite; training from it would give NaN")
+            raise EqvlError(f"`pretrained` {weights}: weight {bad} is not finite; training from it would give NaN", params=("pretrained",))
     if cfg.lock_image:
         try:
             model.lock_image_tower(unlocked_groups=cfg.lock_image_unlocked_groups,
                                    freeze_bn_stats=cfg.lock_image_freeze_bn_stats)
         except AssertionError as exc:  # e.g. open_clip's ModifiedResNet locks only as a whole
-            raise EqvlError(f"--lock-image-unlocked-groups {cfg.lock_image_unlocked_groups}: open_clip cannot do this "
-                            f"for {cfg.model}'s image tower ({exc}); use 0") from None
+            raise EqvlError(f"`lock_image_unlocked_groups` {cfg.lock_image_unlocked_groups}: open_clip cannot do this "
+                            f"for {cfg.model}'s image tower ({exc}); use 0", params=("lock_image_unlocked_groups",)) from None
     if cfg.lock_text:
         try:
             model.lock_text_tower(unlocked_layers=cfg.lock_text_unlocked_layers,
@@ -152,8 +154,9 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
         except AssertionError:  # open_clip's own text tower cannot leave its LayerNorms trainable
             model.lock_text_tower(unlocked_layers=cfg.lock_text_unlocked_layers, freeze_layer_norm=True)
             if info.is_main:
-                print(f"eqvl train: --lock-text: {cfg.model}'s text tower freezes its LayerNorms with the locked "
-                      "layers (open_clip supports trainable ones only in Hugging Face text towers)", file=sys.stderr)
+                log.info("`lock_text`: %s's text tower freezes its LayerNorms with the locked layers (open_clip "
+                         "supports trainable ones only in Hugging Face text towers)", cfg.model,
+                         extra={"params": ("lock_text",)})
     if cfg.grad_checkpointing:
         model.set_grad_checkpointing(True)
     model.train()
@@ -192,14 +195,15 @@ def reconcile_resume(cfg: TrainConfig, ckpt: dict[str, Any], source: str) -> Tra
         cfg = replace(cfg, pretrained=saved.get("pretrained") or "none")
     for name in RESUME_FIXED:
         if saved.get(name) is not None and getattr(cfg, name) != saved[name]:
-            flag = "--" + name.replace("_", "-")
-            raise EqvlError(f"--resume {source}: that run used {flag} {saved[name]}, this one {flag} "
-                            f"{getattr(cfg, name)}; resume with the same {flag}, or start a new --output")
+            raise EqvlError(f"`resume` {source}: that run used `{name}` {saved[name]}, this one `{name}` "
+                            f"{getattr(cfg, name)}; resume with the same `{name}`, or start a new `output`",
+                            params=("resume", name, "output"))
     now = cfg.to_dict()
-    changed = [f"--{k.replace('_', '-')} {'left out' if now[k] is None else now[k]} (was {saved[k]})" for k in now
-               if k in saved and k not in RESUME_QUIET and k not in RESUME_FIXED and now[k] != saved[k]]
+    changed = [k for k in now if k in saved and k not in RESUME_QUIET and k not in RESUME_FIXED and now[k] != saved[k]]
     if changed:
-        print(f"eqvl train: resuming {source} with changed flags: {', '.join(changed)}", file=sys.stderr)
+        log.info("resuming %s with changed settings: %s", source,
+                 ", ".join(f"`{k}` {'left out' if now[k] is None else now[k]} (was {saved[k]})" for k in changed),
+                 extra={"params": tuple(changed)})
     return cfg
 
 
@@ -263,15 +267,15 @@ def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConf
     try:
         state.model.load_state_dict(weights)
     except RuntimeError:
-        raise EqvlError(f"--resume {source}: does not fit --model {cfg.model}: "
-                        f"{describe_mismatch(state.model.state_dict(), weights)}") from None
+        raise EqvlError(f"`resume` {source}: does not fit `model` {cfg.model}: "
+                        f"{describe_mismatch(state.model.state_dict(), weights)}", params=("resume", "model")) from None
     bad = first_nonfinite(weights.items())
     if bad is not None:
-        raise EqvlError(f"--resume {source}: weight {bad} is not finite; resume from an earlier epoch_N.pt")
+        raise EqvlError(f"`resume` {source}: weight {bad} is not finite; resume from an earlier epoch_N.pt", params=("resume",))
     saved_types = ckpt.get("negative_types")
     if saved_types is not None and list(saved_types) != list(types) and cfg.loss_spec.uses_caption_types:
-        raise EqvlError(f"--resume {source}: that run's hard-negative types were {', '.join(saved_types)}, this "
-                        f"--train-data gives {', '.join(types)}; resume on the same --train-data")
+        raise EqvlError(f"`resume` {source}: that run's hard-negative types were {', '.join(saved_types)}, this "
+                        f"`train_data` gives {', '.join(types)}; resume on the same `train_data`", params=("resume", "train_data"))
     state.optimizer.load_state_dict(ckpt["optimizer"])
     if state.scaler is not None and ckpt.get("scaler"):
         state.scaler.load_state_dict(ckpt["scaler"])
@@ -280,5 +284,5 @@ def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConf
     state.step, state.start_epoch, state.skip = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt.get("batch_in_epoch", 0))
     was = ckpt.get("global_batch", cfg.batch_size * info.world)
     if state.skip and was != cfg.batch_size * info.world:
-        raise EqvlError(f"--resume {source}: it stopped mid-epoch with a global batch of {was}; resume with the same "
-                        f"--batch-size x processes (now {cfg.batch_size} x {info.world})")
+        raise EqvlError(f"`resume` {source}: it stopped mid-epoch with a global batch of {was}; resume with the same "
+                        f"`batch_size` x processes (now {cfg.batch_size} x {info.world})", params=("resume", "batch_size"))

@@ -9,7 +9,7 @@ the model in eval mode and a copy of the loss (so CE's margins and EqSim's count
 from __future__ import annotations
 
 import copy
-import sys
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ from eqvl.train.config import TrainConfig
 from eqvl.train.dataset import Augmenter, PairDataset
 from eqvl.distributed import DistInfo
 from eqvl.train.setup import DataPipeline, read_rows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,14 +43,14 @@ def build_validation(cfg: TrainConfig, bundle: Any, probe: CombinedLoss, train: 
     gen_neg = probe.needs_negatives and not has["hard_negatives"]
     gen_pos = probe.needs_positives and not has["hard_positives"]
     if (gen_neg or gen_pos) and augmenter is None:
-        raise EqvlError(f"--val-data {cfg.val_data}: --loss {cfg.loss} needs hard negatives / positives the file "
-                        "does not have, and eqvl.augment is not available to generate them")
+        raise EqvlError(f"`val_data` {cfg.val_data}: `loss` {cfg.loss} needs hard negatives / positives the file "
+                        "does not have, and eqvl.augment is not available to generate them", params=("val_data", "loss"))
     dataset = PairDataset(rows, bundle.preprocess_val, negatives=probe.needs_negatives,
                           positives=probe.needs_positives, generate_negatives=gen_neg, generate_positives=gen_pos,
                           seed=cfg.order_seed, deterministic_transform=True, max_negatives=cfg.max_hard_negatives,
                           max_positives=cfg.max_hard_positives, augmenter=augmenter)
     collate = Collate(bundle.tokenizer, train.k, train.p, {t: i for i, t in enumerate(train.types)})
-    print(f"eqvl train: validation {report.summary()}", file=sys.stderr)
+    log.info("validation %s", report.summary())
     return Validation(dataset, collate, min(cfg.batch_size, len(rows)), train.k, train.p)
 
 

@@ -114,7 +114,7 @@ def read_timed_captions(annotations: str | Path) -> list[Span]:
 def read_captions(annotations: str | Path, videos_dir: str | Path, pairs: str = "all") -> Plan:
     """The twins plan: middle frame per span, pairs of spans within each video (YouCook2's rule)."""
     if pairs not in ("all", "consecutive"):
-        raise EqvlError(f"--pairs must be all or consecutive, got {pairs!r}")
+        raise EqvlError(f"`pairs` must be all or consecutive, got {pairs!r}", params=("pairs",))
     by_video: dict[str, list[Span]] = defaultdict(list)
     for span in read_timed_captions(annotations):
         by_video[span.video].append(span)

@@ -53,7 +53,7 @@ def _image(out: Path, rel: str, root: Path, subset: str) -> str:
 def export_eqben(out: str | Path, rows: Iterable[dict], subset: str) -> str:
     """Write the EqBen layout under `out/eqben`; returns the annotation file's path relative to `out`."""
     if subset not in FOLDERS:
-        raise EqvlError(f"--export eqben: no EqBen layout for subset {subset!r}; valid: {', '.join(FOLDERS)}")
+        raise EqvlError(f"`export` eqben: no EqBen layout for subset {subset!r}; valid: {', '.join(FOLDERS)}", params=("export",))
     out = Path(out)
     folder = FOLDERS[subset]
     root = out / "eqben" / "image" / folder

@@ -110,7 +110,7 @@ def _save(image: Image.Image, path: Path, fmt: str) -> None:
 def _load_frames(plan: VideoPlan, errors: dict[str, str], threads: int = 0) -> dict[str, Image.Image]:
     specs = sorted(plan.frames.values(), key=lambda s: (s.index if s.index is not None else -1, s.time or 0.0, s.name))
     if plan.source is None:
-        raise DataError(f"video {plan.video!r}: no --videos or --frames folder given")
+        raise DataError(f"video {plan.video!r}: no `videos` or `frames` folder given", params=("videos", "frames"))
     if plan.source_kind == "frames":
         out = {}
         for spec in specs:

@@ -53,16 +53,16 @@ class BuildConfig:
         if self.workers < 0:
             raise EqvlError(f"`workers` must be >= 0 (0 = in this process), got {self.workers}", param="workers")
         if self.image_format not in ("jpg", "png"):
-            raise EqvlError(f"--image-format must be jpg or png, got {self.image_format!r}")
+            raise EqvlError(f"`image_format` must be jpg or png, got {self.image_format!r}", params=("image_format",))
         if self.overwrite and self.resume:
-            raise EqvlError("--overwrite and --resume exclude each other")
+            raise EqvlError("`overwrite` and `resume` exclude each other", params=("overwrite", "resume"))
         if self.format not in ("folder", "webdataset"):
-            raise EqvlError(f"--format must be folder or webdataset, got {self.format!r}")
+            raise EqvlError(f"`format` must be folder or webdataset, got {self.format!r}", params=("format",))
         if self.shard_size < 1:
-            raise EqvlError(f"--shard-size must be >= 1, got {self.shard_size}")
+            raise EqvlError(f"`shard_size` must be >= 1, got {self.shard_size}", params=("shard_size",))
         for name in self.export:
             if name != "eqben":
-                raise EqvlError(f"--export: unknown format {name!r}; valid: eqben")
+                raise EqvlError(f"`export`: unknown format {name!r}; valid: eqben", params=("export",))
         self.screen.validate()
         return self
 
@@ -76,11 +76,11 @@ def prepare_out(cfg: BuildConfig, identity: dict[str, Any]) -> Path:
     if busy and cfg.resume:
         path = out / CONFIG_FILE
         if not path.is_file():
-            raise EqvlError(f"{out} is not an eqvl build folder (no {CONFIG_FILE}); cannot --resume")
+            raise EqvlError(f"{out} is not an eqvl build folder (no {CONFIG_FILE}); cannot `resume`", params=("resume",))
         before = json.loads(path.read_text(encoding="utf-8"))
         if before != identity:
             changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
-            raise EqvlError(f"{out} was built with different settings ({', '.join(changed)}); use --overwrite to start again")
+            raise EqvlError(f"{out} was built with different settings ({', '.join(changed)}); use `overwrite` to start again", params=("overwrite",))
     elif busy and cfg.overwrite:
         for name in OUR_ENTRIES:
             target = out / name
@@ -89,7 +89,7 @@ def prepare_out(cfg: BuildConfig, identity: dict[str, Any]) -> Path:
             elif target.exists():
                 target.unlink()
     elif busy:
-        raise EqvlError(f"{out} already exists; pass --overwrite to replace it or --resume to finish it")
+        raise EqvlError(f"{out} already exists; pass `overwrite` to replace it or `resume` to finish it", params=("overwrite", "resume"))
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / CONFIG_FILE, identity)
     return out
@@ -131,12 +131,12 @@ def extract_all(plan: Plan, cfg: BuildConfig) -> dict[str, dict[str, Any]]:
         bar.close()
     bad = sorted(v for v, m in markers.items() if "error" in m)
     if bad and not cfg.skip_bad:
-        raise EqvlError(f"{markers[bad[0]]['error']} ({len(bad)} bad video(s); --skip-bad skips them)")
+        raise EqvlError(f"{markers[bad[0]]['error']} ({len(bad)} bad video(s); `skip_bad` skips them)", params=("skip_bad",))
     if not cfg.skip_bad:
         for video in sorted(markers):
             for name, info in sorted(markers[video].get("frames", {}).items()):
                 if "error" in info:
-                    raise EqvlError(f"{info['error']} (video {video!r}, frame {name}; --skip-bad drops its pairs)")
+                    raise EqvlError(f"{info['error']} (video {video!r}, frame {name}; `skip_bad` drops its pairs)", params=("skip_bad",))
     return markers
 
 
@@ -149,8 +149,8 @@ def run_build(plan: Plan, cfg: BuildConfig, encoder: Encoder | None = None) -> d
     try:
         markers = extract_all(plan, cfg)
     except EqvlError as exc:  # the finished videos stay: say how to go on, since a plain re-run is refused
-        raise EqvlError(f"{exc}; the partial build in {out} is kept: rerun with --resume to finish it "
-                        "(after fixing the input) or --overwrite to start again") from None
+        raise EqvlError(f"{exc}; the partial build in {out} is kept: rerun with `resume` to finish it "
+                        "(after fixing the input) or `overwrite` to start again", params=("resume", "overwrite")) from None
     rows, dropped = select_twins(plan, markers, cfg.screen, encoder, out, progress=cfg.progress)
     write_jsonl_atomic(out / "twins.jsonl", rows)
     # annotation-level drops of single frames ("frame_*", Action Genome) are counted apart from pairs

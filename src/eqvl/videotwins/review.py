@@ -159,6 +159,6 @@ def serve(folder: str | Path, port: int = 8765, decisions: str | Path | None = N
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise EqvlError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port") from None
+            raise EqvlError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another `port`", params=("port",)) from None
     print(f"reviewing {folder}: open http://{host}:{port}/  (a accept, r reject, u undo, arrows move; Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

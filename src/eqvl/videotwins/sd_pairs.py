@@ -100,7 +100,7 @@ def make_pairs(n: int, seed: int = 0) -> list[dict[str, Any]]:
     rendering seed (as EQ-SD's 1,513 samples must), marked `"repeat": true`.
     """
     if n < 1:
-        raise EqvlError(f"--n must be >= 1, got {n}")
+        raise EqvlError(f"`n` must be >= 1, got {n}", params=("n",))
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
@@ -131,8 +131,8 @@ def parse_render(spec: str) -> Path:
     """`diffusers:DIR` -> DIR (a local diffusers pipeline folder saved with save_pretrained)."""
     kind, _, where = spec.partition(":")
     if kind != "diffusers" or not where:
-        raise EqvlError(f"--render: expected diffusers:DIR, got {spec!r}")
+        raise EqvlError(f"`render`: expected diffusers:DIR, got {spec!r}", params=("render",))
     path = Path(where)
     if not (path / "model_index.json").is_file():
-        raise EqvlError(f"--render: {path} is not a diffusers pipeline folder (no model_index.json)")
+        raise EqvlError(f"`render`: {path} is not a diffusers pipeline folder (no model_index.json)", params=("render",))
     return path

@@ -29,11 +29,11 @@ def load_pipeline(path: str | Path, device: str = "cpu") -> Any:
     try:
         from diffusers import DiffusionPipeline
     except ImportError:
-        raise EqvlError("--render diffusers: needs the diffusers package: pip install 'eqvl[diffusers]'") from None
+        raise EqvlError("`render` diffusers: needs the diffusers package: pip install 'eqvl[diffusers]'", params=("render",)) from None
     try:
         pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise EqvlError(f"--render: cannot load a diffusers pipeline from {path}: {exc}") from None
+        raise EqvlError(f"`render`: cannot load a diffusers pipeline from {path}: {exc}", params=("render",)) from None
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -96,6 +96,6 @@ def build_sd(out: str | Path, n: int, seed: int = 0, render: str | None = None, 
 
             manifest["files"]["eqben"] = export_eqben(folder, twins, "sd")
     elif export:
-        raise EqvlError("--export needs images: add --render diffusers:DIR")
+        raise EqvlError("`export` needs images: add `render` diffusers:DIR", params=("export", "render"))
     write_json_atomic(folder / "manifest.json", manifest)
     return manifest

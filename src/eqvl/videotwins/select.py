@@ -44,11 +44,11 @@ class ScreenConfig:
 
     def validate(self) -> "ScreenConfig":
         if not -1 <= self.dedup_bits <= 64:
-            raise EqvlError(f"--dedup-bits must be in -1..64, got {self.dedup_bits}")
+            raise EqvlError(f"`dedup_bits` must be in -1..64, got {self.dedup_bits}", params=("dedup_bits",))
         if self.duplicate_scope not in ("video", "build"):
-            raise EqvlError(f"--duplicate-scope must be video or build, got {self.duplicate_scope!r}")
+            raise EqvlError(f"`duplicate_scope` must be video or build, got {self.duplicate_scope!r}", params=("duplicate_scope",))
         if not -1.0 <= self.sim_low <= self.sim_high <= 1.0:
-            raise EqvlError(f"--sim-band must be LOW,HIGH with -1 <= LOW <= HIGH <= 1, got {self.sim_low},{self.sim_high}")
+            raise EqvlError(f"`sim_band` must be LOW,HIGH with -1 <= LOW <= HIGH <= 1, got {self.sim_low},{self.sim_high}", params=("sim_band",))
         return self
 
     def manifest(self, faces: bool) -> dict[str, Any]:

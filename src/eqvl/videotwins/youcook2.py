@@ -55,7 +55,7 @@ def _segments(vid: str, entry: Any, path: Path) -> list[tuple[int, float, float,
 
 def read_youcook2(annotations: str | Path, videos_dir: str | Path, pairs: str = "all", split: str = "all") -> Plan:
     if pairs not in ("consecutive", "all"):
-        raise EqvlError(f"--pairs must be consecutive or all, got {pairs!r}")
+        raise EqvlError(f"`pairs` must be consecutive or all, got {pairs!r}", params=("pairs",))
     path = Path(annotations)
     db = _database(read_json(path), path)
     index = index_videos(videos_dir)
