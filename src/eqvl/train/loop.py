@@ -219,8 +219,7 @@ class _Run:
             self.interrupted = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
             if self.info.is_main:
-                log.warning("stopping after this step to save a resumable checkpoint (Ctrl-C again to quit "
-                            "without it)")
+                log.warning("stopping after this step to save a resumable checkpoint (Ctrl-C again: quit without it)")
 
         signal.signal(signal.SIGINT, on_sigint)
         try:
