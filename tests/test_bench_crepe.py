@@ -86,3 +86,12 @@ def test_errors(tmp_path):
         bench.load(tmp_path / "empty")
     with pytest.raises(DataError, match="looks like a crepe folder"):
         get_benchmark("whatsup").load(tmp_path)
+
+
+def test_negatives_as_list_or_set_literals():
+    from eqvl.benchmarks.crepe import parse_negatives
+
+    assert parse_negatives("['b', 'a', 'b']") == ["b", "a", "b"]  # a list keeps its repeats (the official list does)
+    assert parse_negatives(" {'b', 'a', 'b'}") == ["b", "a"]  # a set: written order, repeats dropped as the set drops them
+    assert parse_negatives("set()") == [] and parse_negatives("()") == []
+    assert parse_negatives("'a'") is None and parse_negatives("{'a': 1}") is None and parse_negatives("[unclosed") is None

@@ -335,13 +335,26 @@ def crepe_official(ref: Path, root: Path, model: Model, files: dict[str, tuple[P
 
 
 def crepe_rows(ref: Path, data: Path, rng, model: Model, eqvl_eval, rows: list) -> None:
-    root = cdata.make_crepe(data / "crepe", rng)
-    res = eqvl_eval("crepe", root)
+    """Generated systematicity + productivity files; then the REAL productivity rows of tests/data/crepe (images
+    drawn under data/crepe_real_vg), split into rows without and with an exact tie (split_crepe_ties)."""
     from eqvl.benchmarks.crepe import find_files
 
-    files = {subset: (path, column) for subset, path, column in find_files(root)}
-    for subset, metrics in crepe_official(ref, root, model, files).items():
-        for key, value in metrics.items():
-            mine = res["subsets"][subset][key]
-            rows.append(("CREPE (official get_one2many_metrics)", f"{subset} {key}", mine / 100 if key == "mean_rank" else mine,
-                         value / 100 if key == "mean_rank" else value, f"n={res['subsets'][subset]['n']}" + ("; a rank, shown /100" if key == "mean_rank" else "")))
+    root = cdata.make_crepe(data / "crepe", rng)
+    # their own generator: the real rows' images (and numbers) do not depend on which other flags ran
+    real_vg = cdata.make_crepe_real_images(cdata.CREPE_REAL, data / "crepe_real_vg", np.random.default_rng(20))
+    clean, ties = data / "crepe_real" / "no_ties", data / "crepe_real" / "ties"
+    n_ties = cdata.split_crepe_ties(cdata.CREPE_REAL, clean, ties, model.tokenizer)
+    real = ("--option", f"vg_root={real_vg}")
+    runs = (("CREPE (official get_one2many_metrics)", root, root, "", (), False),
+            ("CREPE real rows (official get_one2many_metrics)", clean, real_vg, " real rows without exact ties", real, False),
+            ("CREPE real rows, exact ties only", ties, real_vg, f" of the {n_ties} real rows whose caption tokenises like a negative", real, True))
+    for label, csvs, vg, what, extra, rank_only in runs:
+        res = eqvl_eval("crepe", csvs, *extra)
+        files = {subset: (path, column) for subset, path, column in find_files(csvs)}
+        for subset, metrics in crepe_official(ref, vg, model, files).items():
+            for key, value in metrics.items():
+                if rank_only and key != "mean_rank":
+                    continue
+                mine, scale = res["subsets"][subset][key], 100 if key == "mean_rank" else 1
+                rows.append((label, f"{subset} {key}", mine / scale, value / scale,
+                             f"n={res['subsets'][subset]['n']}{what}" + ("; a rank, shown /100" if key == "mean_rank" else "")))

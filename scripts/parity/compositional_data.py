@@ -21,6 +21,8 @@ from make_data import COLORS, THINGS, _image
 VLC_FILES = (("Attribute/color", "vg"), ("Attribute/action", "vg"), ("Attribute/action", "vaw"), ("Relation/spatial", "vg"),
              ("Relation/action", "swig"), ("Object/Size/small", "vg_subj"), ("Object/Size/small", "swig_destination"),
              ("Object/Location/margin", "hake"))
+#: the committed excerpt of real CREPE productivity rows (tests/data/crepe/SOURCE.md)
+CREPE_REAL = Path(__file__).resolve().parents[2] / "tests" / "data" / "crepe"
 SCPP_FILES = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 
 
@@ -153,3 +155,42 @@ def make_crepe(root: Path, rng: np.random.Generator, ties: bool = False) -> Path
         for c in (4, 5):
             write(root / "prod_hard_negatives" / kind / f"prod_vg_hard_negs_{kind}_complexity_{c}.csv", rows(10, 1000 * (j + 1) + 100 * c, ["hard_negs"]))
     return root
+
+
+def make_crepe_real_images(csv_root: Path, vg: Path, rng: np.random.Generator) -> Path:
+    """A VG-sized (800 x 600) picture per image id of the real CSV rows under `csv_root`, odd ids in VG_100K,
+    even ids in VG_100K_2 (both of the official lookup's folders are used)."""
+    import csv
+
+    for path in sorted(csv_root.rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                target = vg / ("VG_100K" if int(row["image_id"]) % 2 else "VG_100K_2") / f"{row['image_id']}.jpg"
+                if not target.exists():
+                    _image(target, rng, size=(800, 600))
+    return vg
+
+
+def split_crepe_ties(src: Path, clean: Path, ties: Path, tokenize) -> int:
+    """Copy each CSV under `src` twice, row lines unchanged: rows whose caption the model's tokenizer turns into
+    the same tokens as one of its negatives (a swap row listing the caption itself, or long captions cut at
+    the context length) go to `ties`, the rest to `clean`. On those rows the official batched scores of
+    equal inputs differ by an ulp, so its rank there is float noise (docs/guide/benchmarks.md, CREPE)."""
+    import ast
+    import csv
+
+    moved = 0
+    for path in sorted(src.rglob("*.csv")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        keep: dict[Path, list[str]] = {clean: [lines[0]], ties: [lines[0]]}
+        for line, row in zip(lines[1:], csv.DictReader(lines)):
+            texts = [row["caption"]] + [str(n) for n in ast.literal_eval(row["hard_negs"])]
+            tokens = np.asarray(tokenize(texts))
+            tied = any((tokens[j] == tokens[0]).all() for j in range(1, len(texts)))
+            keep[ties if tied else clean].append(line)
+            moved += tied
+        for root, out in keep.items():
+            if len(out) > 1:
+                (root / path.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+                (root / path.relative_to(src)).write_text("\n".join(out) + "\n", encoding="utf-8")
+    return moved

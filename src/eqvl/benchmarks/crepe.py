@@ -75,11 +75,8 @@ def read_csv_subset(path: Path, subset: str, column: str, vg_root: Path, rows_ca
         for key in ("image_id", "caption", column, "x", "y", "width", "height"):
             if row.get(key) is None:
                 raise DataError("missing column", path=str(path), line=line, field=key)
-        try:
-            negs = ast.literal_eval(row[column])
-        except (ValueError, SyntaxError):
-            raise DataError("expected a list of captions", path=str(path), line=line, field=column) from None
-        if not isinstance(negs, (list, tuple)):
+        negs = parse_negatives(row[column])
+        if negs is None:
             raise DataError("expected a list of captions", path=str(path), line=line, field=column)
         try:
             box = tuple(float(row[key]) for key in ("x", "y", "width", "height"))
@@ -89,6 +86,21 @@ def read_csv_subset(path: Path, subset: str, column: str, vg_root: Path, rows_ca
         items.append(ScoreItem(id=f"{subset}/{k}", images=[ref], captions=[str(row["caption"])] + [str(n) for n in negs],
                                subset=subset))
     return items
+
+
+def parse_negatives(text: str) -> list | None:
+    """A row's negatives as crepe_eval_utils gets them (`ast.literal_eval`, then `list()`); None if not a
+    list. 3,768 of the 39,715 released productivity rows write a set literal `{'...', ...}`: the official
+    `list(set)` order follows the string hash, so eqvl keeps the written order (repeats dropped, as the
+    set drops them); the caption's rank does not depend on that order."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+        if isinstance(node, ast.Set):
+            return list(dict.fromkeys(ast.literal_eval(e) for e in node.elts))
+        value = ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return list(value) if isinstance(value, (list, tuple, set)) else None
 
 
 def caption_rank(column: np.ndarray, strict: bool) -> int:
@@ -107,7 +119,7 @@ class CrepeBenchmark(Benchmark):
         "a folder holding the unzipped CSVs (any depth): syst_vg_hard_negs_{seen,unseen}_compounds_in_{cc12m,yfcc,laion}.csv\n"
         "  (columns image_id, caption, x, y, width, height, valid_hard_negs_{atom,comp,combined}) and/or\n"
         "  <atom|negate|swap>/prod_vg_hard_negs_<type>_complexity_<4..12>.csv (hard_negs); negatives are Python list\n"
-        "  literals; images at <vg_root>/VG_100K/<image_id>.jpg or VG_100K_2/ (vg_root= , default <data>);\n"
+        "  (or set) literals; images at <vg_root>/VG_100K/<image_id>.jpg or VG_100K_2/ (vg_root= , default <data>);\n"
         "  options subset=systematicity,productivity/atom (prefixes), train_dataset=laion, ties=argsort|strict"
     )
 
