@@ -395,14 +395,14 @@ def test_outside_root__resolver_rule(tmp_path):
         assert resolve_data_path(root, str(root / "img" / "c.png")) == str(root / "img" / "c.png")  # absolute, inside
         assert resolve_data_path(root, "img/../img/a.png") == str(root / "img/../img/a.png")  # .. that stays inside
         for bad in (up, absolute, "img/../../data2/x.png"):
-            with pytest.raises(DataError, match=rf"f\.csv:3: path '{re.escape(bad)}' is outside the data root .*--allow-outside-root"):
+            with pytest.raises(DataError, match=rf"f\.csv:3: path '{re.escape(bad)}' is outside the data root .*`allow_outside_root`"):
                 resolve_data_path(root, bad, "f.csv:3")
     with root_policy(allow_outside=True) as policy:
         resolve_data_path(root, up, "f.csv:3")
         resolve_data_path(root, absolute, "f.csv:4")
         resolve_data_path(root, inside, "f.csv:5")
     assert [w for w, _ in policy.outside] == ["f.csv:3", "f.csv:4"]
-    assert policy.summary().startswith("2 path(s) outside their data root, allowed by --allow-outside-root (first: f.csv:3 -> ")
+    assert policy.summary().startswith("2 path(s) outside their data root, allowed by `allow_outside_root` (first: f.csv:3 -> ")
 
 
 def test_outside_root__train_reader_refuses_then_counts(tmp_path):
@@ -460,7 +460,7 @@ def test_lock__check_outputs_refuses_before_any_write(tmp_path):
 
     first, second = tmp_path / "results.json", tmp_path / "scores.npz"
     second.write_bytes(b"an earlier run's scores")
-    with pytest.raises(EqvlError, match=r"scores\.npz already exists; pass --overwrite"):
+    with pytest.raises(EqvlError, match=r"scores\.npz already exists; pass `overwrite`"):
         check_outputs([first, second], overwrite=False)
     assert not first.exists() and second.read_bytes() == b"an earlier run's scores"
 

@@ -189,7 +189,7 @@ def test_checkpoint_errors_say_what_the_file_is_and_which_keys_differ(tmp_path):
     assert "\n" not in msg and "missing keys (visual.class_embedding [64]" in msg
     assert "unexpected keys (visual.bn1.weight [16]" in msg
     assert "visual.conv1.weight: checkpoint [16x3x3x3], model [64x3x16x16]" in msg
-    assert msg.endswith("the checkpoint was trained with --model eqvl-tiny-rn")
+    assert msg.endswith("the checkpoint was trained with `model` eqvl-tiny-rn")
 
 
 def test_random_weights_need_explicit_none_and_checkpoint_names_its_model(tmp_path):
@@ -238,9 +238,9 @@ def test_precision_names_are_open_clips_and_shared_by_train_and_eval(capsys):
     listed = capsys.readouterr().err.split("choose from ")[1].split(")")[0]
     assert set(PRECISIONS) == {name.strip(" '") for name in listed.split(",")}
     assert check_precision("amp_fp16") == "amp"  # eqvl's earlier spelling still accepted
-    with pytest.raises(EqvlError, match="--precision 'fp8': choose from amp, amp_bf16"):
+    with pytest.raises(EqvlError, match="`precision` 'fp8': choose from amp, amp_bf16"):
         TrainConfig(train_data="x.csv", pretrained="none", precision="fp8").validate()
-    with pytest.raises(EqvlError, match="--precision 'fp8'"):
+    with pytest.raises(EqvlError, match="`precision` 'fp8'"):
         load_encoder("eqvl-tiny-rn", "none", precision="fp8")
     assert autocast("amp", "cpu") is autocast("amp_bf16", "cpu")  # no autocast on a CPU: fp32, as eval always did
     assert input_dtype("bf16") == torch.bfloat16 and input_dtype("amp") == torch.float32

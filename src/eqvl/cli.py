@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     with root_policy(args.allow_outside_root) as policy:
         code = int(args.func(args) or 0)
     if policy.outside:
-        print(f"eqvl {args.command}: {policy.summary()}", file=sys.stderr)
+        print(f"eqvl {args.command}: {flag_message(EqvlError(policy.summary(), param='allow_outside_root'))}", file=sys.stderr)
     return code
 
 

@@ -25,11 +25,11 @@ PRECISIONS = ("amp", "amp_bf16", "amp_bfloat16", "bf16", "fp16", "pure_bf16", "p
 ALIASES = {"amp_fp16": "amp"}
 
 
-def check_precision(precision: str, flag: str = "--precision") -> str:
+def check_precision(precision: str, param: str = "precision") -> str:
     """The canonical name of `precision`; an unknown one is a one-line error listing the valid names."""
     name = ALIASES.get(precision, precision)
     if name not in PRECISIONS:
-        raise EqvlError(f"{flag} {precision!r}: choose from {', '.join(PRECISIONS)}")
+        raise EqvlError(f"`{param}` {precision!r}: choose from {', '.join(PRECISIONS)}", params=(param,))
     return name
 
 

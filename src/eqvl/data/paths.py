@@ -21,7 +21,8 @@ from typing import Iterator
 
 from eqvl.errors import DataError
 
-FLAG = "--allow-outside-root"
+#: the parameter that lets paths leave their data root (the CLI shows it as --allow-outside-root)
+PARAM = "allow_outside_root"
 
 
 @dataclass
@@ -35,7 +36,7 @@ class RootPolicy:
         if not self.outside:
             return "0 paths outside their data root"
         where, path = self.outside[0]
-        return f"{len(self.outside)} path(s) outside their data root, allowed by {FLAG} (first: {where} -> {path})"
+        return f"{len(self.outside)} path(s) outside their data root, allowed by `{PARAM}` (first: {where} -> {path})"
 
 
 _ACTIVE: ContextVar[RootPolicy | None] = ContextVar("eqvl_root_policy", default=None)
@@ -69,7 +70,7 @@ def resolve_data_path(root: str | os.PathLike, rel: str | os.PathLike, where: st
     if policy is not None and not is_inside(full, root):
         place = where or f"a file under {root}"
         if not policy.allow_outside:
-            raise DataError(f"path {str(rel)!r} is outside the data root {root}; pass {FLAG} to allow such paths",
-                            path=where)
+            raise DataError(f"path {str(rel)!r} is outside the data root {root}; pass `{PARAM}` to allow such paths",
+                            path=where, params=(PARAM,))
         policy.outside.append((place, str(full)))
     return str(full)

@@ -263,7 +263,7 @@ def _cut_nonfinite(shard: Path, keys: list[str], values: np.ndarray,
     except OSError as err:
         done = f"could not rewrite it ({err.strerror or err}); they will be encoded again"
     log.warning("embedding cache: shard %s holds %d row(s) with NaN or inf, a damaged cache, not the model's output; "
-                "%s (--no-cache bypasses the cache)", shard, bad, done)
+                "%s (`no_cache` bypasses the cache)", shard, bad, done, extra={"params": ("no_cache",)})
     return keys, values
 
 

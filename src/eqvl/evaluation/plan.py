@@ -49,13 +49,13 @@ def plan_runs(models: Sequence[str | None], pretrained: Sequence[str | None], be
     for model, tag in zip(models, weights):
         for bench, folder in zip(benchmarks, data):
             names = {"benchmark": slug(bench), "model": slug(model or Path(tag or "model").stem), "pretrained": slug(tag or "none")}
-            runs.append(PlannedRun(model, tag, bench, folder, _fill("--output", output, names),
-                                   _fill("--scores-out", scores_out, names), _fill("--export-official-scores", official_out, names)))
-    for flag, paths in (("--output", [r.output for r in runs]), ("--scores-out", [r.scores_out for r in runs]),
-                        ("--export-official-scores", [r.official_out for r in runs])):
+            runs.append(PlannedRun(model, tag, bench, folder, _fill("output", output, names),
+                                   _fill("scores_out", scores_out, names), _fill("export_official_scores", official_out, names)))
+    for param, paths in (("output", [r.output for r in runs]), ("scores_out", [r.scores_out for r in runs]),
+                         ("export_official_scores", [r.official_out for r in runs])):
         if paths[0] is not None and len(set(paths)) != len(paths):
-            raise EqvlError(f"{flag}: {len(runs)} runs would share one file; put {{benchmark}} and {{model}} "
-                            "(or {pretrained}) in the name, e.g. results/{benchmark}_{model}.json")
+            raise EqvlError(f"`{param}`: {len(runs)} runs would share one file; put {{benchmark}} and {{model}} "
+                            "(or {pretrained}) in the name, e.g. results/{benchmark}_{model}.json", params=(param,))
     everything = [p.resolve() for r in runs for p in r.outputs()]
     if len(set(everything)) != len(everything):
         raise EqvlError("`output`, `scores_out` and `export_official_scores` must be different files", params=("output", "scores_out", "export_official_scores"))

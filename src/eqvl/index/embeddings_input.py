@@ -51,14 +51,14 @@ def _natural(path: Path) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
-def _listing(path: Path, suffixes: tuple[str, ...], flag: str) -> list[Path]:
+def _listing(path: Path, suffixes: tuple[str, ...], param: str) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise EqvlError(f"{flag} {path}: no such file or folder")
+        raise EqvlError(f"`{param}` {path}: no such file or folder", params=(param,))
     found = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes), key=_natural)
     if not found:
-        raise EqvlError(f"{flag} {path}: no {' / '.join(suffixes)} files in the folder")
+        raise EqvlError(f"`{param}` {path}: no {' / '.join(suffixes)} files in the folder", params=(param,))
     return found
 
 
@@ -71,7 +71,7 @@ def read_embedding_input(embeddings: str | os.PathLike, metadata: str | os.PathL
         if not (root / "metadata").is_dir():
             raise EqvlError(f"`embeddings` {root}: give `metadata` (no metadata/ folder beside img_emb/)", params=("embeddings", "metadata"))
         metadata = root / "metadata"
-    files = _listing(emb_dir, (".npy",), "--embeddings")
+    files = _listing(emb_dir, (".npy",), "embeddings")
     counts, dim = [], 0
     for f in files:
         try:
@@ -82,13 +82,13 @@ def read_embedding_input(embeddings: str | os.PathLike, metadata: str | os.PathL
             raise DataError(f"expected float rows of dimension {dim or 'd'}, got {arr.dtype} {arr.shape}", path=str(f))
         dim = int(arr.shape[1])
         counts.append(int(arr.shape[0]))
-    meta_files = _listing(Path(metadata), (".parquet", ".csv", ".tsv"), "--metadata")
+    meta_files = _listing(Path(metadata), (".parquet", ".csv", ".tsv"), "metadata")
     items = _read_items(meta_files, fmt or SourceFormat(img_key="image_path", caption_key="caption", separator=","),
                         files, counts)
     text_dir = root / "text_emb"
     text_emb = None
     if text_dir.is_dir() and any(text_dir.glob("*.npy")):
-        text_emb = np.concatenate([np.load(f) for f in _listing(text_dir, (".npy",), "--embeddings text_emb")])
+        text_emb = np.concatenate([np.load(f) for f in _listing(text_dir, (".npy",), "embeddings")])
     return EmbeddingInput(files, counts, dim, items, text_emb)
 
 

@@ -42,8 +42,8 @@ def growth_advice(manifest: dict[str, Any]) -> list[str]:
                    "run `eqvl index rebuild`")
     tuning = spec.facts.get("tuning")
     if tuning and trained and count >= 2 * int(trained):
-        out.append(f"search parameters were tuned at {int(trained):,} vectors; `eqvl index rebuild` with "
-                   "--target-recall tunes them again")
+        out.append(f"search parameters were tuned at {int(trained):,} vectors; `eqvl index rebuild "
+                   "--target-recall` tunes them again")
     return out
 
 

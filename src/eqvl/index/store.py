@@ -286,8 +286,8 @@ def writer_lock(root: str | os.PathLike, wait: float = 0.0) -> Iterator[None]:
             break
         except OutputLockedError as exc:
             if time.monotonic() >= deadline:
-                hint = f" (waited {wait:.0f} s)" if wait else " (pass --wait SECONDS to wait for it)"
-                raise IndexLocked(f"index {exc}{hint}") from None
+                hint = f" (waited {wait:.0f} s)" if wait else " (pass `wait` SECONDS to wait for it)"
+                raise IndexLocked(f"index {exc}{hint}", params=("wait",)) from None
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     try:
         yield

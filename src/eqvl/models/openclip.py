@@ -190,7 +190,7 @@ def _mismatch(name: str, path: str) -> str:
         fresh = open_clip.create_model(name, pretrained=None)
     got = state_dict_of(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
     stored = checkpoint_model_name(path)
-    hint = f"; the checkpoint was trained with --model {stored}" if stored else ""
+    hint = f"; the checkpoint was trained with `model` {stored}" if stored else ""
     return describe_mismatch(fresh.state_dict(), got) + hint
 
 

@@ -74,8 +74,8 @@ def load_twin_scores(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     candidates = [k for k in ("scores", "twins", *arrays) if k in arrays and arrays[k].ndim == 3 and arrays[k].shape[1:] == (2, 2)]
     if not candidates:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in arrays.items())
-        raise NotTwinScores(f"no twin score array shaped [N, 2, 2] (found {shapes or 'nothing'}); --scores takes "
-                            "the --scores-out files of twins benchmarks only", path=str(path))
+        raise NotTwinScores(f"no twin score array shaped [N, 2, 2] (found {shapes or 'nothing'}); `scores` takes "
+                            "the `scores_out` files of twins benchmarks only", path=str(path), params=("scores", "scores_out"))
     scores = arrays[candidates[0]].astype(np.float64)
     if subsets is not None and len(subsets) != len(scores):
         subsets = None
@@ -98,7 +98,7 @@ def runs_from_files(result_paths: Sequence[str | Path], score_paths: Sequence[st
         try:
             loaded[str(spath)] = load_twin_scores(spath)
         except NotTwinScores as exc:
-            log.warning("%s; skipped", exc)
+            log.warning("%s; skipped", exc, extra={"params": exc.params})
     for i, spath in _pair_scores(result_paths, [p for p in score_paths if str(p) in loaded]).items():
         twin_scores, runs[i].twin_subsets = loaded[str(spath)]
         runs[i].twin_scores = twin_scores

@@ -33,9 +33,9 @@ def resolve_lr(cfg: TrainConfig, ckpt: dict[str, Any] | None) -> tuple[TrainConf
         return replace(cfg, lr=float(saved["lr"])), None  # a resumed run goes on at its own rate, silently
     pretrained = cfg.pretrained if cfg.pretrained is not None else saved.get("pretrained")
     if str(cfg.model).startswith("hf-itm:"):  # a transformers directory: its weights are always loaded
-        return replace(cfg, lr=FINETUNE_LR), f"--lr not given: {FINETUNE_LR:g}, a fine-tuning rate for {cfg.model}"
+        return replace(cfg, lr=FINETUNE_LR), f"`lr` not given: {FINETUNE_LR:g}, a fine-tuning rate for {cfg.model}"
     if loads_weights(pretrained):
         return replace(cfg, lr=FINETUNE_LR), (
-            f"--lr not given: {FINETUNE_LR:g}, a fine-tuning rate, because --pretrained {pretrained} loads weights "
+            f"`lr` not given: {FINETUNE_LR:g}, a fine-tuning rate, because `pretrained` {pretrained} loads weights "
             f"(open_clip's {SCRATCH_LR:g} is for training from scratch; docs/guide/train.md)")
     return replace(cfg, lr=SCRATCH_LR), None

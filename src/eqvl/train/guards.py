@@ -56,11 +56,11 @@ class NonFiniteGuard:
         return f"gradient norm = {float(norm)} (loss {float(parts['loss']):.4g})"
 
     def allow(self, step: int, what: str) -> None:
-        """Count a skipped step, or stop the run when the budget of --skip-nonfinite is spent."""
+        """Count a skipped step, or stop the run when the budget of `skip_nonfinite` is spent."""
         if self.skipped < self.limit:
             self.skipped += 1
             return
-        already = f"; {self.skipped} earlier step(s) were skipped (--skip-nonfinite {self.limit})" if self.limit else ""
+        already = f"; {self.skipped} earlier step(s) were skipped (`skip_nonfinite` {self.limit})" if self.limit else ""
         raise EqvlError(f"step {step}: non-finite {what}; stopped before the update, no checkpoint holds it{already}. "
                         "Lower `lr`, set `grad_clip_norm`, check the data, or pass `skip_nonfinite` N to skip "
                         "up to N such steps", params=("lr", "grad_clip_norm", "skip_nonfinite"))
