@@ -43,8 +43,9 @@ def test_options_and_errors(tmp_path):
     bench = get_benchmark("sugarcrepe")
     assert len(bench.load(tmp_path, subset="swap_obj", image_root="/imgs").items) == 1
     assert bench.load(tmp_path, coco_root="/c", subset="add_att").items[0].images[0].path == "/c/val2017/000000000139.jpg"
-    with pytest.raises(EqvlError, match="unknown subset"):
-        bench.load(tmp_path, subset="swap_rel")
+    with pytest.raises(EqvlError, match=r"^sugarcrepe: unknown subset\(s\) swap_rel; valid: replace_obj, replace_att, replace_rel, "
+                       r"swap_obj, swap_att, add_obj, add_att$"):
+        bench.load(tmp_path, subset=" add_att , swap_rel")
     (tmp_path / "data" / "add_att.json").unlink()
     with pytest.raises(DataError, match="missing add_att.json"):
         bench.load(tmp_path)

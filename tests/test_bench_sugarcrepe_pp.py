@@ -79,7 +79,8 @@ def test_errors_and_options(tmp_path):
     bench = get_benchmark("sugarcrepe++")
     assert len(bench.load(tmp_path, subset="swap_obj", coco_root="/c").items) == 1
     assert bench.load(tmp_path, subset="swap_obj", coco_root="/c").items[0].images[0].path == "/c/val2017/000000000139.jpg"
-    with pytest.raises(EqvlError, match="unknown subset"):
+    with pytest.raises(EqvlError, match=r"^sugarcrepe\+\+: unknown subset\(s\) add_att; valid: replace_att, replace_obj, "
+                       r"replace_rel, swap_att, swap_obj$"):
         bench.load(tmp_path, subset="add_att")
     write_json(tmp_path / "data" / "swap_obj.json", [_rec(0, "x"), {**_rec(1, "x"), "caption2": 7}])
     with pytest.raises(DataError, match=r"swap_obj.json \(field '\[1\].caption2'\): expected a string"):

@@ -28,6 +28,18 @@ def check_options(bench: str, options: Mapping[str, Any], valid: Iterable[str]) 
         raise EqvlError(f"{bench}: unknown option(s) {', '.join(unknown)}; valid: {names}")
 
 
+def chosen_subsets(bench: str, option: Any, valid: Sequence[str]) -> tuple[str, ...]:
+    """The `subset=` option: comma-separated names, each one of `valid` (all of them when unset);
+    an unknown name is a user error that lists the valid ones."""
+    if not option:
+        return tuple(valid)
+    wanted = tuple(s.strip() for s in str(option).split(",") if s.strip())
+    bad = [s for s in wanted if s not in valid]
+    if bad:
+        raise EqvlError(f"{bench}: unknown subset(s) {', '.join(bad)}; valid: {', '.join(valid)}")
+    return wanted
+
+
 def as_bool(value: Any, name: str) -> bool:
     """Options may come from the CLI as strings ("true", "0")."""
     if isinstance(value, bool):

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, layout_error, text_field
+from eqvl.benchmarks._common import check_options, chosen_subsets, layout_error, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.paths import resolve_data_path
 from eqvl.data.records import ImageRef, ScoreItem
@@ -317,10 +317,7 @@ class AroBenchmark(Benchmark):
         if not found:
             raise layout_error(self.name, data_dir, self.layout)
         if options.get("subset"):
-            wanted = [s.strip() for s in str(options["subset"]).split(",") if s.strip()]
-            bad = [s for s in wanted if s not in SUBSETS]
-            if bad:
-                raise EqvlError(f"aro: unknown subset(s) {', '.join(bad)}; valid: {', '.join(SUBSETS)}")
+            wanted = chosen_subsets(self.name, options["subset"], list(SUBSETS))
             missing = [s for s in wanted if s not in found]
             if missing:
                 raise DataError(f"no file for subset(s) {', '.join(missing)}; expected {', '.join(SUBSETS[missing[0]])}", path=str(data_dir))

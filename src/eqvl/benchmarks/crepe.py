@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import os
 import re
 from pathlib import Path
 from typing import Any

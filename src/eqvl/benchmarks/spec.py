@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from eqvl.benchmarks._common import check_options, layout_error, read_json_keyed, text_field
+from eqvl.benchmarks._common import check_options, chosen_subsets, layout_error, read_json_keyed, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
@@ -91,12 +91,7 @@ class SpecBenchmark(Benchmark):
         ties = str(options.get("ties") or "first")
         if ties not in TIES:
             raise EqvlError(f"spec: ties must be first or strict, got {ties!r}")
-        wanted: tuple[str, ...] = SUBSETS
-        if options.get("subset"):
-            wanted = tuple(s.strip() for s in str(options["subset"]).split(",") if s.strip())
-            bad = [s for s in wanted if s not in SUBSETS]
-            if bad:
-                raise EqvlError(f"spec: unknown subset(s) {', '.join(bad)}; valid: {', '.join(SUBSETS)}")
+        wanted = chosen_subsets(self.name, options.get("subset"), SUBSETS)
         missing = [f"{s}/{f}" for s in wanted for f in FILES.values() if not (root / s / f).is_file()]
         if missing:
             raise DataError(f"missing {', '.join(missing)} (pass subset= to evaluate only some subsets)", path=str(root))

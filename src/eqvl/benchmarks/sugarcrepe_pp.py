@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from eqvl import metrics
-from eqvl.benchmarks._common import check_options, layout_error, stack_scores, summarize, text_field
+from eqvl.benchmarks._common import check_options, chosen_subsets, layout_error, stack_scores, summarize, text_field
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ImageRef, ScoreItem
-from eqvl.errors import DataError, EqvlError
+from eqvl.errors import DataError
 from eqvl.io import read_json
 
 SUBSETS = ("replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
@@ -101,12 +101,7 @@ class SugarCrepePPBenchmark(Benchmark):
         folder = _folder(data_dir)
         if folder is None:
             raise layout_error(self.name, data_dir, self.layout)
-        wanted: tuple[str, ...] = SUBSETS
-        if options.get("subset"):
-            wanted = tuple(s.strip() for s in str(options["subset"]).split(",") if s.strip())
-            bad = [s for s in wanted if s not in SUBSETS]
-            if bad:
-                raise EqvlError(f"sugarcrepe++: unknown subset(s) {', '.join(bad)}; valid: {', '.join(SUBSETS)}")
+        wanted = chosen_subsets(self.name, options.get("subset"), SUBSETS)
         missing = [f"{s}.json" for s in wanted if not (folder / f"{s}.json").is_file()]
         if missing:
             raise DataError(f"missing {', '.join(missing)} (expected:\n{self.layout}\npass subset= to evaluate only some files)", path=str(folder))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from eqvl.benchmarks._common import check_options, layout_error, summarize
+from eqvl.benchmarks._common import check_options, chosen_subsets, layout_error, summarize
 from eqvl.benchmarks.base import Benchmark, BenchmarkData, register_benchmark
 from eqvl.data.records import ImageRef, ScoreItem
 from eqvl.errors import DataError, EqvlError
@@ -125,10 +125,7 @@ class WhatsUpBenchmark(Benchmark):
         if not found:
             raise layout_error(self.name, root, self.layout)
         if options.get("subset"):
-            wanted = [s.strip() for s in str(options["subset"]).split(",") if s.strip()]
-            bad = [s for s in wanted if s not in FILES]
-            if bad:
-                raise EqvlError(f"whatsup: unknown subset(s) {', '.join(bad)}; valid: {', '.join(FILES)}")
+            wanted = chosen_subsets(self.name, options["subset"], list(FILES))
             missing = [FILES[s][0] for s in wanted if s not in found]
             if missing:
                 raise DataError(f"missing {', '.join(missing)}; expected:\n{self.layout}", path=str(root))
