@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, overload
@@ -167,6 +168,11 @@ def collectives(device: str = "cpu") -> dict[str, Any]:
 
 
 def shutdown() -> None:
-    """Leave the process group (a no-op outside torchrun)."""
+    """Leave the process group (a no-op outside torchrun). On a clean exit the ranks meet first: a rank
+    that tears down its gloo pairs while a peer still finishes its last collective can abort that peer at
+    exit ("terminate called without an active exception"); while an error propagates, no barrier (the
+    peers may never arrive, and the launcher stops them)."""
     if dist.is_available() and dist.is_initialized():
+        if sys.exc_info()[0] is None:
+            dist.barrier()
         dist.destroy_process_group()

@@ -34,7 +34,7 @@ from eqvl.train.batching import SameAsCaption
 from eqvl.train.config import TrainConfig
 from eqvl.train.defaults import resolve_lr
 from eqvl.train.dataset import Augmenter, check_images, default_augmenter
-from eqvl.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks
+from eqvl.distributed import DistInfo, any_rank, init_distributed, mean_over_ranks, shutdown
 from eqvl.train.forward import forward_loss, sync_term_grads
 from eqvl.train.guards import BufferSnapshot, NonFiniteGuard, grad_norm
 from eqvl.train.probe import Probe
@@ -90,8 +90,8 @@ def train(cfg: TrainConfig, *, on_step: StepHook | None = None, on_eval: StepHoo
         with OutputLock(cfg.output) if info.is_main else contextlib.nullcontext():
             return _Run(cfg, info, on_step, on_eval, augmenter).run()
     finally:
-        if owns_group and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        if owns_group:
+            shutdown()
 
 
 class _Run:
