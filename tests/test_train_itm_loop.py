@@ -89,8 +89,11 @@ def test_saved_dir_scores_the_same_in_eqvl_eval(tmp_path, blip, data):
     assert abs(float(direct) - float(ours)) < 1e-5
 
 
-def test_kill_then_resume_latest_is_bit_identical(tmp_path, blip, data):
+@pytest.mark.parametrize("cached", [False, True], ids=["in-batch", "close-cache"])
+def test_kill_then_resume_latest_is_bit_identical(tmp_path, blip, data, cached):
     common = dict(epochs=2, save_every_steps=1)
+    if cached:  # negatives drawn from the close cache: the same draw after the resume
+        common.update(close_cache=str(tmp_path / "close.npz"), close_images=4)
     full = train(_cfg(tmp_path / "a", blip, data, **common))
 
     class Killed(Exception):
@@ -118,8 +121,10 @@ def test_itm_on_open_clip_model_and_lock_text_are_one_line(tmp_path, blip, data)
         train(_cfg(tmp_path / "y", blip, data, lock_text=True))
 
 
-def test_torchrun_two_processes_match_one(tmp_path, blip, data):
-    """2 processes x batch 3 = 1 process x batch 6: same global grid, same losses, same weights (1e-5)."""
+@pytest.mark.parametrize("cached", [False, True], ids=["in-batch", "close-cache"])
+def test_torchrun_two_processes_match_one(tmp_path, blip, data, cached):
+    """2 processes x batch 3 = 1 process x batch 6: same global grid (with a close cache: the same
+    anchors and drawn negatives, in another order), same losses, same weights (1e-5)."""
     import os
     import subprocess
     import sys
@@ -127,6 +132,8 @@ def test_torchrun_two_processes_match_one(tmp_path, blip, data):
     common = ["--model", f"hf-itm:{blip}", "--train-data", str(data), "--loss", "itm+itc+eqsim", "--itm-negatives", "3",
               "--eqsim-k", "2", "--epochs", "1", "--max-steps", "2", "--lr", "1e-4", "--log-every", "1", "--preload",
               "--no-train-augment", "--no-progress", "--seed", "3", "--precision", "fp32"]
+    if cached:
+        common += ["--close-cache", str(tmp_path / "close.npz"), "--close-images", "4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                            "-m", "eqvl", "train", *common, "--batch-size", "3", "--output", str(tmp_path / "two")],

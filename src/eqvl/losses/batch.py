@@ -40,6 +40,9 @@ class LossBatch:
     pair_mask: torch.Tensor | None = None
     #: [N, N] cached ITM probabilities (`--close-cache`) that rank EqSim's close set; NaN where not cached
     close_scores: torch.Tensor | None = None
+    #: [N] bool, the anchors of a fusion model's grid when it also holds their cached negatives
+    #: (`--close-cache`: rows other than the batch's); None: every row is an anchor
+    pair_anchor: torch.Tensor | None = None
     #: optimisation step (seeds stochastic parts identically on every rank)
     step: int = 0
     seed: int = 0

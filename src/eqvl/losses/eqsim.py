@@ -189,7 +189,9 @@ class EqSimLoss(LossTerm):
         if b.pair_logits is not None:  # a fusion model: its ITM probabilities, sigmoid as METER (not `norm`)
             sim, valid = torch.sigmoid(b.pair_logits), b.pair_mask
             rank = sim if b.close_scores is None else torch.where(b.close_scores.isnan(), sim.detach(), b.close_scores)
-            terms = eqsim_terms(sim, close_set(rank, self.k, valid=valid), self.mode, valid)
+            # cached negatives: only anchors choose a close set (a negative's one partner is its anchor)
+            pick = valid if b.pair_anchor is None or valid is None else valid & b.pair_anchor[:, None]
+            terms = eqsim_terms(sim, close_set(rank, self.k, valid=pick), self.mode, valid)
         else:
             # the whole global matrix: the row softmax and the hinge on the mean need every pair
             sim = normalise(b.image @ b.text.T, b.logit_scale, self.norm)

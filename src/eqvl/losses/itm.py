@@ -86,4 +86,7 @@ class ITMLoss(LossTerm):
             raise EqvlError("loss itm needs a model with an image-text matching head (hf-itm:DIR of a "
                             "BlipForImageTextRetrieval); this model is a dual encoder (losses: itc, eqsim, ce, hardpos)",
                             param="loss")
-        return [("itm", itm_bce(b.pair_logits, b.pair_mask), self.weight)]
+        mask = b.pair_mask
+        if b.pair_anchor is not None:  # cached negatives: pairs with an anchor (a negative's own pair is EqSim's)
+            mask = mask & (b.pair_anchor[:, None] | b.pair_anchor[None, :])
+        return [("itm", itm_bce(b.pair_logits, mask), self.weight)]

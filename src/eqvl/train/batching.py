@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from eqvl.errors import EqvlError
@@ -29,6 +30,12 @@ class Batch:
     #: [negatives, positives] dropped (mask off) because their tokens equal their caption's: a long caption's
     #: rewrite that changed only text after the tokenizer's context is no negative (nor positive) at all
     same_as_caption: torch.Tensor | None = None
+    #: --close-cache (ITM models): each anchor's K negatives drawn from the cache, [n K] images and tokens
+    #: (anchor b's at b K + k), [n, K] cached probabilities and row ids; None otherwise
+    close_images: torch.Tensor | None = None
+    close_tokens: torch.Tensor | None = None
+    close_scores: torch.Tensor | None = None
+    close_rows: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "Batch":
         moved: dict[str, Any] = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
@@ -71,10 +78,17 @@ class Collate:
                 pos_mask[b, p] = True
         tokens = self.tokenize(texts + pos_texts)
         same = drop_same_as_caption(tokens, n, neg_slots, neg_mask, self.k, pos_slots, pos_mask, self.p)
-        return Batch(images=torch.stack([it["image"] for it in items]), tokens=tokens, n=n,
-                     neg_slots=torch.tensor(neg_slots, dtype=torch.long), neg_mask=neg_mask, neg_type=neg_type,
-                     pos_slots=torch.tensor(pos_slots, dtype=torch.long), pos_mask=pos_mask,
-                     indices=torch.tensor([it["index"] for it in items], dtype=torch.long), same_as_caption=same)
+        batch = Batch(images=torch.stack([it["image"] for it in items]), tokens=tokens, n=n,
+                      neg_slots=torch.tensor(neg_slots, dtype=torch.long), neg_mask=neg_mask, neg_type=neg_type,
+                      pos_slots=torch.tensor(pos_slots, dtype=torch.long), pos_mask=pos_mask,
+                      indices=torch.tensor([it["index"] for it in items], dtype=torch.long), same_as_caption=same)
+        if "close" in items[0]:
+            close = [it["close"] for it in items]
+            batch.close_images = torch.stack([im for c in close for im in c["images"]])
+            batch.close_tokens = self.tokenize([t for c in close for t in c["captions"]])
+            batch.close_scores = torch.from_numpy(np.stack([c["scores"] for c in close])).float()
+            batch.close_rows = torch.from_numpy(np.stack([c["rows"] for c in close]).astype(np.int64))
+        return batch
 
 
 def drop_same_as_caption(tokens: Any, n: int, neg_slots: list[int], neg_mask: torch.Tensor, k: int,

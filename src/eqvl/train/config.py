@@ -125,10 +125,15 @@ class TrainConfig:
         "keep blocks of N consecutive rows in one batch, shuffled as blocks (2: synth's twin pairs)"))
     # ITM models (hf-itm:DIR): the coarse-to-fine close-set cache (EqSim paper, METER)
     close_cache: str | None = field(default=None, metadata=doc(
-        'hf-itm: models: .npz of each row\'s --close-images nearest rows (vision features) and their captions\' ITM '
-        'scores, built once and reused for the same model and data; EqSim\'s close set ranks by it (default: none)'))
-    close_images: int = field(default=128, metadata=doc('rows per row in --close-cache (paper: 128)'))
+        'hf-itm: models: .npz of each image\'s --close-images nearest images (vision features) and the ITM scores of '
+        'their captions, built once and reused for the same model and data; each anchor\'s --itm-negatives are drawn '
+        'from it and EqSim\'s close set is their top --eqsim-k by it (default: none)'))
+    close_images: int = field(default=128, metadata=doc(
+        'images per image in --close-cache, all their captions scored (paper: 128, x 5 captions)'))
     overwrite_cache: bool = field(default=False, metadata=doc('rebuild a --close-cache built for another model or data'))
+    itm_in_batch: bool = field(default=False, metadata=doc(
+        'with --close-cache: draw ITM negatives from the batch (--itm-sampling), the cache only ranking EqSim\'s close '
+        'set where it holds the pair (default: each anchor\'s negatives are drawn from its cached close captions)'))
     # loss
     loss: str = field(default="itc", metadata=doc("terms joined by '+' (e.g. itc+eqsim+ce); registered: {losses}"))
     #: each term's declared options by key (`eqsim_beta`); left out: the declared default

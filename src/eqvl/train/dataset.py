@@ -95,6 +95,8 @@ class PairDataset(torch.utils.data.Dataset):
         if (generate_negatives or generate_positives) and augmenter is None:
             raise EqvlError("PairDataset: generating hard negatives / positives needs an augmenter")
         self._images: list[Any] | None = None
+        #: --close-cache (ITM models): draws each row's negatives among its cached close captions
+        self.close: Any = None
         self._texts: dict[int, tuple[list, list]] = {}
         self._pretransformed = False
         if preload:
@@ -127,15 +129,22 @@ class PairDataset(torch.utils.data.Dataset):
         self._texts[idx] = (negs, pos)
         return negs, pos
 
-    def __getitem__(self, idx: int) -> dict[str, Any]:
+    def image(self, idx: int) -> Any:
         if self._images is not None and self._pretransformed:
-            image = self._images[idx]
-        else:
-            img = self._images[idx] if self._images is not None else self._load(idx, False)
-            # augmentation randomness depends only on (seed, epoch, idx): exact resume, any worker count
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed_of(self.seed, self.epoch, idx))
-                image = self.preprocess(img)
+            return self._images[idx]
+        img = self._images[idx] if self._images is not None else self._load(idx, False)
+        # augmentation randomness depends only on (seed, epoch, idx): exact resume, any worker count
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed_of(self.seed, self.epoch, idx))
+            return self.preprocess(img)
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
         negs, pos = self._extra_texts(idx)
-        return {"index": idx, "image": image, "caption": self.rows[idx].pair.caption, "negatives": negs, "positives": pos}
+        item = {"index": idx, "image": self.image(idx), "caption": self.rows[idx].pair.caption, "negatives": negs,
+                "positives": pos}
+        if self.close is not None:  # its ITM negatives: cached close captions, with their own images
+            rows, scores = self.close.draw(idx, self.epoch)
+            item["close"] = {"rows": rows, "scores": scores, "images": [self.image(int(j)) for j in rows],
+                             "captions": [self.rows[int(j)].pair.caption for j in rows]}
+        return item
 

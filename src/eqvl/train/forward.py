@@ -49,27 +49,41 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
         logit_bias=bias.float() if bias is not None else None,
         teacher_image=teach[0], teacher_text=teach[1], teacher_logit_scale=teach[2],
         pair_logits=pairs[0] if pairs else None, pair_mask=pairs[1] if pairs else None,
-        close_scores=pairs[2] if pairs else None)
+        close_scores=pairs[2] if pairs else None, pair_anchor=pairs[3] if pairs else None)
     return loss_fn(lb)
 
 
 def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, step: int, seed: int,
-                   autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor, Any] | None]:
+                   autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor, Any, Any] | None]:
     """The model's output, and for a fusion model (hf-itm:) the global [N, N] ITM match logits of the
     sampled pairs (each process scores its own images' rows; gathered with gradient) and their mask."""
     base = model.module if hasattr(model, "module") else model
     with autocast():
         if not getattr(base, "pair_scores", False):
             return model(batch.images, batch.tokens), None
-        from eqvl.train.itm_model import pair_sampler
+        from eqvl.train.itm_model import CloseInput, pair_sampler
 
-        out = model(batch.images, batch.tokens, pair_sampler(loss_fn, step, seed), batch.n,
-                    lambda x: gather_no_grad(x, info), info.rank * batch.n)
+        sampler = pair_sampler(loss_fn, step, seed)
+        close_in: CloseInput | None = None
+        start = info.rank * batch.n
+        if sampler is not None and batch.close_images is not None:  # --close-cache: the cached negatives
+            k = batch.close_scores.shape[1]
+            close_in = CloseInput(batch.close_images, batch.close_tokens, k, "eqsim" in getattr(loss_fn, "terms", {}))
+            start = info.rank * batch.n * (1 + k)
+        out = model(batch.images, batch.tokens, sampler, batch.n, lambda x: gather_no_grad(x, info), start, close_in)
     if "pair_rows" not in out:
         return out, None
-    lookup = getattr(base, "close_lookup", None)  # --close-cache: the cached scores of this global batch's pairs
-    close = lookup(gather_no_grad(batch.indices, info)).to(out["pair_mask"].device) if lookup is not None else None
-    return out, (gather_with_grad(out["pair_rows"].float(), info), out["pair_mask"], close)
+    close: torch.Tensor | None
+    if close_in is not None:
+        from eqvl.train.close_negatives import close_scores
+
+        close = close_scores(gather_no_grad(batch.close_scores, info), batch.n, close_in.k)
+    else:
+        lookup = getattr(base, "close_lookup", None)  # itm_in_batch: the cached scores of the batch's pairs
+        close = lookup(gather_no_grad(batch.indices, info)) if lookup is not None else None
+    if close is not None:
+        close = close.to(out["pair_mask"].device)
+    return out, (gather_with_grad(out["pair_rows"].float(), info), out["pair_mask"], close, out.get("pair_anchor"))
 
 
 def _teacher_features(teacher: torch.nn.Module, batch: Any, info: DistInfo, autocast: Callable) -> tuple:

@@ -36,6 +36,16 @@ ITM_LOSSES = ("itm", "itc", "eqsim", "ce", "hardpos")
 PairSampler = Callable[[int, torch.Tensor], torch.Tensor]
 
 
+@dataclass
+class CloseInput:
+    """This process's cached negatives (`eqvl.train.close_negatives`): [n K] images and tokens, K each."""
+
+    images: torch.Tensor
+    tokens: torch.Tensor
+    k: int
+    diag: bool  # score each negative with its own caption (EqSim's v2 needs s_jj)
+
+
 class ItmTrainModel(nn.Module):
     """`forward(images, tokens, sampler)` -> dict of ITC features, logit_scale and the scored pair grid."""
 
@@ -51,18 +61,35 @@ class ItmTrainModel(nn.Module):
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor, sampler: PairSampler | None = None,
                 n: int | None = None, gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                start: int = 0) -> dict[str, Any]:
+                start: int = 0, close: CloseInput | None = None) -> dict[str, Any]:
         """ITC features of every text; with a `sampler`, the ITM match logits of this process's rows
         (its images, rows [start, start + n) of the global grid) with every caption of the global batch
-        (`gather`: all ranks' tensors concatenated, no gradient; None: one process)."""
+        (`gather`: all ranks' tensors concatenated, no gradient; None: one process); with `close`
+        (--close-cache), of the anchors and their cached negatives instead (`close_negatives.close_grid`)."""
         m = self.blip
         mask = (tokens != self.pad_id).long()
-        vis = m.vision_model(pixel_values=images).last_hidden_state
+        if close is not None:
+            vis_all = m.vision_model(pixel_values=torch.cat([images, close.images])).last_hidden_state
+            vis = vis_all[:images.shape[0]]
+        else:
+            vis = m.vision_model(pixel_values=images).last_hidden_state
         text = m.text_encoder(input_ids=tokens, attention_mask=mask).last_hidden_state
         img_f = F.normalize(m.vision_proj(vis[:, 0, :]), dim=-1)
         txt_f = F.normalize(m.text_proj(text[:, 0, :]), dim=-1)
         out: dict[str, Any] = {"image_features": img_f, "text_features": txt_f, "logit_scale": self.logit_scale.exp()}
-        if sampler is not None:
+        if close is not None:
+            from eqvl.train.close_negatives import close_grid
+
+            n = images.shape[0] if n is None else n
+            caps = (gather or (lambda x: x))(torch.cat([tokens[:n], close.tokens]))
+            grid, anchor = close_grid(n, close.k, caps.shape[0] // (n * (1 + close.k)), close.diag)
+            rows = vis_all.shape[0]
+            ii, tt = grid[start:start + rows].to(images.device).nonzero(as_tuple=True)
+            logits = self.match_logits(vis_all[ii], caps[tt], (caps[tt] != self.pad_id).long())
+            out["pair_mask"], out["pair_anchor"] = grid.to(images.device), anchor.to(images.device)
+            out["pair_rows"] = torch.zeros(rows, caps.shape[0], dtype=logits.dtype,
+                                           device=logits.device).index_put((ii, tt), logits)
+        elif sampler is not None:
             n = images.shape[0] if n is None else n
             gather = gather or (lambda x: x)
             caps = gather(tokens[:n])

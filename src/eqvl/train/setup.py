@@ -103,9 +103,9 @@ def build_data(cfg: TrainConfig, info: DistInfo, bundle: Any, probe: CombinedLos
     sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank,
                                  cfg.order_seed if shuffle_seed is None else shuffle_seed, cfg.batch_groups)
     if cfg.close_cache:  # ITM models: the close-set cache, built or checked before the first step
-        from eqvl.train.close_cache import attach
+        from eqvl.train.close_negatives import attach
 
-        attach(cfg, info, bundle, rows)
+        attach(cfg, info, bundle, rows, dataset)
     return DataPipeline(rows, report, types, k, p, dataset, collate, sampler)
 
 
