@@ -48,6 +48,10 @@ HOW = {
                               "or counted and named (augment)"),
     "skip_bad": ("26.7", "train: an undecodable image is skipped and counted before the first step with --check-images, "
                          "or named in one line with --no-skip-bad; a missing-image row under --no-skip-bad is one line"),
+    "aug_cfg": ("26.12", "train --aug-cfg: an unknown key, a malformed value, color_jitter_prob without a 4-value "
+                         "color_jitter, or --no-train-augment with it is one line at parse time"),
+    "use_bn_sync": ("26.12", "train --use-bn-sync with CPU processes under torchrun is one line before the model is "
+                             "built (torch's SyncBatchNorm syncs GPU processes only)"),
     "outside_root": ("12.11", "eqvl.data.paths.resolve_data_path: outside-root paths refused unless "
                               "--allow-outside-root, then counted in the summary"),
 }

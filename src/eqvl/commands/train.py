@@ -98,6 +98,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             h = f"{h} (default: {'on' if default else 'off'})"
             action = _SkipBad if f.name == "skip_bad" else argparse.BooleanOptionalAction
             p.add_argument(*flags, dest=f.name, action=action, default=default, help=h)
+        elif typing.get_origin(tp) is dict:  # open_clip's --aug-cfg KEY=VALUE ...
+            p.add_argument(*flags, dest=f.name, nargs="*", action=_KeyValues, default={}, metavar="KEY=VALUE", help=h)
         elif typing.get_origin(tp) is list and typing.get_args(tp) == (float,):  # open_clip's --image-mean R G B
             p.add_argument(*flags, dest=f.name, nargs="+", type=finite_float(0, 1), default=None, metavar="X", help=h)
         elif typing.get_origin(tp) is list:
@@ -113,6 +115,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_open_clip_flags(p)
     p.add_argument("--strict-data", dest="skip_bad", action="store_false", help=argparse.SUPPRESS)  # old name
     p.set_defaults(func=run, lr=None)  # None: eqvl.train.defaults picks a fine-tuning or a from-scratch rate
+
+
+class _KeyValues(argparse.Action):
+    """open_clip's ParseKwargs for --aug-cfg: KEY=VALUE items (Python literals), checked at parse time."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from eqvl.train.augcfg import parse_aug_cfg
+
+        try:
+            setattr(namespace, self.dest, parse_aug_cfg(list(values or [])))
+        except EqvlError as exc:
+            parser.error(flag_message(exc))
 
 
 class _SkipBad(argparse.BooleanOptionalAction):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from eqvl.errors import EqvlError
-from eqvl.train.dataset import seed_of
+from eqvl.train.epochs import epoch_order, steps_in_epoch
 from eqvl.train.records import UNTYPED, Row
 
 
@@ -139,8 +139,11 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
     same order; `skip` drops the first batches (resume) without loading them.
     """
 
-    def __init__(self, n: int, batch_size: int, world: int, rank: int, seed: int, groups: int = 1):
+    def __init__(self, n: int, batch_size: int, world: int, rank: int, seed: int, groups: int = 1, *,
+                 num_samples: int | None = None, resampled: bool = False, units: list[list[int]] | None = None):
         self.n, self.b, self.world, self.rank, self.seed, self.groups = n, batch_size, world, rank, seed, groups
+        #: open_clip's epoch definitions (--train-num-samples, --dataset-resampled; see eqvl.train.epochs)
+        self.num_samples, self.resampled, self.units = num_samples, resampled, units
         self.epoch, self.skip = 0, 0
         if self.n < self.b * world:
             raise EqvlError(f"{n} usable rows are fewer than one global batch ({batch_size} x {world} processes); "
@@ -152,14 +155,13 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
         self.epoch, self.skip = epoch, skip
 
     def __len__(self) -> int:
-        return (self.n - self.n % self.groups) // (self.b * self.world) - self.skip
+        return steps_in_epoch(self.n, self.b * self.world, self.groups, self.num_samples, self.resampled) - self.skip
 
     def __iter__(self) -> Iterator[list[int]]:
-        g = torch.Generator().manual_seed(seed_of(self.seed, self.epoch, 7))
         # whole blocks of `groups` consecutive rows in random block order (groups=1: a plain permutation;
-        # a short last block is dropped)
-        blocks = torch.randperm(self.n // self.groups, generator=g).tolist()
-        perm = [blk * self.groups + j for blk in blocks for j in range(self.groups)]
+        # a short last block is dropped), or open_clip's epochs of N samples / drawn with replacement
+        perm = epoch_order(self.n, self.b * self.world, self.seed, self.epoch, groups=self.groups,
+                           num_samples=self.num_samples, resampled=self.resampled, units=self.units)
         gb = self.b * self.world
         for i in range(self.skip, len(perm) // gb):
             start = i * gb + self.rank * self.b

@@ -15,13 +15,14 @@ from typing import Any
 from eqvl.errors import EqvlError
 from eqvl.losses.spec import LossSpec, all_loss_options
 from eqvl.precision import check_precision
+from eqvl.train.augcfg import check_aug_cfg
 
 #: the accepted range of every numeric flag: (lowest, highest, lowest excluded); None = unbounded.
 #: Floats must also be finite. Checked before anything is built.
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     **{n: (1, None, False) for n in ("epochs", "batch_size", "accum_freq", "log_every", "eval_every_epochs",
                                      "batch_groups", "save_every_epochs", "eval_batch_size", "max_steps",
-                                     "val_frequency", "close_images")},
+                                     "val_frequency", "close_images", "train_num_samples")},
     **{n: (0, None, False) for n in ("warmup", "save_every_steps", "workers", "max_hard_negatives",
                                      "max_hard_positives", "keep_last", "skip_nonfinite", "seed", "data_seed",
                                      "lock_image_unlocked_groups", "lock_text_unlocked_layers", "wd")},
@@ -72,6 +73,17 @@ class TrainConfig:
         "open_clip's --image-interpolation: bicubic, bilinear or random (default: the model's)"))
     image_resize_mode: str | None = field(default=None, metadata=doc(
         "open_clip's --image-resize-mode: shortest, longest or squash (default: the model's)"))
+    aug_cfg: dict[str, Any] = field(default_factory=dict, metadata=doc(
+        "open_clip's --aug-cfg KEY=VALUE ...: the training augmentation, passed to open_clip's image_transform as "
+        "open_clip's trainer does; keys scale, ratio, color_jitter, color_jitter_prob, gray_scale_prob, re_prob, "
+        "re_count, use_timm (values as Python literals: scale='(0.5, 1.0)' use_timm=True; ratio, re_prob and "
+        "re_count need use_timm=True) (default: open_clip's, random resized crop at scale (0.9, 1.0))"))
+    torchcompile: bool = field(default=False, metadata=doc(
+        "open_clip's --torchcompile: torch.compile the model (torch's default backend, inductor: the first steps "
+        "compile, and on CPU it needs a C++ compiler); checkpoints hold the plain model's weights"))
+    use_bn_sync: bool = field(default=False, metadata=doc(
+        "open_clip's --use-bn-sync: under torchrun on GPUs, BatchNorm layers share their batch statistics across "
+        "processes (SyncBatchNorm); one process has nothing to share and keeps its BatchNorm, as in open_clip"))
     distill_model: str | None = field(default=None, metadata=doc(
         "open_clip's --distill-model: a frozen teacher (model name or config) fed the same images and tokens, "
         "whose similarities the distill term follows; needs --loss ...+distill (default: none)"))
@@ -105,6 +117,14 @@ class TrainConfig:
         'most eqvl synth writes per row: the twin caption + 5 rewrites; eqvl augment makes at most 5 by default)'))
     max_hard_positives: int = field(default=3, metadata=doc(
         'at most N hard positives per row (default: 3, the most eqvl synth writes per row)'))
+    train_num_samples: int | None = field(default=None, metadata=doc(
+        "open_clip's --train-num-samples N: samples per epoch, ceil(N / global batch) steps, walking on through "
+        "reshuffled passes when N exceeds the data (default: one pass over the usable rows, the last partial "
+        "batch dropped)"))
+    dataset_resampled: bool = field(default=False, metadata=doc(
+        "open_clip's --dataset-resampled: each epoch draws with replacement - tar shards (all of a drawn shard's "
+        "samples, shuffled), or rows of a CSV / JSONL - seeded by the data seed and the epoch; an epoch is "
+        "--train-num-samples samples, or as many as there are usable rows"))
     skip_bad: bool = field(default=True, metadata=doc(
         'skip (and count) bad rows - missing image, empty caption or path, and with --check-images an image that '
         'does not decode - instead of failing; --no-skip-bad stops at the first one, naming it. On by default in '
@@ -232,6 +252,10 @@ class TrainConfig:
         if ("distill" in self.loss_spec.terms) != bool(self.distill_model):
             raise EqvlError("distillation needs both: `loss` ...+distill and `distill_model` (with "
                             "`distill_pretrained`)", params=("distill_model", "loss", "distill_pretrained"))
+        check_aug_cfg(self.aug_cfg)
+        if self.aug_cfg and not self.train_augment:
+            raise EqvlError("aug_cfg configures the training augmentation, which train_augment off replaces by the "
+                            "evaluation transform; drop one of them", params=("aug_cfg", "train_augment"))
         for spec in self.eval_benchmark:
             if ":" not in spec:
                 raise EqvlError(f"eval_benchmark {spec!r}: expected NAME:PATH (e.g. winoground:/data/wino)",

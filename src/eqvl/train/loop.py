@@ -329,7 +329,7 @@ class _Run:
             last = micro == cfg.accum_freq - 1 or not info.enabled
             ddp = state.ddp
             with ddp.no_sync() if not last and isinstance(ddp, DistributedDataParallel) else contextlib.nullcontext():
-                total, parts = forward_loss(state.ddp, state.loss_fn, batch, info, k=data.k, p=data.p, step=state.step,
+                total, parts = forward_loss(state.runner, state.loss_fn, batch, info, k=data.k, p=data.p, step=state.step,
                                             seed=cfg.seed, autocast=self.autocast, teacher=self.teacher)
                 scaled = total / cfg.accum_freq
                 (state.scaler.scale(scaled) if state.scaler is not None else scaled).backward()

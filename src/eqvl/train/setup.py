@@ -18,8 +18,10 @@ from eqvl.errors import EqvlError
 from eqvl.losses import CombinedLoss
 from eqvl.precision import needs_grad_scaler
 from eqvl.train.batching import Collate, GlobalBatchSampler, type_vocabulary
+from eqvl.train.augcfg import ignored_keys
 from eqvl.train.config import TrainConfig
 from eqvl.train.dataset import Augmenter, PairDataset
+from eqvl.train.epochs import shard_units
 from eqvl.distributed import DistInfo
 from eqvl.train.guards import first_nonfinite
 from eqvl.train.records import DataReport, Row, data_kind, read_pairs
@@ -100,8 +102,10 @@ def build_data(cfg: TrainConfig, info: DistInfo, bundle: Any, probe: CombinedLos
     if cfg.batch_groups > 1 and report.n_bad:
         raise EqvlError(f"`batch_groups` {cfg.batch_groups} keeps consecutive rows together, but {report.n_bad} rows of "
                         f"{source} were skipped, which would shift every later group; fix or drop them first", params=("batch_groups",))
+    units = shard_units([r.blob[0] if r.blob else None for r in rows]) if cfg.dataset_resampled else None
     sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.world, info.rank,
-                                 cfg.order_seed if shuffle_seed is None else shuffle_seed, cfg.batch_groups)
+                                 cfg.order_seed if shuffle_seed is None else shuffle_seed, cfg.batch_groups,
+                                 num_samples=cfg.train_num_samples, resampled=cfg.dataset_resampled, units=units)
     if cfg.close_cache:  # ITM models: the close-set cache, built or checked before the first step
         from eqvl.train.close_negatives import attach
 
@@ -122,6 +126,7 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
         raise EqvlError(f"`loss` {cfg.loss}: itm needs a model with an image-text matching head (hf-itm:DIR of a "
                         f"BlipForImageTextRetrieval); {cfg.model} is a dual encoder (losses: itc, eqsim, ce, hardpos)",
                         params=("loss",))
+    check_bn_sync(cfg, info)  # before the model is built
     weights = cfg.pretrained or "none"
     if resuming and _is_path(weights):
         weights = "none"  # the resumed checkpoint's weights replace the init file's (which may be gone)
@@ -129,10 +134,15 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
                                  ("image_interpolation", cfg.image_interpolation),
                                  ("image_mean", tuple(cfg.image_mean or ()) or None),
                                  ("image_std", tuple(cfg.image_std or ()) or None),
-                                 ("image_resize_mode", cfg.image_resize_mode)) if v not in (None, False)}
+                                 ("image_resize_mode", cfg.image_resize_mode),
+                                 ("aug_cfg", dict(cfg.aug_cfg) or None)) if v not in (None, False)}
     bundle = create_openclip(str(cfg.model), weights, seed=cfg.seed, device=str(info.device), precision=cfg.precision,
                              options=options)
     model = bundle.model
+    ignored = ignored_keys(cfg.aug_cfg)
+    if ignored and info.is_main:  # open_clip warns about these too
+        log.warning("`aug_cfg` %s: not read by open_clip's %s training transform (see `aug_cfg` in the help)",
+                    ", ".join(ignored), "timm" if cfg.aug_cfg.get("use_timm") else "own", extra={"params": ("aug_cfg",)})
     if weights == "none" and not resuming and info.is_main:
         log.info("`pretrained` none: %s starts from random weights (seed %d)", cfg.model, cfg.seed,
                  extra={"params": ("pretrained",)})
@@ -160,7 +170,32 @@ def build_model(cfg: TrainConfig, info: DistInfo, resuming: bool = False) -> Any
     if cfg.grad_checkpointing:
         model.set_grad_checkpointing(True)
     model.train()
+    if cfg.use_bn_sync and info.enabled:  # open_clip converts under distributed training only
+        bundle.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return bundle
+
+
+def check_bn_sync(cfg: TrainConfig, info: DistInfo) -> None:
+    """`use_bn_sync` under torchrun needs GPU processes (torch's SyncBatchNorm has no CPU version)."""
+    if cfg.use_bn_sync and info.enabled and info.device.type != "cuda":
+        raise EqvlError(f"`use_bn_sync` with {info.world} CPU processes: torch's SyncBatchNorm synchronises GPU "
+                        "processes only; drop it on CPU", param="use_bn_sync")
+
+
+def compile_model(model: torch.nn.Module, cfg: TrainConfig, info: DistInfo) -> torch.nn.Module:
+    """open_clip's --torchcompile: torch.compile the (DDP-wrapped) model the step calls; checkpoints keep
+    saving the plain model (no `_orig_mod.` keys). As open_clip: DDP's dynamo optimiser off with gradient
+    checkpointing under torchrun, and torch's compile loggers at WARNING."""
+    import logging
+
+    if cfg.grad_checkpointing and info.enabled:
+        torch._dynamo.config.optimize_ddp = False
+    prefixes = ("torch._dynamo", "torch._inductor", "torch._functorch", "torch._utils_internal", "torch.fx")
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(prefixes):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    compiled: torch.nn.Module = torch.compile(model)  # type: ignore[assignment]  # an OptimizedModule
+    return compiled
 
 
 def build_teacher(cfg: TrainConfig, info: DistInfo) -> torch.nn.Module | None:
@@ -168,7 +203,7 @@ def build_teacher(cfg: TrainConfig, info: DistInfo) -> torch.nn.Module | None:
     if not cfg.distill_model:
         return None
     teacher_cfg = replace(cfg, model=cfg.distill_model, pretrained=cfg.distill_pretrained or "none", lock_image=False,
-                          lock_text=False, grad_checkpointing=False)
+                          lock_text=False, grad_checkpointing=False, use_bn_sync=False, aug_cfg={})
     teacher = build_model(teacher_cfg, info).model.eval()
     teacher.requires_grad_(False)
     return teacher
@@ -238,6 +273,12 @@ class TrainState:
     step: int = 0
     start_epoch: int = 0
     skip: int = 0  # batches of start_epoch already consumed (mid-epoch resume)
+    compiled: torch.nn.Module | None = None  # --torchcompile: the compiled `ddp`
+
+    @property
+    def runner(self) -> torch.nn.Module:
+        """What a step calls: the compiled model under --torchcompile, else `ddp`."""
+        return self.compiled if self.compiled is not None else self.ddp
 
 
 def build_state(cfg: TrainConfig, info: DistInfo, model: torch.nn.Module, loss_fn: CombinedLoss) -> TrainState:
@@ -253,7 +294,8 @@ def build_state(cfg: TrainConfig, info: DistInfo, model: torch.nn.Module, loss_f
         ddp = torch.nn.parallel.DistributedDataParallel(  # an ITM model's ITC projections idle without itc
             model, device_ids=[info.device.index] if info.device.type == "cuda" else None,
             find_unused_parameters=bool(getattr(model, "pair_scores", False)))
-    return TrainState(model, ddp, optimizer, scaler, loss_fn)
+    compiled = compile_model(ddp, cfg, info) if cfg.torchcompile else None
+    return TrainState(model, ddp, optimizer, scaler, loss_fn, compiled=compiled)
 
 
 def restore(state: TrainState, ckpt: dict[str, Any], source: str, cfg: TrainConfig, info: DistInfo,
