@@ -224,3 +224,58 @@ def test_eqsim_close_set_ranks_by_cached_scores_where_cached():
     want = eqsim_loss(sim, close_set(rank, 2, valid=mask), valid=mask)
     plain = eqsim_loss(sim, close_set(sim, 2, valid=mask), valid=mask)
     assert torch.allclose(got, want) and not torch.allclose(want, plain)
+
+
+KILLER = """
+import os, sys, torch
+from eqvl.train import TrainConfig
+from eqvl.train.close_cache import load_or_build
+from eqvl.train.itm_model import build_itm_bundle
+from eqvl.train.records import read_pairs
+blip, csv, path = sys.argv[1:4]
+rows = read_pairs(csv, TrainConfig(train_data=csv, model="x"))[0]
+bundle = build_itm_bundle(f"hf-itm:{blip}", ("itm",), torch.device("cpu"), 0)
+def kill(i):
+    if i == 1:  # after its second chunk is on disk
+        os.kill(os.getpid(), 9)
+load_or_build(path, bundle, rows, 3, False, False, chunk=2, on_chunk=kill)
+"""
+
+
+def test_killed_build_resumes_where_it_stopped_and_gives_the_same_cache(env, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root, blip, csv = env
+    path = tmp_path / "c.npz"
+    env_vars = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(blip), str(csv), str(path)], env=env_vars,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    partial = tmp_path / "c.npz.partial"
+    assert not path.exists() and sorted(p.name for p in partial.glob("chunk_*.npz")) == [
+        "chunk_000000000.npz", "chunk_000000002.npz"] and (partial / "embeddings.npy").exists()
+    bundle = build_itm_bundle(f"hf-itm:{blip}", ("itm",), torch.device("cpu"), 0)
+    resumed_chunks: list[int] = []
+    resumed = load_or_build(str(path), bundle, _rows(csv), 3, False, False, chunk=2, on_chunk=resumed_chunks.append)
+    assert resumed_chunks == [2, 3] and not partial.exists()  # chunks 0-1 read back, only 2-3 (images 4-6) scored
+    whole = load_or_build(str(tmp_path / "w.npz"), bundle, _rows(csv), 3, False, False, chunk=2)
+    assert np.array_equal(resumed.image_of, whole.image_of) and np.array_equal(resumed.neighbours, whole.neighbours)
+    assert resumed.scores.tobytes() == whole.scores.tobytes()  # bit for bit
+    with np.load(path) as a, np.load(tmp_path / "w.npz") as b:
+        assert str(a["identity"]) == str(b["identity"]) and a["scores"].tobytes() == b["scores"].tobytes()
+
+
+def test_another_builds_progress_is_cleared_and_progress_is_shown(env, tmp_path, capfd):
+    root, blip, csv = env
+    path = tmp_path / "c.npz"
+    stale = tmp_path / "c.npz.partial"
+    stale.mkdir()
+    (stale / "build.json").write_text("{}")
+    (stale / "chunk_000000000.npz").write_bytes(b"not this build's")
+    bundle = build_itm_bundle(f"hf-itm:{blip}", ("itm",), torch.device("cpu"), 0)
+    load_or_build(str(path), bundle, _rows(csv), 3, False, True, chunk=2)
+    assert path.exists() and not stale.exists()
+    err = capfd.readouterr().err
+    assert "close cache" in err and "7/7" in err

@@ -9,8 +9,10 @@ positives, never its neighbours). Stored as .npz: `image_of` [N] (each row's ima
 [U, R] (row ids of the neighbour images' captions, most similar image first, -1 padding), `scores`
 [U, R] (P(match), NaN padding) and `identity` (JSON of the model — spec and weights hash — the data —
 a hash of every row's image and caption — C and the format); written aside then renamed; reused when
-the identity matches, refused naming both otherwise (or rebuilt with `overwrite_cache`). How training
-uses it: `eqvl.train.close_negatives`.
+the identity matches, refused naming both otherwise (or rebuilt with `overwrite_cache`). The build is
+resumable: embeddings and each chunk of scored images are kept in `<cache>.partial/` until the cache is
+written, and a killed build picks up there (same cache, bit for bit). How training uses it:
+`eqvl.train.close_negatives`.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from eqvl.errors import EqvlError
+from eqvl.progress import progress_bar
 
 log = logging.getLogger(__name__)
 #: 2: image-level neighbours (rows sharing an image are one image); 1 was row-level
@@ -125,25 +129,93 @@ def pad(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndar
 
 @torch.no_grad()
 def build(bundle: Any, rows: list[Any], close_images: int, batch: int = 32, progress: bool = True,
-          chunk: int = 64) -> CloseCache:
-    """Embed every image, then score images `chunk` at a time (their top-C images' captions)."""
+          chunk: int = 64, partial: Path | None = None, on_chunk: Callable[[int], None] | None = None) -> CloseCache:
+    """Embed every image, then score images `chunk` at a time (their top-C images' captions). With
+    `partial` (a folder), the embeddings and every finished chunk are kept there (each written aside, then
+    renamed), so a killed build resumes at its first missing chunk and gives the same cache bit for bit."""
     image_of, members = image_groups(rows)
     if len(members) < 2:
         raise EqvlError(f"`close_cache` needs at least 2 distinct images; the data has {len(members)}", param="close_cache")
     model = bundle.model
     was = model.training
     model.eval()
+    starts = list(range(0, len(members), chunk))
     try:
         caps = bundle.tokenizer([r.pair.caption for r in rows])
-        emb = embeddings(bundle, rows, members, batch)
+        emb = _stored(partial, "embeddings.npy", lambda: embeddings(bundle, rows, members, batch).numpy())
+        done = sum(min(lo + chunk, len(members)) - lo for lo in starts
+                   if partial is not None and (partial / _chunk_name(lo)).exists())
+        if done:
+            log.info("close cache: resuming, %d of %d images already scored", done, len(members))
         parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for lo in range(0, len(members), chunk):
-            parts += score_chunk(bundle, rows, members, emb, caps, lo, min(lo + chunk, len(members)),
-                                 close_images, batch)
+        with progress_bar(total=len(members), desc="close cache", unit="image", disable=not progress,
+                          initial=done) as bar:
+            for i, lo in enumerate(starts):
+                hi = min(lo + chunk, len(members))
+                before = partial is not None and (partial / _chunk_name(lo)).exists()
+                parts += _chunk(partial, lo, lambda: score_chunk(bundle, rows, members, torch.from_numpy(emb), caps,
+                                                                 lo, hi, close_images, batch))
+                if not before:
+                    bar.update(hi - lo)
+                    if on_chunk is not None:
+                        on_chunk(i)
     finally:
         model.train(was)
     nbr, scores = pad(parts)
     return CloseCache(image_of, nbr, scores)
+
+
+def _chunk_name(lo: int) -> str:
+    return f"chunk_{lo:09d}.npz"
+
+
+def _stored(partial: Path | None, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """`make()`, kept in `partial/name` (written aside, renamed) and read back from there when present."""
+    if partial is None:
+        return make()
+    path = partial / name
+    if path.exists():
+        return np.load(path)
+    value = make()
+    tmp = partial / f".{name}.tmp.npy"
+    np.save(tmp, value)
+    os.replace(tmp, path)
+    return value
+
+
+def _chunk(partial: Path | None, lo: int, make: Callable[[], list[tuple[np.ndarray, np.ndarray]]]
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One chunk's (neighbours, scores) per image, kept in `partial` as flat arrays with their lengths."""
+    if partial is None:
+        return make()
+    path = partial / _chunk_name(lo)
+    if path.exists():
+        with np.load(path) as z:
+            ends = np.cumsum(z["lengths"])
+            return [(nb, sc) for nb, sc in zip(np.split(z["neighbours"], ends[:-1]), np.split(z["scores"], ends[:-1]))]
+    parts = make()
+    tmp = partial / f".{path.name}.tmp.npz"
+    np.savez(tmp, neighbours=np.concatenate([nb for nb, _ in parts]), scores=np.concatenate([sc for _, sc in parts]),
+             lengths=np.array([len(nb) for nb, _ in parts], dtype=np.int64))
+    os.replace(tmp, path)
+    return parts
+
+
+def partial_dir(p: Path, want: dict[str, Any], chunk: int) -> Path:
+    """`<cache>.partial/`: a killed build's embeddings and chunks, kept when they are this build's (same
+    identity and chunk size), otherwise cleared."""
+    folder = p.with_name(p.name + ".partial")
+    stamp = json.dumps({"identity": want, "chunk": chunk}, sort_keys=True)
+    mark = folder / "build.json"
+    if folder.exists() and (not mark.exists() or mark.read_text(encoding="utf-8") != stamp):
+        log.info("close cache: %s is another build's progress; starting over", folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not mark.exists():
+        tmp = folder / ".build.json.tmp"
+        tmp.write_text(stamp, encoding="utf-8")
+        os.replace(tmp, mark)
+    return folder
 
 
 def read(p: Path, want: dict[str, Any]) -> CloseCache:
@@ -161,19 +233,22 @@ def read(p: Path, want: dict[str, Any]) -> CloseCache:
     return cache
 
 
-def load_or_build(path: str, bundle: Any, rows: list[Any], close_images: int, overwrite: bool, progress: bool
-                  ) -> CloseCache:
-    """The cache at `path` when it is this model's and data's; otherwise build and write it."""
+def load_or_build(path: str, bundle: Any, rows: list[Any], close_images: int, overwrite: bool, progress: bool,
+                  chunk: int = 64, on_chunk: Callable[[int], None] | None = None) -> CloseCache:
+    """The cache at `path` when it is this model's and data's; otherwise build it (resuming a killed build's
+    chunks in `<path>.partial/`) and write it."""
     want = identity(bundle, rows, close_images)
     p = Path(path)
     if p.exists() and not overwrite:
         cache = read(p, want)
         log.info("close cache %s reused", p)
         return cache
-    cache = build(bundle, rows, close_images, progress=progress)
     p.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_dir(p, want, chunk)
+    cache = build(bundle, rows, close_images, progress=progress, chunk=chunk, partial=partial, on_chunk=on_chunk)
     tmp = p.with_name(p.name + ".tmp.npz")
     np.savez(tmp, image_of=cache.image_of, neighbours=cache.neighbours, scores=cache.scores,
              identity=np.array(json.dumps(want, sort_keys=True)))
     os.replace(tmp, p)
+    shutil.rmtree(partial)
     return cache
