@@ -1,6 +1,9 @@
-"""Step time of itc vs itc+eqsim vs itc+eqsim+ce, and the data-wait fraction.
+"""Step time of itc vs itc+eqsim vs itc+eqsim+ce, the data-wait fraction, and the ITM row: itm vs
+itm+eqsim vs itm+eqsim+ce on a tiny BLIP, and the close cache's build cost per image.
 
     .venv/bin/python bench/bench_train.py [--batch-size 256] [--steps 4] [--model eqvl-tiny-rn]
+    .venv/bin/python bench/bench_train.py --only-itm [--itm-batch-size 16] [--itm-negatives 15] \
+        [--itm-hidden 32 --itm-layers 2 --itm-image-size 32]   # the tiny test config; larger on a GPU
 
 Trains on synthetic 64 px images (made in a temp dir) with `eqvl.train.train`, timing every
 optimiser step through the step hook. Two views of the extra losses' cost:
@@ -9,6 +12,11 @@ optimiser step through the step hook. Two views of the extra losses' cost:
   * loss only: the combined loss forward + backward on features of the same batch size.
 Data wait: fraction of the step spent waiting for the DataLoader, decoding + augmenting PNGs on
 the fly (no preload) with 0 and 2 workers, against the preloaded run.
+ITM row (`train_itm.itm_rows`, bench/train_itm.py, one run, interleaved rounds): a random BlipForImageTextRetrieval built from
+a transformers config trains with `--model hf-itm:DIR`; itm, itm+eqsim, itm+eqsim+ce with in-batch
+negatives, itm+eqsim with negatives drawn from a close cache (the paper's recipe: K more images per
+anchor), each as a ratio to itm; then the close cache's build cost per image, as a ratio to an itm
+training step's time per anchor.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_helpers import make_csv  # noqa: E402
 
 from eqvl.losses import LossBatch  # noqa: E402
@@ -87,6 +96,8 @@ def guard_cost(model_name: str, reps: int = 20) -> float:
 
 
 def main() -> None:
+    from train_itm import add_itm_args, itm_rows
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=4)
@@ -95,10 +106,14 @@ def main() -> None:
     ap.add_argument("--model", default="eqvl-tiny-rn")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    add_itm_args(ap)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    if args.only_itm:
+        itm_rows(args, root)
+        return
     n_rows = args.batch_size * (args.warmup + args.steps)
     csv = make_csv(root, n=n_rows)
     print(f"{n_rows} synthetic rows, batch {args.batch_size}, model {args.model}, {args.steps} timed steps "
@@ -134,6 +149,8 @@ def main() -> None:
         r = run(csv, root / "run", args, loss="itc", preload=False, train_augment=True, workers=workers)
         print(f"  workers={workers}: wait {r['wait']:.1%} of the step, step {r['step_s']:.3f} s")
     print(f"  preloaded:  wait {res['itc']['wait']:.1%}")
+    if not args.no_itm:
+        itm_rows(args, root)
 
 
 if __name__ == "__main__":
