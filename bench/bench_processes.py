@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the repository root: tests.helpers.*
 
 import eqvl.processes as processes  # noqa: E402
 from eqvl.cli import main as eqvl_main  # noqa: E402
@@ -46,7 +46,7 @@ def _quiet(args: list[str]) -> float:
 
 
 def build_run(method: str, root: Path, k: int) -> float:
-    from test_build_fixtures import write_gebc
+    from tests.helpers.videos import write_gebc
 
     processes.START_METHOD = method
     if not (root / "gebc").exists():

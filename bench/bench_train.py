@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers.*
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.train import make_csv  # noqa: E402
 
 from eqvl.losses import LossBatch  # noqa: E402
 from eqvl.train import TrainConfig, build_loss, train  # noqa: E402

@@ -1,7 +1,7 @@
 """The ITM row of bench/bench_train.py (`itm_rows`): step time of an ITM model's training
 (`--model hf-itm:DIR`) and the close cache's build cost, measured side by side in one run.
 
-A random BlipForImageTextRetrieval built from a transformers config (tests/scorer_fixtures.py's tiny one,
+A random BlipForImageTextRetrieval built from a transformers config (tests/helpers/scorers.py's tiny one,
 or wider / deeper with --itm-hidden / --itm-layers / --itm-image-size) trains on synthetic 64 px shapes
 with `eqvl.train.train`; every optimiser step is timed through the step hook (median of the timed steps,
 fastest of interleaved rounds). Printed: the ITM forwards (scored pairs) per step, which set the cost —
@@ -40,7 +40,7 @@ def add_itm_args(ap: argparse.ArgumentParser) -> None:
 def blip_dir(root: Path, hidden: int, layers: int, image_size: int) -> Path:
     import transformers
 
-    import scorer_fixtures as F
+    from tests.helpers import scorers as F
 
     torch.manual_seed(0)
     tok = F.bert_tokenizer(root / "_vocab")
@@ -91,7 +91,7 @@ def close_cache_cost(model: Path, csv: Path, out: Path, args) -> tuple[float, in
 
 
 def itm_rows(args, root: Path) -> None:
-    from train_helpers import make_csv
+    from tests.helpers.train import make_csv
 
     b, k = args.itm_batch_size, args.itm_negatives
     model = blip_dir(root / "itm", args.itm_hidden, args.itm_layers, args.itm_image_size)

@@ -31,16 +31,16 @@ BOOKKEEPING = ("config", "eqvl_version", "provenance", "truncated_captions")
 
 def build_fixtures(root: Path) -> list[dict]:
     """One folder per benchmark, made by the tests' builders; returns [{benchmark, data, options}]."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from bench_fixtures import png, write_jsonl
-    from test_bench_aro import _aro
-    from test_bench_eqben import _per_subset
-    from test_bench_hardpos import _hp
-    from test_bench_own import _twins
-    from test_bench_retrieval import _karpathy
-    from test_bench_sugarcrepe import _sugar
-    from test_bench_valse import _valse
-    from test_bench_winoground import _wino
+    sys.path.insert(0, str(ROOT))  # the repository root: tests.helpers.*
+    from tests.helpers.bench import png, write_jsonl
+    from tests.test_bench_aro import _aro
+    from tests.test_bench_eqben import _per_subset
+    from tests.test_bench_hardpos import _hp
+    from tests.test_bench_own import _twins
+    from tests.test_bench_retrieval import _karpathy
+    from tests.test_bench_sugarcrepe import _sugar
+    from tests.test_bench_valse import _valse
+    from tests.test_bench_winoground import _wino
 
     def own(kind: str):
         def make(d: Path) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_fixtures import GOOD, TEXT_ONLY, TIE, jpg, write_json
-from test_scoring import FakeEncoder
+from tests.helpers.bench import GOOD, TEXT_ONLY, TIE, jpg, write_json
+from tests.helpers.encoders import FakeEncoder
 
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError

@@ -6,7 +6,7 @@ import csv
 import numpy as np
 import pytest
 
-from bench_fixtures import jpg
+from tests.helpers.bench import jpg
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError
 

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from bench_fixtures import GOOD, TEXT_ONLY, TIE, jpg, npy_bgr, png, write_json
+from tests.helpers.bench import GOOD, TEXT_ONLY, TIE, jpg, npy_bgr, png, write_json
 from eqvl.benchmarks import get_benchmark
 from eqvl.benchmarks.eqben import subset_name
 from eqvl.errors import DataError, EqvlError

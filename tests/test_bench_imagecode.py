@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from bench_fixtures import jpg, write_json
-from test_scoring import FakeEncoder
+from tests.helpers.bench import jpg, write_json
+from tests.helpers.encoders import FakeEncoder
 
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError

@@ -4,7 +4,7 @@ num_pairs // 9), odd-id ground truth, the > 0.5 rule (a tie predicts image 2), b
 import numpy as np
 import pytest
 
-from bench_fixtures import jpg, twin_scores
+from tests.helpers.bench import jpg, twin_scores
 from eqvl.benchmarks import get_benchmark
 from eqvl.benchmarks.mmvp import CATEGORIES
 from eqvl.errors import DataError, EqvlError

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench_fixtures import GOOD, TEXT_ONLY, TIE, png, write_jsonl
+from tests.helpers.bench import GOOD, TEXT_ONLY, TIE, png, write_jsonl
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError
 

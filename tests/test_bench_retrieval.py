@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench_fixtures import write_json
+from tests.helpers.bench import write_json
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError
 from eqvl.metrics import retrieval_recalls

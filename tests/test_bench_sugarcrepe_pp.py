@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench_fixtures import png, write_json
+from tests.helpers.bench import png, write_json
 from eqvl.benchmarks import get_benchmark
 from eqvl.benchmarks.sugarcrepe_pp import SUBSETS
 from eqvl.errors import DataError, EqvlError

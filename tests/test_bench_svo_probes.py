@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from bench_fixtures import jpg, png, write_json
+from tests.helpers.bench import jpg, png, write_json
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError
 

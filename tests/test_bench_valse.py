@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench_fixtures import write_json
+from tests.helpers.bench import write_json
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from bench_fixtures import GOOD, TEXT_ONLY, TIE
-from table_fixtures import png_bytes, write_parquet, write_saved_split
-from test_scoring import FakeEncoder
+from tests.helpers.bench import GOOD, TEXT_ONLY, TIE
+from tests.helpers.tables import png_bytes, write_parquet, write_saved_split
+from tests.helpers.encoders import FakeEncoder
 
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench_fixtures import jpg, write_json
+from tests.helpers.bench import jpg, write_json
 from eqvl.benchmarks import get_benchmark
 from eqvl.errors import DataError, EqvlError
 

@@ -12,7 +12,7 @@ from eqvl.benchmarks import get_benchmark
 from eqvl.videotwins.ag import TEMPLATE, differing, pair_track, read_ag
 from eqvl.cli import main
 from eqvl.errors import DataError
-from test_build_fixtures import COLOURS, CUP_PAIRS, CUP_TRACK, write_ag
+from tests.helpers.videos import COLOURS, CUP_PAIRS, CUP_TRACK, write_ag
 
 
 def test_pair_rule_by_hand():

@@ -10,7 +10,7 @@ from eqvl.cli import main
 from eqvl.errors import DataError
 from eqvl.video.synthetic import segment_video
 from eqvl.videotwins.captions import read_timed_captions
-from test_build_fixtures import COLOURS
+from tests.helpers.videos import COLOURS
 
 CAPS = ["a red room", "a green room", "a blue room", "a yellow room"]
 

@@ -11,7 +11,7 @@ from eqvl.errors import DataError
 from eqvl.videotwins.filters import motion_word_hits
 from eqvl.videotwins.gebc import read_gebc
 from eqvl.videotwins.youcook2 import read_youcook2
-from test_build_fixtures import GEBP_COLOURS, GEBP_INSTANTS, write_gebc_multi, write_youcook2
+from tests.helpers.videos import GEBP_COLOURS, GEBP_INSTANTS, write_gebc_multi, write_youcook2
 
 
 def _instants_between(t0, t1, instants):

@@ -11,7 +11,7 @@ from eqvl.video.synthetic import segment_video
 from eqvl.video.reader import VideoReader, frames_every_decode, sample_times
 from eqvl.cli import main
 from eqvl.errors import DataError
-from test_build_fixtures import write_gebc
+from tests.helpers.videos import write_gebc
 
 
 def _two_video_gebc(tmp_path):
@@ -76,7 +76,7 @@ def _yc_build(ann, videos, out, *extra):
 
 
 def test_resume_redoes_videos_whose_annotation_or_file_changed(tmp_path):
-    from test_build_fixtures import write_youcook2
+    from tests.helpers.videos import write_youcook2
 
     ann, videos = write_youcook2(tmp_path)
     out = tmp_path / "out"
@@ -101,7 +101,7 @@ def test_resume_redoes_videos_whose_annotation_or_file_changed(tmp_path):
 
 
 def test_resume_after_fixing_a_past_the_end_segment(tmp_path, capsys):
-    from test_build_fixtures import write_youcook2
+    from tests.helpers.videos import write_youcook2
 
     ann, videos = write_youcook2(tmp_path)
     db = json.loads(ann.read_text())
@@ -118,7 +118,7 @@ def test_resume_after_fixing_a_past_the_end_segment(tmp_path, capsys):
 
 def _truncated_mkv(tmp_path):
     """An 8 s mkv (YouCook2's layout) cut to 60% of its bytes, as a partial download: it decodes to ~4.5 s."""
-    from test_build_fixtures import write_youcook2
+    from tests.helpers.videos import write_youcook2
 
     ann, videos = write_youcook2(tmp_path)
     mp4 = next(videos.rglob("ycA.mp4"))

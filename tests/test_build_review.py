@@ -13,7 +13,7 @@ from eqvl.benchmarks import get_benchmark
 from eqvl.data.decisions import accepted_ids, read_decisions
 from eqvl.cli import main
 from eqvl.errors import DataError
-from test_build_fixtures import write_ag, write_gebc
+from tests.helpers.videos import write_ag, write_gebc
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -84,7 +84,7 @@ def _free_port() -> int:
 
 
 def test_browser_keys_accept_and_reject(built):
-    from browser import browser_page
+    from tests.helpers.browser import browser_page
 
     import uvicorn
 
@@ -199,7 +199,7 @@ def test_decisions_are_appended_without_rereading_the_file(tmp_path, monkeypatch
 
 def test_browser_fast_typing_decides_each_twin_once(tmp_path):
     """a, r, a, a 50 ms apart while the server takes 300 ms per save: each key lands on its own twin."""
-    from browser import browser_page
+    from tests.helpers.browser import browser_page
 
     import uvicorn
 

@@ -11,8 +11,8 @@ from eqvl.videotwins.ag import read_ag
 from eqvl.videotwins.pipeline import BuildConfig, run_build
 from eqvl.videotwins.select import ScreenConfig
 from eqvl.cli import main
-from test_build_fixtures import write_ag
-from test_ground import MeanColourEncoder
+from tests.helpers.videos import write_ag
+from tests.helpers.encoders import MeanColourEncoder
 
 
 def _rows(folder):

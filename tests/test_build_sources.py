@@ -13,7 +13,7 @@ from eqvl.videotwins.gebc import read_gebc
 from eqvl.videotwins.youcook2 import read_youcook2
 from eqvl.cli import main
 from eqvl.errors import DataError
-from test_build_fixtures import COLOURS, write_ag, write_gebc, write_youcook2
+from tests.helpers.videos import COLOURS, write_ag, write_gebc, write_youcook2
 
 
 def _rows(folder):

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from test_scoring import FakeEncoder, FakePairScorer, make_twins
+from tests.helpers.encoders import FakeEncoder, FakePairScorer, make_twins
 
 from eqvl.data.records import ImageRef
 from eqvl.encode import EmbeddingCache, EncodeConfig, encode_image_shard, encode_images, shard_range, wait_for_writes

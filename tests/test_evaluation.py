@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_scoring import FakeEncoder, make_twins
+from tests.helpers.encoders import FakeEncoder, make_twins
 
 from eqvl.errors import DataError, EqvlError
 from eqvl.evaluation import evaluate, read_score_file, write_score_file

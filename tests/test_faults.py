@@ -24,19 +24,11 @@ from eqvl.data.images import decode_rgb, load_image
 from eqvl.data.records import ImageRef
 from eqvl.errors import DataError, EqvlError
 
+from tests.helpers.cli import cli_error
+
 pytestmark = pytest.mark.faults
 
 RNG = np.random.default_rng(12)
-
-
-def _one_line_error(capsys, argv: list[str], *needles: str) -> str:
-    """Run the CLI, expect exit 2 and exactly one stderr line holding every needle."""
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return err
 
 
 def _decoded(path: Path) -> np.ndarray:
@@ -175,8 +167,8 @@ def test_one_line__decompression_bomb_named_in_eval_and_train(tmp_path, monkeypa
 def test_one_line__synth_out_pointing_at_a_file(tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("keep me")
-    _one_line_error(capsys, ["synth", "--out", str(target), "--twins", "1", "--size", "32"], "is a file", "folder")
-    _one_line_error(capsys, ["synth", "--out", str(target / "sub"), "--twins", "1", "--size", "32"], "which is a file")
+    cli_error(capsys, ["synth", "--out", str(target), "--twins", "1", "--size", "32"], "is a file", "folder")
+    cli_error(capsys, ["synth", "--out", str(target / "sub"), "--twins", "1", "--size", "32"], "which is a file")
     assert target.read_text() == "keep me"
 
 
@@ -187,7 +179,7 @@ def test_lock__synth_refuses_a_folder_another_run_holds(tmp_path, capsys):
 
     out = tmp_path / "s"
     with OutputLock(out, command="eqvl synth --out s"):
-        _one_line_error(capsys, ["synth", "--out", str(out), "--twins", "1", "--size", "32", "--subsets", "location",
+        cli_error(capsys, ["synth", "--out", str(out), "--twins", "1", "--size", "32", "--subsets", "location",
                                  "--no-progress"], "is locked by pid", "(command eqvl synth --out s)")
     assert [p.name for p in out.iterdir()] == []  # nothing written by the refused run, lock released
 
@@ -331,7 +323,7 @@ def test_encoding__augment_one_line_then_skip_bad_counts_and_bom(tmp_path, capsy
     src = tmp_path / "in.csv"
     src.write_bytes(BOM + b"filepath\ttitle\na.jpg\ta brown dog on the grass\nb.jpg\ta red \xff car\nc.jpg\ta white cat\n")
     out = tmp_path / "out.csv"
-    _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet"],
+    cli_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet"],
                     f"{src}:3: not UTF-8 text: byte 0xff at byte offset", "--skip-bad")
     assert not out.exists()
     assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--skip-bad"]) == 0
@@ -349,7 +341,7 @@ def _hard_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 def test_existing_columns__refused_without_a_flag(tmp_path, capsys):
     src = _hard_csv(tmp_path / "in.csv", [("a brown dog on the grass", '["my own negative"]')])
-    _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(tmp_path / "o.csv"), "--quiet"],
+    cli_error(capsys, ["augment", "--in", str(src), "--out", str(tmp_path / "o.csv"), "--quiet"],
                     "already has column(s) hard_negatives (1 row(s) with values)", "--existing merge", "--existing replace")
     assert not (tmp_path / "o.csv").exists()
 
@@ -372,7 +364,7 @@ def test_existing_columns__malformed_values_named_by_line(tmp_path, capsys):
     src = _hard_csv(tmp_path / "in.csv", [("a brown dog on the grass", '["ok"]'), ("a white cat", "[not json"),
                                           ("a red car", '{"a": 1}')])
     out = tmp_path / "o.csv"
-    _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "merge"],
+    cli_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "merge"],
                     f"{src}:3: hard_negatives is not a JSON list", "--skip-bad")
     assert main(["augment", "--in", str(src), "--out", str(out), "--quiet", "--existing", "merge", "--skip-bad"]) == 0
     assert "2 malformed value(s), first at line 3" in capsys.readouterr().err
@@ -434,7 +426,7 @@ def test_outside_root__eval_command_refuses_then_allows_and_counts(tmp_path, cap
     data.write_text("\n".join(lines) + "\n")
     argv = ["eval", "--model", "eqvl-tiny-rn", "--pretrained", "none", "--benchmark", "retrieval", "--data", str(data),
             "--output", str(tmp_path / "r.json"), "--no-cache", "--no-progress", "--workers", "0"]
-    _one_line_error(capsys, argv, "'../green.png' is outside the data root", "--allow-outside-root")
+    cli_error(capsys, argv, "'../green.png' is outside the data root", "--allow-outside-root")
     assert not (tmp_path / "r.json").exists()
     assert main(argv + ["--allow-outside-root"]) == 0
     assert "eqvl eval: 1 path(s) outside their data root, allowed by --allow-outside-root" in capsys.readouterr().err
@@ -480,7 +472,7 @@ def test_lock__augment_refuses_an_out_another_run_holds(tmp_path, capsys):
     src.write_text("filepath\ttitle\na.jpg\ta brown dog on the grass\n", encoding="utf-8")
     out = tmp_path / "out.csv"
     with OutputLock([out], command="eqvl augment --out out.csv"):
-        _one_line_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet"], "out.csv is locked by pid")
+        cli_error(capsys, ["augment", "--in", str(src), "--out", str(out), "--quiet"], "out.csv is locked by pid")
     assert not out.exists()
     assert main(["augment", "--in", str(src), "--out", str(out), "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # lock released

@@ -11,26 +11,12 @@ import torch
 
 from eqvl.cli import main
 from eqvl.errors import EqvlError
-from eqvl.train import TrainConfig, train
+from eqvl.train import train
 
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.cli import cli_error
+from tests.helpers.train import make_csv, train_config  # noqa: E402
 
-pytestmark = pytest.mark.faults
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def _cfg(tmp_path: Path, csv: Path, **kw) -> TrainConfig:
-    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv), output=str(tmp_path / "run"), epochs=1,
-                batch_size=6, lr=1e-3, log_every=1, preload=True, train_augment=False, progress=False, seed=0)
-    base.update(kw)
-    return TrainConfig(**base)
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _bn_stats(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -58,7 +44,7 @@ def test_skipped_steps__move_no_batchnorm_statistic_and_are_counted(tmp_path, mo
 
     monkeypatch.setattr(loop, "forward_loss", poisoned)
     csv = make_csv(tmp_path / "d", n=24, hard=False)
-    res = train(_cfg(tmp_path, csv, max_steps=4, skip_nonfinite=2))
+    res = train(train_config(tmp_path, csv, max_steps=4, skip_nonfinite=2))
     assert res.steps == 4 and res.skipped == 2 and res.final_checkpoint is not None
     assert seen[1].keys() == seen[3].keys() and len(seen[1]) > 0
     assert all(torch.equal(seen[1][k], seen[3][k]) for k in seen[1]), "a skipped step moved a BatchNorm statistic"
@@ -89,7 +75,7 @@ def test_skipped_steps__a_model_that_scores_nan_is_not_saved_and_the_run_fails(t
     csv = make_csv(tmp_path / "d", n=24, hard=False)
     with pytest.raises(EqvlError, match=r"step 4: the model is broken: its scores on 4 training pairs in eval mode "
                                         r"are not finite.*not writing epoch_1\.pt"):
-        train(_cfg(tmp_path, csv, lr=1e12, max_steps=4, skip_nonfinite=3))
+        train(train_config(tmp_path, csv, lr=1e12, max_steps=4, skip_nonfinite=3))
     ckdir = tmp_path / "run" / "checkpoints"
     assert not ckdir.is_dir() or not any(ckdir.glob("*.pt"))
     assert main(["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e12",
@@ -102,7 +88,7 @@ def test_skipped_steps__a_model_that_scores_nan_is_not_saved_and_the_run_fails(t
 # ---------------------------------------------------------------- cache shards: valid npz, wrong content
 
 def _cache_run(tmp_path: Path):
-    from test_scoring import FakeEncoder, make_twins
+    from tests.helpers.encoders import FakeEncoder, make_twins
 
     from eqvl.encode import wait_for_writes
     from eqvl.evaluation import evaluate
@@ -159,22 +145,13 @@ def test_cache_shard__valid_npz_with_wrong_content_is_named_and_reencoded(tmp_pa
 
 # ---------------------------------------------------------------- directory outputs
 
-def _one_line(capsys, argv: list[str], *needles: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return err
-
-
 def test_directory_output__report_output_that_is_a_folder_is_one_line_nothing_written(tmp_path, capsys):
     res = tmp_path / "r.json"
     res.write_text(json.dumps({"dataset": "twins", "model": "m", "metrics": {"group": 0.5}, "subsets": {}}))
     folder = tmp_path / "out"
     folder.mkdir()
     for extra in ([], ["--overwrite"]):
-        _one_line(capsys, ["report", str(res), "--output", str(folder), *extra], f"{folder} is a folder, expected a file")
+        cli_error(capsys, ["report", str(res), "--output", str(folder), *extra], f"{folder} is a folder, expected a file")
     assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.json"]
 
 
@@ -182,14 +159,14 @@ def test_directory_output__augment_output_that_is_a_folder_is_one_line(tmp_path,
     src = tmp_path / "in.csv"
     src.write_text("filepath\ttitle\na.jpg\ta brown dog chasing a white cat\n")
     (tmp_path / "o").mkdir()
-    _one_line(capsys, ["augment", "--in", str(src), "--output", str(tmp_path / "o"), "--quiet", "--overwrite"],
+    cli_error(capsys, ["augment", "--in", str(src), "--output", str(tmp_path / "o"), "--quiet", "--overwrite"],
               "is a folder, expected a file")
 
 
 # ---------------------------------------------------------------- long captions
 
 def test_long_captions__train_drops_rewrites_identical_within_the_context_and_counts_them(tmp_path, caplog):
-    from train_helpers import make_images
+    from tests.helpers.train import make_images
 
     long_tail = " ".join(["and a small grey pebble beside it"] * 60)  # ~420 words: far past any context
     lines = ["filepath\ttitle\thard_negatives\thard_negative_types"]
@@ -200,7 +177,7 @@ def test_long_captions__train_drops_rewrites_identical_within_the_context_and_co
             negs = [f"two {colour} {shape}s"]
         lines.append(f"{rel}\t{cap}\t{json.dumps(negs)}\t{json.dumps(['replace'] * len(negs))}")
     (tmp_path / "d" / "train.csv").write_text("\n".join(lines) + "\n")
-    res = train(_cfg(tmp_path, tmp_path / "d" / "train.csv", loss="itc+ce", batch_size=12, max_steps=2, epochs=2))
+    res = train(train_config(tmp_path, tmp_path / "d" / "train.csv", loss="itc+ce", batch_size=12, max_steps=2, epochs=2))
     err = caplog.text  # a library warning (logging); the CLI prints it once in its voice
     assert err.count("have the same tokens as their caption") == 1, err
     assert "3 hard negative(s) and 0 hard positive(s) of this batch" in err

@@ -4,39 +4,15 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from eqvl.grounding.boundary import THRESHOLDS, boundary_from_scores, ground_video, grounding_accuracy
 from eqvl.video.synthetic import segment_video
 from eqvl.cli import main
 from eqvl.errors import EqvlError
-from test_build_fixtures import write_gebc
+from tests.helpers.encoders import MeanColourEncoder
+from tests.helpers.videos import write_gebc
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
-TEXT = {"red": [1.0, 0.0, 0.0], "blue": [0.0, 0.0, 1.0], "green": [0.0, 1.0, 0.0]}
-
-
-class MeanColourEncoder:
-    """Stub encoder: an image's embedding is its mean colour, a caption's a fixed colour vector."""
-
-    name = "mean-colour"
-    pretrained = "none"
-    score_kind = "cosine"
-
-    def preprocess(self, image):
-        return torch.from_numpy(np.asarray(image, dtype=np.float32).reshape(-1, 3).mean(axis=0))
-
-    def identity(self):
-        return "mean-colour"
-
-    def encode_images(self, pixels):
-        return torch.nn.functional.normalize(pixels.float(), dim=-1)
-
-    def encode_texts(self, texts):
-        return torch.nn.functional.normalize(torch.tensor([TEXT[t.split()[-1].strip(".").lower()] for t in texts]), dim=-1)
-
-    def score(self, image_emb, text_emb):
-        return text_emb @ image_emb.T
 
 
 def test_boundary_search_by_hand():

@@ -14,7 +14,7 @@ from eqvl.errors import EqvlError
 from eqvl.index import EmbedOptions, Index
 from eqvl.index import search as search_mod
 
-from index_helpers import TableEncoder, brute_force, clustered, index_images, unit  # noqa: E402
+from tests.helpers.index import TableEncoder, brute_force, clustered, index_images, unit  # noqa: E402
 
 OPTS = dict(batch_size=256, workers=0, progress=False)
 

@@ -16,23 +16,12 @@ import torch
 from eqvl.cli import main
 from eqvl.index import Index
 
-from train_helpers import make_images  # noqa: E402
+from tests.helpers.index import index_error as one_line_error
+from tests.helpers.index import run_index as run
+from tests.helpers.train import make_images  # noqa: E402
 
 TINY = ["--model", "eqvl-tiny-rn", "--pretrained", "none"]
 FAST = ["--workers", "0", "--no-progress"]
-
-
-def run(capsys, *argv):
-    code = main(["index", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(capsys, *argv) -> str:
-    code, _, err = run(capsys, *argv)
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("eqvl index: error: "), err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from eqvl.index import EmbedOptions, Index
 
-from train_helpers import make_images  # noqa: E402
+from tests.helpers.train import make_images  # noqa: E402
 
 QUERIES = ["a red square", "a blue circle", "a yellow triangle"]
 OPTS = dict(workers=0, progress=False)

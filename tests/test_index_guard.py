@@ -18,7 +18,7 @@ from eqvl.index import Index
 from eqvl.index.guard import Policy, allowed_hosts, check_exposure
 from eqvl.index.server import Limits, create_app
 
-from index_helpers import Uvicorn, table_index  # noqa: E402
+from tests.helpers.index import Uvicorn, table_index  # noqa: E402
 
 MB = 1024 * 1024
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -19,36 +17,7 @@ from PIL import Image
 from eqvl.index import EmbedOptions, Index
 from eqvl.index.server import Limits, create_app
 
-from index_helpers import shape_images  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Uvicorn:
-    """A real uvicorn server in a thread, on a free loopback port."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.time() + 60
-        while not self.server.started:
-            assert time.time() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+from tests.helpers.index import Uvicorn, free_port, shape_images  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +126,7 @@ def test_serve_command_listens_on_loopback(collection):
 
 
 def test_page_in_a_real_browser(served, tmp_path):
-    from browser import browser_page
+    from tests.helpers.browser import browser_page
 
     url, idx, root = served
     with browser_page(width=1280, height=900) as page:

@@ -17,7 +17,7 @@ from eqvl.index import EmbedOptions, Index
 from eqvl.index.live import LiveIndex
 from eqvl.index.server import Limits, create_app
 
-from index_helpers import Uvicorn, index_images, table_index, unit  # noqa: E402
+from tests.helpers.index import Uvicorn, index_images, table_index, unit  # noqa: E402
 
 OPTS = EmbedOptions(batch_size=256, workers=0, progress=False)
 
@@ -150,7 +150,7 @@ import sys, time
 sys.path.insert(0, sys.argv[2])
 import numpy as np
 from eqvl.index import Index
-from index_helpers import TableEncoder
+from tests.helpers.index import TableEncoder
 table = np.load(sys.argv[3])
 enc = TableEncoder(table, table)
 Index.open(sys.argv[1], encoder=enc).close()
@@ -178,8 +178,8 @@ def test_reader_processes_never_fail_while_a_writer_commits(tmp_path):
     root, enc = table_index(tmp_path, 40)
     np.save(tmp_path / "table.npy", unit(np.random.default_rng(0).normal(size=(40, 16))))  # table_index's table
     done = tmp_path / "done"
-    tests_dir = str(Path(__file__).parent)
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(root), tests_dir, str(tmp_path / "table.npy"), str(done)],
+    repo_root = str(Path(__file__).resolve().parents[1])  # the child imports tests.helpers.index
+    readers = [subprocess.Popen([sys.executable, "-c", READER, str(root), repo_root, str(tmp_path / "table.npy"), str(done)],
                                 stdout=subprocess.PIPE, text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
                for _ in range(2)]
     try:

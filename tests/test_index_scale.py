@@ -21,7 +21,9 @@ from eqvl.index.embeddings_input import build_index, read_embedding_input
 from eqvl.index.rebuild import growth_advice, rebuild
 from eqvl.index.tuning import IndexPlan, given_queries
 
-from index_helpers import TableEncoder, clustered, index_images, shape_images, unit  # noqa: E402
+from tests.helpers.index import TableEncoder, clustered, index_images, shape_images, unit  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 OPTS = dict(batch_size=256, workers=0, progress=False)
 TINY = ["--model", "eqvl-tiny-rn", "--pretrained", "none"]
@@ -29,17 +31,6 @@ TINY = ["--model", "eqvl-tiny-rn", "--pretrained", "none"]
 
 def cli(*argv) -> int:
     return main(["index", *map(str, argv)])
-
-
-@pytest.fixture(autouse=True)
-def one_faiss_thread():
-    """OpenMP threads spin on a loaded 2-core machine: these small indexes build faster on one."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
 
 
 def _build(root, csv, enc, kind="flat"):

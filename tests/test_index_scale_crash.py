@@ -14,7 +14,7 @@ import pytest
 
 from eqvl.index import EmbedOptions, Index
 
-from index_helpers import TableEncoder, index_images  # noqa: E402
+from tests.helpers.index import TableEncoder, index_images  # noqa: E402
 
 
 def _state(root, enc):

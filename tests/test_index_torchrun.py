@@ -14,7 +14,7 @@ import numpy as np
 
 from eqvl.index import EmbedOptions, Index
 
-from train_helpers import make_images  # noqa: E402
+from tests.helpers.train import make_images  # noqa: E402
 
 
 def test_torchrun_two_process_build_equals_one_process(tmp_path):

@@ -16,7 +16,7 @@ from eqvl.errors import EqvlError
 from eqvl.index import EmbedOptions, Index
 from eqvl.index.metadata import MetaStore
 
-from index_helpers import TableEncoder, index_images, table_index, unit  # noqa: E402
+from tests.helpers.index import TableEncoder, index_images, table_index, unit  # noqa: E402
 
 OPTS = EmbedOptions(batch_size=256, workers=0, progress=False)
 

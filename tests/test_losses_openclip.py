@@ -69,7 +69,7 @@ def test_siglip_trains_end_to_end_and_open_clip_flags_are_accepted_or_pointed(tm
     from eqvl.cli import main
     from eqvl.commands.train import siglip_loss_spec
 
-    from train_helpers import make_csv
+    from tests.helpers.train import make_csv
 
     assert siglip_loss_spec("itc+eqsim") == "siglip+eqsim" and siglip_loss_spec("ce") == "siglip+ce"
     csv = make_csv(tmp_path / "d", n=12, hard=False)
@@ -93,7 +93,7 @@ def test_distill_model_trains_a_student_against_a_frozen_teacher(tmp_path, capsy
 
     from eqvl.cli import main
 
-    from train_helpers import make_csv
+    from tests.helpers.train import make_csv
 
     csv = make_csv(tmp_path / "d", n=12, hard=False)
     base = ["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--lr", "1e-3",

@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "eqvl"
 
 
 def _many_videos_gebc(root: Path, n: int) -> tuple[Path, Path]:
-    from test_build_fixtures import write_gebc
+    from tests.helpers.videos import write_gebc
 
     ann, videos = write_gebc(root)
     data = json.loads(ann.read_text())

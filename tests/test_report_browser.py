@@ -10,7 +10,7 @@ from eqvl.cli import main
 from eqvl.report.document import Note, Report
 from eqvl.report.html import render_html
 
-from browser import browser_page
+from tests.helpers.browser import browser_page
 
 
 def _result(dataset: str, model: str, metrics: dict, subsets: dict) -> dict:

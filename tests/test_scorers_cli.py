@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.cli import main  # noqa: E402
 
 

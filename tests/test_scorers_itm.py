@@ -14,7 +14,7 @@ from PIL import Image
 
 transformers = pytest.importorskip("transformers")
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.errors import EqvlError  # noqa: E402
 from eqvl.evaluation import evaluate  # noqa: E402
 from eqvl.models import load_encoder  # noqa: E402

@@ -10,7 +10,7 @@ from PIL import Image
 
 transformers = pytest.importorskip("transformers")
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.data.records import ImageRef, ScoreItem  # noqa: E402
 from eqvl.encode import EncodeConfig  # noqa: E402
 from eqvl.errors import EqvlError  # noqa: E402

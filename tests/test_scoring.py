@@ -19,90 +19,7 @@ from eqvl.errors import DataError
 from eqvl.encode import EncodeConfig
 from eqvl.evaluation import collect_unique, evaluate, gather_scores, score_items
 
-DIM = 12
-
-
-def _to_tensor(image: Image.Image) -> torch.Tensor:
-    small = image.resize((2, 2))
-    return torch.from_numpy(np.asarray(small, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
-
-
-class FakeEncoder:
-    """Dual encoder with countable calls; features: 2x2 RGB pixels / letter counts."""
-
-    name = "fake"
-    score_kind = "cosine"
-    pretrained = "none"
-
-    def __init__(self, fail_after_image_batches: int | None = None):
-        self.preprocess = _to_tensor
-        self.image_rows = 0
-        self.text_rows = 0
-        self.image_calls = 0
-        self.text_calls = 0
-        self.fail_after = fail_after_image_batches
-        self.seen_texts: list[str] = []
-
-    def identity(self) -> str:
-        return "fake-encoder-v1"
-
-    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        if self.fail_after is not None and self.image_calls >= self.fail_after:
-            raise KeyboardInterrupt
-        self.image_calls += 1
-        self.image_rows += len(pixels)
-        return torch.nn.functional.normalize(pixels.reshape(len(pixels), -1) + 0.01, dim=-1)
-
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        self.text_calls += 1
-        self.text_rows += len(texts)
-        self.seen_texts += texts
-        out = torch.zeros(len(texts), DIM)
-        for n, text in enumerate(texts):
-            for ch in text:
-                out[n, ord(ch) % DIM] += 1.0
-        return torch.nn.functional.normalize(out + 0.01, dim=-1)
-
-    def score(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
-        return text_emb @ image_emb.T
-
-
-class FakePairScorer:
-    """ITM-style scorer: only (image, caption) pairs; counts them."""
-
-    name = "fake-itm"
-    score_kind = "probability"
-    pretrained = "none"
-
-    def __init__(self):
-        self.preprocess = _to_tensor
-        self.pairs: list[str] = []
-
-    def identity(self) -> str:
-        return "fake-itm-v1"
-
-    def score_pairs(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        self.pairs += texts
-        red = pixels[:, 0].mean(dim=(1, 2))
-        return torch.sigmoid(torch.tensor([(1.0 if "red" in t else -1.0) for t in texts]) * (red - 0.5) * 4)
-
-
-COLORS = [(220, 20, 20), (20, 20, 220), (20, 200, 20), (200, 200, 20), (120, 20, 160)]
-
-
-def make_twins(root, n: int = 6, shared: bool = True) -> list[dict]:
-    """n twins over a small pool of colored images (so images and captions repeat across twins)."""
-    rows = []
-    for k, color in enumerate(COLORS):
-        Image.new("RGB", (24, 16), color).save(root / f"c{k}.png")
-    names = ["red", "blue", "green", "yellow", "purple"]
-    for i in range(n):
-        a, b = (i % 5, (i + 1) % 5) if shared else (i % 5, (i + 2) % 5)
-        rows.append({"id": f"tw{i}", "subset": "even" if i % 2 == 0 else "odd",
-                     "image_0": f"c{a}.png", "image_1": f"c{b}.png",
-                     "caption_0": f"a {names[a]} square", "caption_1": f"a {names[b]} square"})
-    (root / "twins.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return rows
+from tests.helpers.encoders import COLORS, FakeEncoder, FakePairScorer, to_tensor, make_twins
 
 
 def _unique(rows):
@@ -128,7 +45,7 @@ def test_gathered_scores_equal_brute_force(tmp_path):
     enc = FakeEncoder()
     res = evaluate(enc, "twins", tmp_path, progress=False)
     for row, s in zip(rows, res.scores):
-        pix = torch.stack([_to_tensor(Image.open(tmp_path / row[f"image_{k}"]).convert("RGB")) for k in (0, 1)])
+        pix = torch.stack([to_tensor(Image.open(tmp_path / row[f"image_{k}"]).convert("RGB")) for k in (0, 1)])
         want = enc.score(enc.encode_images(pix), enc.encode_texts([row["caption_0"], row["caption_1"]]))
         np.testing.assert_allclose(s, want.numpy(), rtol=1e-6, atol=1e-6)
     # the per-item fallback (no score_rows) and the vectorised path agree
@@ -327,7 +244,7 @@ def test_full_matrix_gets_embeddings_in_meta_order(tmp_path):
     img, txt = _FullMatrix.got if hasattr(_FullMatrix, "got") else (None, None)
     assert img.shape == (6, 12) and txt.shape == (10, 12)
     assert torch.equal(img[5], img[0]) and torch.equal(txt[5], txt[0])  # meta order, duplicates filled in
-    pix = _to_tensor(Image.open(tmp_path / "c2.png").convert("RGB"))[None]
+    pix = to_tensor(Image.open(tmp_path / "c2.png").convert("RGB"))[None]
     assert torch.allclose(img[2], FakeEncoder().encode_images(pix)[0])
     again = FakeEncoder()
     evaluate(again, "_test_full_matrix_scoring", tmp_path, progress=False, cache_dir=tmp_path / "cache")

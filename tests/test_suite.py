@@ -9,9 +9,9 @@ import pytest
 
 from eqvl.cli import main
 from eqvl.evaluation.suite import find_benchmarks, headline, suite_markdown, write_suite_summary
-from test_bench_vl_checklist import _checklist
-from test_bench_whatsup import _whatsup
-from test_eval import make_triplets, make_twins
+from tests.test_bench_vl_checklist import _checklist
+from tests.test_bench_whatsup import _whatsup
+from tests.test_eval import make_triplets, make_twins
 
 
 def _root(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,26 +13,15 @@ import torch
 
 from eqvl.cli import main
 from eqvl.errors import DataError, EqvlError
-from eqvl.train import TrainConfig, train
+from eqvl.train import train
 from eqvl.train.batching import GlobalBatchSampler
 
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.train import kill_after_step, make_csv, train_config  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _cfg(tmp_path: Path, csv: Path, **kw) -> TrainConfig:
-    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv), output=str(tmp_path / "run"), epochs=2, batch_size=12,
-                lr=2e-3, log_every=1, preload=True, train_augment=False, progress=False, seed=0)
-    base.update(kw)
-    return TrainConfig.from_dict(base)  # flat loss options (eqsim_k=3) as a checkpoint stores them
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machines are small and shared: one intra-op thread avoids oversubscription stalls."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+_cfg = partial(train_config, epochs=2, batch_size=12, lr=2e-3)
 
 
 @pytest.fixture(scope="module")
@@ -276,12 +266,6 @@ def test_tensorboard_optional(tmp_path, data):
 
 def test_sigkill_then_resume_latest_cli(tmp_path):
     """A real kill (SIGKILL, anywhere: even inside a checkpoint write) then `--resume latest`."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     csv = make_csv(tmp_path, n=24, hard=False)
     args = ["train", "--train-data", str(csv), "--model", "eqvl-tiny-rn", "--pretrained", "none", "--loss", "itc+eqsim",
             "--eqsim-k", "2",
@@ -289,17 +273,7 @@ def test_sigkill_then_resume_latest_cli(tmp_path):
             "--log-every", "1", "--no-progress", "--lr", "1e-3"]
     assert main([*args, "--output", str(tmp_path / "full")]) == 0
     metrics = tmp_path / "killed" / "metrics.jsonl"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "eqvl", *args, "--output", str(tmp_path / "killed")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 1500  # hang guard only: waits for step 3, however loaded the machine
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.is_file() and any(json.loads(x).get("step", 0) >= 3 for x in metrics.read_text().splitlines()[1:] if x.strip()):
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_step(args, tmp_path / "killed", 3, hang_guard_s=1500)
     assert main([*args, "--output", str(tmp_path / "killed"), "--resume", "latest"]) == 0
     a = torch.load(tmp_path / "full" / "checkpoints" / "epoch_3.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "killed" / "checkpoints" / "epoch_3.pt", weights_only=True)["state_dict"]

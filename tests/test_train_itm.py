@@ -10,7 +10,7 @@ from PIL import Image
 
 transformers = pytest.importorskip("transformers")
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.errors import EqvlError  # noqa: E402
 from eqvl.losses import LossBatch, LossSpec, close_set, eqsim_loss  # noqa: E402
 from eqvl.losses.itm import ITMLoss, sample_pairs  # noqa: E402

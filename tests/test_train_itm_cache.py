@@ -14,7 +14,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.errors import EqvlError  # noqa: E402
 from eqvl.losses import LossBatch, close_set, eqsim_loss  # noqa: E402
 from eqvl.losses.eqsim import EqSimLoss  # noqa: E402
@@ -24,7 +24,7 @@ from eqvl.train.close_cache import CloseCache, load_or_build  # noqa: E402
 from eqvl.train.close_negatives import CloseLookup, CloseNegatives, close_grid, close_scores  # noqa: E402
 from eqvl.train.itm_model import build_itm_bundle  # noqa: E402
 from eqvl.train.records import read_pairs  # noqa: E402
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.train import make_csv  # noqa: E402
 
 
 @pytest.fixture(scope="module")

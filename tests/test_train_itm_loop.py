@@ -12,19 +12,13 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.cli import main  # noqa: E402
 from eqvl.errors import EqvlError  # noqa: E402
 from eqvl.train import TrainConfig, train  # noqa: E402
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.train import kill_after_step, make_csv, train_config  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +32,9 @@ def data(tmp_path_factory) -> Path:
 
 
 def _cfg(tmp_path: Path, blip: Path, csv: Path, **kw) -> TrainConfig:
-    base = dict(model=f"hf-itm:{blip}", train_data=str(csv), output=str(tmp_path / "run"), epochs=2, batch_size=6,
-                lr=1e-4, log_every=1, preload=True, train_augment=False, progress=False, seed=0, loss="itm+eqsim",
-                itm_negatives=3, eqsim_k=2)
-    base.update(kw)
-    return TrainConfig.from_dict(base)
+    """The tiny run on the BLIP folder (weights from the folder: no `pretrained`), ITM + EqSim."""
+    return train_config(tmp_path, csv, **{"model": f"hf-itm:{blip}", "pretrained": None, "epochs": 2, "lr": 1e-4,
+                                          "loss": "itm+eqsim", "itm_negatives": 3, "eqsim_k": 2, **kw})
 
 
 def test_itm_eqsim_trains_and_saves_pretrained_dirs(tmp_path, blip, data):
@@ -154,30 +146,12 @@ def test_torchrun_two_processes_match_one(tmp_path, blip, data, cached):
 def test_sigkill_then_resume_latest_cli(tmp_path, blip):
     """A real SIGKILL (anywhere, even inside a checkpoint or save_pretrained write), then `--resume latest`:
     the same weights bit for bit, in epoch_N.pt and in the final save_pretrained directory."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     csv = make_csv(tmp_path, n=18, hard=False)
     args = ["train", "--train-data", str(csv), "--model", f"hf-itm:{blip}", "--loss", "itm+eqsim", "--itm-negatives",
             "3", "--eqsim-k", "2", "--batch-size", "6", "--epochs", "2", "--save-every-steps", "1", "--preload",
             "--no-train-augment", "--log-every", "1", "--no-progress", "--lr", "1e-4"]
     assert main([*args, "--output", str(tmp_path / "full")]) == 0
-    metrics = tmp_path / "killed" / "metrics.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "eqvl", *args, "--output", str(tmp_path / "killed")],
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 280  # hang guard only
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.is_file() and any(json.loads(x).get("step", 0) >= 4 for x in metrics.read_text().splitlines()[1:]
-                                     if x.strip()):
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_step(args, tmp_path / "killed", 4, hang_guard_s=280)
     assert main([*args, "--output", str(tmp_path / "killed"), "--resume", "latest"]) == 0
     a = torch.load(tmp_path / "full" / "checkpoints" / "epoch_2.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "killed" / "checkpoints" / "epoch_2.pt", weights_only=True)["state_dict"]

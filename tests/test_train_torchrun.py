@@ -13,7 +13,7 @@ import torch
 
 from eqvl.train import TrainConfig, train
 
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.train import make_csv  # noqa: E402
 
 
 def _losses(path: Path) -> list[dict]:

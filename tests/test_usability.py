@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,15 +13,9 @@ import torch
 from eqvl.cli import main
 from eqvl.train import TrainConfig, train
 
-from train_helpers import make_images  # noqa: E402
+from tests.helpers.train import make_images, train_config  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -49,12 +44,7 @@ def test_augment_merge_keeps_the_input_types_and_writes_types_by_default(tmp_pat
     assert "hard_negative_types" not in _rows(tmp_path / "n.csv")[0]
 
 
-def _train_cfg(tmp_path: Path, csv_path: Path, **kw) -> TrainConfig:
-    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv_path), output=str(tmp_path / "run"),
-                epochs=1, batch_size=6, lr=1e-3, log_every=1, preload=True, train_augment=False, progress=False,
-                seed=0, max_steps=2)
-    base.update(kw)
-    return TrainConfig(**base)
+_train_cfg = partial(train_config, max_steps=2)
 
 
 def _csv_without_types(root: Path, n: int = 12) -> Path:

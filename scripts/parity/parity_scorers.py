@@ -33,9 +33,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the repository root: tests.helpers.*
 
-import scorer_fixtures as F  # noqa: E402
+from tests.helpers import scorers as F  # noqa: E402
 from eqvl.data.records import ImageRef  # noqa: E402
 from eqvl.encode import EncodeConfig, score_pairs  # noqa: E402
 from eqvl.models import load_encoder  # noqa: E402

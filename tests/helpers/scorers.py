@@ -50,13 +50,7 @@ def blip_dir(root: Path, seed: int = 0) -> Path:
                 max_position_embeddings=40, encoder_hidden_size=32, pad_token_id=0, bos_token_id=2, sep_token_id=3)
     cfg = transformers.BlipConfig(text_config=text, vision_config=_vision(), image_text_hidden_size=16,
                                   projection_dim=16)
-    model = transformers.BlipForImageTextRetrieval(cfg)
-    spread(model)
-    out = root / "blip"
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    transformers.BlipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
-    return out
+    return _save_blip(transformers.BlipForImageTextRetrieval(cfg), tok, root / "blip")
 
 
 def blip2_dir(root: Path, seed: int = 0) -> Path:
@@ -72,9 +66,14 @@ def blip2_dir(root: Path, seed: int = 0) -> Path:
                 word_embed_proj_dim=32)
     cfg = transformers.Blip2Config(vision_config=_vision(), qformer_config=qformer, text_config=text,
                                    num_query_tokens=4, image_text_hidden_size=16)
-    model = transformers.Blip2ForImageTextRetrieval(cfg)
+    return _save_blip(transformers.Blip2ForImageTextRetrieval(cfg), tok, root / "blip2")
+
+
+def _save_blip(model: torch.nn.Module, tok, out: Path) -> Path:
+    """Spread the weights, then save model, tokenizer and a 32 px BlipImageProcessor into `out`."""
+    import transformers
+
     spread(model)
-    out = root / "blip2"
     model.save_pretrained(out)
     tok.save_pretrained(out)
     transformers.BlipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
@@ -137,26 +136,35 @@ def _llama(vocab: int, **extra) -> dict:
                 num_key_value_heads=2, max_position_embeddings=256, **extra)
 
 
+# what LlavaProcessor and LlavaNextProcessor are given beside the image processor and the tokenizer
+LLAVA_PROCESSOR = dict(patch_size=14, num_additional_image_tokens=1, vision_feature_select_strategy="default")
+
+
+def _llava_parts() -> tuple:
+    """The character tokenizer (BOS added), CLIP vision tower and Llama text config that LLaVA and
+    LLaVA-NeXT share, and the config arguments naming them."""
+    tok = char_tokenizer()
+    tok.add_bos_token = True
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14, projection_dim=16, model_type="clip_vision_model")
+    text = _llama(len(tok), model_type="llama", bos_token_id=1, eos_token_id=2, pad_token_id=3)
+    return tok, dict(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
+                     vision_feature_layer=-1, vision_feature_select_strategy="default")
+
+
 def llava_dir(root: Path, seed: int = 0) -> Path:
     """LlavaForConditionalGeneration (CLIP vision tower + Llama) with a LlavaProcessor."""
     import transformers
 
     torch.manual_seed(seed)
-    tok = char_tokenizer()
-    tok.add_bos_token = True
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
-                  patch_size=14, projection_dim=16, model_type="clip_vision_model")
-    cfg = transformers.LlavaConfig(vision_config=vision, text_config=_llama(len(tok), model_type="llama",
-                                   bos_token_id=1, eos_token_id=2, pad_token_id=3),
-                                   image_token_index=tok.convert_tokens_to_ids("<image>"), projector_hidden_act="gelu",
-                                   vision_feature_layer=-1, vision_feature_select_strategy="default")
+    tok, parts = _llava_parts()
+    cfg = transformers.LlavaConfig(**parts, projector_hidden_act="gelu")
     model = transformers.LlavaForConditionalGeneration(cfg)
     spread(model, 0.08)
     out = root / "llava"
     model.save_pretrained(out)
     proc = transformers.CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
-    transformers.LlavaProcessor(image_processor=proc, tokenizer=tok, patch_size=14, num_additional_image_tokens=1,
-                                vision_feature_select_strategy="default").save_pretrained(out)
+    transformers.LlavaProcessor(image_processor=proc, tokenizer=tok, **LLAVA_PROCESSOR).save_pretrained(out)
     return out
 
 
@@ -231,21 +239,14 @@ def llava_next_dir(root: Path, seed: int = 0) -> Path:
     import transformers
 
     torch.manual_seed(seed)
-    tok = char_tokenizer()
-    tok.add_bos_token = True
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28,
-                  patch_size=14, projection_dim=16, model_type="clip_vision_model")
+    tok, parts = _llava_parts()
     grid = [[28, 28], [28, 56], [56, 28]]
-    cfg = transformers.LlavaNextConfig(vision_config=vision, text_config=_llama(len(tok), model_type="llama",
-                                       bos_token_id=1, eos_token_id=2, pad_token_id=3),
-                                       image_token_index=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=grid,
-                                       vision_feature_layer=-1, vision_feature_select_strategy="default")
+    cfg = transformers.LlavaNextConfig(**parts, image_grid_pinpoints=grid)
     model = transformers.LlavaNextForConditionalGeneration(cfg)
     spread(model, 0.08)
     out = root / "llava_next"
     model.save_pretrained(out)
     improc = transformers.LlavaNextImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28},
                                                   image_grid_pinpoints=grid)
-    transformers.LlavaNextProcessor(image_processor=improc, tokenizer=tok, patch_size=14, num_additional_image_tokens=1,
-                                    vision_feature_select_strategy="default").save_pretrained(out)
+    transformers.LlavaNextProcessor(image_processor=improc, tokenizer=tok, **LLAVA_PROCESSOR).save_pretrained(out)
     return out

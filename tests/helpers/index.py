@@ -85,8 +85,8 @@ def brute_force(db: np.ndarray, queries: np.ndarray, k: int, ids: np.ndarray | N
 
 
 def shape_images(root: Path, n: int, size: int = 64) -> list[tuple[str, str, str, str]]:
-    """train_helpers' coloured shapes, each made unique (make_images repeats every 12: the index would dedup them)."""
-    from train_helpers import make_images
+    """tests.helpers.train's coloured shapes, each made unique (make_images repeats every 12: the index would dedup them)."""
+    from tests.helpers.train import make_images
 
     rows = make_images(root, n, size)
     for i, (rel, *_) in enumerate(rows):
@@ -145,3 +145,22 @@ def table_index(root: Path, n: int, dim: int = 16, extra_rows: int = 0, kind: st
     Index.build(root / "idx", csv, "table", index=kind, encoder=enc,
                 options=EmbedOptions(batch_size=256, workers=0, progress=False))
     return root / "idx", enc
+
+
+def run_index(capsys, *argv) -> tuple[int, str, str]:
+    """`eqvl index ARGV` in this process: (exit code, stdout, stderr)."""
+    from eqvl.cli import main
+
+    code = main(["index", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def index_error(capsys, *argv) -> str:
+    """Run `eqvl index ARGV`, expecting a refusal: exit 2, one `eqvl index: error: ...` line on stderr
+    and no server started; returns that line."""
+    code, out, err = run_index(capsys, *argv)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("eqvl index: error: "), (code, out, err)
+    assert "serving" not in out
+    return lines[0]
