@@ -14,8 +14,8 @@ Why the parent watch: a pool's workers wait on a queue whose write end they hold
 after `kill -9` of the parent they never see EOF and live on with parent 1. Each worker runs a
 daemon thread that exits the process as soon as its parent is gone.
 
-The one exception is torch's DataLoader (fork by default, in `encode/images.py` and `train/`):
-see the comment there.
+The one exception is torch's DataLoader (fork by default), made in one place: `data_loader` below,
+which says why it is safe.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 #: how often a worker checks that its parent is alive (seconds); an orphan lives at most this long
 PARENT_POLL_S = 0.5
@@ -87,3 +90,15 @@ def process_pool(workers: int, initializer: Callable[..., Any] | None = None,
     finally:
         pool.terminate()
         pool.join()
+
+
+def data_loader(dataset: Any, **options: Any) -> "DataLoader":
+    """torch's `DataLoader(dataset, **options)`: every one in eqvl is made here.
+
+    Fork justification: its workers fork (torch's default), the one exception to this module's spawn:
+    they only decode images with PIL and collate, and torch makes forked workers single-threaded and
+    resets its pool, so no lock held by another parent thread is needed in them. A worker that ran
+    FFmpeg, OpenBLAS or a model would need spawn (`multiprocessing_context`)."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, **options)

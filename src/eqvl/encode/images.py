@@ -16,6 +16,7 @@ from eqvl.data.images import image_content_key, load_image, load_image_keyed
 from eqvl.data.records import ImageRef
 from eqvl.encode.types import EncodeConfig, Encoded, EncodeStats, as_rows, check_embeds, device_of, stack_rows
 from eqvl.errors import DataError
+from eqvl.processes import data_loader
 
 if TYPE_CHECKING:
     from eqvl.models.base import Encoder
@@ -55,9 +56,7 @@ def _collate(batch):
 
 def image_batches(dataset: ImageSet, cfg: EncodeConfig, device: torch.device | None) -> DataLoader:
     """Batches of (indices, pixels [B, 3, H, W] or None, [(index, error)], content keys)."""
-    # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
-    # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
-    return DataLoader(
+    return data_loader(
         dataset,
         batch_size=cfg.batch_size,
         shuffle=False,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from eqvl.processes import data_loader
 from eqvl.progress import progress_bar
 
 from eqvl.data.images import text_content_key
@@ -88,10 +88,8 @@ class _Run:
             by_image.setdefault(self.pairs[p][0], []).append(p)
         order = list(by_image)
         self.bar.total = len(todo)
-        # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
-        # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
-        loader = DataLoader(ImageSet([refs[i] for i in order], self.scorer.preprocess), batch_size=self.cfg.batch_size,
-                            shuffle=False, num_workers=self.cfg.workers, collate_fn=_as_list)
+        loader = data_loader(ImageSet([refs[i] for i in order], self.scorer.preprocess), batch_size=self.cfg.batch_size,
+                             shuffle=False, num_workers=self.cfg.workers, collate_fn=_as_list)
         pending: list[int] = []
         try:
             for batch in loader:

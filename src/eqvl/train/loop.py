@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from eqvl.processes import data_loader
 
 from eqvl.errors import EqvlError
 from eqvl.io import OutputLock
@@ -234,10 +234,8 @@ class _Run:
         data.dataset.set_epoch(epoch)
         data.sampler.set_epoch(epoch, first)
         per_epoch = len(data.sampler) + first  # the sampler's length excludes skipped batches
-        # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
-        # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
-        loader = DataLoader(data.dataset, batch_sampler=data.sampler, collate_fn=data.collate,
-                            num_workers=cfg.workers, pin_memory=info.device.type == "cuda")
+        loader = data_loader(data.dataset, batch_sampler=data.sampler, collate_fn=data.collate,
+                             num_workers=cfg.workers, pin_memory=info.device.type == "cuda")
         it = iter(loader)
         consumed = first
         bar = progress_bar(total=self.steps_per_epoch, initial=first // cfg.accum_freq, desc=f"epoch {epoch + 1}/{cfg.epochs}",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from eqvl.processes import data_loader
 
 from eqvl.errors import EqvlError
 from eqvl.losses import CombinedLoss
@@ -59,10 +59,8 @@ def validation_loss(val: Validation, model: torch.nn.Module, loss_fn: CombinedLo
     """Mean loss parts over the held-out set (`val/loss`, `val/itc`, ...); the model is left as it was."""
     from eqvl.train.forward import forward_loss
 
-    # DataLoader workers fork (torch's default), the one exception to eqvl.processes: they only decode
-    # images with PIL and collate; torch makes forked workers single-threaded and resets its pool.
-    loader = DataLoader(val.dataset, batch_size=val.batch_size, shuffle=False, drop_last=False,
-                        collate_fn=val.collate, num_workers=cfg.workers)
+    loader = data_loader(val.dataset, batch_size=val.batch_size, shuffle=False, drop_last=False,
+                         collate_fn=val.collate, num_workers=cfg.workers)
     frozen = copy.deepcopy(loss_fn).eval()
     was_training = model.training
     model.eval()
