@@ -18,7 +18,7 @@ from eqvl.index import search as search_mod
 from eqvl.index.tuning import IndexPlan, text_queries
 from eqvl.index.vectors import VectorStore, write_ids, write_vectors
 
-from index_helpers import brute_force  # noqa: E402
+from tests.helpers.index import brute_force  # noqa: E402
 
 N, HELD_OUT, K = 2000, 300, 10
 

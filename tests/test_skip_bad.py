@@ -7,20 +7,13 @@ from __future__ import annotations
 import argparse
 
 import pytest
-import torch
 
 from eqvl.cli import build_parser, main
 from eqvl.commands.vocabulary import walk
 
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.train import make_csv  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _skip_bad_defaults() -> dict[tuple[str, ...], bool]:
