@@ -17,28 +17,10 @@ from eqvl.errors import EqvlError
 from eqvl.train import TrainConfig, train
 from eqvl.train.batching import GlobalBatchSampler
 
-from train_helpers import make_csv  # noqa: E402
+from tests.helpers.cli import cli_error
+from tests.helpers.train import make_csv, train_config  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def _cfg(tmp_path, csv, **kw) -> TrainConfig:
-    base = dict(model="eqvl-tiny-rn", pretrained="none", train_data=str(csv), output=str(tmp_path / "run"), epochs=1,
-                batch_size=6, lr=1e-3, log_every=1, preload=True, train_augment=False, progress=False, seed=0)
-    return TrainConfig(**(base | kw))
-
-
-def _one_line_error(capsys, argv) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- --aug-cfg
@@ -99,17 +81,17 @@ def test_aug_cfg_use_timm_builds_timms_transform_with_random_erasing():
 @pytest.mark.faults
 def test_aug_cfg__a_bad_key_or_value_is_one_line_at_parse_time(capsys):
     base = ["train", "--train-data", "x.csv", "--pretrained", "none", "--aug-cfg"]
-    err = _one_line_error(capsys, [*base, "scael=(0.5, 1.0)"])
+    err = cli_error(capsys, [*base, "scael=(0.5, 1.0)"])
     assert "--aug-cfg key 'scael': not one of open_clip's (scale, ratio" in err, err
-    assert "expected (low, high) with 0 < low <= high <= 1" in _one_line_error(capsys, [*base, "scale=(0.9, 0.5)"])
-    assert "expected KEY=VALUE" in _one_line_error(capsys, [*base, "scale"])
-    assert "a probability in [0, 1]" in _one_line_error(capsys, [*base, "re_prob=2"])
-    assert "needs color_jitter=" in _one_line_error(capsys, [*base, "color_jitter_prob=0.5"])
+    assert "expected (low, high) with 0 < low <= high <= 1" in cli_error(capsys, [*base, "scale=(0.9, 0.5)"])
+    assert "expected KEY=VALUE" in cli_error(capsys, [*base, "scale"])
+    assert "a probability in [0, 1]" in cli_error(capsys, [*base, "re_prob=2"])
+    assert "needs color_jitter=" in cli_error(capsys, [*base, "color_jitter_prob=0.5"])
 
 
 @pytest.mark.faults
 def test_aug_cfg__with_no_train_augment_is_one_line(tmp_path, capsys):
-    err = _one_line_error(capsys, ["train", "--train-data", "x.csv", "--pretrained", "none", "--aug-cfg",
+    err = cli_error(capsys, ["train", "--train-data", "x.csv", "--pretrained", "none", "--aug-cfg",
                                    "scale=(0.5, 1.0)", "--no-train-augment"])
     assert "--aug-cfg" in err and "--train-augment" in err, err
 
@@ -134,7 +116,7 @@ def test_torchcompile_trains_through_the_compiled_model_and_equals_eager(tmp_pat
     if not hasattr(torch, "compile"):
         pytest.skip("torch.compile needs torch >= 2.0")
     csv = make_csv(tmp_path / "d", n=12, hard=False)
-    eager = train(_cfg(tmp_path, csv, max_steps=2, output=str(tmp_path / "eager")))
+    eager = train(train_config(tmp_path, csv, max_steps=2, output=str(tmp_path / "eager")))
     real, calls = torch.compile, []
 
     def compile_for_the_test(model, **kw):
@@ -143,7 +125,7 @@ def test_torchcompile_trains_through_the_compiled_model_and_equals_eager(tmp_pat
 
     monkeypatch.setattr(torch, "compile", compile_for_the_test)
     torch._dynamo.reset()
-    compiled = train(_cfg(tmp_path, csv, max_steps=2, output=str(tmp_path / "compiled"), torchcompile=True))
+    compiled = train(train_config(tmp_path, csv, max_steps=2, output=str(tmp_path / "compiled"), torchcompile=True))
     torch._dynamo.reset()
     assert len(calls) == 1 and compiled.steps == eager.steps == 2
     a = torch.load(eager.final_checkpoint, weights_only=True)["state_dict"]
@@ -162,7 +144,7 @@ def test_use_bn_sync_one_process_keeps_batchnorm_and_trains(tmp_path):
                          DistInfo())
     assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in bundle.model.modules())
     csv = make_csv(tmp_path / "d", n=12, hard=False)
-    assert train(_cfg(tmp_path, csv, max_steps=1, use_bn_sync=True)).steps == 1
+    assert train(train_config(tmp_path, csv, max_steps=1, use_bn_sync=True)).steps == 1
 
 
 def test_use_bn_sync_under_torchrun_converts_every_batchnorm_keeping_the_weights_names(monkeypatch):
@@ -242,7 +224,7 @@ def test_dataset_resampled_on_shards_draws_whole_shards_with_replacement():
 
 def test_train_num_samples_and_resampled_set_the_steps_of_a_real_run(tmp_path):
     csv = make_csv(tmp_path / "d", n=12, hard=False)
-    res = train(_cfg(tmp_path, csv, train_num_samples=20, dataset_resampled=True, epochs=1))
+    res = train(train_config(tmp_path, csv, train_num_samples=20, dataset_resampled=True, epochs=1))
     start = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert start["steps_per_epoch"] == math.ceil(20 / 6) == 4 and res.steps == 4
     args = build_parser().parse_args(["train", "--train-data", "x", "--train-num-samples", "20",
