@@ -3,7 +3,6 @@
 import json
 import os
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from eqvl.benchmarks import get_benchmark
 from eqvl.data.decisions import accepted_ids, read_decisions
 from eqvl.cli import main
 from eqvl.errors import DataError
+from tests.helpers.server import Uvicorn
 from tests.helpers.videos import write_ag, write_gebc
 
 fastapi = pytest.importorskip("fastapi")
@@ -77,28 +77,12 @@ def test_eval_and_export_keep_accepted_only(built, tmp_path, capsys):
         get_benchmark("twins").load(built, accepted=str(tmp_path / "none.jsonl"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_browser_keys_accept_and_reject(built):
     from tests.helpers.browser import browser_page
 
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(built), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
+    with Uvicorn(create_app(built)) as url:
         with browser_page(1100, 620) as page:
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(f"{url}/")
             page.wait_for_selector("body[data-ready='1']")
             first = page.inner_text("#twin-id")
             assert page.inner_text("#cap0").startswith("The person is")
@@ -116,9 +100,6 @@ def test_browser_keys_accept_and_reject(built):
             if os.environ.get("EQVL_WRITE_DOCS_IMG"):
                 page.screenshot(path=str(Path(__file__).parents[1] / "docs" / "img" / "build_review.png"))
         assert read_decisions(built / "review" / "decisions.jsonl") == {first: "accept", second: "reject"}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_review_cli_busy_port_one_line(built, capsys):
@@ -201,8 +182,6 @@ def test_browser_fast_typing_decides_each_twin_once(tmp_path):
     """a, r, a, a 50 ms apart while the server takes 300 ms per save: each key lands on its own twin."""
     from tests.helpers.browser import browser_page
 
-    import uvicorn
-
     folder = tmp_path / "build"
     ids = _hand_built(folder, 6)
     app = create_app(folder)
@@ -215,17 +194,9 @@ def test_browser_fast_typing_decides_each_twin_once(tmp_path):
             await asyncio.sleep(0.3)
         return await call_next(request)
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
+    with Uvicorn(app) as url:
         with browser_page(1000, 600) as page:
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(f"{url}/")
             page.wait_for_selector("body[data-ready='1']")
             for key in "araa":
                 page.keyboard.press(key)
@@ -242,6 +213,3 @@ def test_browser_fast_typing_decides_each_twin_once(tmp_path):
             page.wait_for_function(f"document.getElementById('twin-id').textContent === '{ids[3]}'")
             assert page.inner_text("#state") == "accepted"
         assert read_decisions(folder / "review" / "decisions.jsonl") == dict(zip(ids, ("accept", "reject", "accept", "accept")))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

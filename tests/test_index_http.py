@@ -17,7 +17,8 @@ from PIL import Image
 from eqvl.index import EmbedOptions, Index
 from eqvl.index.server import Limits, create_app
 
-from tests.helpers.index import Uvicorn, free_port, shape_images  # noqa: E402
+from tests.helpers.index import Uvicorn, shape_images  # noqa: E402
+from tests.helpers.server import free_port
 
 
 @pytest.fixture(scope="module")

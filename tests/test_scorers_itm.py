@@ -109,11 +109,7 @@ def test_itm_bad_input(dirs, tmp_path):
     (clip_like / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
     with pytest.raises(EqvlError, match="GPT2LMHeadModel; supported: BlipForImageTextRetrieval"):
         load_encoder(f"hf-itm:{clip_like}")
-    no_proc = tmp_path / "noproc"
-    no_proc.mkdir()
-    for f in dirs["blip"].iterdir():
-        if f.name != "preprocessor_config.json":
-            (no_proc / f.name).write_bytes(f.read_bytes())
+    no_proc = F.copy_without(dirs["blip"], tmp_path / "noproc", "preprocessor_config.json")
     with pytest.raises(EqvlError, match="no image processor .*preprocessor_config.json"):
         load_encoder(f"hf-itm:{no_proc}")
     with pytest.raises(EqvlError, match="`pretrained` is not used with hf-itm:"):

@@ -132,11 +132,7 @@ def test_vqascore_bad_input(dirs, tmp_path):
         load_encoder(f"vqascore:{dirs['qwen2vl']}", options={"answer": "Yes please"})
     with pytest.raises(EqvlError, match="BlipForImageTextRetrieval; supported: LlavaForConditionalGeneration"):
         load_encoder(f"vqascore:{F.blip_dir(tmp_path)}")
-    broken = tmp_path / "noproc"
-    broken.mkdir()
-    for f in dirs["llava"].iterdir():
-        if f.name != "processor_config.json":
-            (broken / f.name).write_bytes(f.read_bytes())
+    broken = F.copy_without(dirs["llava"], tmp_path / "noproc", "processor_config.json")
     with pytest.raises(EqvlError, match="no processor in .*preprocessor_config.json or processor_config.json"):
         load_encoder(f"vqascore:{broken}")
     with pytest.raises(EqvlError, match="`pretrained` is not used with vqascore:"):

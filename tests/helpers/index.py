@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tests.helpers import server
+
 
 def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
@@ -97,42 +99,13 @@ def shape_images(root: Path, n: int, size: int = 64) -> list[tuple[str, str, str
     return rows
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Uvicorn:
-    """A real uvicorn server (eqvl's JSON h11 protocol) in a thread, on a free loopback port."""
+class Uvicorn(server.Uvicorn):
+    """The shared test server with eqvl's JSON h11 protocol, as `eqvl index serve` runs it."""
 
     def __init__(self, app):
-        import threading
-
-        import uvicorn
-
         from eqvl.index.guard import JsonH11Protocol
 
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    http=JsonH11Protocol))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        import time
-
-        self.thread.start()
-        deadline = time.time() + 60
-        while not self.server.started:
-            assert time.time() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(app, http=JsonH11Protocol)
 
 
 def table_index(root: Path, n: int, dim: int = 16, extra_rows: int = 0, kind: str = "flat", seed: int = 0):

@@ -80,6 +80,15 @@ def _save_blip(model: torch.nn.Module, tok, out: Path) -> Path:
     return out
 
 
+def copy_without(folder: Path, dest: Path, name: str) -> Path:
+    """A copy of a saved model folder without its file `name` (e.g. the processor config)."""
+    dest.mkdir()
+    for f in folder.iterdir():
+        if f.name != name:
+            (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
 def images(root: Path, n: int, size: tuple[int, int] = (40, 30)) -> list[Path]:
     """n small distinct PNGs (different colours and a moving square)."""
     root.mkdir(parents=True, exist_ok=True)
