@@ -1,6 +1,6 @@
 """Pairs per second of eqvl's pair-scoring engine vs the reference codes' one-pair-at-a-time loop.
 
-Two pair scorers, on tiny random-weight directories built offline (tests/scorer_fixtures.py):
+Two pair scorers, on tiny random-weight directories built offline (tests/helpers/scorers.py):
   BLIP-ITM   eqvl: `hf-itm:` through `evaluate` (pairs grouped by image, vision tower once per image,
              --batch-size pairs per forward)  vs  naive: per pair, processor + `model(use_itm_head=True)`
   VQAScore   eqvl: `vqascore:` (Qwen2-VL family, left-padded batches)  vs  naive: t2v_metrics's loop,
