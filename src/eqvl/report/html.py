@@ -69,13 +69,15 @@ def _note(note: Note, extra: str = "") -> str:
 
 
 def _table(table: Table) -> str:
-    parts = ["<table>"]
+    """In a `.wide` box: a table of many columns (the demo's variants x metrics) scrolls inside its box
+    on a narrow screen instead of pushing the whole page sideways."""
+    parts = ['<div class="wide"><table>']
     if table.caption:
         parts.append(f"<caption>{_e(table.caption)}</caption>")
     parts.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in table.headers) + "</tr>")
     for row in table.rows:
         parts.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
-    parts.append("</table>")
+    parts.append("</table></div>")
     return "".join(parts)
 
 
