@@ -2,8 +2,8 @@
 
 A tiny random BlipForImageTextRetrieval (config below, no download) is pre-trained on eqvl's
 synthetic scenes with `itm+itc`, then fine-tuned from that one start with `itm` or `itm+eqsim`
-(the paper's METER recipe: negatives drawn from the close cache, top-k close set, sigmoid scores), 3 seeds each; every
-fine-tune is scored by its ITM head on validation twins (synth seed 1: EqSim's beta is chosen
+(the paper's METER recipe: negatives drawn from the close cache, top-k close set, sigmoid scores),
+3 seeds each; every fine-tune is scored by its ITM head on validation twins (synth seed 1: EqSim's beta is chosen
 there) and on test twins (synth seed 0, held out from training), EqBen-style text / image / group.
 
   python experiments/itm_eqsim_study.py prepare          # data, tiny model, pre-training (cached)
