@@ -56,7 +56,9 @@ def forward_loss(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info
 def _model_forward(model: torch.nn.Module, loss_fn: CombinedLoss, batch: Any, info: DistInfo, step: int, seed: int,
                    autocast: Callable) -> tuple[Any, tuple[torch.Tensor, torch.Tensor, Any, Any] | None]:
     """The model's output, and for a fusion model (hf-itm:) the global [N, N] ITM match logits of the
-    sampled pairs (each process scores its own images' rows; gathered with gradient) and their mask."""
+    sampled pairs (each process scores its own images' rows; gathered with gradient), their mask, the
+    cached scores that rank EqSim's close set, and (cached negatives: [G, G] over anchors and their
+    negatives, `close_negatives.close_grid`) which entries are anchors."""
     base = model.module if hasattr(model, "module") else model
     with autocast():
         if not getattr(base, "pair_scores", False):
