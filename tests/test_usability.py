@@ -283,3 +283,18 @@ def test_open_clip_model_flags_reach_open_clip(tmp_path):
     assert args.image_mean == [0.5, 0.4, 0.3]
     plain = build_model(TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data="x.csv"), DistInfo())
     assert not any(isinstance(m, open_clip.transformer.QuickGELU) for m in plain.model.modules())
+
+
+def test_a_notice_is_printed_once_even_when_a_library_logs_on_the_root_logger(capsys, monkeypatch):
+    """open_clip's module-level logging.warning, called while `eqvl train` builds the model, installed a root
+    handler (logging.basicConfig) that printed every later notice a second time, as INFO:eqvl.train.loop:..."""
+    import logging
+
+    from eqvl.commands.common import command_voice
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as outside pytest: no root handler
+    with command_voice("train"):
+        logging.warning("No pretrained weights loaded")  # as open_clip's factory does
+        logging.getLogger("eqvl.train.loop").info("train.csv: 12 rows, 12 used")
+    assert capsys.readouterr().err.splitlines() == ["eqvl train: train.csv: 12 rows, 12 used"]
+    assert logging.getLogger().handlers == []  # nothing left behind

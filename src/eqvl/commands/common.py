@@ -243,6 +243,13 @@ def command_voice(command: str) -> Iterator[None]:
     handler = _CommandVoice(command)
     level = logger.level
     logger.addHandler(handler)
+    # a root logger without handlers gets a silent one while the command runs: a library's module-level
+    # logging.warning (open_clip's "No pretrained weights loaded") would otherwise install a stderr handler
+    # (logging.basicConfig) that prints every eqvl notice a second time, as INFO:eqvl.train.loop:...
+    root = logging.getLogger()
+    guard = logging.NullHandler() if not root.handlers else None
+    if guard is not None:
+        root.addHandler(guard)
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
     try:
@@ -250,3 +257,5 @@ def command_voice(command: str) -> Iterator[None]:
     finally:
         logger.setLevel(level)
         logger.removeHandler(handler)
+        if guard is not None:
+            root.removeHandler(guard)
