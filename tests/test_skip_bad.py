@@ -92,3 +92,22 @@ def test_every_skip_bad_help_states_the_one_meaning():
     helps = [a.help for _, parser in walk(build_parser()) for a in parser._actions
              if "--skip-bad" in a.option_strings and a.help != argparse.SUPPRESS]
     assert len(helps) >= 8 and all(h.startswith(SKIP_BAD_MEANING) for h in helps), helps
+
+
+def test_a_checkpoint_from_before_the_rename_resumes_without_false_changed_settings(caplog):
+    """Saved `skip_bad`=True then meant decoding every image first; `strict_data` failing at bad rows."""
+    import logging
+
+    from eqvl.train import TrainConfig
+    from eqvl.train.setup import reconcile_resume, upgrade_saved_settings
+
+    old = {"skip_bad": True, "strict_data": False, "model": "eqvl-tiny-rn", "loss": "itc"}
+    assert upgrade_saved_settings(old) == {"check_images": True, "skip_bad": True, "model": "eqvl-tiny-rn",
+                                           "loss": "itc"}
+    cfg = TrainConfig(model="eqvl-tiny-rn", pretrained="none", train_data="x.csv")  # today's defaults
+    saved = cfg.to_dict()  # the same run, saved with the old names and the old defaults
+    saved = {k: v for k, v in saved.items() if k not in ("check_images", "skip_bad")} | {"skip_bad": False,
+                                                                                          "strict_data": False}
+    with caplog.at_level(logging.INFO, logger="eqvl"):
+        reconcile_resume(cfg, {"config": saved}, "old.pt")
+    assert "changed settings" not in caplog.text, caplog.text

@@ -223,7 +223,7 @@ def reconcile_resume(cfg: TrainConfig, ckpt: dict[str, Any], source: str) -> Tra
     """Take --model (and --pretrained) from the checkpoint when left out; refuse a different --model or
     --loss; list the other flags that changed (they apply from here on)."""
     config = ckpt.get("config")
-    saved: dict[str, Any] = config if isinstance(config, dict) else {}
+    saved: dict[str, Any] = upgrade_saved_settings(config) if isinstance(config, dict) else {}
     if cfg.model is None:
         cfg = replace(cfg, model=saved.get("model") or ckpt.get("name"))
     if cfg.pretrained is None:
@@ -240,6 +240,16 @@ def reconcile_resume(cfg: TrainConfig, ckpt: dict[str, Any], source: str) -> Tra
                  ", ".join(f"`{k}` {'left out' if now[k] is None else now[k]} (was {saved[k]})" for k in changed),
                  extra={"params": tuple(changed)})
     return cfg
+
+
+def upgrade_saved_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings from before issue 26.7 in today's names: its `skip_bad` decoded every image
+    first (now `check_images`) and its `strict_data` failed at bad rows (now `skip_bad` off); without this a
+    resume would report both as changed when the run is the same."""
+    if "check_images" in saved or "strict_data" not in saved:
+        return saved
+    rest = {k: v for k, v in saved.items() if k != "strict_data"}
+    return rest | {"check_images": bool(saved.get("skip_bad", False)), "skip_bad": not saved["strict_data"]}
 
 
 def resolve_model(cfg: TrainConfig) -> TrainConfig:
