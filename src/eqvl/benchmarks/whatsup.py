@@ -129,7 +129,7 @@ class WhatsUpBenchmark(Benchmark):
             missing = [FILES[s][0] for s in wanted if s not in found]
             if missing:
                 raise DataError(f"missing {', '.join(missing)}; expected:\n{self.layout}", path=str(root))
-            found = wanted
+            found = list(wanted)
         items = [it for s in found for it in read_subset(root / FILES[s][0], s, root, options.get("image_root"))]
         return BenchmarkData(items=items, meta={"subsets": found, "ties": ties})
 
