@@ -237,3 +237,31 @@ def test_resampled_shard_units_come_from_the_tar_rows():
 
     assert shard_units(["a.tar", "a.tar", "b.tar", "a.tar"]) == [[0, 1, 3], [2]]
     assert shard_units([None, None]) is None
+
+
+def test_dataset_resampled_on_real_tar_shards_draws_their_rows_as_units(tmp_path):
+    """Two tar shards (6 and 6 samples) read by eqvl's shard reader: the resampled draw's units are exactly
+    the shards' rows, and a run on them trains the asked number of steps."""
+    import io
+    import tarfile
+
+    from eqvl.train.epochs import shard_units
+    from eqvl.train.setup import read_rows
+
+    csv = make_csv(tmp_path, n=12, hard=False)
+    rows = [line.split("\t") for line in csv.read_text().splitlines()[1:]]
+    for shard in range(2):
+        with tarfile.open(tmp_path / f"shard-{shard:03d}.tar", "w") as tf:
+            for i in range(shard * 6, shard * 6 + 6):
+                for name, blob in ((f"s{i:04d}.png", (tmp_path / rows[i][0]).read_bytes()),
+                                   (f"s{i:04d}.txt", rows[i][1].encode())):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(blob)
+                    tf.addfile(info, io.BytesIO(blob))
+    pattern = str(tmp_path / "shard-{000..001}.tar")
+    cfg = train_config(tmp_path, pattern, train_num_samples=15, dataset_resampled=True, batch_size=5)
+    loaded, _, _ = read_rows(pattern, cfg)
+    units = shard_units([r.blob[0] if r.blob else None for r in loaded])
+    assert units is not None and sorted(map(len, units)) == [6, 6] and sorted(sum(units, [])) == list(range(12))
+    res = train(cfg)
+    assert res.steps == math.ceil(15 / 5) == 3
