@@ -1,8 +1,7 @@
 """How fast is `eqvl index`, and what does each index type cost?
 
-Part 1 (vectors): N clustered synthetic unit vectors (default 1,000,000 x 512, generated in
-chunks straight into the index's float16 shard format) and Q held-out queries (not in the
-database). For each index type it prints build time, bytes per vector in RAM (the serialised
+Part 1 (vectors): N clustered synthetic unit vectors (default 50,000 x 512, in chunks straight into
+the index's float16 shards; --full 1M) and Q held-out queries (not in the database). For each index type it prints build time, bytes per vector in RAM (the serialised
 FAISS index), queries/s at 1 and 2 threads for single queries and for one batch, and recall@10
 against exact search. Every figure goes through eqvl's own search path (FAISS candidates +
 exact float64 re-scoring from the stored vectors). Exact FAISS is also compared with a numpy
@@ -92,9 +91,7 @@ def write_collection(vec_dir: Path, n: int, dim: int, spread: float) -> tuple[Ve
 
 
 def set_threads(n: int) -> None:
-    import faiss
-
-    faiss.omp_set_num_threads(n)
+    __import__("faiss").omp_set_num_threads(n)
 
 
 def qps_single(fn, queries: np.ndarray, seconds: float, min_queries: int = 5) -> float:
@@ -191,7 +188,7 @@ def run_vectors(args) -> list[dict]:
     kind = "captions of database scenes" if args.data == "synth-clip" else "held-out generator vectors"
     rows += eqvl_rows(vstore, queries, tune, kind, truth, memory, args.target_recall, run, side)
     if not args.no_autofaiss:
-        rows += autofaiss_rows(matrix, queries, truth, memory, side)
+        rows += autofaiss_rows(matrix, queries, truth, memory, side, args.autofaiss_opq_niter, args.autofaiss_prebuilt)
     del matrix
     for line in goal_lines(rows, args.target_recall):
         print("goal:", line, flush=True)
@@ -353,6 +350,10 @@ def main() -> None:
                         "max_index_memory_usage (default: d + 64 bytes a vector plus the IVF quantiser, so that IVF-SQ8 fits)")
     parser.add_argument("--target-recall", type=float, default=0.95)
     parser.add_argument("--no-autofaiss", action="store_true", help="skip autofaiss's side of the comparison")
+    parser.add_argument("--autofaiss-opq-niter", type=int, default=None, help="OPQ iterations for autofaiss's OPQ "
+                        "indexes (default: FAISS's 50, as autofaiss leaves it; see index_compare._opq_shim)")
+    parser.add_argument("--autofaiss-prebuilt", default=None, help="PREFIX of an autofaiss index built ahead by "
+                        "index_compare.py (same vectors and --memory; its build time is reported)")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("-k", "--k", type=int, default=10)
     parser.add_argument("--threads", default="1,2")

@@ -11,6 +11,8 @@ plus PYTHONPATH=/tmp/autofaiss_pkgs (it runs with numpy 2.4 and pandas 3 in prac
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import tempfile
 import time
@@ -55,26 +57,36 @@ def _autofaiss_knob(index_param: str) -> tuple[str, int] | None:
     return (m.group(1), int(m.group(2))) if m else None
 
 
-def _opq_shim(faiss) -> None:
+def _opq_shim(faiss, opq_niter: int | None = None) -> None:
     """autofaiss 2.18.0 calls faiss.OPQMatrix(d, M=m, d2=d2); FAISS 1.15's SWIG constructor takes no keywords
-    (TypeError), so every OPQ index autofaiss picks fails to build. Positional arguments, same meaning."""
+    (TypeError), so every OPQ index autofaiss picks fails to build. Positional arguments, same meaning.
+    `opq_niter`: OPQ's alternating iterations (FAISS's default, which autofaiss keeps, is 50; each trains M
+    sub-quantisers' k-means, 40 passes in the first iteration, 4 after) -- almost all of autofaiss's build
+    time on 2 cores; fewer only where its default cannot finish in the time a run has (said in the row)."""
+    original = faiss.OPQMatrix
     try:
-        faiss.OPQMatrix(8, M=2, d2=8)
+        original(8, M=2, d2=8)
+        keywords = True
     except TypeError:
-        original = faiss.OPQMatrix
-        faiss.OPQMatrix = lambda d=0, M=1, d2=-1: original(d, M, d2)
+        keywords = False
+    if keywords and opq_niter is None:
+        return
+
+    def opq(d=0, M=1, d2=-1):
+        matrix = original(d, M, d2)
+        if opq_niter is not None:
+            matrix.niter = opq_niter
+        return matrix
+
+    faiss.OPQMatrix = opq
 
 
-def autofaiss_rows(matrix: np.ndarray, queries, truth, memory: int, measure: Measure) -> list[dict]:
-    """autofaiss at the same budget: its choice at its own parameters, then a sweep of its knob."""
-    try:
-        import faiss
-        from autofaiss import build_index
-    except ImportError as exc:
-        print(f"autofaiss not measured: {exc} (see bench/index_compare.py for why pip cannot install it here)")
-        return []
-    _opq_shim(faiss)
-    n = len(matrix)
+def build_autofaiss(matrix: np.ndarray, memory: int, opq_niter: int | None = None):
+    """(index, infos, build seconds): autofaiss's `build_index` at `memory` bytes, its own choice and tuning."""
+    import faiss
+    from autofaiss import build_index
+
+    _opq_shim(faiss, opq_niter)
     threads = faiss.omp_get_max_threads()
     t0 = time.perf_counter()
     index, infos = build_index(np.ascontiguousarray(matrix, dtype=np.float32), save_on_disk=False,
@@ -82,6 +94,34 @@ def autofaiss_rows(matrix: np.ndarray, queries, truth, memory: int, measure: Mea
                                metric_type="ip", verbose=40)
     build_s = time.perf_counter() - t0
     faiss.omp_set_num_threads(threads)
+    return index, {**infos, "opq_niter": opq_niter}, build_s
+
+
+def load_autofaiss(prefix: str):
+    """An index saved by `python bench/index_compare.py` (PREFIX.faiss + PREFIX.json), as build_autofaiss returns it."""
+    import faiss
+
+    info = json.loads(Path(prefix + ".json").read_text())
+    return faiss.read_index(prefix + ".faiss"), info["infos"], info["build_s"]
+
+
+def autofaiss_rows(matrix: np.ndarray, queries, truth, memory: int, measure: Measure,
+                   opq_niter: int | None = None, prebuilt: str | None = None) -> list[dict]:
+    """autofaiss at the same budget: its choice at its own parameters, then a sweep of its knob."""
+    try:
+        import faiss
+        import autofaiss  # noqa: F401
+    except ImportError as exc:
+        print(f"autofaiss not measured: {exc} (see bench/index_compare.py for why pip cannot install it here)")
+        return []
+    n = len(matrix)
+    if prebuilt:
+        index, infos, build_s = load_autofaiss(prebuilt)
+        opq_niter = infos.get("opq_niter")
+        if index.ntotal != n or infos.get("memory") != memory:
+            raise SystemExit(f"{prebuilt}: built for {index.ntotal} vectors / {infos.get('memory')} B, not {n} / {memory}")
+    else:
+        index, infos, build_s = build_autofaiss(matrix, memory, opq_niter)
     nbytes = faiss.serialize_index(index).nbytes / n
     space = faiss.ParameterSpace()
 
@@ -93,6 +133,8 @@ def autofaiss_rows(matrix: np.ndarray, queries, truth, memory: int, measure: Mea
         return fn
 
     key, param = infos["index_key"], infos["index_param"]
+    if opq_niter is not None and key.startswith("OPQ"):
+        key = f"{key} (OPQ niter {opq_niter}, not 50)"
     rows = [measure(f"autofaiss: {key} {param} (its own tuning)", run(param), queries, truth, build_s, nbytes)]
     knob = _autofaiss_knob(param)
     if knob:
@@ -151,3 +193,38 @@ def print_tables(result: dict, n: int) -> None:
         b = result["build"]
         print(f"index build {b['build_images_per_s']} images/s vs raw encoding {b['raw_images_per_s']} images/s: "
               f"{b['ratio']:.2f}x ({b['images']} images, {b['workers']} workers)")
+
+
+def main() -> None:
+    """Build autofaiss's index for bench_index.py --data synth-clip ahead of the bench (its OPQ training
+    can take longer than the rest of the run), saved as PREFIX.faiss + PREFIX.json for --autofaiss-prebuilt."""
+    import argparse
+
+    from synth_clip import synth_clip
+
+    from eqvl.index import budget
+    from eqvl.index.vectors import VectorStore
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--clip-steps", type=int, default=60)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--memory", default=None, help="as bench_index.py's --memory (the same default)")
+    parser.add_argument("--autofaiss-opq-niter", type=int, default=None)
+    parser.add_argument("--out", required=True, help="PREFIX")
+    args = parser.parse_args()
+    vec_dir, stems, dim, *_ = synth_clip(Path(args.cache_dir), args.n, train_steps=args.clip_steps)
+    matrix = np.concatenate([rows for _, rows in VectorStore(vec_dir, stems, dim).chunks()])
+    memory = budget.parse_memory(args.memory) if args.memory else (
+        (dim + 64) * args.n + budget.estimate_bytes(f"IVF{ann.ivf_lists(args.n, 2.0)},SQ8", 0, dim))
+    index, infos, build_s = build_autofaiss(matrix, memory, args.autofaiss_opq_niter)
+    import faiss
+
+    faiss.write_index(index, args.out + ".faiss")
+    Path(args.out + ".json").write_text(json.dumps({"infos": {**infos, "memory": memory}, "build_s": build_s,
+                                                    "load": os.getloadavg()}, indent=2, default=str) + "\n")
+    print(f"autofaiss {infos['index_key']} {infos['index_param']} built in {build_s:.0f} s -> {args.out}.faiss")
+
+
+if __name__ == "__main__":
+    main()
