@@ -384,7 +384,7 @@ def main() -> None:
     result = {"data": args.data, "n": args.n, "dim": args.dim, "spread": args.spread,
               "queries": args.queries if args.data == "synth-clip" else 1000, "load_before": os.getloadavg()}
     if not args.skip_vectors:
-        result["vectors"] = run_vectors(args)
+        result["vectors"], result["dim"] = run_vectors(args), args.dim  # (synth-clip sets args.dim)
     if not args.skip_http:
         result["http"] = run_http(args)
     if not args.skip_build:

@@ -9,7 +9,7 @@ dominate the build on 2 shared cores, hence the modest defaults; the memory figu
 Each variant is then opened in a fresh process that answers --queries single queries (held-out
 vectors, nprobe --nprobe, k 10) and reports from /proc/self/status: anonymous memory (RssAnon: heap,
 what the index costs in RAM) and file-backed pages (RssFile: pages of a memory-mapped file the queries
-touched; the OS can drop them under pressure), after opening and after the queries, minus the same
+touched; the OS can drop them under pressure), after opening, after 10 queries and after all, minus the same
 process's figures before it opened the index, plus its q/s and whether its top-10 equals the
 in-RAM variant's.
 
@@ -64,11 +64,14 @@ faiss.omp_set_num_threads(1)
 faiss.extract_index_ivf(index).nprobe = nprobe
 labels = []
 t0 = time.perf_counter()
+early = None
 for q in queries:
     labels.append(index.search(q[None], 10)[1][0].tolist())
+    if len(labels) == 10:
+        early = status()
 qps = len(queries) / (time.perf_counter() - t0)
 after = status()
-print(json.dumps({"before": before, "opened": opened, "after": after, "open_s": open_s, "qps": qps, "labels": labels}))
+print(json.dumps({"before": before, "opened": opened, "early": early or after, "after": after, "open_s": open_s, "qps": qps, "labels": labels}))
 """
 
 
@@ -135,7 +138,7 @@ def main() -> None:
             p = probe(root, variant, how, args.nprobe)
             rows.append({"variant": label, "files": sizes[variant], "open_s": round(p["open_s"], 2),
                          "qps_single_1t": round(p["qps"], 1),
-                         **{f"{k}_{when}": p[when][k] - p["before"][k] for when in ("opened", "after")
+                         **{f"{k}_{when}": p[when][k] - p["before"][k] for when in ("opened", "early", "after")
                             for k in ("RssAnon", "RssFile")},
                          "same_top10_as_ram": p["labels"] == rows[0]["labels"] if rows else True, "labels": p["labels"]})
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "labels"}), flush=True)
@@ -147,11 +150,12 @@ def main() -> None:
     result["rows"], result["load_after"] = rows, os.getloadavg()
     print(f"\n### {result['factory']}: {args.n:,} x {args.dim}-d vectors, {args.code_bytes} B codes; build "
           f"{result['build_s']:.0f} s; {args.queries} single queries at nprobe {args.nprobe}\n")
-    print("| variant | files on disk, MiB | RAM (anon) after open, MiB | after queries: anon / file-backed, MiB "
-          "| q/s single 1t | top-10 = in-RAM |")
-    print("|---|---:|---:|---:|---:|---|")
+    print(f"| variant | files on disk, MiB | RAM (anon) after open, MiB | after 10 queries: anon / file-backed, MiB "
+          f"| after {args.queries}: anon / file-backed, MiB | q/s single 1t | top-10 = in-RAM |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['variant']} | {mib(sum(r['files'].values()))} | {mib(r['RssAnon_opened'])} | "
+              f"{mib(r['RssAnon_early'])} / {mib(r['RssFile_early'])} | "
               f"{mib(r['RssAnon_after'])} / {mib(r['RssFile_after'])} | {r['qps_single_1t']:,.0f} | "
               f"{'yes' if r['same_top10_as_ram'] else 'NO'} |")
     print(f"load average before / after: {result['load_before'][0]:.1f} / {result['load_after'][0]:.1f}")
