@@ -91,7 +91,7 @@ def build_autofaiss(matrix: np.ndarray, memory: int, opq_niter: int | None = Non
     t0 = time.perf_counter()
     index, infos = build_index(np.ascontiguousarray(matrix, dtype=np.float32), save_on_disk=False,
                                max_index_memory_usage=f"{max(1, memory // 1024)}K", current_memory_available="8G",
-                               metric_type="ip", verbose=40)
+                               metric_type="ip", verbose=int(os.environ.get("AUTOFAISS_VERBOSE", "40")))
     build_s = time.perf_counter() - t0
     faiss.omp_set_num_threads(threads)
     return index, {**infos, "opq_niter": opq_niter}, build_s
