@@ -133,7 +133,7 @@ def main() -> None:
         sizes = {v: {f.name: f.stat().st_size for f in (root / v).iterdir()} for v in ("ram", "ondisk")}
         rows = []
         for label, variant, how in (("lists in RAM (faiss.read_index)", "ram", "ram"),
-                                    ("lists in RAM, file memory-mapped (eqvl's read)", "ram", "mmap"),
+                                    ("the same file memory-mapped (Index.open(mmap=True))", "ram", "mmap"),
                                     ("lists on disk (lists.ivfdata, memory-mapped)", "ondisk", "mmap")):
             p = probe(root, variant, how, args.nprobe)
             rows.append({"variant": label, "files": sizes[variant], "open_s": round(p["open_s"], 2),

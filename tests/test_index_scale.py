@@ -200,6 +200,12 @@ def test_on_disk_lists_give_the_in_memory_top_k(tmp_path):
     mem, disk = (Index.open(tmp_path / name / "idx", encoder=enc) for name in ("mem", "disk"))
     assert (disk.generation / "lists.ivfdata").is_file() and disk.count == 4050  # still on disk after add
     assert _results(mem, 20) == _results(disk, 20)
+    import faiss
+
+    mapped = Index.open(tmp_path / "mem" / "idx", encoder=enc, mmap=True)  # FAISS maps these lists as on-disk ones
+    for idx in (disk, mapped):  # memory-mapped lists: no 32 prefetch threads per search call (14x slower queries)
+        lists = faiss.downcast_InvertedLists(faiss.try_extract_index_ivf(idx.faiss).invlists)
+        assert isinstance(lists, faiss.OnDiskInvertedLists) and lists.prefetch_nthread == 0
 
 
 def test_growth_advice_and_rebuild_keep_ids_and_results(tmp_path, monkeypatch, capsys):

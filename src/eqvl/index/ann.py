@@ -186,6 +186,8 @@ def read(path, mmap: bool = False):
         raise EqvlError(f"{path}: cannot read the FAISS index ({str(exc).strip().splitlines()[-1][:200]})") from None
     if not mmap and ondisk.lists_to_memory(index):
         _FROM_DISK.add(index)
+    elif mmap:
+        ondisk.no_prefetch_threads(index)
     return index
 
 

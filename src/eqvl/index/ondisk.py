@@ -119,6 +119,15 @@ def _write_shard(shard, shard_dir: Path, n: int) -> str:
     return str(path)
 
 
+def no_prefetch_threads(index) -> None:
+    """Memory-mapped lists (on-disk ones, and any IVF index read with IO_FLAG_MMAP, which FAISS 1.15 maps as
+    OnDiskInvertedLists) start 32 prefetch threads per search call by default: measured 14x fewer single
+    queries/s (1,300 vs 19,000 at 200k vectors, pages resident). The kernel's readahead pages lists in."""
+    ivf = _faiss().try_extract_index_ivf(index)
+    if ivf is not None and is_on_disk(index):
+        _faiss().downcast_InvertedLists(ivf.invlists).prefetch_nthread = 0
+
+
 def lists_to_memory(index) -> bool:
     """Replace on-disk lists by an in-memory copy (for a writer); True if the lists were on disk."""
     if not is_on_disk(index):
