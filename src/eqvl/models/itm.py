@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self, Sequence
 
 import torch
 
@@ -168,18 +168,25 @@ class ItmScorer(_BlipBase):
         return m.itm_head(hidden[:, : query.shape[1], :]).mean(dim=1)
 
 
-class BlipItcEncoder(_BlipBase):
+class _ItcEncoder(_BlipBase):
+    """An ITC head loaded from a transformers directory of one architecture (`hf:DIR`)."""
+
+    architecture = ""
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32") -> Self:
+        spec = f"hf:{directory}"
+        _, parts = _load(Path(directory), spec, precision, (cls.architecture,))
+        return cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
+                   precision=precision, kind="itc")
+
+
+class BlipItcEncoder(_ItcEncoder):
     """BLIP's ITC head as a dual encoder (`hf:DIR` on a BlipForImageTextRetrieval directory): the
     cosine of `vision_proj(CLS)` and `text_proj(CLS)`, as `forward(use_itm_head=False)` computes it."""
 
     score_kind = "cosine"
-
-    @classmethod
-    def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "BlipItcEncoder":
-        spec = f"hf:{directory}"
-        _, parts = _load(Path(directory), spec, precision, ("BlipForImageTextRetrieval",))
-        return cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
-                   precision=precision, kind="itc")
+    architecture = "BlipForImageTextRetrieval"
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         with eval_mode(self.model), torch.inference_mode(), autocast(self.precision, self.device)():
@@ -200,7 +207,7 @@ class BlipItcEncoder(_BlipBase):
         return (text_emb.float().cpu() * image_emb.float().cpu()).sum(-1)
 
 
-class Blip2ItcEncoder(_BlipBase):
+class Blip2ItcEncoder(_ItcEncoder):
     """BLIP-2's ITC head (`hf:DIR` on a Blip2ForImageTextRetrieval directory), as `forward(
     use_image_text_matching_head=False)` computes it: the best cosine over the Q-Former's query outputs.
 
@@ -210,13 +217,7 @@ class Blip2ItcEncoder(_BlipBase):
 
     score_kind = "cosine"
     multi_vector = True  # an index (one vector per image) refuses it
-
-    @classmethod
-    def from_dir(cls, directory: str | Path, *, device: str = "cpu", precision: str = "fp32") -> "Blip2ItcEncoder":
-        spec = f"hf:{directory}"
-        _, parts = _load(Path(directory), spec, precision, ("Blip2ForImageTextRetrieval",))
-        return cls(parts["model"].to(device), parts["tokenizer"], parts["image_processor"], name=spec,
-                   precision=precision, kind="itc")
+    architecture = "Blip2ForImageTextRetrieval"
 
     @property
     def queries(self) -> int:
